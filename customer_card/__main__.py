@@ -1,0 +1,3 @@
+from customer_card.cli import main
+
+raise SystemExit(main())

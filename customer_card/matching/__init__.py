@@ -1,0 +1,1 @@
+"""Pure matching: normalisers, comparisons and linking decisions. No I/O."""

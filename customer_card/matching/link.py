@@ -1,0 +1,135 @@
+"""Deterministic linking on strong identifiers, guarded against people who share them.
+
+Two records that share an e-mail, a phone, a loyalty card or a social handle are the same
+person — unless the rest clearly disagrees: a family sharing one e-mail or landline has
+different given names or birth dates. Then the pair becomes a suggestion, not a link.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+
+from rapidfuzz.distance import JaroWinkler
+
+from customer_card.matching.normalise import fold
+
+# Short forms seen in French and English customer files; both directions are checked.
+NICKNAMES: dict[str, frozenset[str]] = {
+    "catherine": frozenset({"cathy", "cath", "kathy", "cat"}),
+    "christophe": frozenset({"chris", "tof"}),
+    "christine": frozenset({"chris", "christie"}),
+    "elisabeth": frozenset({"elise", "babeth", "lisa", "liz", "beth", "betty"}),
+    "elizabeth": frozenset({"liz", "beth", "betty", "lisa", "eliza"}),
+    "frederic": frozenset({"fred"}),
+    "frederique": frozenset({"fred"}),
+    "guillaume": frozenset({"guigui", "will"}),
+    "jean pierre": frozenset({"jp", "jean", "jeanpierre"}),
+    "jean claude": frozenset({"jc", "jean"}),
+    "jean francois": frozenset({"jf", "jean"}),
+    "marie christine": frozenset({"marie", "mc"}),
+    "nicolas": frozenset({"nico", "nick"}),
+    "alexandre": frozenset({"alex"}),
+    "alexandra": frozenset({"alex", "sandra"}),
+    "sebastien": frozenset({"seb", "sebas"}),
+    "stephane": frozenset({"steph"}),
+    "stephanie": frozenset({"steph", "fanny"}),
+    "thomas": frozenset({"tom", "tommy"}),
+    "maximilien": frozenset({"max"}),
+    "maxime": frozenset({"max"}),
+    "mathieu": frozenset({"mat", "matt"}),
+    "matthieu": frozenset({"mat", "matt"}),
+    "benjamin": frozenset({"ben", "benji"}),
+    "dominique": frozenset({"dom"}),
+    "emmanuel": frozenset({"manu"}),
+    "emmanuelle": frozenset({"manu"}),
+    "isabelle": frozenset({"isa", "babette"}),
+    "valerie": frozenset({"val"}),
+    "patricia": frozenset({"pat", "patty"}),
+    "patrick": frozenset({"pat"}),
+    "philippe": frozenset({"phil"}),
+    "william": frozenset({"will", "bill", "billy", "liam"}),
+    "robert": frozenset({"bob", "rob", "bobby"}),
+    "richard": frozenset({"rick", "dick", "rich"}),
+    "michael": frozenset({"mike", "mick"}),
+    "michel": frozenset({"mimi"}),
+    "margaret": frozenset({"maggie", "meg", "peggy"}),
+    "jennifer": frozenset({"jen", "jenny"}),
+    "anthony": frozenset({"tony"}),
+    "antoine": frozenset({"toine", "tony"}),
+    "francoise": frozenset({"fanfan"}),
+    "jacqueline": frozenset({"jacky"}),
+    "jacques": frozenset({"jacky"}),
+    "daniel": frozenset({"dan", "dany", "danny"}),
+    "danielle": frozenset({"dany"}),
+    "gabriel": frozenset({"gaby"}),
+    "gabrielle": frozenset({"gaby"}),
+    "josephine": frozenset({"jo", "josie"}),
+    "joseph": frozenset({"jo", "joe", "jojo"}),
+    "victoria": frozenset({"vicky"}),
+    "caroline": frozenset({"caro"}),
+    "charlotte": frozenset({"charlie", "lotte"}),
+    "pierre": frozenset({"pierrot"}),
+    "laurence": frozenset({"laure"}),
+}
+_SHORT_TO_FULL: dict[str, set[str]] = {}
+for _full, _shorts in NICKNAMES.items():
+    for _short in _shorts:
+        _SHORT_TO_FULL.setdefault(_short, set()).add(_full)
+
+GIVEN_NAME_SIMILARITY = 0.88
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """What is compared when two records share a strong identifier."""
+
+    given_names: frozenset[str]  # folded
+    birth_dates: frozenset[date]
+
+    @classmethod
+    def of(cls, given_names: Iterable[str | None], birth_dates: Iterable[date | None]) -> Identity:
+        return cls(
+            frozenset(fold(g) for g in given_names if g and fold(g)),
+            frozenset(d for d in birth_dates if d),
+        )
+
+
+def given_names_compatible(a: str, b: str) -> bool:
+    """Folded given names that may denote one person: equal, typo, initial, short form, compound."""
+    if a == b:
+        return True
+    a_compact, b_compact = a.replace(" ", ""), b.replace(" ", "")
+    if a_compact == b_compact:
+        return True
+    if len(a_compact) == 1 or len(b_compact) == 1:  # an initial: 'j' vs 'jocelyne'
+        return a_compact[0] == b_compact[0]
+    if b in NICKNAMES.get(a, ()) or a in NICKNAMES.get(b, ()):
+        return True
+    if _SHORT_TO_FULL.get(a, set()) & _SHORT_TO_FULL.get(b, set()):
+        return True
+    a_words, b_words = set(a.split()), set(b.split())
+    if a_words <= b_words or b_words <= a_words:  # 'jean' vs 'jean pierre'
+        return True
+    return bool(JaroWinkler.similarity(a_compact, b_compact) >= GIVEN_NAME_SIMILARITY)
+
+
+def birth_dates_compatible(a: date, b: date) -> bool:
+    """Equal, or day and month swapped (a US/FR format mix-up)."""
+    return a == b or (a.year == b.year and a.day == b.month and a.month == b.day)
+
+
+def conflict(incoming: Identity, existing: Identity) -> str | None:
+    """Why two records sharing a strong identifier look like different people, or None."""
+    if incoming.birth_dates and existing.birth_dates:
+        if not any(
+            birth_dates_compatible(a, b) for a in incoming.birth_dates for b in existing.birth_dates
+        ):
+            return "different birth dates"
+    if incoming.given_names and existing.given_names:
+        if not any(
+            given_names_compatible(a, b) for a in incoming.given_names for b in existing.given_names
+        ):
+            return "different given names"
+    return None

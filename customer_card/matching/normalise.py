@@ -1,0 +1,159 @@
+"""Normalisers: turn what company systems send into values that compare.
+
+Every function is pure and keeps invalid input visible (flagged) rather than dropping it.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import date, datetime
+from functools import lru_cache
+
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+
+DEFAULT_REGION = "FR"
+
+_NON_ALNUM = re.compile(r"[^0-9a-z]+")
+_SPACES = re.compile(r"\s+")
+
+
+@dataclass(frozen=True, slots=True)
+class Normalised:
+    raw: str
+    value: str  # comparable form; the cleaned raw value when invalid
+    valid: bool
+
+
+def fold(text: str) -> str:
+    """Lower case, accents removed, punctuation to single spaces: 'Hélène  LE-GOFF' -> 'helene le goff'."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
+    stripped = stripped.replace("ß", "ss").replace("æ", "ae").replace("œ", "oe").replace("ø", "o")
+    return _NON_ALNUM.sub(" ", stripped).strip()
+
+
+def name_tokens(*parts: str | None) -> list[str]:
+    tokens: list[str] = []
+    for part in parts:
+        if part:
+            tokens.extend(fold(part).split())
+    return tokens
+
+
+def display_name(text: str | None) -> str:
+    """Tidy a name for display: trims spaces, title-cases names sent in all capitals."""
+    if not text:
+        return ""
+    cleaned = _SPACES.sub(" ", text).strip()
+    if cleaned.isupper() or cleaned.islower():
+        return _title_name(cleaned)
+    return cleaned
+
+
+def _title_name(text: str) -> str:
+    out = []
+    for word in text.split(" "):
+        pieces = re.split(r"([-'’])", word.lower())
+        out.append("".join(p.capitalize() if p not in "-'’" else p for p in pieces))
+    return " ".join(out)
+
+
+def split_full_name(full_name: str) -> tuple[str, str]:
+    """'Jocelyne MICHU' -> ('Jocelyne', 'MICHU'); 'MICHU Jocelyne' -> ('Jocelyne', 'MICHU').
+
+    A word in capitals is taken as the family name (a common French convention); otherwise the
+    last word is the family name.
+    """
+    words = _SPACES.sub(" ", full_name).strip().split(" ")
+    if not words or words == [""]:
+        return "", ""
+    if len(words) == 1:
+        return "", words[0]
+    upper = [w for w in words if w.isupper() and len(w) > 1 and not w.endswith(".")]
+    if upper and len(upper) < len(words):
+        family = " ".join(upper)
+        given = " ".join(w for w in words if w not in upper)
+        return given, family
+    return " ".join(words[:-1]), words[-1]
+
+
+@lru_cache(maxsize=65536)
+def phone(raw: str, region: str = DEFAULT_REGION) -> Normalised:
+    """E.164 when the number parses and is valid; otherwise the digits, flagged invalid."""
+    text = raw.strip()
+    candidate = text
+    if candidate.startswith("00"):
+        candidate = "+" + candidate[2:]
+    try:
+        number = phonenumbers.parse(candidate, region)
+    except phonenumbers.NumberParseException:
+        return Normalised(raw, re.sub(r"\D", "", text), False)
+    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return Normalised(raw, e164, phonenumbers.is_valid_number(number))
+
+
+def national_digits(e164: str, region: str = DEFAULT_REGION) -> str:
+    """'+33612345678' -> '0612345678' (what people type), or the digits when unparseable."""
+    try:
+        number = phonenumbers.parse(e164, region)
+    except phonenumbers.NumberParseException:
+        return re.sub(r"\D", "", e164)
+    national = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
+    return re.sub(r"\D", "", national)
+
+
+def is_mobile(e164: str) -> bool:
+    try:
+        number = phonenumbers.parse(e164, None)
+    except phonenumbers.NumberParseException:
+        return False
+    return phonenumbers.number_type(number) in (
+        phonenumbers.PhoneNumberType.MOBILE,
+        phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
+    )
+
+
+@lru_cache(maxsize=65536)
+def email(raw: str) -> Normalised:
+    """Lower-cased address when its syntax is valid (no DNS look-up); else trimmed, flagged."""
+    text = raw.strip()
+    try:
+        result = validate_email(text, check_deliverability=False)
+    except EmailNotValidError:
+        return Normalised(raw, text.lower(), False)
+    return Normalised(raw, result.normalized.lower(), True)
+
+
+def handle(raw: str) -> Normalised:
+    """Social handle without '@', lower case: '@JocelyneMichu' -> 'jocelynemichu'."""
+    text = raw.strip().lstrip("@").strip().lower()
+    valid = bool(re.fullmatch(r"[a-z0-9_.]{1,30}", text))
+    return Normalised(raw, text, valid)
+
+
+def card_number(raw: str) -> Normalised:
+    """Loyalty card number as upper-case letters and digits only: 'fid 2904-1234' -> 'FID29041234'."""
+    text = re.sub(r"[^0-9A-Za-z]", "", raw).upper()
+    return Normalised(raw, text, len(text) >= 6)
+
+
+_DATE_FORMATS = ("%Y-%m-%d", "%d/%m/%Y", "%d.%m.%Y", "%d-%m-%Y", "%Y/%m/%d", "%d/%m/%y")
+
+
+def birth_date(raw: str | None) -> date | None:
+    """Parse a birth date in the common formats (day first, as in France); None when unparseable."""
+    if not raw:
+        return None
+    text = raw.strip()
+    for fmt in _DATE_FORMATS:
+        try:
+            parsed = datetime.strptime(text, fmt).date()
+        except ValueError:
+            continue
+        if fmt == "%d/%m/%y" and parsed.year > date.today().year:
+            parsed = parsed.replace(year=parsed.year - 100)
+        return parsed
+    return None

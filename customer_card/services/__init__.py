@@ -1,0 +1,1 @@
+"""Use cases: each owns one transaction and speaks only typed store functions."""

@@ -1,0 +1,592 @@
+"""Ingest: every SourceRecord lands in the cache, linked to exactly one golden customer, or in
+quarantine with the reason. Re-ingesting the same records changes nothing.
+
+Records are processed in batches, one write transaction each; a connector's checkpoint is
+saved in the transaction of the records it covers, so an interrupted sync resumes cleanly.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from customer_card.matching import normalise
+from customer_card.matching.extract import Extracted, extract, names_of
+from customer_card.matching.link import Identity, conflict
+from customer_card.matching.survivorship import LinkedRecord, survive
+from customer_card.store.database import Database
+from customer_card.store.ingest_store import GoldenUpdate, IngestStore, SearchRow, StoredRecord
+from sync.records import Checkpoint, RecordKind, SourceRecord, canonical_json
+
+log = logging.getLogger(__name__)
+
+# Identifiers strong enough to link on, strongest first (used to pick among candidates).
+LINK_STRENGTH = {"crm_id": 5, "loyalty_card": 4, "social": 3, "email": 2, "phone": 1}
+
+
+@dataclass
+class IngestReport:
+    """Counts per (source, kind, outcome); outcomes: inserted, updated, unchanged, deleted,
+    quarantined; plus customers created, records linked to an existing customer, suggestions."""
+
+    counts: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+    customers_created: int = 0
+    linked: int = 0
+    suggestions: int = 0
+
+    def add(self, record: SourceRecord | None, source: str, kind: str, outcome: str) -> None:
+        self.counts[(source, kind, outcome)] += 1
+
+    def total(self, outcome: str | None = None) -> int:
+        return sum(n for (_, _, o), n in self.counts.items() if outcome in (None, o))
+
+    @property
+    def read(self) -> int:
+        return self.total()
+
+    def as_dict(self) -> dict[str, Any]:
+        per_stream: dict[str, dict[str, int]] = {}
+        for (source, kind, outcome), n in sorted(self.counts.items()):
+            per_stream.setdefault(f"{source}/{kind}", {})[outcome] = n
+        return {
+            "read": self.read,
+            "inserted": self.total("inserted"),
+            "updated": self.total("updated"),
+            "unchanged": self.total("unchanged"),
+            "deleted": self.total("deleted"),
+            "quarantined": self.total("quarantined"),
+            "customers_created": self.customers_created,
+            "linked": self.linked,
+            "suggestions": self.suggestions,
+            "streams": per_stream,
+        }
+
+
+class RecordError(ValueError):
+    """A record that cannot be used as it is; the message becomes the quarantine reason."""
+
+
+class IngestService:
+    def __init__(
+        self,
+        database: Database,
+        *,
+        region: str = normalise.DEFAULT_REGION,
+        batch_size: int = 2000,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.database = database
+        self.region = region
+        self.batch_size = batch_size
+        self.clock = clock
+
+    def ingest(
+        self,
+        items: Iterable[SourceRecord | Checkpoint],
+        progress: Callable[[IngestReport], None] | None = None,
+    ) -> IngestReport:
+        report = IngestReport()
+        batch: list[SourceRecord | Checkpoint] = []
+        for item in items:
+            batch.append(item)
+            if len(batch) >= self.batch_size:
+                self._run_batch(batch, report)
+                batch = []
+                if progress:
+                    progress(report)
+        if batch:
+            self._run_batch(batch, report)
+            if progress:
+                progress(report)
+        return report
+
+    def _run_batch(self, batch: list[SourceRecord | Checkpoint], report: IngestReport) -> None:
+        with self.database.write() as session:
+            _Batch(IngestStore(session), self, report).run(batch)
+
+
+class _Batch:
+    """One transaction's worth of records."""
+
+    def __init__(self, store: IngestStore, service: IngestService, report: IngestReport) -> None:
+        self.store = store
+        self.region = service.region
+        self.now = service.clock()
+        self.report = report
+        self.touched_golden: set[int] = set()
+        self.touched_activity: set[int] = set()
+        self.identities: dict[int, Identity] = {}
+        self.local_identifiers: dict[tuple[str, str], set[int]] = {}
+        self.records_by_key: dict[tuple[str, str], StoredRecord] = {}
+        self.quarantined: list[dict[str, Any]] = []
+        self.accepted: dict[str, set[str]] = {}
+        # Details to insert at the end of the batch, by source record (a record changed twice in
+        # one batch keeps only its last version).
+        self.staged: dict[int, tuple[int, Extracted]] = {}
+
+    def run(self, batch: list[SourceRecord | Checkpoint]) -> None:
+        records = [r for r in batch if isinstance(r, SourceRecord)]
+        customers = [r for r in records if r.kind == RecordKind.CUSTOMER]
+        others = [r for r in records if r.kind != RecordKind.CUSTOMER]
+        unknown = [r for r in records if r.kind not in tuple(RecordKind)]
+
+        self._load_source_records(customers)
+        for record in customers:
+            self._customer(record)
+        self._insert_details()
+        self._history([r for r in others if r.kind == RecordKind.INTERACTION], interaction=True)
+        self._history([r for r in others if r.kind == RecordKind.CONSENT], interaction=False)
+        for record in unknown:
+            self._quarantine(record, f"unknown record kind {record.kind!r}")
+
+        self._rebuild_golden()
+        if self.touched_activity:
+            self.store.refresh_activity(self.touched_activity)
+        self.store.quarantine(self.quarantined)
+        for source, ids in self.accepted.items():
+            self.store.resolve_quarantine(source, ids, self.now)
+        for item in batch:
+            if isinstance(item, Checkpoint):
+                self.store.save_state(item.source, item.stream, item.state, self.now)
+
+    # --- customers --------------------------------------------------------------------------
+
+    def _load_source_records(self, customers: list[SourceRecord]) -> None:
+        by_source: dict[str, set[str]] = {}
+        for record in customers:
+            by_source.setdefault(record.source, set()).add(record.source_id)
+        for source, ids in by_source.items():
+            for sid, stored in self.store.source_records(source, ids).items():
+                self.records_by_key[(source, sid)] = stored
+
+    def _customer(self, record: SourceRecord) -> None:
+        if not record.source_id:
+            self._quarantine(record, "no source id")
+            return
+        key = (record.source, record.source_id)
+        stored = self.records_by_key.get(key)
+        if stored is not None and stored.content_hash == record.content_hash:
+            self._accept(record, "unchanged")
+            return
+        if record.deleted:
+            self._delete_customer_record(record, stored)
+            return
+        extracted = extract(record.fields, self.region)
+        if not extracted.has_identity:
+            self._quarantine(record, "no name, identifier or contact point")
+            return
+
+        if stored is not None:
+            self.store.clear_details([stored.id])
+            self.staged.pop(stored.id, None)
+            self.store.update_source_record(
+                stored.id,
+                fields=record.fields,
+                updated_at=record.updated_at,
+                content_hash=record.content_hash,
+                deleted=False,
+                now=self.now,
+            )
+            customer_id, record_id = stored.customer_id, stored.id
+            outcome = "updated"
+        else:
+            customer_id, reason = self._link(record, extracted)
+            record_id = self.store.insert_source_record(
+                source=record.source,
+                source_id=record.source_id,
+                customer_id=customer_id,
+                fields=record.fields,
+                updated_at=record.updated_at,
+                content_hash=record.content_hash,
+                link_reason=reason,
+                now=self.now,
+            )
+            outcome = "inserted"
+        self.records_by_key[key] = StoredRecord(record_id, customer_id, record.content_hash, False)
+        self._stage_details(customer_id, record_id, extracted)
+        self._remember_identity(customer_id, extracted, record.fields)
+        self.touched_golden.add(customer_id)
+        self._accept(record, outcome)
+
+    def _delete_customer_record(self, record: SourceRecord, stored: StoredRecord | None) -> None:
+        if stored is None or stored.deleted:
+            self._accept(record, "unchanged")
+            return
+        # Marked, never dropped: the row stays for provenance, its details stop matching.
+        self.store.clear_details([stored.id])
+        self.staged.pop(stored.id, None)
+        self.store.update_source_record(
+            stored.id,
+            fields=record.fields or {},
+            updated_at=record.updated_at,
+            content_hash=record.content_hash,
+            deleted=True,
+            now=self.now,
+        )
+        self.records_by_key[(record.source, record.source_id)] = StoredRecord(
+            stored.id, stored.customer_id, record.content_hash, True
+        )
+        self.touched_golden.add(stored.customer_id)
+        self._accept(record, "deleted")
+
+    def _link(self, record: SourceRecord, extracted: Extracted) -> tuple[int, str]:
+        """The golden customer this new record belongs to, and why."""
+        keys = list(extracted.identifiers)
+        found = self.store.customers_by_identifier(keys) if keys else {}
+        shared: dict[int, list[tuple[str, str]]] = {}
+        for key in keys:
+            for cid in found.get(key, set()) | self.local_identifiers.get(key, set()):
+                shared.setdefault(cid, []).append(key)
+
+        incoming = Identity.of(
+            [extracted.given_name], [normalise.birth_date(record.fields.get("birth_date"))]
+        )
+        compatible: list[tuple[int, int, int]] = []
+        conflicts: list[tuple[int, str, list[tuple[str, str]]]] = []
+        for cid, via in shared.items():
+            why = conflict(incoming, self._identity(cid))
+            if why is None:
+                strength = max(LINK_STRENGTH.get(kind, 0) for kind, _ in via)
+                compatible.append((-strength, -len(via), cid))
+            else:
+                conflicts.append((cid, why, via))
+
+        if compatible:
+            compatible.sort()
+            customer_id = compatible[0][2]
+            via = shared[customer_id]
+            reason = "shares " + ", ".join(f"{kind}" for kind, _ in via)
+            self.report.linked += 1
+            for _, _, other in compatible[1:]:
+                self._suggest(customer_id, other, 0.8, "records share identifiers", shared[other])
+        else:
+            customer_id = self.store.new_customer(self.now)
+            reason = "new customer"
+            self.report.customers_created += 1
+        for cid, why, via in conflicts:
+            self._suggest(customer_id, cid, 0.5, f"shares an identifier but {why}", via)
+        return customer_id, reason
+
+    def _suggest(self, a: int, b: int, probability: float, reason: str, via: list[Any]) -> None:
+        if a == b:
+            return
+        evidence = {"shared": [{"kind": kind, "value": value} for kind, value in via]}
+        self.store.suggest_merge(a, b, probability, reason, evidence)
+        self.report.suggestions += 1
+
+    def _identity(self, customer_id: int) -> Identity:
+        identity = self.identities.get(customer_id)
+        if identity is None:
+            linked = self.store.linked_fields([customer_id]).get(customer_id, [])
+            identity = Identity.of(
+                [names_of(f.fields)[0] for f in linked],
+                [normalise.birth_date(f.fields.get("birth_date")) for f in linked],
+            )
+            self.identities[customer_id] = identity
+        return identity
+
+    def _remember_identity(
+        self, customer_id: int, extracted: Extracted, fields: Mapping[str, Any]
+    ) -> None:
+        known = self._identity(customer_id)
+        added = Identity.of(
+            [extracted.given_name], [normalise.birth_date(fields.get("birth_date"))]
+        )
+        self.identities[customer_id] = Identity(
+            known.given_names | added.given_names, known.birth_dates | added.birth_dates
+        )
+        for key in extracted.identifiers:
+            self.local_identifiers.setdefault(key, set()).add(customer_id)
+
+    def _stage_details(self, customer_id: int, record_id: int, extracted: Extracted) -> None:
+        self.staged[record_id] = (customer_id, extracted)
+
+    def _insert_details(self) -> None:
+        contacts: list[dict[str, Any]] = []
+        identifiers: list[dict[str, Any]] = []
+        social: list[dict[str, Any]] = []
+        preferences: list[dict[str, Any]] = []
+        for record_id, (customer_id, extracted) in self.staged.items():
+            base = {"customer_id": customer_id, "source_record_id": record_id}
+            contacts.extend(
+                {
+                    **base,
+                    "kind": c.kind,
+                    "value": c.value,
+                    "normalised": c.normalised,
+                    "valid": c.valid,
+                    "is_primary": c.primary,
+                    "label": c.label,
+                }
+                for c in extracted.contacts
+            )
+            identifiers.extend(
+                {**base, "kind": kind, "value": value} for kind, value in extracted.identifiers
+            )
+            social.extend(
+                {**base, "network": x.network, "handle": x.handle, "followers": x.followers}
+                for x in extracted.social
+            )
+            preferences.extend(
+                {**base, "key": key, "value": value} for key, value in extracted.preferences
+            )
+        self.store.insert_details(contacts, identifiers, social, preferences)
+
+    def _rebuild_golden(self) -> None:
+        if not self.touched_golden:
+            return
+        linked = self.store.linked_fields(self.touched_golden)
+        public_ids = self.store.public_ids(self.touched_golden)
+        updates: list[GoldenUpdate] = []
+        rows: list[SearchRow] = []
+        tokens: set[str] = set()
+        for cid, records in linked.items():
+            golden = survive([LinkedRecord(r.source, r.updated_at, r.fields) for r in records])
+            updates.append(
+                GoldenUpdate(
+                    customer_id=cid,
+                    given_name=golden.given_name,
+                    family_name=golden.family_name,
+                    birth_date=golden.birth_date,
+                    language=golden.language,
+                    city=golden.city,
+                    postcode=golden.postcode,
+                    loyalty_tier=golden.loyalty_tier,
+                    loyalty_card=golden.loyalty_card,
+                    vip=golden.vip,
+                    customer_since=golden.customer_since,
+                    followers=golden.followers,
+                )
+            )
+            row, row_tokens = self._search_row(cid, public_ids.get(cid, ""), records, golden.city)
+            rows.append(row)
+            tokens |= row_tokens
+        self.store.update_golden(updates, self.now)
+        self.store.reindex(rows, tokens)
+
+    def _search_row(
+        self, customer_id: int, public_id: str, records: list[Any], city: str | None
+    ) -> tuple[SearchRow, set[str]]:
+        names: dict[str, None] = {}
+        emails: dict[str, None] = {}
+        phones: dict[str, None] = {}
+        cards: dict[str, None] = {public_id.lower(): None}
+        handles: dict[str, None] = {}
+        for record in records:
+            extracted = extract(record.fields, self.region)
+            name = normalise.fold(f"{extracted.given_name} {extracted.family_name}")
+            if name:
+                names[name] = None
+            for c in extracted.contacts:
+                if c.kind == "email":
+                    emails[c.normalised] = None
+                elif c.kind == "phone":
+                    phones[c.normalised] = None
+                    phones[normalise.national_digits(c.normalised, self.region)] = None
+                elif c.kind == "social":
+                    handles["@" + c.normalised] = None
+            for kind, value in extracted.identifiers:
+                if kind in ("loyalty_card", "crm_id"):
+                    cards[value.lower()] = None
+            if record.fields.get("loyalty_card"):
+                cards[str(record.fields["loyalty_card"]).lower()] = None
+        tokens = {t for n in names for t in n.split() if len(t) >= 2}
+        row = SearchRow(
+            customer_id=customer_id,
+            names=" | ".join(names),
+            emails=" ".join(emails),
+            phones=" ".join(phones),
+            cards=" ".join(cards),
+            handles=" ".join(handles),
+            city=normalise.fold(city or ""),
+        )
+        return row, tokens
+
+    # --- interactions and consents ------------------------------------------------------------
+
+    def _customer_of(self, records: list[SourceRecord]) -> dict[tuple[str, str], StoredRecord]:
+        missing: dict[str, set[str]] = {}
+        for record in records:
+            ref = str(record.fields.get("customer_ref") or "")
+            if ref and (record.source, ref) not in self.records_by_key:
+                missing.setdefault(record.source, set()).add(ref)
+        for source, refs in missing.items():
+            for sid, stored in self.store.source_records(source, refs).items():
+                self.records_by_key[(source, sid)] = stored
+        return self.records_by_key
+
+    def _history(self, records: list[SourceRecord], *, interaction: bool) -> None:
+        if not records:
+            return
+        owners = self._customer_of(records)
+        existing: dict[tuple[str, str], Any] = {}
+        by_source: dict[str, set[str]] = {}
+        for record in records:
+            by_source.setdefault(record.source, set()).add(record.source_id)
+        for source, ids in by_source.items():
+            found = (self.store.interactions if interaction else self.store.consents)(source, ids)
+            for sid, item in found.items():
+                existing[(source, sid)] = item
+
+        inserts: dict[tuple[str, str], dict[str, Any]] = {}
+        updates: dict[int, dict[str, Any]] = {}
+        kind = "interaction" if interaction else "consent"
+        for record in records:
+            if not record.source_id:
+                self._quarantine(record, "no source id")
+                continue
+            key = (record.source, record.source_id)
+            stored = existing.get(key)
+            if stored is not None and stored.content_hash == record.content_hash:
+                self._accept(record, "unchanged")
+                continue
+            if record.deleted and stored is None:
+                self._accept(record, "unchanged")
+                continue
+            ref = str(record.fields.get("customer_ref") or "")
+            owner = owners.get((record.source, ref)) if ref else None
+            if owner is None and stored is None:
+                why = (
+                    "no customer_ref" if not ref else f"unknown customer {ref!r} in {record.source}"
+                )
+                self._quarantine(record, why)
+                continue
+            try:
+                row = (_interaction_row if interaction else _consent_row)(record)
+            except RecordError as error:
+                self._quarantine(record, str(error))
+                continue
+            row["content_hash"] = record.content_hash
+            row["deleted"] = record.deleted
+            if owner is not None:
+                row["customer_id"] = owner.customer_id
+                row["source_record_id"] = owner.id
+                self.touched_activity.add(owner.customer_id)
+            if stored is not None:
+                updates[stored.id] = {"id": stored.id, **row}
+                outcome = "deleted" if record.deleted else "updated"
+            else:
+                inserts[key] = {"source": record.source, "source_id": record.source_id, **row}
+                outcome = "inserted"
+            self.report.add(record, record.source, kind, outcome)
+            self.accepted.setdefault(record.source, set()).add(record.source_id)
+
+        if interaction:
+            self.store.insert_interactions(list(inserts.values()))
+            self.store.update_interactions(list(updates.values()))
+            # An updated interaction may have moved customer: refresh the previous one too.
+            if updates:
+                self.touched_activity |= {
+                    r["customer_id"] for r in updates.values() if "customer_id" in r
+                }
+        else:
+            self.store.insert_consents(list(inserts.values()))
+            self.store.update_consents(list(updates.values()))
+
+    # --- bookkeeping ----------------------------------------------------------------------------
+
+    def _accept(self, record: SourceRecord, outcome: str) -> None:
+        self.report.add(record, record.source, str(record.kind), outcome)
+        self.accepted.setdefault(record.source, set()).add(record.source_id)
+
+    def _quarantine(self, record: SourceRecord, reason: str) -> None:
+        self.report.add(record, record.source, str(record.kind), "quarantined")
+        try:
+            raw = canonical_json(
+                {
+                    "source": record.source,
+                    "source_id": record.source_id,
+                    "kind": str(record.kind),
+                    "updated_at": record.updated_at,
+                    "deleted": record.deleted,
+                    "fields": record.fields,
+                }
+            )
+        except (TypeError, ValueError):
+            raw = repr(record)
+        self.quarantined.append(
+            {
+                "source": record.source,
+                "source_id": record.source_id or None,
+                "kind": str(record.kind),
+                "raw": raw,
+                "reason": reason,
+                "created_at": self.now,
+            }
+        )
+
+
+def _datetime(value: Any, field_name: str) -> datetime:
+    if isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, str) and value.strip():
+        try:
+            parsed = datetime.fromisoformat(value.strip())
+        except ValueError as error:
+            raise RecordError(f"unparseable {field_name} {value!r}") from error
+    else:
+        raise RecordError(f"missing {field_name}")
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _optional_datetime(value: Any, field_name: str) -> datetime | None:
+    return None if value in (None, "") else _datetime(value, field_name)
+
+
+def _cents(value: Any) -> int | None:
+    if value in (None, ""):
+        return None
+    try:
+        amount = Decimal(str(value).replace("\u00a0", "").replace(" ", "").replace(",", "."))
+    except InvalidOperation as error:
+        raise RecordError(f"unparseable amount {value!r}") from error
+    if not amount.is_finite():
+        raise RecordError(f"unparseable amount {value!r}")
+    return int((amount * 100).to_integral_value())
+
+
+def _text(value: Any, limit: int | None = None) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text[:limit] if limit else text
+
+
+def _interaction_row(record: SourceRecord) -> dict[str, Any]:
+    f = record.fields
+    channel = _text(f.get("channel"), 16) or "other"
+    return {
+        "channel": channel,
+        "kind": _text(f.get("kind"), 16) or channel,
+        "direction": _text(f.get("direction"), 16),
+        "occurred_at": _datetime(f.get("occurred_at"), "occurred_at"),
+        "summary": _text(f.get("summary")) or "",
+        "details": _text(f.get("details")),
+        "status": _text(f.get("status"), 16),
+        "amount_cents": _cents(f.get("amount")),
+        "currency": _text(f.get("currency"), 3),
+    }
+
+
+def _consent_row(record: SourceRecord) -> dict[str, Any]:
+    f = record.fields
+    purpose = _text(f.get("purpose"), 64)
+    if not purpose:
+        raise RecordError("missing purpose")
+    status = (_text(f.get("status"), 16) or "unknown").lower()
+    if status not in ("granted", "withdrawn", "denied", "unknown"):
+        raise RecordError(f"unknown consent status {status!r}")
+    return {
+        "source": record.source,
+        "source_id": record.source_id,
+        "purpose": purpose,
+        "status": status,
+        "channel": _text(f.get("channel"), 32),
+        "collected_at": _optional_datetime(f.get("collected_at"), "collected_at"),
+        "source_updated_at": record.updated_at,
+    }

@@ -1,0 +1,159 @@
+"""Find a customer from whatever the caller or the customer gives: a name with typos, in any
+order; an e-mail; a phone in any format or its last digits; a card number; a handle; an id;
+a city. FTS5 trigram finds candidates, rapidfuzz ranks them."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from rapidfuzz import fuzz, process
+from rapidfuzz.distance import JaroWinkler
+
+from customer_card.domain.model import SearchHit
+from customer_card.matching import normalise
+from customer_card.store.database import Database
+from customer_card.store.search_store import Candidate, SearchStore, fts_phrase
+
+PUBLIC_ID = re.compile(r"^C[0-9A-HJKMNP-TV-Z]{8}$", re.IGNORECASE)
+PHONE_LIKE = re.compile(r"^[+()\d][\d\s().+-]*$")
+CANDIDATES = 200
+VOCABULARY_TTL_S = 30.0
+TYPO_SCORE = 80.0
+
+
+@dataclass(frozen=True, slots=True)
+class _Query:
+    fts: str | None
+    exact_ids: list[int]
+    terms: list[str]  # folded words, for ranking
+
+
+class SearchService:
+    def __init__(self, database: Database, *, region: str = normalise.DEFAULT_REGION) -> None:
+        self.database = database
+        self.region = region
+        self._vocabulary: list[str] = []
+        self._vocabulary_at = float("-inf")
+        self._lock = threading.Lock()
+
+    def search(self, text: str, limit: int = 30) -> list[SearchHit]:
+        text = text.strip()
+        if not text:
+            return []
+        with self.database.read() as session:
+            store = SearchStore(session)
+            query = self._plan(store, text)
+            ids: list[int] = list(query.exact_ids)
+            if query.fts:
+                ids.extend(i for i in store.match(query.fts, CANDIDATES) if i not in ids)
+            if len(ids) < limit and query.terms:
+                fuzzy = self._fuzzy_query(store, query.terms)
+                if fuzzy and fuzzy != query.fts:
+                    ids.extend(i for i in store.match(fuzzy, CANDIDATES) if i not in ids)
+            candidates = store.candidates(ids[: CANDIDATES * 2])
+        exact = set(query.exact_ids)
+        ranked = sorted(
+            (self._hit(c, text, query.terms, c.customer_id in exact) for c in candidates),
+            key=lambda h: (-h.score, h.name),
+        )
+        return ranked[:limit]
+
+    # --- planning -------------------------------------------------------------------------------
+
+    def _plan(self, store: SearchStore, text: str) -> _Query:
+        if PUBLIC_ID.match(text):
+            return _Query(None, store.by_public_id(text), [])
+        if text.startswith("@"):
+            handle = normalise.handle(text).value
+            return _Query(_column("handles", handle) if len(handle) >= 3 else None, [], [])
+        if "@" in text:
+            address = normalise.email(text).value
+            exact = store.by_contact("email", [address])
+            return _Query(_column("emails", address) if len(address) >= 3 else None, exact, [])
+        digits = re.sub(r"\D", "", text)
+        if PHONE_LIKE.match(text) and len(digits) >= 3:
+            exact: list[int] = []
+            phone = normalise.phone(text, self.region)
+            if phone.valid:
+                exact = store.by_contact("phone", [phone.value])
+            if len(digits) >= 8 and phone.valid:
+                return _Query(None, exact, [])
+            # A fragment: the last digits of a number, or part of a card number.
+            fts = f"phones : {fts_phrase(digits)} OR cards : {fts_phrase(digits)}"
+            return _Query(fts, exact, [])
+        terms = normalise.fold(text).split()
+        long_terms = [t for t in terms if len(t) >= 3]
+        if not long_terms:
+            return _Query(None, [], terms)
+        return _Query(" AND ".join(fts_phrase(t) for t in long_terms), [], terms)
+
+    def _fuzzy_query(self, store: SearchStore, terms: list[str]) -> str | None:
+        """The same words, each widened to the close spellings the cache knows."""
+        vocabulary = self._words(store)
+        groups = []
+        for term in terms:
+            if len(term) < 3:
+                continue
+            close = process.extract(
+                term, vocabulary, scorer=fuzz.ratio, score_cutoff=TYPO_SCORE, limit=8
+            )
+            options = {term} | {word for word, _, _ in close if len(word) >= 3}
+            groups.append("(" + " OR ".join(fts_phrase(o) for o in sorted(options)) + ")")
+        return " AND ".join(groups) if groups else None
+
+    def _words(self, store: SearchStore) -> list[str]:
+        with self._lock:
+            if time.monotonic() - self._vocabulary_at > VOCABULARY_TTL_S:
+                self._vocabulary = store.vocabulary()
+                self._vocabulary_at = time.monotonic()
+            return self._vocabulary
+
+    # --- ranking --------------------------------------------------------------------------------
+
+    def _hit(self, c: Candidate, text: str, terms: list[str], exact: bool) -> SearchHit:
+        name = " ".join(p for p in (c.given_name, c.family_name) if p)
+        if exact:
+            score, matched = 100.0, "exact"
+        elif terms:
+            variants = [v.strip() for v in c.indexed_names.split("|") if v.strip()] or [
+                normalise.fold(name)
+            ]
+            wanted = " ".join(terms)
+            score = max(_name_score(wanted, v) for v in variants)
+            if c.city and normalise.fold(c.city) in wanted:
+                score = max(score, 60.0)
+            matched = "name"
+        else:
+            score, matched = 90.0, "contact"
+        return SearchHit(
+            customer_id=c.customer_id,
+            public_id=c.public_id,
+            name=name or c.public_id,
+            city=c.city,
+            birth_year=c.birth_date.year if c.birth_date else None,
+            loyalty_tier=c.loyalty_tier,
+            vip=c.vip,
+            last_contact_at=c.last_contact_at,
+            sources=c.sources,
+            matched=matched,
+            score=round(score, 1),
+        )
+
+
+def _name_score(wanted: str, variant: str) -> float:
+    # Order-free token match, nudged by Jaro-Winkler so 'michu jocelyne' ≈ 'jocelyne michu'.
+    tokens = fuzz.token_sort_ratio(wanted, variant)
+    partial = fuzz.token_set_ratio(wanted, variant)
+    jw = 100 * JaroWinkler.similarity(wanted, variant)
+    return float(max(tokens, 0.9 * partial, 0.95 * jw))
+
+
+def _column(column: str, text: str) -> str:
+    return f"{column} : {fts_phrase(text)}"
+
+
+SearchFn = Callable[[str, int], list[SearchHit]]

@@ -1,0 +1,1 @@
+"""The only package that speaks SQL: the SQLCipher engine, keys, schema, repositories."""

@@ -1,0 +1,123 @@
+"""The SQLCipher engine and transactions.
+
+Connections are made by our own creator so that the raw key is the first statement on every
+connection (``PRAGMA key = "x'…'"``, built only from ``bytes.hex()``): the ``sqlite+pysqlcipher``
+dialect would send an empty key with a creator and otherwise wants the key in the URL.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlcipher3
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import QueuePool
+
+from customer_card.store.errors import CacheBusyError, CorruptCacheError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BUSY_TIMEOUT_MS = 5000
+KEY_BYTES = 32
+
+
+def _key_pragma(data_key: bytes) -> str:
+    if len(data_key) != KEY_BYTES:
+        raise ValueError("the cache key must be 32 bytes")
+    return f"PRAGMA key = \"x'{data_key.hex()}'\""
+
+
+def connect_raw(path: Path, data_key: bytes, busy_timeout_ms: int) -> Any:
+    """Open one SQLCipher connection, keyed and configured; raises sqlcipher3 errors as they come."""
+    conn = sqlcipher3.connect(str(path), check_same_thread=False, isolation_level=None)
+    try:
+        conn.execute("PRAGMA cipher_log_level = NONE")
+        conn.execute(_key_pragma(data_key))
+        # Reading the schema is what actually tries the key.
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        conn.execute("PRAGMA journal_mode = WAL").fetchone()
+        conn.execute("PRAGMA synchronous = FULL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA secure_delete = ON")
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def probe(path: Path, data_key: bytes) -> None:
+    """Open the file once with a key already known to be right; a failure means a damaged file."""
+    try:
+        connect_raw(path, data_key, DEFAULT_BUSY_TIMEOUT_MS).close()
+    except sqlcipher3.DatabaseError as error:
+        if "locked" in str(error) or "busy" in str(error):
+            raise CacheBusyError(
+                f"The cache {path} is busy (another program holds it). Try again in a moment."
+            ) from error
+        raise CorruptCacheError(
+            f"The cache {path} is damaged: the key is right but the file cannot be read "
+            f"({error}). Restore it from a backup or rebuild it with a sync."
+        ) from error
+
+
+class Database:
+    """One encrypted cache file: its engine and the transactions services run in."""
+
+    def __init__(
+        self, path: Path, data_key: bytes, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS
+    ) -> None:
+        self.path = path
+        self.busy_timeout_ms = busy_timeout_ms
+        self.engine: Engine = create_engine(
+            "sqlite://",
+            creator=lambda: connect_raw(path, data_key, busy_timeout_ms),
+            module=sqlcipher3.dbapi2,
+            poolclass=QueuePool,
+            pool_size=4,
+            max_overflow=4,
+        )
+        event.listen(self.engine, "begin", _begin)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._write_sessions = sessionmaker(
+            self.engine.execution_options(immediate=True), expire_on_commit=False
+        )
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A read transaction: one consistent snapshot (WAL readers never block the writer)."""
+        with self._sessions() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """A write transaction, taken at once (BEGIN IMMEDIATE) so two writers queue on the
+        busy timeout instead of failing half-way; committed on success, rolled back on error."""
+        try:
+            with self._write_sessions() as session, session.begin():
+                yield session
+        except OperationalError as error:
+            if "locked" in str(error.orig) or "busy" in str(error.orig):
+                raise CacheBusyError(
+                    f"The cache is busy: another program (probably the open Customer Card "
+                    f"window) kept it locked for more than {self.busy_timeout_ms / 1000:g} s. "
+                    "Try again when it is idle."
+                ) from error
+            raise
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _begin(conn: Connection) -> None:
+    # The driver runs in autocommit mode (isolation_level=None); we issue BEGIN ourselves, which
+    # is SQLAlchemy's documented recipe for pysqlite and lets writers take the lock up front.
+    immediate = conn.get_execution_options().get("immediate", False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")

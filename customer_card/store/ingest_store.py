@@ -1,0 +1,437 @@
+"""Set-based reads and writes for ingest: a batch of records costs a handful of statements.
+
+Takes the session of the caller's transaction; returns plain values, never ORM rows.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select, text, tuple_, update
+from sqlalchemy.orm import Session
+
+from customer_card.store import models as m
+
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_IN_CHUNK = 500  # stay well under SQLite's bound-parameter limit
+
+
+def new_public_id() -> str:
+    return "C" + "".join(secrets.choice(_CROCKFORD) for _ in range(8))
+
+
+def _chunks(values: Sequence[Any], size: int = _IN_CHUNK) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRecord:
+    id: int
+    customer_id: int
+    content_hash: str
+    deleted: bool
+
+
+@dataclass(frozen=True, slots=True)
+class StoredItem:
+    id: int
+    content_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class LinkedFields:
+    customer_id: int
+    source: str
+    updated_at: datetime | None
+    fields: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class GoldenUpdate:
+    customer_id: int
+    given_name: str
+    family_name: str
+    birth_date: date | None
+    language: str | None
+    city: str | None
+    postcode: str | None
+    loyalty_tier: str | None
+    loyalty_card: str | None
+    vip: bool
+    customer_since: date | None
+    followers: int
+
+
+@dataclass(frozen=True, slots=True)
+class SearchRow:
+    customer_id: int
+    names: str
+    emails: str
+    phones: str
+    cards: str
+    handles: str
+    city: str
+
+
+class IngestStore:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    # --- source records (the cross-reference) ---------------------------------------------
+
+    def source_records(self, source: str, source_ids: Collection[str]) -> dict[str, StoredRecord]:
+        found: dict[str, StoredRecord] = {}
+        t = m.SourceRecord.__table__
+        for chunk in _chunks(sorted(source_ids)):
+            rows = self.session.execute(
+                select(t.c.source_id, t.c.id, t.c.customer_id, t.c.content_hash, t.c.deleted)
+                .where(t.c.source == source)
+                .where(t.c.source_id.in_(chunk))
+            )
+            for sid, rid, cid, digest, deleted in rows:
+                found[sid] = StoredRecord(rid, cid, digest, bool(deleted))
+        return found
+
+    def insert_source_record(
+        self,
+        *,
+        source: str,
+        source_id: str,
+        customer_id: int,
+        fields: Mapping[str, Any],
+        updated_at: datetime | None,
+        content_hash: str,
+        link_reason: str,
+        now: datetime,
+    ) -> int:
+        result = self.session.execute(
+            insert(m.SourceRecord).values(
+                source=source,
+                source_id=source_id,
+                kind="customer",
+                customer_id=customer_id,
+                fields=dict(fields),
+                source_updated_at=updated_at,
+                content_hash=content_hash,
+                deleted=False,
+                link_reason=link_reason,
+                first_seen_at=now,
+                last_seen_at=now,
+            )
+        )
+        return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+    def update_source_record(
+        self,
+        record_id: int,
+        *,
+        fields: Mapping[str, Any],
+        updated_at: datetime | None,
+        content_hash: str,
+        deleted: bool,
+        now: datetime,
+    ) -> None:
+        self.session.execute(
+            update(m.SourceRecord)
+            .where(m.SourceRecord.id == record_id)
+            .values(
+                fields=dict(fields),
+                source_updated_at=updated_at,
+                content_hash=content_hash,
+                deleted=deleted,
+                last_seen_at=now,
+            )
+        )
+
+    def linked_fields(self, customer_ids: Collection[int]) -> dict[int, list[LinkedFields]]:
+        """The live (not deleted) source records of each customer."""
+        t = m.SourceRecord.__table__
+        out: dict[int, list[LinkedFields]] = {cid: [] for cid in customer_ids}
+        for chunk in _chunks(sorted(customer_ids)):
+            rows = self.session.execute(
+                select(t.c.customer_id, t.c.source, t.c.source_updated_at, t.c.fields)
+                .where(t.c.customer_id.in_(chunk))
+                .where(t.c.deleted.is_(False))
+                .order_by(t.c.id)
+            )
+            for cid, source, updated_at, fields in rows:
+                out[cid].append(LinkedFields(cid, source, updated_at, fields))
+        return out
+
+    # --- customers --------------------------------------------------------------------------
+
+    def new_customer(self, now: datetime) -> int:
+        while True:
+            public_id = new_public_id()
+            exists = self.session.execute(
+                select(m.Customer.id).where(m.Customer.public_id == public_id)
+            ).first()
+            if exists is None:
+                break
+        result = self.session.execute(
+            insert(m.Customer).values(
+                public_id=public_id,
+                given_name="",
+                family_name="",
+                vip=False,
+                lifetime_value_cents=0,
+                order_count=0,
+                followers=0,
+                status="active",
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+    def update_golden(self, updates: Sequence[GoldenUpdate], now: datetime) -> None:
+        for g in updates:
+            self.session.execute(
+                update(m.Customer)
+                .where(m.Customer.id == g.customer_id)
+                .values(
+                    given_name=g.given_name,
+                    family_name=g.family_name,
+                    birth_date=g.birth_date,
+                    language=g.language,
+                    city=g.city,
+                    postcode=g.postcode,
+                    loyalty_tier=g.loyalty_tier,
+                    loyalty_card=g.loyalty_card,
+                    vip=g.vip,
+                    customer_since=g.customer_since,
+                    followers=g.followers,
+                    updated_at=now,
+                )
+            )
+
+    def refresh_activity(self, customer_ids: Collection[int]) -> None:
+        """Recompute value and last-contact figures from the history (idempotent by design)."""
+        i = m.Interaction.__table__
+        for chunk in _chunks(sorted(customer_ids)):
+            purchase = (i.c.amount_cents > 0) & i.c.deleted.is_(False)
+            rows = self.session.execute(
+                select(
+                    i.c.customer_id,
+                    func.coalesce(func.sum(i.c.amount_cents).filter(purchase), 0),
+                    func.count().filter(purchase),
+                    func.max(i.c.occurred_at).filter(purchase),
+                    func.max(i.c.occurred_at).filter(i.c.deleted.is_(False)),
+                )
+                .where(i.c.customer_id.in_(chunk))
+                .group_by(i.c.customer_id)
+            ).all()
+            seen = set()
+            for cid, value, orders, last_purchase, last_contact in rows:
+                seen.add(cid)
+                self.session.execute(
+                    update(m.Customer)
+                    .where(m.Customer.id == cid)
+                    .values(
+                        lifetime_value_cents=int(value),
+                        order_count=int(orders),
+                        last_purchase_at=_as_utc(last_purchase),
+                        last_contact_at=_as_utc(last_contact),
+                    )
+                )
+            for cid in set(chunk) - seen:
+                self.session.execute(
+                    update(m.Customer)
+                    .where(m.Customer.id == cid)
+                    .values(
+                        lifetime_value_cents=0,
+                        order_count=0,
+                        last_purchase_at=None,
+                        last_contact_at=None,
+                    )
+                )
+
+    # --- identifiers, contact points, social profiles, preferences ------------------------
+
+    def customers_by_identifier(
+        self, keys: Collection[tuple[str, str]]
+    ) -> dict[tuple[str, str], set[int]]:
+        t = m.Identifier.__table__
+        c = m.Customer.__table__
+        out: dict[tuple[str, str], set[int]] = {}
+        for chunk in _chunks(sorted(keys)):
+            rows = self.session.execute(
+                select(t.c.kind, t.c.value, t.c.customer_id)
+                .join(c, c.c.id == t.c.customer_id)
+                .where(tuple_(t.c.kind, t.c.value).in_(chunk))
+                .where(c.c.status == "active")
+            )
+            for kind, value, cid in rows:
+                out.setdefault((kind, value), set()).add(cid)
+        return out
+
+    def clear_details(self, source_record_ids: Collection[int]) -> None:
+        ids = sorted(source_record_ids)
+        for table in (m.ContactPoint, m.Identifier, m.SocialProfile, m.Preference):
+            for chunk in _chunks(ids):
+                self.session.execute(delete(table).where(table.source_record_id.in_(chunk)))
+
+    def insert_details(
+        self,
+        contacts: Sequence[Mapping[str, Any]],
+        identifiers: Sequence[Mapping[str, Any]],
+        social: Sequence[Mapping[str, Any]],
+        preferences: Sequence[Mapping[str, Any]],
+    ) -> None:
+        for table, rows in (
+            (m.ContactPoint, contacts),
+            (m.Identifier, identifiers),
+            (m.SocialProfile, social),
+            (m.Preference, preferences),
+        ):
+            if rows:
+                self.session.execute(insert(table), list(rows))
+
+    # --- interactions and consents ----------------------------------------------------------
+
+    def interactions(self, source: str, source_ids: Collection[str]) -> dict[str, StoredItem]:
+        return self._items(m.Interaction.__table__, source, source_ids)
+
+    def consents(self, source: str, source_ids: Collection[str]) -> dict[str, StoredItem]:
+        return self._items(m.Consent.__table__, source, source_ids)
+
+    def _items(self, t: Any, source: str, source_ids: Collection[str]) -> dict[str, StoredItem]:
+        found: dict[str, StoredItem] = {}
+        for chunk in _chunks(sorted(source_ids)):
+            rows = self.session.execute(
+                select(t.c.source_id, t.c.id, t.c.content_hash)
+                .where(t.c.source == source)
+                .where(t.c.source_id.in_(chunk))
+            )
+            for sid, iid, digest in rows:
+                found[sid] = StoredItem(iid, digest)
+        return found
+
+    def insert_interactions(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        if rows:
+            self.session.execute(insert(m.Interaction), list(rows))
+
+    def update_interactions(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        if rows:
+            self.session.execute(update(m.Interaction), list(rows))
+
+    def insert_consents(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        if rows:
+            self.session.execute(insert(m.Consent), list(rows))
+
+    def update_consents(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        if rows:
+            self.session.execute(update(m.Consent), list(rows))
+
+    # --- suggestions, quarantine, sync state ----------------------------------------------
+
+    def suggest_merge(
+        self, a: int, b: int, probability: float, reason: str, evidence: Mapping[str, Any]
+    ) -> None:
+        low, high = min(a, b), max(a, b)
+        self.session.execute(
+            text(
+                "INSERT INTO merge_suggestion "
+                "(customer_a, customer_b, probability, reason, evidence, status, created_at) "
+                "VALUES (:a, :b, :p, :r, :e, 'pending', :now) "
+                "ON CONFLICT (customer_a, customer_b) DO NOTHING"
+            ),
+            {
+                "a": low,
+                "b": high,
+                "p": probability,
+                "r": reason,
+                "e": json.dumps(evidence, ensure_ascii=False),
+                "now": m.utcnow().replace(tzinfo=None),
+            },
+        )
+
+    def quarantine(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Keep each unusable record once: the same record failing again adds no new row."""
+        q = m.Quarantine.__table__
+        fresh = []
+        for row in rows:
+            known = self.session.execute(
+                select(q.c.id)
+                .where(q.c.source == row["source"])
+                .where(q.c.source_id.is_(None) if row["source_id"] is None else q.c.source_id == row["source_id"])
+                .where(q.c.raw == row["raw"])
+                .where(q.c.resolved_at.is_(None))
+                .limit(1)
+            ).first()
+            if known is None:
+                fresh.append(row)
+        if fresh:
+            self.session.execute(insert(m.Quarantine), fresh)
+
+    def resolve_quarantine(self, source: str, source_ids: Collection[str], now: datetime) -> None:
+        """A record that now ingests cleanly is no longer in quarantine."""
+        for chunk in _chunks(sorted(source_ids)):
+            self.session.execute(
+                update(m.Quarantine)
+                .where(m.Quarantine.source == source)
+                .where(m.Quarantine.source_id.in_(chunk))
+                .where(m.Quarantine.resolved_at.is_(None))
+                .values(resolved_at=now)
+            )
+
+    def save_state(self, source: str, stream: str, state: Mapping[str, Any], now: datetime) -> None:
+        row = self.session.get(m.SyncState, (source, stream))
+        if row is None:
+            self.session.add(
+                m.SyncState(source=source, stream=stream, state=dict(state), updated_at=now)
+            )
+        else:
+            row.state = dict(state)
+            row.updated_at = now
+        self.session.flush()
+
+    def load_state(self, source: str, stream: str) -> dict[str, Any] | None:
+        row = self.session.get(m.SyncState, (source, stream))
+        return None if row is None else dict(row.state)
+
+    # --- search index ------------------------------------------------------------------------
+
+    def reindex(self, rows: Sequence[SearchRow], tokens: Collection[str]) -> None:
+        ids = [r.customer_id for r in rows]
+        for chunk in _chunks(ids):
+            marks = ",".join("?" * len(chunk))
+            self.session.connection().exec_driver_sql(
+                f"DELETE FROM customer_search WHERE rowid IN ({marks})", tuple(chunk)
+            )
+        if rows:
+            self.session.connection().exec_driver_sql(
+                "INSERT INTO customer_search (rowid, names, emails, phones, cards, handles, city) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (r.customer_id, r.names, r.emails, r.phones, r.cards, r.handles, r.city)
+                    for r in rows
+                ],
+            )
+        if tokens:
+            self.session.connection().exec_driver_sql(
+                "INSERT OR IGNORE INTO name_token (token) VALUES (?)", [(t,) for t in tokens]
+            )
+
+    def public_ids(self, customer_ids: Collection[int]) -> dict[int, str]:
+        out: dict[int, str] = {}
+        for chunk in _chunks(sorted(customer_ids)):
+            rows = self.session.execute(
+                select(m.Customer.id, m.Customer.public_id).where(m.Customer.id.in_(chunk))
+            )
+            out.update({cid: pid for cid, pid in rows})
+        return out
+
+
+def _as_utc(value: datetime | str | None) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)

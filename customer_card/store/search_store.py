@@ -1,0 +1,120 @@
+"""Search reads: the FTS5 trigram index, exact contact look-ups and the name vocabulary."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from customer_card.store import models as m
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    customer_id: int
+    public_id: str
+    given_name: str
+    family_name: str
+    birth_date: date | None
+    city: str | None
+    loyalty_tier: str | None
+    vip: bool
+    last_contact_at: datetime | None
+    sources: tuple[str, ...]
+    indexed_names: str
+
+
+def fts_phrase(text: str) -> str:
+    """One FTS5 string literal (trigram: matches as a substring anywhere)."""
+    return '"' + text.replace('"', '""') + '"'
+
+
+class SearchStore:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def match(self, query: str, limit: int) -> list[int]:
+        """Customer ids whose index row matches an FTS5 query, best first."""
+        rows = self.session.connection().exec_driver_sql(
+            "SELECT rowid FROM customer_search WHERE customer_search MATCH ? ORDER BY rank LIMIT ?",
+            (query, limit),
+        )
+        return [int(r[0]) for r in rows]
+
+    def by_contact(self, kind: str, normalised: Collection[str]) -> list[int]:
+        if not normalised:
+            return []
+        rows = self.session.execute(
+            select(m.ContactPoint.customer_id)
+            .where(m.ContactPoint.kind == kind)
+            .where(m.ContactPoint.normalised.in_(sorted(normalised)))
+            .distinct()
+        )
+        return [int(r[0]) for r in rows]
+
+    def by_public_id(self, public_id: str) -> list[int]:
+        row = self.session.execute(
+            select(m.Customer.id).where(m.Customer.public_id == public_id.upper())
+        ).first()
+        return [] if row is None else [int(row[0])]
+
+    def candidates(self, customer_ids: Sequence[int]) -> list[Candidate]:
+        """Display data of active customers (merged ones redirect, erased ones never show)."""
+        if not customer_ids:
+            return []
+        c = m.Customer
+        sources = (
+            select(func.group_concat(m.SourceRecord.source.distinct()))
+            .where(m.SourceRecord.customer_id == c.id)
+            .where(m.SourceRecord.deleted.is_(False))
+            .scalar_subquery()
+        )
+        names = self.session.connection().exec_driver_sql
+        rows = self.session.execute(
+            select(
+                c.id,
+                c.public_id,
+                c.given_name,
+                c.family_name,
+                c.birth_date,
+                c.city,
+                c.loyalty_tier,
+                c.vip,
+                c.last_contact_at,
+                sources,
+            )
+            .where(c.id.in_(list(customer_ids)))
+            .where(c.status == "active")
+        ).all()
+        marks = ",".join("?" * len(customer_ids))
+        indexed = dict(
+            names(
+                f"SELECT rowid, names FROM customer_search WHERE rowid IN ({marks})",
+                tuple(customer_ids),
+            ).all()
+        )
+        return [
+            Candidate(
+                customer_id=row[0],
+                public_id=row[1],
+                given_name=row[2],
+                family_name=row[3],
+                birth_date=row[4],
+                city=row[5],
+                loyalty_tier=row[6],
+                vip=bool(row[7]),
+                last_contact_at=row[8],
+                sources=tuple(sorted((row[9] or "").split(","))) if row[9] else (),
+                indexed_names=str(indexed.get(row[0]) or ""),
+            )
+            for row in rows
+        ]
+
+    def vocabulary(self) -> list[str]:
+        return list(self.session.execute(select(m.NameToken.token)).scalars())
+
+    def vocabulary_size(self) -> int:
+        return int(self.session.execute(select(func.count()).select_from(m.NameToken)).scalar_one())

@@ -1,0 +1,71 @@
+"""The unit of exchange between a company system and the cache."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+
+class RecordKind(StrEnum):
+    CUSTOMER = "customer"
+    INTERACTION = "interaction"
+    CONSENT = "consent"
+
+
+def _json_default(value: object) -> str:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+def canonical_json(fields: Mapping[str, Any]) -> str:
+    """Stable JSON text of a record's fields: same content, same text, same hash."""
+    return json.dumps(fields, sort_keys=True, ensure_ascii=False, default=_json_default)
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRecord:
+    """One record as a company system knows it, fields already mapped to canonical names.
+
+    ``source`` names the system (``crm``, ``eshop`` …) and ``source_id`` is the record's id
+    there; together they are unique. ``kind`` says what the record describes. Interaction and
+    consent records name their customer with ``fields["customer_ref"]``: the customer's
+    ``source_id`` in the same system.
+    """
+
+    source: str
+    source_id: str
+    kind: RecordKind
+    fields: Mapping[str, Any]
+    updated_at: datetime | None = None
+    deleted: bool = False
+    _hash: str = field(default="", init=False, repr=False, compare=False)
+
+    @property
+    def content_hash(self) -> str:
+        if not self._hash:
+            text = canonical_json({"deleted": self.deleted, "fields": self.fields})
+            digest = hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+            object.__setattr__(self, "_hash", digest)
+        return self._hash
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """A connector's resumable state after the records yielded before it.
+
+    Ingest commits it in the same transaction as those records, so a sync stopped at any
+    point resumes from the last committed checkpoint without loss or duplicates.
+    """
+
+    source: str
+    stream: str
+    state: Mapping[str, Any]
