@@ -87,12 +87,27 @@ class Identity:
 
     given_names: frozenset[str]  # folded
     birth_dates: frozenset[date]
+    family_names: frozenset[str] = frozenset()
 
     @classmethod
-    def of(cls, given_names: Iterable[str | None], birth_dates: Iterable[date | None]) -> Identity:
+    def of(
+        cls,
+        names: Iterable[tuple[str | None, str | None]],
+        birth_dates: Iterable[date | None],
+    ) -> Identity:
+        """From (given, family) name pairs and birth dates; empty values are ignored."""
+        pairs = [(fold(g or ""), fold(f or "")) for g, f in names]
         return cls(
-            frozenset(fold(g) for g in given_names if g and fold(g)),
+            frozenset(g for g, _ in pairs if g),
             frozenset(d for d in birth_dates if d),
+            frozenset(f for _, f in pairs if f),
+        )
+
+    def __or__(self, other: Identity) -> Identity:
+        return Identity(
+            self.given_names | other.given_names,
+            self.birth_dates | other.birth_dates,
+            self.family_names | other.family_names,
         )
 
 
@@ -122,14 +137,20 @@ def birth_dates_compatible(a: date, b: date) -> bool:
 
 def conflict(incoming: Identity, existing: Identity) -> str | None:
     """Why two records sharing a strong identifier look like different people, or None."""
-    if incoming.birth_dates and existing.birth_dates:
-        if not any(
-            birth_dates_compatible(a, b) for a in incoming.birth_dates for b in existing.birth_dates
-        ):
-            return "different birth dates"
-    if incoming.given_names and existing.given_names:
-        if not any(
-            given_names_compatible(a, b) for a in incoming.given_names for b in existing.given_names
-        ):
-            return "different given names"
+    births_a, births_b = incoming.birth_dates, existing.birth_dates
+    if (
+        births_a
+        and births_b
+        and not any(birth_dates_compatible(a, b) for a in births_a for b in births_b)
+    ):
+        return "different birth dates"
+    names_a, names_b = incoming.given_names, existing.given_names
+    if (
+        names_a
+        and names_b
+        and not any(given_names_compatible(a, b) for a in names_a for b in names_b)
+        # Given and family names swapped in one system: 'DUPONT Jean' filed as given 'Dupont'.
+        and not (names_a & existing.family_names or names_b & incoming.family_names)
+    ):
+        return "different given names"
     return None

@@ -28,7 +28,7 @@ class Normalised:
 
 
 def fold(text: str) -> str:
-    """Lower case, accents removed, punctuation to single spaces: 'Hélène  LE-GOFF' -> 'helene le goff'."""
+    """Lower case, no accents, punctuation to spaces: 'Hélène  LE-GOFF' -> 'helene le goff'."""
     decomposed = unicodedata.normalize("NFKD", text.casefold())
     stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
     stripped = stripped.replace("ß", "ss").replace("æ", "ae").replace("œ", "oe").replace("ø", "o")
@@ -61,14 +61,21 @@ def _title_name(text: str) -> str:
     return " ".join(out)
 
 
+TITLES = frozenset(
+    {"m", "mme", "mlle", "mr", "mrs", "ms", "miss", "dr", "pr", "me", "monsieur", "madame"}
+)
+
+
 def split_full_name(full_name: str) -> tuple[str, str]:
     """'Jocelyne MICHU' -> ('Jocelyne', 'MICHU'); 'MICHU Jocelyne' -> ('Jocelyne', 'MICHU').
 
     A word in capitals is taken as the family name (a common French convention); otherwise the
     last word is the family name.
     """
-    words = _SPACES.sub(" ", full_name).strip().split(" ")
-    if not words or words == [""]:
+    words = [w for w in _SPACES.sub(" ", full_name).strip().split(" ") if w]
+    while words and words[0].casefold().rstrip(".") in TITLES:
+        words = words[1:]
+    if not words:
         return "", ""
     if len(words) == 1:
         return "", words[0]
@@ -135,7 +142,7 @@ def handle(raw: str) -> Normalised:
 
 
 def card_number(raw: str) -> Normalised:
-    """Loyalty card number as upper-case letters and digits only: 'fid 2904-1234' -> 'FID29041234'."""
+    """Loyalty card number as upper-case letters and digits: 'fid 2904-1234' -> 'FID29041234'."""
     text = re.sub(r"[^0-9A-Za-z]", "", raw).upper()
     return Normalised(raw, text, len(text) >= 6)
 

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+from datetime import date, datetime
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
 from customer_card.domain.model import CustomerCard, Interaction, TimelineCursor, TimelineFilter
 from customer_card.store.card_store import CardStore
 from customer_card.store.database import Database
@@ -30,7 +36,50 @@ class CardService:
         customer_id: int,
         after: TimelineCursor | None,
         limit: int,
-        filter: TimelineFilter | None = None,  # noqa: A002 - the UI's keyword
+        filter: TimelineFilter | None = None,
     ) -> list[Interaction]:
         with self.database.read() as session:
             return CardStore(session).timeline(customer_id, after, limit, filter)
+
+
+CARD_JSON_VERSION = 1
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, Enum):
+        return value.value
+    return value
+
+
+def card_as_json(card: CustomerCard, latest: list[Interaction]) -> dict[str, Any]:
+    """The stable JSON shape of ``customer-card show --json`` (see README, "JSON output")."""
+    customer = asdict(card.customer)
+    customer["display_name"] = card.customer.display_name
+    payload: dict[str, Any] = _plain(
+        {
+            "format": "customer-card/card",
+            "version": CARD_JSON_VERSION,
+            "customer": customer,
+            "do_not_contact": card.do_not_contact,
+            "contact_points": [asdict(c) for c in card.contact_points],
+            "identifiers": [asdict(i) for i in card.identifiers],
+            "consents": [asdict(c) for c in card.consents],
+            "preferences": [asdict(p) for p in card.preferences],
+            "social": [asdict(s) for s in card.social],
+            "sources": [asdict(s) for s in card.sources],
+            "channels": [asdict(c) for c in card.channels],
+            "open_interactions": card.open_interactions,
+            "interaction_count": card.interaction_count,
+            "pending_suggestions": card.pending_suggestions,
+            "latest_interactions": [asdict(i) for i in latest],
+        }
+    )
+    return payload

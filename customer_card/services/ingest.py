@@ -243,9 +243,7 @@ class _Batch:
             for cid in found.get(key, set()) | self.local_identifiers.get(key, set()):
                 shared.setdefault(cid, []).append(key)
 
-        incoming = Identity.of(
-            [extracted.given_name], [normalise.birth_date(record.fields.get("birth_date"))]
-        )
+        incoming = _identity_of(extracted, record.fields)
         compatible: list[tuple[int, int, int]] = []
         conflicts: list[tuple[int, str, list[tuple[str, str]]]] = []
         for cid, via in shared.items():
@@ -284,7 +282,7 @@ class _Batch:
         if identity is None:
             linked = self.store.linked_fields([customer_id]).get(customer_id, [])
             identity = Identity.of(
-                [names_of(f.fields)[0] for f in linked],
+                [names_of(f.fields) for f in linked],
                 [normalise.birth_date(f.fields.get("birth_date")) for f in linked],
             )
             self.identities[customer_id] = identity
@@ -293,13 +291,7 @@ class _Batch:
     def _remember_identity(
         self, customer_id: int, extracted: Extracted, fields: Mapping[str, Any]
     ) -> None:
-        known = self._identity(customer_id)
-        added = Identity.of(
-            [extracted.given_name], [normalise.birth_date(fields.get("birth_date"))]
-        )
-        self.identities[customer_id] = Identity(
-            known.given_names | added.given_names, known.birth_dates | added.birth_dates
-        )
+        self.identities[customer_id] = self._identity(customer_id) | _identity_of(extracted, fields)
         for key in extracted.identifiers:
             self.local_identifiers.setdefault(key, set()).add(customer_id)
 
@@ -519,6 +511,13 @@ class _Batch:
                 "created_at": self.now,
             }
         )
+
+
+def _identity_of(extracted: Extracted, fields: Mapping[str, Any]) -> Identity:
+    return Identity.of(
+        [(extracted.given_name, extracted.family_name)],
+        [normalise.birth_date(fields.get("birth_date"))],
+    )
 
 
 def _datetime(value: Any, field_name: str) -> datetime:

@@ -76,15 +76,13 @@ class SearchService:
             return _Query(_column("emails", address) if len(address) >= 3 else None, exact, [])
         digits = re.sub(r"\D", "", text)
         if PHONE_LIKE.match(text) and len(digits) >= 3:
-            exact: list[int] = []
             phone = normalise.phone(text, self.region)
-            if phone.valid:
-                exact = store.by_contact("phone", [phone.value])
-            if len(digits) >= 8 and phone.valid:
-                return _Query(None, exact, [])
+            by_phone = store.by_contact("phone", [phone.value]) if phone.valid else []
+            if by_phone and len(digits) >= 8:
+                return _Query(None, by_phone, [])
             # A fragment: the last digits of a number, or part of a card number.
             fts = f"phones : {fts_phrase(digits)} OR cards : {fts_phrase(digits)}"
-            return _Query(fts, exact, [])
+            return _Query(fts, by_phone, [])
         terms = normalise.fold(text).split()
         long_terms = [t for t in terms if len(t) >= 3]
         if not long_terms:

@@ -10,7 +10,7 @@ from pathlib import Path
 from customer_card.store import migrate
 from customer_card.store.database import Database, probe
 from customer_card.store.errors import CacheError, NotACacheError
-from customer_card.store.keys import Keychain, KdfCost, KeySlots
+from customer_card.store.keys import KdfCost, Keychain, KeySlots
 
 log = logging.getLogger(__name__)
 

@@ -35,7 +35,7 @@ def _key_pragma(data_key: bytes) -> str:
 
 
 def connect_raw(path: Path, data_key: bytes, busy_timeout_ms: int) -> Any:
-    """Open one SQLCipher connection, keyed and configured; raises sqlcipher3 errors as they come."""
+    """Open one SQLCipher connection, keyed and configured; sqlcipher3 errors propagate."""
     conn = sqlcipher3.connect(str(path), check_same_thread=False, isolation_level=None)
     try:
         conn.execute("PRAGMA cipher_log_level = NONE")

@@ -111,7 +111,8 @@ class IngestStore:
         now: datetime,
     ) -> int:
         result = self.session.execute(
-            insert(m.SourceRecord).values(
+            insert(m.SourceRecord)
+            .values(
                 source=source,
                 source_id=source_id,
                 kind="customer",
@@ -124,8 +125,9 @@ class IngestStore:
                 first_seen_at=now,
                 last_seen_at=now,
             )
+            .returning(m.SourceRecord.id)
         )
-        return int(result.inserted_primary_key[0])  # type: ignore[index]
+        return int(result.scalar_one())
 
     def update_source_record(
         self,
@@ -175,7 +177,8 @@ class IngestStore:
             if exists is None:
                 break
         result = self.session.execute(
-            insert(m.Customer).values(
+            insert(m.Customer)
+            .values(
                 public_id=public_id,
                 given_name="",
                 family_name="",
@@ -187,8 +190,9 @@ class IngestStore:
                 created_at=now,
                 updated_at=now,
             )
+            .returning(m.Customer.id)
         )
-        return int(result.inserted_primary_key[0])  # type: ignore[index]
+        return int(result.scalar_one())
 
     def update_golden(self, updates: Sequence[GoldenUpdate], now: datetime) -> None:
         for g in updates:
@@ -360,7 +364,11 @@ class IngestStore:
             known = self.session.execute(
                 select(q.c.id)
                 .where(q.c.source == row["source"])
-                .where(q.c.source_id.is_(None) if row["source_id"] is None else q.c.source_id == row["source_id"])
+                .where(
+                    q.c.source_id.is_(None)
+                    if row["source_id"] is None
+                    else q.c.source_id == row["source_id"]
+                )
                 .where(q.c.raw == row["raw"])
                 .where(q.c.resolved_at.is_(None))
                 .limit(1)
@@ -425,7 +433,7 @@ class IngestStore:
             rows = self.session.execute(
                 select(m.Customer.id, m.Customer.public_id).where(m.Customer.id.in_(chunk))
             )
-            out.update({cid: pid for cid, pid in rows})
+            out.update(dict(rows.tuples().all()))
         return out
 
 

@@ -8,7 +8,7 @@ cents, datetimes in UTC.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -49,7 +49,11 @@ def utcnow() -> datetime:
 
 
 class Base(DeclarativeBase):
-    type_annotation_map = {dict[str, Any]: JSON, datetime: UTCDateTime, date: Date}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        dict[str, Any]: JSON,
+        datetime: UTCDateTime,
+        date: Date,
+    }
 
 
 class Customer(Base):
@@ -83,7 +87,7 @@ class Customer(Base):
 
 
 class SourceRecord(Base):
-    """Cross-reference: a customer record of a company system and the golden customer it is linked to."""
+    """Cross-reference: a company system's customer record and its golden customer."""
 
     __tablename__ = "source_record"
 
@@ -221,9 +225,11 @@ class Interaction(Base):
 
     __table_args__ = (
         UniqueConstraint("source", "source_id", name="uq_interaction_source"),
-        # Newest-first keyset paging per customer: WHERE customer_id = ? AND (occurred_at, id) < (?, ?)
+        # Newest-first keyset paging: WHERE customer_id = ? AND (occurred_at, id) < (?, ?)
         Index("ix_interaction_timeline", "customer_id", "occurred_at", "id"),
         Index("ix_interaction_record", "source_record_id"),
+        # Open tickets and orders in progress, counted on every card (migration 0002).
+        Index("ix_interaction_open", "customer_id", "status"),
     )
 
 

@@ -90,7 +90,7 @@ class SearchStore:
             .where(c.status == "active")
         ).all()
         marks = ",".join("?" * len(customer_ids))
-        indexed = dict(
+        indexed: dict[int, str] = dict(
             names(
                 f"SELECT rowid, names FROM customer_search WHERE rowid IN ({marks})",
                 tuple(customer_ids),

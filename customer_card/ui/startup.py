@@ -1,0 +1,109 @@
+"""Start the window: one instance per cache, unlock, theme, and hand-offs from later launches."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QCoreApplication
+from PySide6.QtWidgets import QApplication, QInputDialog, QLineEdit, QMessageBox
+
+from customer_card import app, paths
+from customer_card.store.errors import CacheError, MissingKeyError, WrongKeyError
+from customer_card.ui.instance import SingleInstance
+from customer_card.ui.main_window import MainWindow
+from customer_card.ui.theme import load_theme
+
+log = logging.getLogger(__name__)
+MAX_PASSPHRASE_TRIES = 3
+
+
+def _tr(text: str) -> str:
+    return QCoreApplication.translate("startup", text)
+
+
+def ask_passphrase(message: str) -> str | None:
+    """Modal prompt; tests replace this function."""
+    text, ok = QInputDialog.getText(
+        None, _tr("Unlock the customer cache"), message, QLineEdit.EchoMode.Password
+    )
+    return text if ok and text else None
+
+
+def resolve_request(services: app.Services, request: dict[str, Any]) -> dict[str, Any]:
+    """Turn a screen-pop request (phone, e-mail, card, id) into what the window shows: one
+    customer when exactly one matches, otherwise the search with the value prefilled."""
+    for key in ("phone", "email", "card"):
+        value = request.get(key)
+        if isinstance(value, str) and value.strip():
+            hits = services.search.search(value, limit=5)
+            exact = [h for h in hits if h.matched == "exact"] or (hits if len(hits) == 1 else [])
+            if len(exact) == 1:
+                return {"customer_id": exact[0].customer_id}
+            return {"search": value}
+    ident = request.get("id")
+    if isinstance(ident, str) and ident.strip():
+        ident = ident.strip()
+        if ident.isdigit():
+            return {"customer_id": int(ident)}
+        return {"public_id": ident}
+    return request
+
+
+def _open(db_path: Path) -> app.Services | None:
+    try:
+        return app.open_services(db_path)
+    except (MissingKeyError, WrongKeyError) as error:
+        message = str(error)
+    for _ in range(MAX_PASSPHRASE_TRIES):
+        passphrase = ask_passphrase(message)
+        if passphrase is None:
+            return None
+        try:
+            return app.open_services(db_path, passphrase=passphrase)
+        except WrongKeyError as error:
+            message = str(error)
+    return None
+
+
+def run_gui(db_path: Path, request: dict[str, Any] | None) -> int:
+    qt_app = QApplication.instance() or QApplication(sys.argv)
+    assert isinstance(qt_app, QApplication)
+    qt_app.setApplicationName("Customer Card")
+    qt_app.setOrganizationName("customer-card")
+    instance = SingleInstance(app.instance_key(db_path), paths.runtime_dir())
+    if not instance.acquire():
+        if instance.send(request or {"action": "raise"}):
+            return 0
+        QMessageBox.critical(
+            None,
+            _tr("Customer Card"),
+            _tr("Customer Card is already running on this cache but does not answer."),
+        )
+        return 1
+    try:
+        services = _open(db_path)
+    except CacheError as error:
+        QMessageBox.critical(None, _tr("Cannot open the customer cache"), str(error))
+        return 1
+    if services is None:
+        return 1
+    load_theme(qt_app, "light")
+    window = MainWindow(services.search, services.cards)
+    title = _tr("Customer Card")
+    window.setWindowTitle(f"{title} — demo data" if services.demo else title)
+
+    def on_request(message: dict[str, Any]) -> None:
+        window.handle_request(resolve_request(services, message))
+
+    instance.message_received.connect(on_request)
+    window.resize(1366, 768)
+    window.show()
+    if request:
+        on_request(request)
+    try:
+        return qt_app.exec()
+    finally:
+        services.close()

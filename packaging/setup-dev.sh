@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Sets up a development environment from the project's own files: the system libraries Qt needs
+# to run (even offscreen), a virtualenv in .venv, and the project with its test and dev tools.
+# Safe to run again: it only installs what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON="${PYTHON:-python3}"
+"$PYTHON" - <<'PY' || { echo "Customer Card needs Python 3.11 or newer" >&2; exit 1; }
+import sys
+raise SystemExit(0 if sys.version_info >= (3, 11) else 1)
+PY
+
+# Qt's offscreen and xcb platforms load these shared libraries; Debian/Ubuntu package names.
+qt_libs=(libgl1 libegl1 libxkbcommon0 libfontconfig1 libdbus-1-3 libglib2.0-0 fonts-dejavu-core)
+if command -v dpkg-query >/dev/null 2>&1; then
+  missing=()
+  for pkg in "${qt_libs[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "installing system libraries for Qt: ${missing[*]}"
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  fi
+fi
+
+[ -d .venv ] || "$PYTHON" -m venv .venv
+. .venv/bin/activate
+python -m pip install -q --upgrade pip
+python -m pip install -q -e ".[dev]"
