@@ -264,6 +264,7 @@ class _Batch:
                 self._suggest(customer_id, other, 0.8, "records share identifiers", shared[other])
         else:
             customer_id = self.store.new_customer(self.now)
+            self.identities[customer_id] = Identity(frozenset(), frozenset())
             reason = "new customer"
             self.report.customers_created += 1
         for cid, why, via in conflicts:

@@ -73,6 +73,8 @@ def open_cache(
     path.parent.mkdir(parents=True, exist_ok=True)
     created = slots.create(passphrase=unlock.passphrase)
     try:
+        # Private from the start: SQLite gives the -wal and -shm files the same mode.
+        path.touch(mode=0o600, exist_ok=False)
         database = Database(path, created.data_key, busy_timeout_ms=busy_timeout_ms)
         migrate.upgrade(database.engine)
     except BaseException:

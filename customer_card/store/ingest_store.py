@@ -10,9 +10,9 @@ import secrets
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, func, insert, select, text, tuple_, update
+from sqlalchemy import Table, bindparam, delete, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from customer_card.store import models as m
@@ -79,9 +79,63 @@ class SearchRow:
     city: str
 
 
+# Statements used once per record are built once: per-call construction dominated ingest time.
+def _table(model: type[m.Base]) -> Table:
+    return cast(Table, model.__table__)
+
+
+_SR = _table(m.SourceRecord)
+_CU = _table(m.Customer)
+_ID = _table(m.Identifier)
+_INSERT_SOURCE_RECORD = insert(_SR).returning(_SR.c.id)
+_INSERT_CUSTOMER = insert(_CU).returning(_CU.c.id)
+_PUBLIC_ID_TAKEN = select(_CU.c.id).where(_CU.c.public_id == bindparam("public_id"))
+_CUSTOMERS_BY_IDENTIFIER = (
+    select(_ID.c.customer_id)
+    .join(_CU, _CU.c.id == _ID.c.customer_id)
+    .where(_ID.c.kind == bindparam("kind"))
+    .where(_ID.c.value == bindparam("value"))
+    .where(_CU.c.status == "active")
+)
+_UPDATE_GOLDEN = (
+    update(_CU)
+    .where(_CU.c.id == bindparam("cid"))
+    .values(
+        {
+            name: bindparam(name)
+            for name in (
+                "given_name",
+                "family_name",
+                "birth_date",
+                "language",
+                "city",
+                "postcode",
+                "loyalty_tier",
+                "loyalty_card",
+                "vip",
+                "customer_since",
+                "followers",
+                "updated_at",
+            )
+        }
+    )
+)
+_UPDATE_ACTIVITY = (
+    update(_CU)
+    .where(_CU.c.id == bindparam("cid"))
+    .values(
+        lifetime_value_cents=bindparam("value"),
+        order_count=bindparam("orders"),
+        last_purchase_at=bindparam("last_purchase"),
+        last_contact_at=bindparam("last_contact"),
+    )
+)
+
+
 class IngestStore:
     def __init__(self, session: Session) -> None:
         self.session = session
+        self.conn = session.connection()
 
     # --- source records (the cross-reference) ---------------------------------------------
 
@@ -110,22 +164,21 @@ class IngestStore:
         link_reason: str,
         now: datetime,
     ) -> int:
-        result = self.session.execute(
-            insert(m.SourceRecord)
-            .values(
-                source=source,
-                source_id=source_id,
-                kind="customer",
-                customer_id=customer_id,
-                fields=dict(fields),
-                source_updated_at=updated_at,
-                content_hash=content_hash,
-                deleted=False,
-                link_reason=link_reason,
-                first_seen_at=now,
-                last_seen_at=now,
-            )
-            .returning(m.SourceRecord.id)
+        result = self.conn.execute(
+            _INSERT_SOURCE_RECORD,
+            {
+                "source": source,
+                "source_id": source_id,
+                "kind": "customer",
+                "customer_id": customer_id,
+                "fields": dict(fields),
+                "source_updated_at": updated_at,
+                "content_hash": content_hash,
+                "deleted": False,
+                "link_reason": link_reason,
+                "first_seen_at": now,
+                "last_seen_at": now,
+            },
         )
         return int(result.scalar_one())
 
@@ -169,58 +222,58 @@ class IngestStore:
     # --- customers --------------------------------------------------------------------------
 
     def new_customer(self, now: datetime) -> int:
-        while True:
+        public_id = new_public_id()
+        while self.conn.execute(_PUBLIC_ID_TAKEN, {"public_id": public_id}).first() is not None:
             public_id = new_public_id()
-            exists = self.session.execute(
-                select(m.Customer.id).where(m.Customer.public_id == public_id)
-            ).first()
-            if exists is None:
-                break
-        result = self.session.execute(
-            insert(m.Customer)
-            .values(
-                public_id=public_id,
-                given_name="",
-                family_name="",
-                vip=False,
-                lifetime_value_cents=0,
-                order_count=0,
-                followers=0,
-                status="active",
-                created_at=now,
-                updated_at=now,
-            )
-            .returning(m.Customer.id)
+        result = self.conn.execute(
+            _INSERT_CUSTOMER,
+            {
+                "public_id": public_id,
+                "given_name": "",
+                "family_name": "",
+                "vip": False,
+                "lifetime_value_cents": 0,
+                "order_count": 0,
+                "followers": 0,
+                "status": "active",
+                "created_at": now,
+                "updated_at": now,
+            },
         )
         return int(result.scalar_one())
 
     def update_golden(self, updates: Sequence[GoldenUpdate], now: datetime) -> None:
-        for g in updates:
-            self.session.execute(
-                update(m.Customer)
-                .where(m.Customer.id == g.customer_id)
-                .values(
-                    given_name=g.given_name,
-                    family_name=g.family_name,
-                    birth_date=g.birth_date,
-                    language=g.language,
-                    city=g.city,
-                    postcode=g.postcode,
-                    loyalty_tier=g.loyalty_tier,
-                    loyalty_card=g.loyalty_card,
-                    vip=g.vip,
-                    customer_since=g.customer_since,
-                    followers=g.followers,
-                    updated_at=now,
-                )
-            )
+        if not updates:
+            return
+        self.conn.execute(
+            _UPDATE_GOLDEN,
+            [
+                {
+                    "cid": g.customer_id,
+                    "given_name": g.given_name,
+                    "family_name": g.family_name,
+                    "birth_date": g.birth_date,
+                    "language": g.language,
+                    "city": g.city,
+                    "postcode": g.postcode,
+                    "loyalty_tier": g.loyalty_tier,
+                    "loyalty_card": g.loyalty_card,
+                    "vip": g.vip,
+                    "customer_since": g.customer_since,
+                    "followers": g.followers,
+                    "updated_at": now,
+                }
+                for g in updates
+            ],
+        )
 
     def refresh_activity(self, customer_ids: Collection[int]) -> None:
         """Recompute value and last-contact figures from the history (idempotent by design)."""
         i = m.Interaction.__table__
+        params: list[dict[str, Any]] = []
         for chunk in _chunks(sorted(customer_ids)):
             purchase = (i.c.amount_cents > 0) & i.c.deleted.is_(False)
-            rows = self.session.execute(
+            rows = self.conn.execute(
                 select(
                     i.c.customer_id,
                     func.coalesce(func.sum(i.c.amount_cents).filter(purchase), 0),
@@ -231,48 +284,34 @@ class IngestStore:
                 .where(i.c.customer_id.in_(chunk))
                 .group_by(i.c.customer_id)
             ).all()
-            seen = set()
-            for cid, value, orders, last_purchase, last_contact in rows:
-                seen.add(cid)
-                self.session.execute(
-                    update(m.Customer)
-                    .where(m.Customer.id == cid)
-                    .values(
-                        lifetime_value_cents=int(value),
-                        order_count=int(orders),
-                        last_purchase_at=_as_utc(last_purchase),
-                        last_contact_at=_as_utc(last_contact),
-                    )
+            found = {row[0]: row for row in rows}
+            for cid in chunk:
+                _, value, orders, last_purchase, last_contact = found.get(
+                    cid, (cid, 0, 0, None, None)
                 )
-            for cid in set(chunk) - seen:
-                self.session.execute(
-                    update(m.Customer)
-                    .where(m.Customer.id == cid)
-                    .values(
-                        lifetime_value_cents=0,
-                        order_count=0,
-                        last_purchase_at=None,
-                        last_contact_at=None,
-                    )
+                params.append(
+                    {
+                        "cid": cid,
+                        "value": int(value),
+                        "orders": int(orders),
+                        "last_purchase": _as_utc(last_purchase),
+                        "last_contact": _as_utc(last_contact),
+                    }
                 )
+        if params:
+            self.conn.execute(_UPDATE_ACTIVITY, params)
 
     # --- identifiers, contact points, social profiles, preferences ------------------------
 
     def customers_by_identifier(
         self, keys: Collection[tuple[str, str]]
     ) -> dict[tuple[str, str], set[int]]:
-        t = m.Identifier.__table__
-        c = m.Customer.__table__
         out: dict[tuple[str, str], set[int]] = {}
-        for chunk in _chunks(sorted(keys)):
-            rows = self.session.execute(
-                select(t.c.kind, t.c.value, t.c.customer_id)
-                .join(c, c.c.id == t.c.customer_id)
-                .where(tuple_(t.c.kind, t.c.value).in_(chunk))
-                .where(c.c.status == "active")
-            )
-            for kind, value, cid in rows:
-                out.setdefault((kind, value), set()).add(cid)
+        for kind, value in keys:
+            rows = self.conn.execute(_CUSTOMERS_BY_IDENTIFIER, {"kind": kind, "value": value})
+            found = {int(r[0]) for r in rows}
+            if found:
+                out[(kind, value)] = found
         return out
 
     def clear_details(self, source_record_ids: Collection[int]) -> None:
@@ -295,7 +334,7 @@ class IngestStore:
             (m.Preference, preferences),
         ):
             if rows:
-                self.session.execute(insert(table), list(rows))
+                self.conn.execute(insert(_table(table)), list(rows))
 
     # --- interactions and consents ----------------------------------------------------------
 
@@ -319,7 +358,7 @@ class IngestStore:
 
     def insert_interactions(self, rows: Sequence[Mapping[str, Any]]) -> None:
         if rows:
-            self.session.execute(insert(m.Interaction), list(rows))
+            self.conn.execute(insert(_table(m.Interaction)), list(rows))
 
     def update_interactions(self, rows: Sequence[Mapping[str, Any]]) -> None:
         if rows:
@@ -327,7 +366,7 @@ class IngestStore:
 
     def insert_consents(self, rows: Sequence[Mapping[str, Any]]) -> None:
         if rows:
-            self.session.execute(insert(m.Consent), list(rows))
+            self.conn.execute(insert(_table(m.Consent)), list(rows))
 
     def update_consents(self, rows: Sequence[Mapping[str, Any]]) -> None:
         if rows:
