@@ -472,7 +472,7 @@ class IngestStore:
             rows = self.session.execute(
                 select(m.Customer.id, m.Customer.public_id).where(m.Customer.id.in_(chunk))
             )
-            out.update(dict(rows.tuples().all()))
+            out.update({int(cid): str(pid) for cid, pid in rows})
         return out
 
 

@@ -1,0 +1,150 @@
+"""The headless commands: output shapes, exit statuses, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from customer_card import cli
+from tests.conftest import DEMO_SEED, TEST_PASSPHRASE
+
+
+@pytest.fixture
+def demo_db(demo_cache_file: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("CUSTOMER_CARD_PASSPHRASE", TEST_PASSPHRASE)
+    return demo_cache_file
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = cli.main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_search_json_has_the_documented_shape(
+    demo_db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(capsys, "--db", str(demo_db), "search", "Jocelyne Michu", "--json")
+    assert code == 0
+    payload = json.loads(out)
+    assert payload["format"] == "customer-card/search"
+    assert payload["version"] == 1
+    first = payload["results"][0]
+    assert first["name"] == "Jocelyne Michu"
+    assert set(first) == {
+        "id",
+        "name",
+        "city",
+        "birth_year",
+        "loyalty_tier",
+        "vip",
+        "last_contact_at",
+        "sources",
+        "matched",
+        "score",
+    }
+
+
+def test_show_json_round_trips_a_search_hit(
+    demo_db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, out, _ = run(capsys, "--db", str(demo_db), "search", "michu jocelyne", "--json")
+    public_id = json.loads(out)["results"][0]["id"]
+    code, out, _ = run(capsys, "--db", str(demo_db), "show", public_id, "--json")
+    assert code == 0
+    card = json.loads(out)
+    assert card["format"] == "customer-card/card"
+    assert card["customer"]["public_id"] == public_id
+    assert card["customer"]["family_name"] == "Michu"
+    assert card["contact_points"], "contact points with their provenance"
+    assert all(cp["provenance"] for cp in card["contact_points"])
+    assert card["latest_interactions"], "the latest interactions, newest first"
+    stamps = [i["occurred_at"] for i in card["latest_interactions"]]
+    assert stamps == sorted(stamps, reverse=True)
+
+
+def test_info_counts_every_table(demo_db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "--db", str(demo_db), "info", "--json")
+    assert code == 0
+    info = json.loads(out)
+    assert info["schema_version"]
+    assert info["tables"]["customer"] > 0
+    assert info["tables"]["interaction"] > 0
+    assert set(info["sources"]) == {"crm", "eshop", "loyalty", "support", "social"}
+
+
+def test_unknown_customer_is_a_one_line_error(
+    demo_db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(capsys, "--db", str(demo_db), "show", "CZZZZZZZZ")
+    assert code == cli.EXIT_NOT_FOUND
+    assert out == ""
+    assert err.count("\n") == 1
+    assert "no customer" in err
+
+
+def test_missing_cache_is_a_one_line_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(capsys, "--db", str(tmp_path / "nope.db"), "info")
+    assert code == cli.EXIT_ERROR
+    assert err.count("\n") == 1
+    assert "No cache" in err
+    assert not (tmp_path / "nope.db").exists(), "a missing cache is never created by a read"
+
+
+def test_wrong_passphrase_is_a_one_line_error(
+    demo_db: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CUSTOMER_CARD_PASSPHRASE", "not the passphrase")
+    before = demo_db.read_bytes()
+    code, _, err = run(capsys, "--db", str(demo_db), "search", "michu")
+    assert code == cli.EXIT_ERROR
+    assert err.count("\n") == 1
+    assert "Traceback" not in err
+    assert demo_db.read_bytes() == before
+
+
+def test_demo_builds_once_then_reuses(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = tmp_path / "demo.db"
+    args = ["--db", str(db), "demo", "--customers", "40", "--seed", str(DEMO_SEED), "--no-window"]
+    code, out, err = run(capsys, *args)
+    assert code == 0
+    assert "demo cache built" in err
+    assert (tmp_path / "demo-truth.csv").exists(), "ground truth kept for measuring matching"
+    code, out, err = run(capsys, *args)
+    assert code == 0
+    assert "demo cache built" not in err, "an existing demo cache is reused"
+
+
+def test_demo_refuses_a_cache_that_is_not_a_demo(
+    database: object, cache_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(capsys, "--db", str(cache_path), "demo", "--no-window")
+    assert code == cli.EXIT_ERROR
+    assert "not a demo cache" in err
+
+
+def test_bad_arguments_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["demo", "--customers", "zero"])
+    assert exit_info.value.code == 2
+
+
+def test_console_script_runs_headless_in_a_subprocess(demo_db: Path) -> None:
+    """The real entry point, as a telephony script would call it."""
+    result = subprocess.run(
+        [sys.executable, "-m", "customer_card", "--db", str(demo_db), "search", "@jocelynemichu"],
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Michu" in result.stdout
