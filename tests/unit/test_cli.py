@@ -117,7 +117,7 @@ def test_demo_builds_once_then_reuses(tmp_path: Path, capsys: pytest.CaptureFixt
     assert code == 0
     assert "demo cache built" in err
     assert (tmp_path / "demo-truth.csv").exists(), "ground truth kept for measuring matching"
-    code, out, err = run(capsys, *args)
+    code, _, err = run(capsys, *args)
     assert code == 0
     assert "demo cache built" not in err, "an existing demo cache is reused"
 
