@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from PySide6.QtCore import QCoreApplication
 from PySide6.QtWidgets import QApplication, QInputDialog, QLineEdit, QMessageBox
 
-from customer_card import app, paths
+from customer_card.services.cards import CardService
+from customer_card.services.search import SearchService
 from customer_card.store.errors import CacheError, MissingKeyError, WrongKeyError
 from customer_card.ui.instance import SingleInstance
 from customer_card.ui.main_window import MainWindow
@@ -18,6 +20,21 @@ from customer_card.ui.theme import load_theme
 
 log = logging.getLogger(__name__)
 MAX_PASSPHRASE_TRIES = 3
+
+
+class OpenedServices(Protocol):
+    """What the composition root hands the window (``customer_card.app.Services``)."""
+
+    @property
+    def search(self) -> SearchService: ...
+    @property
+    def cards(self) -> CardService: ...
+    @property
+    def demo(self) -> bool: ...
+    def close(self) -> None: ...
+
+
+OpenServices = Callable[[Path, str | None], OpenedServices]
 
 
 def _tr(text: str) -> str:
@@ -32,7 +49,7 @@ def ask_passphrase(message: str) -> str | None:
     return text if ok and text else None
 
 
-def resolve_request(services: app.Services, request: dict[str, Any]) -> dict[str, Any]:
+def resolve_request(services: OpenedServices, request: dict[str, Any]) -> dict[str, Any]:
     """Turn a screen-pop request (phone, e-mail, card, id) into what the window shows: one
     customer when exactly one matches, otherwise the search with the value prefilled."""
     for key in ("phone", "email", "card"):
@@ -52,9 +69,9 @@ def resolve_request(services: app.Services, request: dict[str, Any]) -> dict[str
     return request
 
 
-def _open(db_path: Path) -> app.Services | None:
+def _open(open_services: OpenServices, db_path: Path) -> OpenedServices | None:
     try:
-        return app.open_services(db_path)
+        return open_services(db_path, None)
     except (MissingKeyError, WrongKeyError) as error:
         message = str(error)
     for _ in range(MAX_PASSPHRASE_TRIES):
@@ -62,18 +79,26 @@ def _open(db_path: Path) -> app.Services | None:
         if passphrase is None:
             return None
         try:
-            return app.open_services(db_path, passphrase=passphrase)
+            return open_services(db_path, passphrase)
         except WrongKeyError as error:
             message = str(error)
     return None
 
 
-def run_gui(db_path: Path, request: dict[str, Any] | None) -> int:
+def run_gui(
+    db_path: Path,
+    request: dict[str, Any] | None,
+    *,
+    open_services: OpenServices,
+    instance_key: str,
+    runtime_dir: Path,
+) -> int:
+    """Run the window on ``db_path`` or hand ``request`` to the window already running on it."""
     qt_app = QApplication.instance() or QApplication(sys.argv)
     assert isinstance(qt_app, QApplication)
     qt_app.setApplicationName("Customer Card")
     qt_app.setOrganizationName("customer-card")
-    instance = SingleInstance(app.instance_key(db_path), paths.runtime_dir())
+    instance = SingleInstance(instance_key, runtime_dir)
     if not instance.acquire():
         if instance.send(request or {"action": "raise"}):
             return 0
@@ -84,7 +109,7 @@ def run_gui(db_path: Path, request: dict[str, Any] | None) -> int:
         )
         return 1
     try:
-        services = _open(db_path)
+        services = _open(open_services, db_path)
     except CacheError as error:
         QMessageBox.critical(None, _tr("Cannot open the customer cache"), str(error))
         return 1

@@ -1,0 +1,1 @@
+"""Pure: the alert and next-best-action rule language and its evaluation (a later issue)."""
