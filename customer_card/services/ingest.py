@@ -124,7 +124,7 @@ class _Batch:
         self.local_identifiers: dict[tuple[str, str], set[int]] = {}
         self.records_by_key: dict[tuple[str, str], StoredRecord] = {}
         self.quarantined: list[dict[str, Any]] = []
-        self.accepted: dict[str, set[str]] = {}
+        self.accepted: dict[tuple[str, str], set[str]] = {}  # (source, kind) -> source ids
         # Details to insert at the end of the batch, by source record (a record changed twice in
         # one batch keeps only its last version).
         self.staged: dict[int, tuple[int, Extracted]] = {}
@@ -148,8 +148,8 @@ class _Batch:
         if self.touched_activity:
             self.store.refresh_activity(self.touched_activity)
         self.store.quarantine(self.quarantined)
-        for source, ids in self.accepted.items():
-            self.store.resolve_quarantine(source, ids, self.now)
+        for (source, kind), ids in self.accepted.items():
+            self.store.resolve_quarantine(source, kind, ids, self.now)
         for item in batch:
             if isinstance(item, Checkpoint):
                 self.store.save_state(item.source, item.stream, item.state, self.now)
@@ -441,6 +441,19 @@ class _Batch:
             if record.deleted and stored is None:
                 self._accept(record, "unchanged")
                 continue
+            if stored is not None:
+                # The previous owner's figures change too (a delete, or a move to another customer).
+                self.touched_activity.add(stored.customer_id)
+            if record.deleted and stored is not None:
+                # A tombstone needs no fields: mark the row, keep it for the record.
+                updates[stored.id] = {
+                    "id": stored.id,
+                    "deleted": True,
+                    "content_hash": record.content_hash,
+                }
+                self.report.add(record, record.source, kind, "deleted")
+                self.accepted.setdefault((record.source, kind), set()).add(record.source_id)
+                continue
             ref = str(record.fields.get("customer_ref") or "")
             owner = owners.get((record.source, ref)) if ref else None
             if owner is None and stored is None:
@@ -462,21 +475,16 @@ class _Batch:
                 self.touched_activity.add(owner.customer_id)
             if stored is not None:
                 updates[stored.id] = {"id": stored.id, **row}
-                outcome = "deleted" if record.deleted else "updated"
+                outcome = "updated"
             else:
                 inserts[key] = {"source": record.source, "source_id": record.source_id, **row}
                 outcome = "inserted"
             self.report.add(record, record.source, kind, outcome)
-            self.accepted.setdefault(record.source, set()).add(record.source_id)
+            self.accepted.setdefault((record.source, kind), set()).add(record.source_id)
 
         if interaction:
             self.store.insert_interactions(list(inserts.values()))
             self.store.update_interactions(list(updates.values()))
-            # An updated interaction may have moved customer: refresh the previous one too.
-            if updates:
-                self.touched_activity |= {
-                    r["customer_id"] for r in updates.values() if "customer_id" in r
-                }
         else:
             self.store.insert_consents(list(inserts.values()))
             self.store.update_consents(list(updates.values()))
@@ -485,7 +493,7 @@ class _Batch:
 
     def _accept(self, record: SourceRecord, outcome: str) -> None:
         self.report.add(record, record.source, str(record.kind), outcome)
-        self.accepted.setdefault(record.source, set()).add(record.source_id)
+        self.accepted.setdefault((record.source, str(record.kind)), set()).add(record.source_id)
 
     def _quarantine(self, record: SourceRecord, reason: str) -> None:
         self.report.add(record, record.source, str(record.kind), "quarantined")

@@ -60,7 +60,11 @@ def open_cache(
         data_key = slots.unlock(passphrase=unlock.passphrase, recovery_code=unlock.recovery_code)
         probe(path, data_key)
         database = Database(path, data_key, busy_timeout_ms=busy_timeout_ms)
-        migrate.upgrade(database.engine)
+        try:
+            migrate.upgrade(database.engine)
+        except BaseException:
+            database.dispose()
+            raise
         return OpenedCache(database, created=False, recovery_code=None)
 
     if slots.exists():
@@ -72,12 +76,15 @@ def open_cache(
         raise MissingCacheError(f"No cache at {path}. Run 'customer-card demo' or a sync first.")
     path.parent.mkdir(parents=True, exist_ok=True)
     created = slots.create(passphrase=unlock.passphrase)
+    database: Database | None = None
     try:
         # Private from the start: SQLite gives the -wal and -shm files the same mode.
         path.touch(mode=0o600, exist_ok=False)
         database = Database(path, created.data_key, busy_timeout_ms=busy_timeout_ms)
         migrate.upgrade(database.engine)
     except BaseException:
+        if database is not None:
+            database.dispose()
         # A half-made cache would look like a damaged one next time: remove what we made.
         for leftover in (path, slots_path(path), *_sidecars(path)):
             leftover.unlink(missing_ok=True)

@@ -42,6 +42,7 @@ class StoredRecord:
 class StoredItem:
     id: int
     content_hash: str
+    customer_id: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -348,12 +349,12 @@ class IngestStore:
         found: dict[str, StoredItem] = {}
         for chunk in _chunks(sorted(source_ids)):
             rows = self.session.execute(
-                select(t.c.source_id, t.c.id, t.c.content_hash)
+                select(t.c.source_id, t.c.id, t.c.content_hash, t.c.customer_id)
                 .where(t.c.source == source)
                 .where(t.c.source_id.in_(chunk))
             )
-            for sid, iid, digest in rows:
-                found[sid] = StoredItem(iid, digest)
+            for sid, iid, digest, cid in rows:
+                found[sid] = StoredItem(iid, digest, cid)
         return found
 
     def insert_interactions(self, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -417,12 +418,15 @@ class IngestStore:
         if fresh:
             self.session.execute(insert(m.Quarantine), fresh)
 
-    def resolve_quarantine(self, source: str, source_ids: Collection[str], now: datetime) -> None:
+    def resolve_quarantine(
+        self, source: str, kind: str, source_ids: Collection[str], now: datetime
+    ) -> None:
         """A record that now ingests cleanly is no longer in quarantine."""
         for chunk in _chunks(sorted(source_ids)):
             self.session.execute(
                 update(m.Quarantine)
                 .where(m.Quarantine.source == source)
+                .where(m.Quarantine.kind == kind)
                 .where(m.Quarantine.source_id.in_(chunk))
                 .where(m.Quarantine.resolved_at.is_(None))
                 .values(resolved_at=now)

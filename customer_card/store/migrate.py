@@ -8,6 +8,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy.engine import Connection, Engine
 
 from customer_card.store.errors import CacheNewerError
@@ -38,10 +39,17 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     """Bring the file's schema to ``revision`` in place; refuse a file from a newer app."""
     scripts = ScriptDirectory.from_config(_config())
     current = current_revision(engine)
-    if current is not None and scripts.get_revision(current) is None:
+    if current is not None and not _known(scripts, current):
         raise CacheNewerError(
             f"This cache was written by a newer version of Customer Card (schema {current}). "
             "Update the application to open it."
         )
     with engine.begin() as conn:
         command.upgrade(_config(conn), revision)
+
+
+def _known(scripts: ScriptDirectory, revision: str) -> bool:
+    try:
+        return scripts.get_revision(revision) is not None
+    except CommandError:
+        return False

@@ -1,0 +1,84 @@
+"""Loads a customer's card (off the GUI thread) and feeds the card view and its timeline."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QObject, QThreadPool, Signal
+
+from customer_card.domain.model import CustomerCard, Interaction, TimelineFilter
+from customer_card.ui.card_view import CardView
+from customer_card.ui.ports import CardPort
+from customer_card.ui.tasks import LatestOnlyRunner
+from customer_card.ui.timeline_model import DEFAULT_PAGE_SIZE, TimelineModel
+
+
+class CardController(QObject):
+    card_shown = Signal(int)  # customer id actually shown (after merge redirects)
+    card_missing = Signal(int)  # requested id
+    load_failed = Signal(str)
+    loading = Signal(bool)
+
+    def __init__(
+        self,
+        cards: CardPort,
+        view: CardView,
+        pool: QThreadPool,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self._cards = cards
+        self._view = view
+        self.timeline_model = TimelineModel(cards, page_size, self)
+        view.timeline.set_model(self.timeline_model)
+        view.filter_changed.connect(self._on_filter)
+        self._runner = LatestOnlyRunner(pool, self)
+        self._runner.finished.connect(self._on_loaded)
+        self._runner.failed.connect(self._on_failed)
+
+    @property
+    def card(self) -> CustomerCard | None:
+        return self._view.card
+
+    def open(self, customer_id: int) -> None:
+        """Load in the background; ``card_shown`` or ``card_missing`` follows."""
+        cards = self._cards
+        size = self.timeline_model.page_size
+
+        def load() -> tuple[int, CustomerCard | None, list[Interaction]]:
+            card = cards.load(customer_id)
+            if card is None:
+                return customer_id, None, []
+            return customer_id, card, cards.timeline(card.customer.id, None, size)
+
+        self.loading.emit(True)
+        self._runner.submit(load)
+
+    def show_now(self, customer_id: int) -> bool:
+        """Load on the calling (GUI) thread; for hand-offs where the caller needs the answer."""
+        self._runner.cancel()
+        card = self._cards.load(customer_id)
+        if card is None:
+            self.card_missing.emit(customer_id)
+            return False
+        self._display(card, None)
+        return True
+
+    def _on_loaded(self, answer: tuple[int, CustomerCard | None, list[Interaction]]) -> None:
+        self.loading.emit(False)
+        requested, card, first_page = answer
+        if card is None:
+            self.card_missing.emit(requested)
+            return
+        self._display(card, first_page)
+
+    def _on_failed(self, message: str) -> None:
+        self.loading.emit(False)
+        self.load_failed.emit(message)
+
+    def _display(self, card: CustomerCard, first_page: list[Interaction] | None) -> None:
+        self._view.set_card(card)
+        self.timeline_model.set_customer(card.customer.id, first_page)
+        self.card_shown.emit(card.customer.id)
+
+    def _on_filter(self, timeline_filter: TimelineFilter) -> None:
+        self.timeline_model.set_filter(timeline_filter)

@@ -1,0 +1,96 @@
+"""One customer's card: header on top, details on the left, history on the right."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QResizeEvent
+from PySide6.QtWidgets import QFrame, QScrollArea, QSplitter, QVBoxLayout, QWidget
+
+from customer_card.domain.model import CustomerCard
+from customer_card.ui.card_header import CardHeader
+from customer_card.ui.card_sections import ConsentsSection, ContactsSection, IdentifiersSection
+from customer_card.ui.timeline_view import TimelinePanel
+
+
+class CardView(QWidget):
+    copied = Signal(str)  # a value went to the clipboard
+    filter_changed = Signal(object)  # TimelineFilter chosen in the activity strip
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("CardView")
+        self._card: CustomerCard | None = None
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(16, 12, 16, 12)
+        layout.setSpacing(10)
+
+        self.header = CardHeader()
+        layout.addWidget(self.header)
+
+        self.contacts = ContactsSection()
+        self.identifiers = IdentifiersSection()
+        self.consents = ConsentsSection()
+        self.contacts.copied.connect(self.copied)
+        self.identifiers.copied.connect(self.copied)
+
+        column = QWidget()
+        column.setObjectName("LeftColumn")
+        column_layout = QVBoxLayout(column)
+        column_layout.setContentsMargins(0, 0, 6, 0)
+        column_layout.setSpacing(10)
+        for section in (self.contacts, self.identifiers, self.consents):
+            column_layout.addWidget(section)
+        column_layout.addStretch(1)
+
+        scroll = QScrollArea()
+        scroll.setObjectName("LeftScroll")
+        scroll.setWidget(column)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setMinimumWidth(380)
+        self.left_scroll = scroll
+
+        right = QFrame()
+        right.setObjectName("TimelineFrame")
+        right_layout = QVBoxLayout(right)
+        right_layout.setContentsMargins(14, 10, 14, 12)
+        self.timeline = TimelinePanel()
+        self.timeline.filter_changed.connect(self.filter_changed)
+        right_layout.addWidget(self.timeline)
+
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.setChildrenCollapsible(False)
+        splitter.setHandleWidth(10)
+        splitter.addWidget(scroll)
+        splitter.addWidget(right)
+        splitter.setStretchFactor(0, 0)
+        splitter.setStretchFactor(1, 1)
+        self.splitter = splitter
+        self._user_sized = False
+        splitter.splitterMoved.connect(self._on_splitter_moved)
+        layout.addWidget(splitter, 1)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        if not self._user_sized:
+            # About a third for the details, the rest for the history, until the user decides.
+            total = self.splitter.width()
+            left = max(400, min(540, int(total * 0.33)))
+            self.splitter.setSizes([left, max(total - left, 1)])
+
+    def _on_splitter_moved(self, _pos: int, _index: int) -> None:
+        self._user_sized = True
+
+    @property
+    def card(self) -> CustomerCard | None:
+        return self._card
+
+    def set_card(self, card: CustomerCard) -> None:
+        self._card = card
+        self.header.set_card(card)
+        self.contacts.set_card(card)
+        self.identifiers.set_card(card)
+        self.consents.set_card(card)
+        self.timeline.set_card(card)
+        self.left_scroll.verticalScrollBar().setValue(0)

@@ -1,0 +1,210 @@
+"""The main window: a search bar on top, then the welcome page or one customer's card."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QSize, Qt, QThreadPool, Signal
+from PySide6.QtGui import QCloseEvent, QKeySequence, QResizeEvent, QShortcut
+from PySide6.QtWidgets import (
+    QLabel,
+    QMainWindow,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from customer_card.ui.card_controller import CardController
+from customer_card.ui.card_view import CardView
+from customer_card.ui.icons import icon
+from customer_card.ui.ports import CardPort, SearchPort
+from customer_card.ui.search_bar import ResultsPopup, SearchBar
+from customer_card.ui.search_controller import SearchController
+from customer_card.ui.search_model import SearchResultsModel
+from customer_card.ui.timeline_model import TimelineModel
+from customer_card.ui.widgets import muted
+
+
+class _MessagePage(QWidget):
+    """A calm centred message: the welcome page, "not found", a failed load."""
+
+    def __init__(self, icon_name: str, title: str, text: str, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("MessagePage")
+        layout = QVBoxLayout(self)
+        layout.addStretch(2)
+        glyph = QLabel()
+        glyph.setPixmap(icon(icon_name, "#94a3b8").pixmap(QSize(48, 48)))
+        glyph.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        layout.addWidget(glyph)
+        self.title = QLabel(title)
+        self.title.setObjectName("MessageTitle")
+        self.title.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        layout.addWidget(self.title)
+        self.text = muted(text)
+        self.text.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.text.setWordWrap(True)
+        layout.addWidget(self.text)
+        layout.addStretch(3)
+
+    def set_message(self, title: str, text: str) -> None:
+        self.title.setText(title)
+        self.text.setText(text)
+
+
+class MainWindow(QMainWindow):
+    card_shown = Signal(int)  # customer id on screen
+    search_results_shown = Signal(str, int)  # query, hits
+
+    def __init__(self, search: SearchPort, cards: CardPort, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("MainWindow")
+        self.setWindowTitle(self.tr("Customer Card"))
+        self.setMinimumSize(1024, 640)
+        self._cards = cards
+        self._pool = QThreadPool(self)
+        self._pool.setMaxThreadCount(2)
+
+        central = QWidget()
+        central.setObjectName("Central")
+        layout = QVBoxLayout(central)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        self.search_bar = SearchBar()
+        layout.addWidget(self.search_bar)
+        self.pages = QStackedWidget()
+        layout.addWidget(self.pages, 1)
+        self.setCentralWidget(central)
+
+        self.welcome = _MessagePage(
+            "fa5s.search",
+            self.tr("Find a customer"),
+            self.tr(
+                "Type a name (typos are fine), a phone number or part of it, an e-mail, "
+                "a loyalty card number, a @handle, a customer id or a city.\n"
+                "↑ ↓ to move · Enter to open · Esc to clear · Ctrl+K to come back here"
+            ),
+        )
+        self.message = _MessagePage("fa5s.user-slash", "", "")
+        self.card_view = CardView()
+        for page in (self.welcome, self.card_view, self.message):
+            self.pages.addWidget(page)
+
+        self.results_popup = ResultsPopup(central)
+        self.search = SearchController(
+            search, self.search_bar, self.results_popup, self._pool, self
+        )
+        self.cards = CardController(cards, self.card_view, self._pool, parent=self)
+
+        self.search.customer_chosen.connect(self.cards.open)
+        self.search.results_shown.connect(self.search_results_shown)
+        self.cards.card_shown.connect(self._on_card_shown)
+        self.cards.card_missing.connect(self._on_card_missing)
+        self.cards.load_failed.connect(self._on_load_failed)
+        self.cards.loading.connect(self._on_loading)
+        self.card_view.copied.connect(self._on_copied)
+
+        for sequence in (QKeySequence("Ctrl+K"), QKeySequence(QKeySequence.StandardKey.Find)):
+            shortcut = QShortcut(sequence, self)
+            shortcut.setContext(Qt.ShortcutContext.WindowShortcut)
+            shortcut.activated.connect(self.focus_search)
+        self.statusBar().setSizeGripEnabled(False)
+        self.search_bar.field.setFocus(Qt.FocusReason.OtherFocusReason)
+
+    # -- what the application (and a second launch) asks for ---------------------------
+
+    def show_customer(self, customer_id: int) -> bool:
+        """Show this customer's card now; False (and a message) when there is none."""
+        self.search.hide_results()
+        return self.cards.show_now(customer_id)
+
+    def show_public_id(self, public_id: str) -> bool:
+        card = self._cards.load_by_public_id(public_id)
+        if card is None:
+            self._on_card_missing(None, public_id)
+            return False
+        return self.show_customer(card.customer.id)
+
+    def show_search(self, text: str) -> None:
+        """Put ``text`` in the search field and list its results."""
+        self.focus_search()
+        self.search.search_now(text)
+
+    def handle_request(self, request: dict[str, Any]) -> None:
+        """A hand-off from a second launch: {"customer_id"}, {"public_id"} or {"search"}."""
+        self.bring_to_front()
+        if isinstance(request.get("customer_id"), int):
+            self.show_customer(request["customer_id"])
+        elif isinstance(request.get("public_id"), str):
+            self.show_public_id(request["public_id"])
+        elif isinstance(request.get("search"), str):
+            self.show_search(request["search"])
+
+    def bring_to_front(self) -> None:
+        if self.isMinimized():
+            self.showNormal()
+        self.show()
+        self.setWindowState(
+            (self.windowState() & ~Qt.WindowState.WindowMinimized) | Qt.WindowState.WindowActive
+        )
+        self.raise_()
+        self.activateWindow()
+
+    def focus_search(self) -> None:
+        self.search_bar.focus_field()
+
+    # -- for tests and the composition root --------------------------------------------
+
+    @property
+    def search_results_model(self) -> SearchResultsModel:
+        return self.search.model
+
+    @property
+    def timeline_model(self) -> TimelineModel:
+        return self.cards.timeline_model
+
+    @property
+    def thread_pool(self) -> QThreadPool:
+        return self._pool
+
+    # -- reactions -----------------------------------------------------------------------
+
+    def _on_card_shown(self, customer_id: int) -> None:
+        card = self.cards.card
+        name = card.customer.display_name if card else str(customer_id)
+        self.setWindowTitle(self.tr("%1 — Customer Card").replace("%1", name))
+        self.pages.setCurrentWidget(self.card_view)
+        self.statusBar().clearMessage()
+        self.card_shown.emit(customer_id)
+
+    def _on_card_missing(self, customer_id: int | None, public_id: str = "") -> None:
+        ident = public_id or f"#{customer_id}"
+        self.message.set_message(
+            self.tr("No such customer"),
+            self.tr("Customer %1 is not in this cache (erased, or never synchronised).").replace(
+                "%1", ident
+            ),
+        )
+        self.pages.setCurrentWidget(self.message)
+
+    def _on_copied(self, value: str) -> None:
+        self.statusBar().showMessage(self.tr("Copied “%1”").replace("%1", value), 2500)
+
+    def _on_load_failed(self, message: str) -> None:
+        self.statusBar().showMessage(self.tr("Could not load the card: %1").replace("%1", message))
+
+    def _on_loading(self, loading: bool) -> None:
+        if loading:
+            self.statusBar().showMessage(self.tr("Loading the card…"))
+        else:
+            self.statusBar().clearMessage()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        if self.results_popup.isVisible():
+            self.results_popup.place_under(self.search_bar.field)
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        # Let running searches/loads finish before the objects they answer to go away.
+        self._pool.waitForDone()
+        super().closeEvent(event)

@@ -1,0 +1,182 @@
+"""Small building blocks shared by the card: badges, avatar, section frames, copy buttons.
+
+Colours come from the theme (.qss) through dynamic properties (``tone``), so a badge is
+only ``Badge(text, tone="gold")`` here and its look lives in resources/themes/.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from PySide6.QtCore import QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QFont, QGuiApplication, QPainter, QPaintEvent
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QLayout,
+    QSizePolicy,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from customer_card.ui.icons import icon
+
+_AVATAR_COLOURS = ("#2563eb", "#0891b2", "#059669", "#7c3aed", "#db2777", "#ea580c", "#4f46e5")
+
+
+def set_tone(widget: QWidget, tone: str) -> None:
+    """Change a themed property and make the style sheet pick it up."""
+    widget.setProperty("tone", tone)
+    style = widget.style()
+    style.unpolish(widget)
+    style.polish(widget)
+
+
+class Badge(QLabel):
+    """A small rounded label; its colours come from ``QLabel[badge="true"][tone=...]``."""
+
+    def __init__(self, text: str = "", tone: str = "neutral", parent: QWidget | None = None):
+        super().__init__(text, parent)
+        self.setProperty("badge", True)
+        self.setProperty("tone", tone)
+        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
+
+
+class Avatar(QWidget):
+    """A coloured circle with the customer's initials; the colour is stable per customer."""
+
+    def __init__(self, diameter: int = 56, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._diameter = diameter
+        self._initials = ""
+        self._colour = QColor(_AVATAR_COLOURS[0])
+        self.setFixedSize(diameter, diameter)
+
+    def set_person(self, initials: str, seed: str) -> None:
+        self._initials = initials[:2]
+        digest = hashlib.sha1(seed.encode()).digest()[0]
+        self._colour = QColor(_AVATAR_COLOURS[digest % len(_AVATAR_COLOURS)])
+        self.setAccessibleName(initials)
+        self.update()
+
+    def sizeHint(self) -> QSize:
+        return QSize(self._diameter, self._diameter)
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(self._colour)
+        painter.drawEllipse(self.rect().adjusted(1, 1, -1, -1))
+        font = QFont(self.font())
+        font.setPixelSize(int(self._diameter * 0.38))
+        font.setBold(True)
+        painter.setFont(font)
+        painter.setPen(QColor("white"))
+        painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, self._initials)
+        painter.end()
+
+
+class Section(QFrame):
+    """A white card with a title; add rows to ``body``."""
+
+    def __init__(self, title: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("Section")
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(14, 10, 14, 12)
+        outer.setSpacing(6)
+        header = QHBoxLayout()
+        self.title_label = QLabel(title)
+        self.title_label.setObjectName("SectionTitle")
+        header.addWidget(self.title_label)
+        header.addStretch(1)
+        self.header_extra = header
+        outer.addLayout(header)
+        self._outer = outer
+        self._content: QWidget | None = None
+        self.body = QVBoxLayout()
+        self.clear()
+
+    def clear(self) -> None:
+        """Start an empty body; the previous one is deleted with all its rows."""
+        if self._content is not None:
+            self._content.hide()
+            self._content.deleteLater()
+        self._content = QWidget()
+        self._content.setObjectName("SectionBody")
+        self.body = QVBoxLayout(self._content)
+        self.body.setContentsMargins(0, 0, 0, 0)
+        self.body.setSpacing(4)
+        self._outer.addWidget(self._content)
+
+    def add_empty(self, text: str) -> None:
+        label = QLabel(text)
+        label.setProperty("muted", True)
+        self.body.addWidget(label)
+
+
+class CopyButton(QToolButton):
+    """Copies one value to the clipboard and says so briefly in its tooltip."""
+
+    copied = Signal(str)
+
+    def __init__(self, value: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._value = value
+        self.setObjectName("CopyButton")
+        self.setIcon(icon("fa5s.copy"))
+        self.setIconSize(QSize(12, 12))
+        self.setAutoRaise(True)
+        self.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.setToolTip(self.tr("Copy"))
+        self.setAccessibleName(self.tr("Copy %1").replace("%1", value))
+        self.clicked.connect(self._copy)
+
+    @property
+    def value(self) -> str:
+        return self._value
+
+    def _copy(self) -> None:
+        QGuiApplication.clipboard().setText(self._value)
+        self.setIcon(icon("fa5s.check", "#059669"))
+        self.copied.emit(self._value)
+        QTimer.singleShot(1200, self, self._restore)
+
+    def _restore(self) -> None:
+        self.setIcon(icon("fa5s.copy"))
+
+
+def muted(text: str, selectable: bool = False) -> QLabel:
+    label = QLabel(text)
+    label.setProperty("muted", True)
+    if selectable:
+        label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    return label
+
+
+def selectable(text: str, object_name: str = "") -> QLabel:
+    label = QLabel(text)
+    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    if object_name:
+        label.setObjectName(object_name)
+    return label
+
+
+def clear_layout(layout: QLayout) -> None:
+    """Remove and delete every item of a layout, nested layouts included."""
+    while layout.count():
+        item = layout.takeAt(0)
+        if item is None:
+            break
+        widget = item.widget()
+        nested = item.layout()
+        if widget is not None:
+            widget.hide()
+            widget.deleteLater()
+        elif nested is not None:
+            clear_layout(nested)
+            nested.deleteLater()

@@ -1,0 +1,588 @@
+"""Ingest: every record lands once, linked to one golden customer or quarantined with a reason."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from customer_card.services.ingest import IngestReport, IngestService
+from customer_card.store import models as m
+from customer_card.store.database import Database
+from customer_card.store.ingest_store import IngestStore
+from sync.records import Checkpoint, RecordKind, SourceRecord
+
+T0 = datetime(2026, 10, 1, 8, 0, tzinfo=UTC)
+
+
+class Clock:
+    """A clock the test moves by hand, so every run has its own recognisable time."""
+
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def tick(self) -> datetime:
+        self.now += timedelta(hours=1)
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def ingest(database: Database, clock: Clock) -> IngestService:
+    return IngestService(database, clock=clock)
+
+
+def customer(source: str, source_id: str, *, deleted: bool = False, **fields: Any) -> SourceRecord:
+    return SourceRecord(
+        source, source_id, RecordKind.CUSTOMER, fields, updated_at=T0, deleted=deleted
+    )
+
+
+def interaction(
+    source: str, source_id: str, ref: str, *, deleted: bool = False, **fields: Any
+) -> SourceRecord:
+    fields = {"customer_ref": ref, "channel": "store", "kind": "order", **fields}
+    return SourceRecord(source, source_id, RecordKind.INTERACTION, fields, deleted=deleted)
+
+
+def consent(source: str, source_id: str, ref: str, **fields: Any) -> SourceRecord:
+    fields = {"customer_ref": ref, "purpose": "newsletter", "status": "granted", **fields}
+    return SourceRecord(source, source_id, RecordKind.CONSENT, fields)
+
+
+JOCELYNE: dict[str, Any] = {
+    "given_name": "Jocelyne",
+    "family_name": "Michu",
+    "birth_date": "1961-03-14",
+    "email": "jocelyne.michu@mail.fr",
+    "phone": "06 12 34 56 78",
+    "loyalty_card": "FID 2904-1234",
+    "instagram": "@JocelyneMichu",
+    "city": "Lyon",
+}
+
+
+def outcomes(report: IngestReport) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for (_, _, outcome), n in report.counts.items():
+        out[outcome] = out.get(outcome, 0) + n
+    return out
+
+
+def row_counts(database: Database) -> dict[str, int]:
+    with database.read() as session:
+        counts = {
+            table.name: session.execute(select(func.count()).select_from(table)).scalar_one()
+            for table in m.Base.metadata.sorted_tables
+        }
+        search = session.connection().exec_driver_sql("SELECT count(*) FROM customer_search")
+        counts["customer_search"] = int(search.scalar_one())
+    return counts
+
+
+def count(database: Database, model: Any, *where: Any) -> int:
+    with database.read() as session:
+        query = select(func.count()).select_from(model)
+        for condition in where:
+            query = query.where(condition)
+        return int(session.execute(query).scalar_one())
+
+
+def customers(database: Database) -> list[m.Customer]:
+    with database.read() as session:
+        return list(session.scalars(select(m.Customer).order_by(m.Customer.id)))
+
+
+def source_record(database: Database, source: str, source_id: str) -> m.SourceRecord:
+    with database.read() as session:
+        return session.scalars(
+            select(m.SourceRecord)
+            .where(m.SourceRecord.source == source)
+            .where(m.SourceRecord.source_id == source_id)
+        ).one()
+
+
+def customer_of(database: Database, source: str, source_id: str) -> m.Customer:
+    record = source_record(database, source, source_id)
+    with database.read() as session:
+        found = session.get(m.Customer, record.customer_id)
+        assert found is not None
+        return found
+
+
+def quarantine_rows(database: Database) -> list[m.Quarantine]:
+    with database.read() as session:
+        return list(session.scalars(select(m.Quarantine).order_by(m.Quarantine.id)))
+
+
+# --- idempotence --------------------------------------------------------------------------------
+
+
+def test_same_records_twice_change_nothing(
+    ingest: IngestService, database: Database, clock: Clock
+) -> None:
+    records = [
+        customer("crm", "C1", **JOCELYNE),
+        customer("eshop", "E1", given_name="Jocelyne", email="JOCELYNE.MICHU@mail.fr"),
+        customer("crm", "C2", given_name="Marcel", family_name="Proust", city="Cabourg"),
+        interaction("crm", "I1", "C1", occurred_at="2026-01-10T10:00:00+00:00", amount="49.90"),
+        interaction("eshop", "O1", "E1", occurred_at="2026-02-01T12:00:00+00:00", amount="12"),
+        consent("crm", "K1", "C2"),
+    ]
+    first = ingest.ingest(records)
+    assert outcomes(first) == {"inserted": len(records)}
+    counts = row_counts(database)
+    golden = [
+        (c.id, c.public_id, c.updated_at, c.lifetime_value_cents) for c in customers(database)
+    ]
+
+    clock.tick()
+    second = ingest.ingest(records)
+
+    assert outcomes(second) == {"unchanged": len(records)}
+    assert second.customers_created == second.linked == second.suggestions == 0
+    assert row_counts(database) == counts
+    # Nothing was even rewritten: the golden records keep the first run's time.
+    assert [
+        (c.id, c.public_id, c.updated_at, c.lifetime_value_cents) for c in customers(database)
+    ] == golden
+
+
+# --- linking ------------------------------------------------------------------------------------
+
+
+SAME_PERSON = {
+    "email": customer("eshop", "E1", full_name="Jocelyne MICHU", email=" Jocelyne.Michu@MAIL.fr "),
+    "phone": customer("support", "S1", given_name="Jocelyne", phone="+33 6 12 34 56 78"),
+    "loyalty_card": customer("loyalty", "L1", loyalty_card="fid29041234", family_name="Michu"),
+    "social": customer("social", "X1", instagram="jocelynemichu", followers=120),
+}
+
+
+@pytest.mark.parametrize("same_batch", [True, False], ids=["same-batch", "later-batch"])
+@pytest.mark.parametrize("shared", sorted(SAME_PERSON))
+def test_shared_identifier_links_to_one_customer(
+    ingest: IngestService, database: Database, shared: str, same_batch: bool
+) -> None:
+    first, second = customer("crm", "C1", **JOCELYNE), SAME_PERSON[shared]
+    if same_batch:
+        report = ingest.ingest([first, second])
+    else:
+        ingest.ingest([first])
+        report = ingest.ingest([second])
+
+    assert report.linked == 1
+    assert len(customers(database)) == 1
+    linked = source_record(database, second.source, second.source_id)
+    assert linked.customer_id == source_record(database, "crm", "C1").customer_id
+    assert shared in linked.link_reason
+    assert count(database, m.MergeSuggestion) == 0
+
+
+@pytest.mark.parametrize("same_batch", [True, False], ids=["same-batch", "later-batch"])
+def test_family_sharing_an_email_stays_apart(
+    ingest: IngestService, database: Database, same_batch: bool
+) -> None:
+    mother = customer("crm", "F1", **JOCELYNE)
+    son = customer(
+        "eshop",
+        "F2",
+        given_name="Kevin",
+        family_name="Michu",
+        birth_date="30/08/1992",
+        email="jocelyne.michu@mail.fr",
+    )
+    if same_batch:
+        ingest.ingest([mother, son])
+    else:
+        ingest.ingest([mother])
+        ingest.ingest([son])
+
+    assert len(customers(database)) == 2
+    assert customer_of(database, "crm", "F1").id != customer_of(database, "eshop", "F2").id
+    with database.read() as session:
+        suggestions = list(session.scalars(select(m.MergeSuggestion)))
+    assert len(suggestions) == 1
+    assert suggestions[0].status == "pending"
+    assert "different" in suggestions[0].reason
+    assert {suggestions[0].customer_a, suggestions[0].customer_b} == {
+        c.id for c in customers(database)
+    }
+
+    again = ingest.ingest([mother, son])
+    assert outcomes(again) == {"unchanged": 2}
+    assert count(database, m.MergeSuggestion) == 1
+
+
+# --- changes and tombstones ---------------------------------------------------------------------
+
+
+def test_changed_record_updates_the_golden_record(
+    ingest: IngestService, database: Database
+) -> None:
+    ingest.ingest([customer("crm", "C1", **JOCELYNE)])
+    moved = customer("crm", "C1", **{**JOCELYNE, "city": "MARSEILLE", "postcode": "13001"})
+
+    report = ingest.ingest([moved])
+
+    assert outcomes(report) == {"updated": 1}
+    (golden,) = customers(database)
+    assert (golden.city, golden.postcode) == ("Marseille", "13001")
+    assert count(database, m.SourceRecord) == 1
+    assert source_record(database, "crm", "C1").fields["city"] == "MARSEILLE"
+
+
+def test_tombstone_keeps_the_row_and_drops_its_values(
+    ingest: IngestService, database: Database
+) -> None:
+    ingest.ingest(
+        [
+            customer("crm", "C1", **JOCELYNE),
+            customer(
+                "eshop",
+                "E1",
+                given_name="Jocelyne",
+                email="jocelyne.michu@mail.fr",
+                phone="04 78 00 00 01",
+                postcode="69003",
+                loyalty_tier="gold",
+            ),
+        ]
+    )
+    (before,) = customers(database)
+    assert (before.postcode, before.loyalty_tier) == ("69003", "gold")
+    eshop_id = source_record(database, "eshop", "E1").id
+
+    report = ingest.ingest([customer("eshop", "E1", deleted=True)])
+
+    assert outcomes(report) == {"deleted": 1}
+    tombstone = source_record(database, "eshop", "E1")
+    assert tombstone.id == eshop_id
+    assert tombstone.deleted
+    (after,) = customers(database)
+    assert after.id == before.id
+    assert (after.postcode, after.loyalty_tier) == (None, None)
+    assert after.city == "Lyon"  # still supplied by the live crm record
+    for model in (m.ContactPoint, m.Identifier):
+        assert count(database, model, model.source_record_id == eshop_id) == 0
+
+    again = ingest.ingest([customer("eshop", "E1", deleted=True)])
+    assert outcomes(again) == {"unchanged": 1}
+
+
+def test_tombstone_of_an_unknown_record_stores_nothing(
+    ingest: IngestService, database: Database
+) -> None:
+    report = ingest.ingest([customer("crm", "GHOST", deleted=True)])
+
+    assert outcomes(report) == {"unchanged": 1}
+    assert count(database, m.SourceRecord) == 0
+    assert count(database, m.Customer) == 0
+
+
+# --- interactions and quarantine ----------------------------------------------------------------
+
+
+def test_bad_interactions_are_quarantined_once_and_resolved_when_fixed(
+    ingest: IngestService, database: Database, clock: Clock
+) -> None:
+    ingest.ingest([customer("crm", "C1", **JOCELYNE)])
+    orphan = interaction("crm", "I1", "C404", occurred_at="2026-01-10T10:00:00+00:00")
+    undated = interaction("crm", "I2", "C1", occurred_at="le 10 janvier")
+
+    first = ingest.ingest([orphan, undated])
+    clock.tick()
+    second = ingest.ingest([orphan, undated])
+
+    assert outcomes(first) == outcomes(second) == {"quarantined": 2}
+    rows = quarantine_rows(database)
+    assert [(r.source_id, r.kind) for r in rows] == [("I1", "interaction"), ("I2", "interaction")]
+    assert "unknown customer 'C404'" in rows[0].reason
+    assert "occurred_at" in rows[1].reason
+    assert "le 10 janvier" in rows[1].reason
+    assert all(r.resolved_at is None for r in rows)
+    assert all("customer_ref" in r.raw for r in rows)
+    assert count(database, m.Interaction) == 0
+
+    # The missing customer arrives and the undated ticket gets a date.
+    resolved_at = clock.tick()
+    fixed = interaction("crm", "I2", "C1", occurred_at="2026-01-11T09:00:00+00:00")
+    third = ingest.ingest([customer("crm", "C404", given_name="Paul", email="p@mail.fr")])
+    fourth = ingest.ingest([orphan, fixed])
+
+    assert outcomes(third) == {"inserted": 1}
+    assert outcomes(fourth) == {"inserted": 2}
+    rows = quarantine_rows(database)
+    assert len(rows) == 2
+    assert [r.resolved_at for r in rows] == [resolved_at, resolved_at]
+    assert count(database, m.Interaction) == 2
+    assert customer_of(database, "crm", "C404").last_contact_at == datetime(
+        2026, 1, 10, 10, 0, tzinfo=UTC
+    )
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        ({"customer_ref": ""}, "no customer_ref"),
+        ({"occurred_at": None}, "missing occurred_at"),
+        ({"amount": "12 euros"}, "unparseable amount"),
+        ({"amount": "NaN"}, "unparseable amount"),
+    ],
+)
+def test_unusable_interaction_reasons(
+    ingest: IngestService, database: Database, fields: Mapping[str, Any], reason: str
+) -> None:
+    ingest.ingest([customer("crm", "C1", **JOCELYNE)])
+    base = {"occurred_at": "2026-01-10T10:00:00+00:00", "amount": "10"}
+    record = interaction("crm", "I1", "C1", **{**base, **fields})
+
+    report = ingest.ingest([record])
+
+    assert outcomes(report) == {"quarantined": 1}
+    (row,) = quarantine_rows(database)
+    assert reason in row.reason
+
+
+# --- customer value -----------------------------------------------------------------------------
+
+
+def test_value_figures_follow_the_history(ingest: IngestService, database: Database) -> None:
+    orders = [
+        interaction("crm", "O1", "C1", occurred_at="2026-01-10T10:00:00+00:00", amount="49.90"),
+        interaction("crm", "O2", "C1", occurred_at="2026-03-05T15:30:00+01:00", amount="100,10"),
+        interaction("crm", "R1", "C1", occurred_at="2026-03-20T10:00:00+00:00", amount="-20"),
+        interaction(
+            "crm", "T1", "C1", channel="phone", kind="call", occurred_at="2026-04-01T09:00:00Z"
+        ),
+    ]
+    ingest.ingest([customer("crm", "C1", **JOCELYNE), *orders])
+
+    (golden,) = customers(database)
+    assert golden.lifetime_value_cents == 15000
+    assert golden.order_count == 2
+    assert golden.last_purchase_at == datetime(2026, 3, 5, 14, 30, tzinfo=UTC)
+    assert golden.last_contact_at == datetime(2026, 4, 1, 9, 0, tzinfo=UTC)
+
+    cheaper = interaction(
+        "crm", "O2", "C1", occurred_at="2026-03-05T15:30:00+01:00", amount="10.10"
+    )
+    report = ingest.ingest([cheaper])
+
+    assert outcomes(report) == {"updated": 1}
+    (golden,) = customers(database)
+    assert golden.lifetime_value_cents == 6000
+    assert golden.order_count == 2
+
+    cancelled = interaction(
+        "crm",
+        "O2",
+        "C1",
+        deleted=True,
+        occurred_at="2026-03-05T15:30:00+01:00",
+        amount="10.10",
+    )
+    report = ingest.ingest([cancelled])
+
+    assert outcomes(report) == {"deleted": 1}
+    (golden,) = customers(database)
+    assert golden.lifetime_value_cents == 4990
+    assert golden.order_count == 1
+    assert golden.last_purchase_at == datetime(2026, 1, 10, 10, 0, tzinfo=UTC)
+
+
+def test_bare_interaction_tombstone_removes_the_order(
+    ingest: IngestService, database: Database
+) -> None:
+    order = interaction("crm", "O1", "C1", occurred_at="2026-01-10T10:00:00+00:00", amount="50")
+    ingest.ingest([customer("crm", "C1", **JOCELYNE), order])
+    bare = SourceRecord("crm", "O1", RecordKind.INTERACTION, {}, deleted=True)
+
+    report = ingest.ingest([bare])
+
+    assert outcomes(report) == {"deleted": 1}
+    (golden,) = customers(database)
+    assert (golden.lifetime_value_cents, golden.order_count) == (0, 0)
+
+
+def test_interaction_moved_to_another_customer(ingest: IngestService, database: Database) -> None:
+    paul = customer("crm", "C2", given_name="Paul", family_name="Durand", email="p@mail.fr")
+    order = interaction("crm", "O1", "C1", occurred_at="2026-01-10T10:00:00+00:00", amount="50")
+    ingest.ingest([customer("crm", "C1", **JOCELYNE), paul, order])
+    assert customer_of(database, "crm", "C1").lifetime_value_cents == 5000
+
+    ingest.ingest(
+        [interaction("crm", "O1", "C2", occurred_at="2026-01-10T10:00:00+00:00", amount="50")]
+    )
+
+    assert customer_of(database, "crm", "C2").lifetime_value_cents == 5000
+    jocelyne = customer_of(database, "crm", "C1")
+    assert (jocelyne.lifetime_value_cents, jocelyne.order_count) == (0, 0)
+    assert jocelyne.last_purchase_at is None
+
+
+# --- checkpoints --------------------------------------------------------------------------------
+
+
+class ConnectorDownError(Exception):
+    pass
+
+
+def people(start: int, stop: int) -> list[SourceRecord]:
+    return [
+        customer("crm", f"P{n}", given_name=f"Person{n}", email=f"person{n}@mail.fr")
+        for n in range(start, stop)
+    ]
+
+
+def feed(start: int, stop: int, fail_after: int | None = None) -> Iterator[Any]:
+    """A connector: customers P<start>..P<stop-1>, a checkpoint every 2, dying if asked."""
+    for n in range(start, stop):
+        yield from people(n, n + 1)
+        if fail_after is not None and n == fail_after:
+            raise ConnectorDownError("connection reset by peer")
+        if (n + 1) % 2 == 0:
+            yield Checkpoint("crm", "customers", {"cursor": n + 1})
+
+
+def saved_state(database: Database) -> dict[str, Any] | None:
+    with database.read() as session:
+        return IngestStore(session).load_state("crm", "customers")
+
+
+def test_checkpoint_is_saved_with_its_records(database: Database) -> None:
+    report = IngestService(database, batch_size=3).ingest(feed(0, 6))
+
+    assert outcomes(report) == {"inserted": 6}
+    assert saved_state(database) == {"cursor": 6}
+
+
+def test_failing_connector_leaves_committed_batches_consistent(database: Database) -> None:
+    ingest = IngestService(database, batch_size=3)
+    # Items: P0 P1 cp2 | P2 P3 cp4 | P4 <boom>  (batches of 3 items)
+    with pytest.raises(ConnectorDownError):
+        ingest.ingest(feed(0, 10, fail_after=4))
+
+    assert saved_state(database) == {"cursor": 4}
+    with database.read() as session:
+        stored = set(session.scalars(select(m.SourceRecord.source_id)))
+    assert stored == {"P0", "P1", "P2", "P3"}
+
+    # Resuming from the saved cursor loses nothing and duplicates nothing.
+    state = saved_state(database)
+    assert state is not None
+    report = ingest.ingest(feed(int(state["cursor"]), 10))
+
+    assert outcomes(report) == {"inserted": 6}
+    assert count(database, m.SourceRecord) == 10
+    assert count(database, m.Customer) == 10
+    assert saved_state(database) == {"cursor": 10}
+
+
+def test_checkpoint_state_is_replaced(database: Database) -> None:
+    ingest = IngestService(database)
+    ingest.ingest([Checkpoint("crm", "customers", {"cursor": "a", "page": 1})])
+    ingest.ingest([Checkpoint("crm", "customers", {"cursor": "b"})])
+
+    assert saved_state(database) == {"cursor": "b"}
+    assert count(database, m.SyncState) == 1
+
+
+# --- nothing lost -------------------------------------------------------------------------------
+
+
+def mixed_batch() -> list[SourceRecord]:
+    return [
+        customer("crm", "C1", **JOCELYNE),
+        customer("eshop", "E1", given_name="Jocelyne", email="jocelyne.michu@mail.fr"),
+        customer("crm", "C2", given_name="Kevin", birth_date="1992-08-30", phone="0612345678"),
+        customer("crm", "C3", vip=True),  # no name, identifier or contact point
+        customer("crm", "", given_name="Nobody"),  # no source id
+        customer("crm", "C4", email="not an address"),
+        interaction("crm", "I1", "C1", occurred_at="2026-01-10T10:00:00+00:00", amount="5"),
+        interaction("eshop", "O1", "E1", occurred_at="2026-01-11T10:00:00+00:00"),
+        interaction("crm", "I2", "C999", occurred_at="2026-01-12T10:00:00+00:00"),
+        interaction("crm", "I3", "C1", occurred_at="yesterday"),
+        interaction("crm", "I4", "C1", occurred_at="2026-01-13T10:00:00+00:00", amount="abc"),
+        consent("crm", "K1", "C1"),
+        consent("crm", "K2", "C2", status="maybe"),
+        consent("crm", "K3", "C2", purpose=""),
+        consent("crm", "K4", "C999"),
+        SourceRecord("crm", "Z1", "order", {"customer_ref": "C1"}),  # type: ignore[arg-type]
+    ]
+
+
+def test_every_record_is_counted_once_and_kept_somewhere(
+    ingest: IngestService, database: Database
+) -> None:
+    records = mixed_batch()
+    assert len({(r.source, r.kind, r.source_id) for r in records}) == len(records)
+
+    report = ingest.ingest(records)
+
+    assert report.read == len(records)
+    assert outcomes(report) == {"inserted": 7, "quarantined": 9}
+    unresolved = count(database, m.Quarantine, m.Quarantine.resolved_at.is_(None))
+    assert unresolved == 9
+    kept = (
+        count(database, m.SourceRecord)
+        + count(database, m.Interaction)
+        + count(database, m.Consent)
+        + unresolved
+    )
+    assert kept == len(records)
+
+
+def test_same_id_in_two_streams_keeps_its_quarantine(
+    ingest: IngestService, database: Database
+) -> None:
+    # Company systems number customers and tickets separately: ids collide across kinds.
+    records = [
+        customer("support", "42", given_name="Paul", email="p@mail.fr"),
+        interaction("support", "42", "C999", occurred_at="2026-01-10T10:00:00+00:00"),
+    ]
+
+    report = ingest.ingest(records)
+
+    assert outcomes(report) == {"inserted": 1, "quarantined": 1}
+    (row,) = quarantine_rows(database)
+    assert row.kind == "interaction"
+    assert row.resolved_at is None
+
+
+def test_customer_quarantine_is_resolved_when_the_record_becomes_usable(
+    ingest: IngestService, database: Database
+) -> None:
+    ingest.ingest([customer("crm", "C3", vip=True)])
+    assert quarantine_rows(database)[0].resolved_at is None
+
+    ingest.ingest([customer("crm", "C3", vip=True, family_name="Martin")])
+
+    (row,) = quarantine_rows(database)
+    assert row.resolved_at is not None
+    assert customers(database)[0].family_name == "Martin"
+
+
+def test_birth_date_survives_from_the_best_source(
+    ingest: IngestService, database: Database
+) -> None:
+    ingest.ingest(
+        [
+            customer("eshop", "E1", given_name="Jocelyne", email="jocelyne.michu@mail.fr"),
+            customer("crm", "C1", **JOCELYNE),
+        ]
+    )
+
+    (golden,) = customers(database)
+    assert golden.birth_date == date(1961, 3, 14)
+    assert (golden.given_name, golden.family_name) == ("Jocelyne", "Michu")
