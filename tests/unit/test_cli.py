@@ -113,7 +113,7 @@ def test_wrong_passphrase_is_a_one_line_error(
 def test_demo_builds_once_then_reuses(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     db = tmp_path / "demo.db"
     args = ["--db", str(db), "demo", "--customers", "40", "--seed", str(DEMO_SEED), "--no-window"]
-    code, out, err = run(capsys, *args)
+    code, _, err = run(capsys, *args)
     assert code == 0
     assert "demo cache built" in err
     assert (tmp_path / "demo-truth.csv").exists(), "ground truth kept for measuring matching"
