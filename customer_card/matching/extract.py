@@ -67,6 +67,11 @@ def names_of(fields: Mapping[str, Any]) -> tuple[str, str]:
 
 
 def extract(fields: Mapping[str, Any], region: str = DEFAULT_REGION) -> Extracted:
+    """``region`` is the default for phones written without a country code; a record's own
+    ``country`` (ISO 3166 alpha-2) wins: a Belgian '0473 12 85 08' is not a French number."""
+    country = str(fields.get("country") or "").strip().upper()
+    if len(country) == 2 and country.isalpha():
+        region = country
     given, family = names_of(fields)
     contacts: list[ContactRow] = []
     identifiers: list[tuple[str, str]] = []

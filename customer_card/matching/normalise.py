@@ -142,7 +142,11 @@ def handle(raw: str) -> Normalised:
 
 
 def card_number(raw: str) -> Normalised:
-    """Loyalty card number as upper-case letters and digits: 'fid 2904-1234' -> 'FID29041234'."""
+    """Loyalty card number: its digits when it has 8 or more ('FID 2904 1000 0035' ->
+    '290410000035', as other systems store it), else upper-case letters and digits."""
+    digits = re.sub(r"\D", "", raw)
+    if len(digits) >= 8:
+        return Normalised(raw, digits, True)
     text = re.sub(r"[^0-9A-Za-z]", "", raw).upper()
     return Normalised(raw, text, len(text) >= 6)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 
@@ -137,7 +138,15 @@ class CardStore:
             )
         # Most-confirmed values first: seen in more systems, then primary.
         out.sort(key=lambda c: (-len(c.provenance), not c.primary))
-        return tuple(out)
+        # One primary per kind: the most-confirmed of the values some system calls primary.
+        seen: set[d.ContactKind] = set()
+        single = []
+        for c in out:
+            primary = c.primary and c.kind not in seen
+            if primary:
+                seen.add(c.kind)
+            single.append(replace(c, primary=primary))
+        return tuple(single)
 
     def _identifiers(self, customer_id: int, provenance: object) -> tuple[d.Identifier, ...]:
         grouped: dict[tuple[str, str], list[int]] = defaultdict(list)
