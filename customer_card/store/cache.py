@@ -59,13 +59,13 @@ def open_cache(
         _refuse_foreign_file(path, slots)
         data_key = slots.unlock(passphrase=unlock.passphrase, recovery_code=unlock.recovery_code)
         probe(path, data_key)
-        database = Database(path, data_key, busy_timeout_ms=busy_timeout_ms)
+        existing = Database(path, data_key, busy_timeout_ms=busy_timeout_ms)
         try:
-            migrate.upgrade(database.engine)
+            migrate.upgrade(existing.engine)
         except BaseException:
-            database.dispose()
+            existing.dispose()
             raise
-        return OpenedCache(database, created=False, recovery_code=None)
+        return OpenedCache(existing, created=False, recovery_code=None)
 
     if slots.exists():
         raise MissingCacheError(
@@ -76,7 +76,7 @@ def open_cache(
         raise MissingCacheError(f"No cache at {path}. Run 'customer-card demo' or a sync first.")
     path.parent.mkdir(parents=True, exist_ok=True)
     created = slots.create(passphrase=unlock.passphrase)
-    database: Database | None = None
+    database = None
     try:
         # Private from the start: SQLite gives the -wal and -shm files the same mode.
         path.touch(mode=0o600, exist_ok=False)
@@ -90,6 +90,7 @@ def open_cache(
             leftover.unlink(missing_ok=True)
         raise
     log.info("created cache %s with key slots %s", path, ", ".join(created.slots))
+    assert database is not None
     return OpenedCache(database, created=True, recovery_code=created.recovery_code)
 
 
