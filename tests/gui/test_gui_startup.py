@@ -1,0 +1,60 @@
+"""Starting the window: unlocking with a passphrase, and resolving screen-pop requests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from customer_card import app
+from customer_card.ui import startup
+from tests.conftest import TEST_PASSPHRASE, DemoServices
+
+
+def _open(path: Path, passphrase: str | None) -> app.Services:
+    return app.open_services(path, passphrase=passphrase)
+
+
+def test_a_locked_cache_asks_for_the_passphrase(
+    demo_cache_file: Path, monkeypatch: pytest.MonkeyPatch, qapp: object
+) -> None:
+    answers = iter(["wrong guess", TEST_PASSPHRASE])
+    prompts: list[str] = []
+
+    def ask(message: str) -> str | None:
+        prompts.append(message)
+        return next(answers)
+
+    monkeypatch.setattr(startup, "ask_passphrase", ask)
+    services = startup._open(_open, demo_cache_file)
+    assert services is not None
+    services.close()
+    assert len(prompts) == 2, "asked again after a wrong passphrase"
+    assert "passphrase" in prompts[0].lower()
+    assert prompts[1] != prompts[0], "the second prompt says the first one was wrong"
+
+
+def test_cancelling_the_prompt_opens_nothing(
+    demo_cache_file: Path, monkeypatch: pytest.MonkeyPatch, qapp: object
+) -> None:
+    monkeypatch.setattr(startup, "ask_passphrase", lambda message: None)
+    assert startup._open(_open, demo_cache_file) is None
+
+
+def test_screen_pop_by_phone_resolves_to_one_customer(demo_services: DemoServices) -> None:
+    hit = demo_services.search.search("Jocelyne Michu", limit=1)[0]
+    card = demo_services.cards.load(hit.customer_id)
+    assert card is not None
+    phone = next(c for c in card.contact_points if c.kind.value == "phone" and c.valid)
+    request = startup.resolve_request(demo_services, {"action": "open", "phone": phone.value})
+    assert request == {"customer_id": hit.customer_id}
+
+
+def test_unknown_caller_prefills_the_search(demo_services: DemoServices) -> None:
+    request = startup.resolve_request(demo_services, {"phone": "+33 1 99 00 00 00"})
+    assert request == {"search": "+33 1 99 00 00 00"}
+
+
+def test_screen_pop_by_id(demo_services: DemoServices) -> None:
+    assert startup.resolve_request(demo_services, {"id": "12"}) == {"customer_id": 12}
+    assert startup.resolve_request(demo_services, {"id": "c1234abcd"}) == {"public_id": "c1234abcd"}
