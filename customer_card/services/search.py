@@ -54,13 +54,19 @@ class SearchService:
                 fuzzy = self._fuzzy_query(store, query.terms)
                 if fuzzy and fuzzy != query.fts:
                     ids.extend(i for i in store.match(fuzzy, CANDIDATES) if i not in ids)
-            candidates = store.candidates(ids[: CANDIDATES * 2])
-        exact = set(query.exact_ids)
-        ranked = sorted(
-            (self._hit(c, text, query.terms, c.customer_id in exact) for c in candidates),
-            key=lambda h: (-h.score, h.name),
-        )
-        return ranked[:limit]
+            exact = set(query.exact_ids)
+            scores = {i: 100.0 if i in exact else 90.0 for i in ids[:CANDIDATES]}
+            if query.terms:
+                # Rank on the indexed name variants first; load display rows for the best only.
+                wanted = " ".join(query.terms)
+                for i, (names, city) in store.indexed(list(scores)).items():
+                    if i not in exact:
+                        scores[i] = _score(wanted, names, city)
+            best = sorted(scores, key=lambda i: -scores[i])[: limit * 2]
+            candidates = store.candidates(best)
+        hits = [self._hit(c, scores[c.customer_id], c.customer_id in exact) for c in candidates]
+        hits.sort(key=lambda h: (-h.score, h.name))
+        return hits[:limit]
 
     # --- planning -------------------------------------------------------------------------------
 
@@ -112,21 +118,9 @@ class SearchService:
 
     # --- ranking --------------------------------------------------------------------------------
 
-    def _hit(self, c: Candidate, text: str, terms: list[str], exact: bool) -> SearchHit:
+    def _hit(self, c: Candidate, score: float, exact: bool) -> SearchHit:
         name = " ".join(p for p in (c.given_name, c.family_name) if p)
-        if exact:
-            score, matched = 100.0, "exact"
-        elif terms:
-            variants = [v.strip() for v in c.indexed_names.split("|") if v.strip()] or [
-                normalise.fold(name)
-            ]
-            wanted = " ".join(terms)
-            score = max(_name_score(wanted, v) for v in variants)
-            if c.city and normalise.fold(c.city) in wanted:
-                score = max(score, 60.0)
-            matched = "name"
-        else:
-            score, matched = 90.0, "contact"
+        matched = "exact" if exact else ("contact" if score == 90.0 else "name")
         return SearchHit(
             customer_id=c.customer_id,
             public_id=c.public_id,
@@ -140,6 +134,14 @@ class SearchService:
             matched=matched,
             score=round(score, 1),
         )
+
+
+def _score(wanted: str, names: str, city: str) -> float:
+    variants = [v.strip() for v in names.split("|") if v.strip()]
+    score = max((_name_score(wanted, v) for v in variants), default=0.0)
+    if city and city in wanted:
+        score = max(score, 60.0)
+    return score
 
 
 def _name_score(wanted: str, variant: str) -> float:

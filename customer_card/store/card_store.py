@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from customer_card.domain import model as d
 from customer_card.store import models as m
 
 MAX_REDIRECTS = 20
+MAX_RELATED = 12
+OPEN_ITEMS = 5
+# A value shared by more customers than this is not a household tie (a shop's own number…).
+HOUSEHOLD_MAX_SHARED = 8
+LOCAL_SOURCE = "local"
 
 
 def to_customer(row: m.Customer) -> d.Customer:
@@ -95,7 +102,7 @@ class CardStore:
                     .order_by(m.Preference.id)
                 )
             ),
-            social=tuple(
+            social=_distinct_profiles(
                 d.SocialProfile(s.network, s.handle, s.followers, provenance(s.source_record_id))
                 for s in self.session.scalars(
                     select(m.SocialProfile)
@@ -109,9 +116,16 @@ class CardStore:
                 if not r.deleted
             ),
             channels=self._channels(customer_id),
-            open_interactions=self._count(customer_id, m.Interaction.status == "open"),
+            open_interactions=self._count(
+                customer_id, m.Interaction.status.in_(sorted(d.OPEN_STATUSES))
+            ),
             interaction_count=self._count(customer_id),
             pending_suggestions=self._pending_suggestions(customer_id),
+            related=self.related(customer_id),
+            kinds=self._kinds(customer_id),
+            open_items=tuple(
+                self.timeline(customer_id, None, OPEN_ITEMS, d.TimelineFilter(status="open"))
+            ),
         )
 
     def _contact_points(self, customer_id: int, provenance: object) -> tuple[d.ContactPoint, ...]:
@@ -138,6 +152,7 @@ class CardStore:
             )
         # Most-confirmed values first: seen in more systems, then primary.
         out.sort(key=lambda c: (-len(c.provenance), not c.primary))
+        out = self._apply_corrections(customer_id, out)
         # One primary per kind: the most-confirmed of the values some system calls primary.
         seen: set[d.ContactKind] = set()
         single = []
@@ -147,6 +162,53 @@ class CardStore:
                 seen.add(c.kind)
             single.append(replace(c, primary=primary))
         return tuple(single)
+
+    def _apply_corrections(
+        self, customer_id: int, points: list[d.ContactPoint]
+    ) -> list[d.ContactPoint]:
+        """Advisors' corrections, latest last: the new value comes first and primary; the value it
+        replaces stays visible, marked, until the company systems send the correction back."""
+        corrections = list(
+            self.session.scalars(
+                select(m.ContactCorrection)
+                .where(m.ContactCorrection.customer_id == customer_id)
+                .order_by(m.ContactCorrection.created_at, m.ContactCorrection.id)
+            )
+        )
+        if not corrections:
+            return points
+        by_key = {(p.kind.value, p.normalised): p for p in points}
+        order = [(p.kind.value, p.normalised) for p in points]
+        for fix in corrections:
+            if fix.old_normalised and (fix.kind, fix.old_normalised) in by_key:
+                old = by_key[(fix.kind, fix.old_normalised)]
+                if old.provenance and all(p.source == LOCAL_SOURCE for p in old.provenance):
+                    del by_key[(fix.kind, fix.old_normalised)]  # a correction of a correction
+                else:
+                    by_key[(fix.kind, fix.old_normalised)] = replace(
+                        old, corrected_to=fix.new_value, primary=False
+                    )
+            local = d.Provenance(LOCAL_SOURCE, fix.author, fix.created_at)
+            key = (fix.kind, fix.new_normalised)
+            existing = by_key.get(key)
+            by_key[key] = d.ContactPoint(
+                kind=d.ContactKind(fix.kind),
+                value=fix.new_value,
+                normalised=fix.new_normalised,
+                valid=True,
+                primary=True,
+                label=existing.label if existing else None,
+                provenance=(local, *(existing.provenance if existing else ())),
+                corrected_to=None,
+            )
+            if key in order:
+                order.remove(key)
+            order.insert(0, key)
+            # The corrected value becomes the primary one of its kind.
+            for other_key, other in by_key.items():
+                if other_key != key and other.kind.value == fix.kind and other.primary:
+                    by_key[other_key] = replace(other, primary=False)
+        return [by_key[k] for k in order if k in by_key]
 
     def _identifiers(self, customer_id: int, provenance: object) -> tuple[d.Identifier, ...]:
         grouped: dict[tuple[str, str], list[int]] = defaultdict(list)
@@ -183,6 +245,76 @@ class CardStore:
             for c in sorted(latest.values(), key=lambda c: c.purpose)
         )
 
+    def _kinds(self, customer_id: int) -> tuple[str, ...]:
+        i = m.Interaction
+        rows = self.session.execute(
+            select(i.kind)
+            .where(i.customer_id == customer_id)
+            .where(i.deleted.is_(False))
+            .group_by(i.kind)
+            .order_by(i.kind)
+        )
+        return tuple(str(r[0]) for r in rows)
+
+    def related(self, customer_id: int) -> tuple[d.RelatedCustomer, ...]:
+        """Customers who share a contact point with this one (a household: a family e-mail, a
+        landline, an address), and those a merge suggestion says may be the same person."""
+        cp = m.ContactPoint
+        own = self.session.execute(
+            select(cp.kind, cp.normalised)
+            .where(cp.customer_id == customer_id)
+            .where(cp.valid.is_(True))
+            .distinct()
+        ).all()
+        shared: dict[int, list[str]] = defaultdict(list)
+        for kind, normalised in own:
+            others = self.session.execute(
+                select(cp.customer_id)
+                .where(cp.kind == kind)
+                .where(cp.normalised == normalised)
+                .where(cp.customer_id != customer_id)
+                .distinct()
+                .limit(HOUSEHOLD_MAX_SHARED + 1)
+            ).all()
+            if len(others) > HOUSEHOLD_MAX_SHARED:
+                continue
+            for (other,) in others:
+                if kind not in shared[other]:
+                    shared[other].append(kind)
+        s = m.MergeSuggestion
+        suggested: dict[int, str] = {}
+        for a, b, reason, probability in self.session.execute(
+            select(s.customer_a, s.customer_b, s.reason, s.probability)
+            .where(s.status == "pending")
+            .where(or_(s.customer_a == customer_id, s.customer_b == customer_id))
+        ):
+            other = b if a == customer_id else a
+            suggested[other] = f"{reason} ({round(probability * 100)} %)"
+        wanted = list(dict.fromkeys([*suggested, *shared]))
+        if not wanted:
+            return ()
+        c = m.Customer
+        rows = {
+            row.id: row
+            for row in self.session.execute(
+                select(c.id, c.public_id, c.given_name, c.family_name, c.city, c.status)
+                .where(c.id.in_(wanted))
+                .where(c.status == "active")
+            )
+        }
+        out = []
+        for other in wanted:
+            row = rows.get(other)
+            if row is None:
+                continue
+            name = " ".join(p for p in (row.given_name, row.family_name) if p) or row.public_id
+            if other in suggested:
+                relation, reason = "possible_duplicate", suggested[other]
+            else:
+                relation, reason = "household", ", ".join(shared[other])
+            out.append(d.RelatedCustomer(other, row.public_id, name, row.city, relation, reason))
+        return tuple(out[:MAX_RELATED])
+
     def _channels(self, customer_id: int) -> tuple[d.ChannelSummary, ...]:
         i = m.Interaction
         rows = self.session.execute(
@@ -208,13 +340,17 @@ class CardStore:
 
     def _pending_suggestions(self, customer_id: int) -> int:
         s = m.MergeSuggestion
-        return int(
-            self.session.execute(
-                select(func.count())
-                .select_from(s)
-                .where(s.status == "pending")
-                .where(or_(s.customer_a == customer_id, s.customer_b == customer_id))
-            ).scalar_one()
+        # One indexed count per side: an OR across both columns makes SQLite scan by status.
+        return sum(
+            int(
+                self.session.execute(
+                    select(func.count())
+                    .select_from(s)
+                    .where(side == customer_id)
+                    .where(s.status == "pending")
+                ).scalar_one()
+            )
+            for side in (s.customer_a, s.customer_b)
         )
 
     def timeline(
@@ -234,12 +370,45 @@ class CardStore:
                 )
             )
         if flt is not None:
-            if flt.channels:
-                query = query.where(i.channel.in_(sorted(flt.channels)))
-            if flt.status:
-                query = query.where(i.status == flt.status)
+            query = _filtered(query, flt)
         query = query.order_by(i.occurred_at.desc(), i.id.desc()).limit(limit)
         return [_interaction(row) for row in self.session.scalars(query)]
+
+
+def _filtered(query: Select[Any], flt: d.TimelineFilter) -> Select[Any]:
+    i = m.Interaction
+    if flt.channels:
+        query = query.where(i.channel.in_(sorted(flt.channels)))
+    if flt.kinds:
+        query = query.where(i.kind.in_(sorted(flt.kinds)))
+    if flt.status == "open":
+        query = query.where(i.status.in_(sorted(d.OPEN_STATUSES)))
+    elif flt.status:
+        query = query.where(i.status == flt.status)
+    if flt.since is not None:
+        query = query.where(i.occurred_at >= flt.since)
+    if flt.until is not None:
+        query = query.where(i.occurred_at < flt.until)
+    for word in flt.text.split():
+        # Within one customer's rows (the timeline index narrows them first): LIKE is enough.
+        pattern = "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        query = query.where(
+            or_(
+                i.summary.like(pattern, escape="\\"),
+                func.coalesce(i.details, "").like(pattern, escape="\\"),
+            )
+        )
+    return query
+
+
+def _distinct_profiles(profiles: Iterable[d.SocialProfile]) -> tuple[d.SocialProfile, ...]:
+    """One line per (network, handle): systems repeat a profile, each with its own count."""
+    best: dict[tuple[str, str], d.SocialProfile] = {}
+    for p in profiles:
+        key = (p.network.lower(), p.handle.lower().lstrip("@"))
+        if key not in best or p.followers > best[key].followers:
+            best[key] = p
+    return tuple(sorted(best.values(), key=lambda p: -p.followers))
 
 
 def _consent_key(c: m.Consent) -> tuple[datetime | str, int]:
@@ -270,4 +439,5 @@ def _interaction(row: m.Interaction) -> d.Interaction:
         currency=row.currency,
         source=row.source,
         source_id=row.source_id,
+        author=row.author,
     )

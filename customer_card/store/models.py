@@ -222,6 +222,8 @@ class Interaction(Base):
     currency: Mapped[str | None] = mapped_column(String(3))
     content_hash: Mapped[str] = mapped_column(String(32))
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Who recorded it, for what advisors write in the app (migration 0005).
+    author: Mapped[str | None] = mapped_column(String(64))
 
     __table_args__ = (
         UniqueConstraint("source", "source_id", name="uq_interaction_source"),
@@ -229,7 +231,8 @@ class Interaction(Base):
         Index("ix_interaction_timeline", "customer_id", "occurred_at", "id"),
         Index("ix_interaction_record", "source_record_id"),
         # Open tickets and orders in progress, counted on every card (migration 0002).
-        Index("ix_interaction_open", "customer_id", "status"),
+        Index("ix_interaction_open", "customer_id", "status", "deleted"),
+        Index("ix_interaction_channel", "customer_id", "deleted", "channel", "occurred_at"),
     )
 
 
@@ -243,6 +246,25 @@ class Note(Base):
     text: Mapped[str] = mapped_column(Text)
 
     __table_args__ = (Index("ix_note_customer", "customer_id", "created_at"),)
+
+
+class ContactCorrection(Base):
+    """A contact point an advisor corrected in the app; shown over the synced values until the
+    company systems send the corrected value back (migration 0005)."""
+
+    __tablename__ = "contact_correction"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id"))
+    kind: Mapped[str] = mapped_column(String(16))
+    old_value: Mapped[str | None] = mapped_column(String(300))
+    old_normalised: Mapped[str | None] = mapped_column(String(300))
+    new_value: Mapped[str] = mapped_column(String(300))
+    new_normalised: Mapped[str] = mapped_column(String(300))
+    author: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (Index("ix_contact_correction_customer", "customer_id", "created_at"),)
 
 
 class MergeSuggestion(Base):
@@ -262,7 +284,9 @@ class MergeSuggestion(Base):
     __table_args__ = (
         UniqueConstraint("customer_a", "customer_b", name="uq_merge_suggestion_pair"),
         Index("ix_merge_suggestion_status", "status"),
-        Index("ix_merge_suggestion_b", "customer_b"),
+        # A card counts its pending suggestions from either side.
+        Index("ix_merge_suggestion_a", "customer_a", "status"),
+        Index("ix_merge_suggestion_b", "customer_b", "status"),
     )
 
 

@@ -24,7 +24,6 @@ class Candidate:
     vip: bool
     last_contact_at: datetime | None
     sources: tuple[str, ...]
-    indexed_names: str
 
 
 def fts_phrase(text: str) -> str:
@@ -37,9 +36,13 @@ class SearchStore:
         self.session = session
 
     def match(self, query: str, limit: int) -> list[int]:
-        """Customer ids whose index row matches an FTS5 query, best first."""
+        """Up to ``limit`` customer ids whose index row matches an FTS5 query.
+
+        Unordered on purpose: ranking with bm25 scores every match (thousands for a common
+        name) while the caller re-ranks the candidates with rapidfuzz anyway.
+        """
         rows = self.session.connection().exec_driver_sql(
-            "SELECT rowid FROM customer_search WHERE customer_search MATCH ? ORDER BY rank LIMIT ?",
+            "SELECT rowid FROM customer_search WHERE customer_search MATCH ? LIMIT ?",
             (query, limit),
         )
         return [int(r[0]) for r in rows]
@@ -72,7 +75,6 @@ class SearchStore:
             .where(m.SourceRecord.deleted.is_(False))
             .scalar_subquery()
         )
-        names = self.session.connection().exec_driver_sql
         rows = self.session.execute(
             select(
                 c.id,
@@ -89,13 +91,6 @@ class SearchStore:
             .where(c.id.in_(list(customer_ids)))
             .where(c.status == "active")
         ).all()
-        marks = ",".join("?" * len(customer_ids))
-        indexed: dict[int, str] = dict(
-            names(
-                f"SELECT rowid, names FROM customer_search WHERE rowid IN ({marks})",
-                tuple(customer_ids),
-            ).all()
-        )
         return [
             Candidate(
                 customer_id=row[0],
@@ -108,10 +103,20 @@ class SearchStore:
                 vip=bool(row[7]),
                 last_contact_at=row[8],
                 sources=tuple(sorted((row[9] or "").split(","))) if row[9] else (),
-                indexed_names=str(indexed.get(row[0]) or ""),
             )
             for row in rows
         ]
+
+    def indexed(self, customer_ids: Sequence[int]) -> dict[int, tuple[str, str]]:
+        """The indexed name variants ('a b | c d') and folded city of each customer."""
+        if not customer_ids:
+            return {}
+        marks = ",".join("?" * len(customer_ids))
+        rows = self.session.connection().exec_driver_sql(
+            f"SELECT rowid, names, city FROM customer_search WHERE rowid IN ({marks})",
+            tuple(customer_ids),
+        )
+        return {int(r[0]): (str(r[1] or ""), str(r[2] or "")) for r in rows}
 
     def vocabulary(self) -> list[str]:
         return list(self.session.execute(select(m.NameToken.token)).scalars())

@@ -163,7 +163,8 @@ def upgrade() -> None:
         sa.UniqueConstraint("customer_a", "customer_b", name="uq_merge_suggestion_pair"),
     )
     with op.batch_alter_table("merge_suggestion", schema=None) as batch_op:
-        batch_op.create_index("ix_merge_suggestion_b", ["customer_b"], unique=False)
+        batch_op.create_index("ix_merge_suggestion_a", ["customer_a", "status"], unique=False)
+        batch_op.create_index("ix_merge_suggestion_b", ["customer_b", "status"], unique=False)
         batch_op.create_index("ix_merge_suggestion_status", ["status"], unique=False)
 
     op.create_table(
@@ -411,6 +412,7 @@ def downgrade() -> None:
     with op.batch_alter_table("merge_suggestion", schema=None) as batch_op:
         batch_op.drop_index("ix_merge_suggestion_status")
         batch_op.drop_index("ix_merge_suggestion_b")
+        batch_op.drop_index("ix_merge_suggestion_a")
 
     op.drop_table("merge_suggestion")
     op.drop_table("merge_event")
