@@ -15,11 +15,19 @@ from pathlib import Path
 from typing import Any
 
 from customer_card import __version__, app, paths
+from customer_card.matching.config import ConfigError
 from customer_card.services.cards import card_as_json
 from customer_card.services.demo import DEFAULT_CUSTOMERS, DEFAULT_SEED
+from customer_card.services.demo_files import export_demo
 from customer_card.services.info import cache_info
 from customer_card.services.ingest import IngestReport
+from customer_card.services.matching import MatchService
+from customer_card.services.merge import MergeError, MergeService
+from customer_card.services.outbox import OutboxService
+from customer_card.services.sync_runner import SyncProgress, SyncRunner, SyncSummary
 from customer_card.store.errors import CacheError
+from customer_card.store.sync_store import SyncStore
+from sync.sources import SourcesError, keyring_secrets, load_sources, store_secret
 
 EXIT_ERROR = 1
 EXIT_NOT_FOUND = 3
@@ -42,6 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--db", type=Path, help="cache file (default: your data directory)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+    parser.add_argument(
+        "--sources", type=Path, help="sources file (default: sources.toml in your config dir)"
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     demo = commands.add_parser("demo", help="build (if needed) and open a demo cache")
@@ -68,6 +79,66 @@ def build_parser() -> argparse.ArgumentParser:
     key.add_argument("--email")
     key.add_argument("--card")
     key.add_argument("--id")
+
+    sync = commands.add_parser("sync", help="fill the cache from the company's systems")
+    sync_commands = sync.add_subparsers(dest="sync_command", metavar="SYNC_COMMAND", required=True)
+    sync_run = sync_commands.add_parser("run", help="run the sources (all, or one)")
+    sync_run.add_argument("--source", help="only this source")
+    sync_run.add_argument("--json", action="store_true", help="machine-readable summary")
+    sync_status = sync_commands.add_parser("status", help="last run of every stream")
+    sync_status.add_argument("--json", action="store_true", help="machine-readable output")
+    quarantine = sync_commands.add_parser("quarantine", help="records kept aside, with reasons")
+    quarantine.add_argument("--source", help="only this source")
+    quarantine.add_argument("--limit", type=_positive, default=50)
+    quarantine.add_argument("--json", action="store_true", help="machine-readable output")
+    quarantine.add_argument(
+        "--reingest", action="store_true", help="map and ingest them again (after a fix)"
+    )
+
+    sources = commands.add_parser("sources", help="the sources file and its secrets")
+    sources_commands = sources.add_subparsers(
+        dest="sources_command", metavar="SOURCES_COMMAND", required=True
+    )
+    set_secret = sources_commands.add_parser(
+        "set-secret", help="store a password or token in the keychain (read from stdin)"
+    )
+    set_secret.add_argument("name")
+
+    outbox = commands.add_parser("outbox", help="changes queued for the company's systems")
+    outbox_commands = outbox.add_subparsers(
+        dest="outbox_command", metavar="OUTBOX_COMMAND", required=True
+    )
+    export = outbox_commands.add_parser("export", help="write the outbox as JSON lines")
+    export.add_argument("--output", type=Path, required=True)
+    export.add_argument("--all", action="store_true", help="every entry, not only pending ones")
+    export.add_argument("--keep", action="store_true", help="leave exported entries pending")
+
+    demo_export = commands.add_parser(
+        "demo-export", help="write the demo systems as CSV exports with a sources file"
+    )
+    demo_export.add_argument("--output", type=Path, required=True)
+    demo_export.add_argument("--customers", type=_positive, default=DEFAULT_CUSTOMERS)
+    demo_export.add_argument("--seed", type=int, default=DEFAULT_SEED)
+
+    match = commands.add_parser("match", help="find the records of one person (matching)")
+    match_commands = match.add_subparsers(
+        dest="match_command", metavar="MATCH_COMMAND", required=True
+    )
+    match_commands.add_parser("run", help="re-examine the whole cache (merges and suggestions)")
+    match_commands.add_parser("estimate", help="print weights estimated from the cache (EM)")
+    for name, what in (
+        ("links", "source record -> golden customer"),
+        ("suggestions", "pending merge suggestions with evidence"),
+    ):
+        command = commands.add_parser(name, help=f"export {what}")
+        command.add_subparsers(dest=f"{name}_command", metavar="COMMAND", required=True).add_parser(
+            "export", help=f"write {what} as CSV"
+        ).add_argument("--output", type=Path, required=True)
+    merge = commands.add_parser("merge", help="merge customer B into customer A")
+    merge.add_argument("survivor", help="public id or internal number")
+    merge.add_argument("merged", help="public id or internal number")
+    unmerge = commands.add_parser("unmerge", help="undo a merge event")
+    unmerge.add_argument("event", type=_positive)
     return parser
 
 
@@ -92,7 +163,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CliError as error:
         print(f"customer-card: {error}", file=sys.stderr)
         return error.code
-    except (CacheError, app.DemoError) as error:
+    except (CacheError, app.DemoError, SourcesError) as error:
         print(f"customer-card: {error}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
@@ -107,7 +178,17 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _demo(args)
     if args.command == "open":
         return _window(args, _open_request(args))
-    services = app.open_services(app.resolve_db(args.db))
+    if args.command == "sources":
+        return _set_secret(args)
+    if args.command == "demo-export":
+        return _demo_export(args)
+    syncing = args.command == "sync" and args.sync_command == "run"
+    if syncing:
+        # A first sync creates the user's cache (never the demo cache).
+        db_path = args.db.expanduser() if args.db else paths.default_cache()
+        services = app.open_services(db_path, create=True)
+    else:
+        services = app.open_services(app.resolve_db(args.db))
     try:
         if args.command == "search":
             return _search(services, args)
@@ -115,6 +196,16 @@ def _dispatch(args: argparse.Namespace) -> int:
             return _show(services, args)
         if args.command == "info":
             return _info(services, args)
+        if args.command == "sync":
+            return _sync(services, args)
+        if args.command == "outbox":
+            return _outbox_export(services, args)
+        if args.command == "match":
+            return _match(services, args)
+        if args.command in ("links", "suggestions"):
+            return _export_matching(services, args)
+        if args.command in ("merge", "unmerge"):
+            return _merge(services, args)
     finally:
         services.close()
     raise CliError(f"unknown command {args.command}")
@@ -280,6 +371,227 @@ def _info(services: app.Services, args: argparse.Namespace) -> int:
     for source, counts in info["sources"].items():
         parts = ", ".join(f"{n:,} {k}" for k, n in counts.items())
         print(f"  source {source}: {parts}")
+    return 0
+
+
+# --- sync, sources, outbox ---------------------------------------------------------------------
+
+
+def _sources_path(args: argparse.Namespace) -> Path:
+    return args.sources.expanduser() if args.sources else paths.config_dir() / "sources.toml"
+
+
+def _sync(services: app.Services, args: argparse.Namespace) -> int:
+    if args.sync_command == "status":
+        return _sync_status(services, args)
+    sources = load_sources(_sources_path(args))
+    runner = SyncRunner(services.database, services.ingest, keyring_secrets())
+    if args.sync_command == "quarantine":
+        return _sync_quarantine(services, runner, sources.select(None), args)
+    summary = runner.run(sources.select(args.source), progress=_sync_progress_printer())
+    if sys.stderr.isatty():
+        print(file=sys.stderr)
+    if args.json:
+        print(json.dumps(summary.as_dict(), ensure_ascii=False, indent=2))
+    else:
+        _print_summary(summary)
+    for source, error in summary.errors.items():
+        print(f"customer-card: source {source} failed: {error}", file=sys.stderr)
+    return 0 if summary.ok else EXIT_ERROR
+
+
+def _sync_progress_printer() -> Any:
+    def show(p: SyncProgress) -> None:
+        # A line per committed batch when piped (scripts follow it), one updated line on a tty.
+        text = f"{p.source}/{p.stream}: {p.read:,} records ({p.total_read:,} in all)"
+        if sys.stderr.isatty():
+            print(f"\r  {text}   ", end="", file=sys.stderr, flush=True)
+        else:
+            print(f"progress {text}", file=sys.stderr, flush=True)
+
+    return show
+
+
+def _print_summary(summary: SyncSummary) -> None:
+    print(
+        f"{'stream':<28} {'read':>9} {'inserted':>9} {'updated':>9} {'unchanged':>9} "
+        f"{'deleted':>8} {'quarant.':>8} {'seconds':>8}"
+    )
+    for p in summary.passes:
+        state = " FAILED" if p.error else " cancelled" if p.cancelled else ""
+        print(
+            f"{p.source + '/' + p.stream:<28} {p.read:>9,} {p.inserted:>9,} {p.updated:>9,} "
+            f"{p.unchanged:>9,} {p.deleted:>8,} {p.quarantined:>8,} {p.seconds:>8.1f}{state}"
+        )
+    print(
+        f"{'total':<28} {summary.total('read'):>9,} {summary.total('inserted'):>9,} "
+        f"{summary.total('updated'):>9,} {summary.total('unchanged'):>9,} "
+        f"{summary.total('deleted'):>8,} {summary.total('quarantined'):>8,} "
+        f"{summary.seconds:>8.1f}"
+    )
+
+
+def _sync_status(services: app.Services, args: argparse.Namespace) -> int:
+    with services.database.read() as session:
+        store = SyncStore(session)
+        rows = store.status()
+        waiting = store.quarantine_counts()
+    if args.json:
+        payload = {
+            "streams": [
+                {
+                    "source": r.source,
+                    "stream": r.stream,
+                    "updated_at": r.updated_at.isoformat() if r.updated_at else None,
+                    "last_success_at": r.last_success_at.isoformat() if r.last_success_at else None,
+                    "last_error": r.last_error,
+                }
+                for r in rows
+            ],
+            "quarantined": waiting,
+        }
+        print(json.dumps(payload, ensure_ascii=False, indent=2))
+        return 0
+    if not rows:
+        print("no sync has run on this cache yet")
+    for r in rows:
+        when = (
+            r.last_success_at.astimezone().strftime("%Y-%m-%d %H:%M")
+            if r.last_success_at
+            else "never"
+        )
+        error = f"  error: {r.last_error}" if r.last_error else ""
+        print(f"{r.source + '/' + r.stream:<28} last success {when}{error}")
+    for source, n in waiting.items():
+        print(f"{source}: {n:,} record(s) in quarantine (customer-card sync quarantine)")
+    return 0
+
+
+def _sync_quarantine(
+    services: app.Services, runner: SyncRunner, sources: Any, args: argparse.Namespace
+) -> int:
+    if args.reingest:
+        report = runner.reingest_quarantine(sources, args.source)
+        print(
+            f"re-ingested {report.read:,} record(s): {report.total('inserted'):,} inserted, "
+            f"{report.total('updated'):,} updated, "
+            f"{report.total('quarantined'):,} still quarantined"
+        )
+    with services.database.read() as session:
+        rows = SyncStore(session).quarantined(args.source, limit=args.limit)
+    if args.json:
+        payload = [
+            {
+                "id": q.id,
+                "source": q.source,
+                "source_id": q.source_id,
+                "kind": q.kind,
+                "reason": q.reason,
+                "raw": q.raw,
+                "created_at": q.created_at.isoformat(),
+            }
+            for q in rows
+        ]
+        print(json.dumps(payload, ensure_ascii=False, indent=2))
+        return 0
+    if not rows and not args.reingest:
+        print("quarantine is empty")
+    for q in rows:
+        print(f"{q.id:>6}  {q.source}/{q.kind or '?'}  {q.source_id or '(no id)'}: {q.reason}")
+        print(f"        {q.raw[:160]}")
+    return 0
+
+
+def _set_secret(args: argparse.Namespace) -> int:
+    import getpass
+
+    if sys.stdin.isatty():
+        value = getpass.getpass(f"secret {args.name}: ")
+    else:
+        value = sys.stdin.readline().rstrip("\r\n")
+    if not value:
+        raise CliError("empty secret: nothing stored")
+    try:
+        store_secret(args.name, value)
+    except SourcesError:
+        raise
+    except Exception as error:  # keyring backends raise their own kinds
+        raise CliError(f"the keychain refused the secret ({type(error).__name__})") from None
+    print(f"secret {args.name!r} stored in the keychain")
+    return 0
+
+
+def _outbox_export(services: app.Services, args: argparse.Namespace) -> int:
+    output = args.output.expanduser()
+    if not output.parent.is_dir():
+        raise CliError(f"no directory {output.parent}")
+    n = OutboxService(services.database).export_jsonl(
+        output, mark_exported=not args.keep, everything=args.all
+    )
+    print(f"{n:,} outbox entr{'y' if n == 1 else 'ies'} written to {output}")
+    return 0
+
+
+def _demo_export(args: argparse.Namespace) -> int:
+    output = args.output.expanduser()
+    if output.exists() and any(output.iterdir()):
+        raise CliError(f"{output} is not empty; choose a new directory")
+    counts = export_demo(output, customers=args.customers, seed=args.seed)
+    for name, n in counts.items():
+        print(f"  {name:<28} {n:>9,} rows")
+    print(f"demo exports written to {output}; load them with:")
+    print(f"  customer-card --db CACHE --sources {output / 'sources.toml'} sync run")
+    return 0
+
+
+def _match(services: app.Services, args: argparse.Namespace) -> int:
+    try:
+        matching = MatchService(services.database)
+    except ConfigError as error:
+        raise CliError(str(error)) from None
+    if args.match_command == "estimate":
+        result = matching.estimate()
+        print(f"# EM: {result.iterations} iterations, converged: {result.converged}")
+        print(matching.config.with_weights(result.fields).as_toml_weights())
+        return 0
+    report = matching.run()
+    print(
+        f"match run: {report.records:,} records in {report.seconds:.1f} s; "
+        f"{report.merges:,} merges, {report.suggestions:,} new suggestions, "
+        f"{report.kept_apart:,} kept apart by a supervisor, {report.indexed:,} newly indexed"
+    )
+    return 0
+
+
+def _export_matching(services: app.Services, args: argparse.Namespace) -> int:
+    output = args.output.expanduser()
+    if not output.parent.is_dir():
+        raise CliError(f"no directory {output.parent}")
+    matching = MatchService(services.database)
+    with output.open("w", newline="", encoding="utf-8") as handle:
+        if args.command == "links":
+            n = matching.export_links(handle)
+        else:
+            n = matching.export_suggestions(handle)
+    print(f"{n:,} {args.command} written to {output}")
+    return 0
+
+
+def _merge(services: app.Services, args: argparse.Namespace) -> int:
+    merging = MergeService(services.database)
+    try:
+        if args.command == "unmerge":
+            survivor, restored = merging.unmerge(args.event, actor="cli")
+            print(f"merge {args.event} undone: customers {survivor} and {restored} are apart again")
+            return 0
+        ids = [merging.customer_id(x) for x in (args.survivor, args.merged)]
+        for ident, found in zip((args.survivor, args.merged), ids, strict=True):
+            if found is None:
+                raise CliError(f"no customer with id {ident!r}", EXIT_NOT_FOUND)
+        event = merging.merge(ids[0], ids[1], actor="cli")  # type: ignore[arg-type]
+    except MergeError as error:
+        raise CliError(str(error)) from None
+    print(f"merged {args.merged} into {args.survivor} (merge event {event}; undo: unmerge {event})")
     return 0
 
 

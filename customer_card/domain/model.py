@@ -29,6 +29,10 @@ class IdentifierKind(StrEnum):
     CRM_ID = "crm_id"
 
 
+#: Interaction statuses that still need someone to act (tickets, orders, follow-ups).
+OPEN_STATUSES = frozenset({"open", "pending", "new", "in_progress", "waiting"})
+
+
 class ConsentStatus(StrEnum):
     GRANTED = "granted"
     WITHDRAWN = "withdrawn"
@@ -95,6 +99,8 @@ class ContactPoint:
     primary: bool
     label: str | None
     provenance: tuple[Provenance, ...]
+    corrected_to: str | None = None
+    """Set when an advisor replaced this value locally (awaiting the source systems)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +156,12 @@ class CustomerCard:
     open_interactions: int
     interaction_count: int
     pending_suggestions: int = 0
+    related: tuple[RelatedCustomer, ...] = ()
+    """Filled by ``CardService.related`` (a second, slower query), not by ``load``."""
+    kinds: tuple[str, ...] = ()
+    """The kinds of interaction in this customer's history (for the timeline filter)."""
+    open_items: tuple[Interaction, ...] = ()
+    """Open tickets, orders in progress and follow-ups, newest first (a few)."""
 
     @property
     def do_not_contact(self) -> bool:
@@ -175,6 +187,26 @@ class Interaction:
     currency: str | None
     source: str
     source_id: str
+    author: str | None = None
+    """Who wrote it, for what advisors record in the app (notes, calls, corrections)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RelatedCustomer:
+    """Another golden customer linked to this one: same household, or maybe the same person."""
+
+    customer_id: int
+    public_id: str
+    name: str
+    city: str | None
+    relation: str
+    """``household`` (shares an e-mail, a phone or an address), ``possible_duplicate`` (a
+    pending merge suggestion) or ``same_name`` (same name, no conflicting city or birth date:
+    not linked yet, maybe the same person)."""
+    reason: str
+    """What they share, e.g. the e-mail address, or the merge suggestion's reason."""
+    followers: int = 0
+    lifetime_value: Decimal = Decimal(0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,6 +221,19 @@ class TimelineCursor:
 class TimelineFilter:
     channels: frozenset[str] = field(default_factory=frozenset)
     status: str | None = None
+    """``open`` means every status still open (open, pending, in progress, follow-up…)."""
+    kinds: frozenset[str] = field(default_factory=frozenset)
+    since: datetime | None = None
+    until: datetime | None = None
+    """Half-open range: ``since <= occurred_at < until``."""
+    text: str = ""
+    """Words that must all appear in the summary or the details (case-insensitive)."""
+
+    @property
+    def empty(self) -> bool:
+        return not (
+            self.channels or self.status or self.kinds or self.since or self.until or self.text
+        )
 
 
 @dataclass(frozen=True, slots=True)

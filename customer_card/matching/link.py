@@ -135,6 +135,16 @@ def birth_dates_compatible(a: date, b: date) -> bool:
     return a == b or (a.year == b.year and a.day == b.month and a.month == b.day)
 
 
+def _swapped(a: Identity, b: Identity) -> bool:
+    """``a``'s given name is ``b``'s family name and ``a``'s family name fits ``b``'s given
+    name (or ``a`` has no family name to say otherwise)."""
+    if not a.given_names & b.family_names:
+        return False
+    if not a.family_names:
+        return True
+    return any(given_names_compatible(f, g) for f in a.family_names for g in b.given_names)
+
+
 def conflict(incoming: Identity, existing: Identity) -> str | None:
     """Why two records sharing a strong identifier look like different people, or None."""
     births_a, births_b = incoming.birth_dates, existing.birth_dates
@@ -150,7 +160,8 @@ def conflict(incoming: Identity, existing: Identity) -> str | None:
         and names_b
         and not any(given_names_compatible(a, b) for a in names_a for b in names_b)
         # Given and family names swapped in one system: 'DUPONT Jean' filed as given 'Dupont'.
-        and not (names_a & existing.family_names or names_b & incoming.family_names)
+        and not _swapped(incoming, existing)
+        and not _swapped(existing, incoming)
     ):
         return "different given names"
     return None

@@ -168,3 +168,85 @@ def birth_date(raw: str | None) -> date | None:
             parsed = parsed.replace(year=parsed.year - 100)
         return parsed
     return None
+
+
+def birth_date_readings(raw: str | None) -> tuple[date, ...]:
+    """Every plausible reading of a birth date: '03/04/1961' is 3 April in France but 4 March
+    when it came from a US-formatted system; ISO dates have one reading."""
+    first = birth_date(raw)
+    if first is None or raw is None:
+        return ()
+    text = raw.strip()
+    if first.day <= 12 and first.day != first.month and not re.match(r"\d{4}", text):
+        return (first, first.replace(month=first.day, day=first.month))
+    return (first,)
+
+
+# Name particles that some systems keep and others drop or glue: 'de La Fontaine', 'Lafontaine'.
+PARTICLES = frozenset(
+    {"de", "du", "des", "la", "le", "les", "d", "l", "van", "von", "der", "den", "da", "di", "dos",
+     "del", "el", "al", "ben", "bin", "mac", "st", "saint", "sainte", "y"}
+)  # fmt: skip
+
+
+def name_core(text: str) -> str:
+    """Folded name without particles or spaces: 'de La Fontaine' -> 'fontaine',
+    'Lefebvre-Dumas' -> 'lefebvredumas'; the particles alone are kept ('Le' -> 'le')."""
+    words = fold(text).split()
+    kept = [w for w in words if w not in PARTICLES]
+    return "".join(kept or words)
+
+
+_PHONETIC_RULES: tuple[tuple[str, str], ...] = (
+    ("sch", "s"), ("ch", "s"), ("sh", "s"), ("bv", "v"), ("ph", "f"), ("qu", "k"), ("ck", "k"),
+    ("gu", "g"), ("ge", "je"),
+    ("gi", "ji"), ("ce", "se"), ("ci", "si"), ("cy", "si"), ("ç", "s"), ("c", "k"),
+    ("q", "k"), ("w", "v"), ("z", "s"), ("y", "i"), ("x", "ks"), ("h", ""),
+    ("eau", "o"), ("au", "o"), ("ai", "e"), ("ei", "e"), ("ou", "u"), ("oe", "e"),
+)  # fmt: skip
+
+
+@lru_cache(maxsize=65536)
+def phonetic(text: str) -> str:
+    """A coarse sound key for blocking (French and English spellings): the first letter, then
+    the consonants with doubles collapsed and silent endings dropped. 'Michu', 'Mishu' and
+    'MICHOU' share 'MC'; 'Lefèvre' and 'Lefebvre' share 'LFVR'. Never used to decide alone."""
+    word = fold(text).replace(" ", "")
+    if not word:
+        return ""
+    first = word[0]
+    for old, new in _PHONETIC_RULES:
+        word = word.replace(old, new)
+    word = re.sub(r"(.)\1+", r"\1", word)
+    word = re.sub(r"(?<=.)[stdxp]$", "", word)
+    word = re.sub(r"(?<=..)e[rs]$", "e", word)
+    skeleton = re.sub(r"[aeiou]", "", word[1:])
+    skeleton = re.sub(r"(.)\1+", r"\1", skeleton)
+    head = "A" if first in "aeiouy" else word[:1]
+    return (head + skeleton).upper()[:6]
+
+
+# Street types as people write them, to one form: 'av.' and 'avenue' compare equal.
+_STREET_TYPES = {
+    "av": "avenue", "ave": "avenue", "bd": "boulevard", "bld": "boulevard", "blvd": "boulevard",
+    "boul": "boulevard", "r": "rue", "ch": "chemin", "che": "chemin", "pl": "place",
+    "imp": "impasse", "all": "allee", "rte": "route", "sq": "square", "crs": "cours",
+    "fbg": "faubourg", "fg": "faubourg", "qu": "quai", "pass": "passage", "res": "residence",
+    "st": "saint", "ste": "sainte", "str": "street", "rd": "road", "ln": "lane", "dr": "drive",
+    "apt": "apartment", "bis": "bis", "ter": "ter",
+}  # fmt: skip
+
+
+def street(raw: str | None) -> str:
+    """Folded street with street types spelt out: '12, Av. Paul-Bert' -> '12 avenue paul bert'."""
+    if not raw:
+        return ""
+    words = fold(raw).split()
+    return " ".join(_STREET_TYPES.get(w, w) for w in words)
+
+
+def postcode(raw: str | None) -> str:
+    """Postcode without spaces, upper case: ' 69 003' -> '69003', 'sw1a 1aa' -> 'SW1A1AA'."""
+    if not raw:
+        return ""
+    return re.sub(r"[^0-9A-Za-z]", "", str(raw)).upper()

@@ -8,7 +8,13 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
-from customer_card.domain.model import CustomerCard, Interaction, TimelineCursor, TimelineFilter
+from customer_card.domain.model import (
+    CustomerCard,
+    Interaction,
+    RelatedCustomer,
+    TimelineCursor,
+    TimelineFilter,
+)
 from customer_card.store.card_store import CardStore
 from customer_card.store.database import Database
 
@@ -30,6 +36,11 @@ class CardService:
             customer_id = store.id_for_public_id(public_id)
             resolved = None if customer_id is None else store.resolve(customer_id)
             return None if resolved is None else store.card(resolved)
+
+    def related(self, customer_id: int) -> tuple[RelatedCustomer, ...]:
+        """Household members, possible duplicates and namesakes: loaded after the card."""
+        with self.database.read() as session:
+            return CardStore(session).related(customer_id)
 
     def timeline(
         self,

@@ -16,11 +16,14 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from customer_card.matching import normalise
+from customer_card.matching.decide import Matcher
 from customer_card.matching.extract import Extracted, extract, names_of
-from customer_card.matching.link import Identity, conflict
+from customer_card.matching.link import Identity
 from customer_card.matching.survivorship import LinkedRecord, survive
+from customer_card.services.matching import MatchIndex, default_config
 from customer_card.store.database import Database
 from customer_card.store.ingest_store import GoldenUpdate, IngestStore, SearchRow, StoredRecord
+from customer_card.store.match_store import MatchStore
 from sync.records import Checkpoint, RecordKind, SourceRecord, canonical_json
 
 log = logging.getLogger(__name__)
@@ -193,6 +196,7 @@ class _Batch:
                 now=self.now,
             )
             customer_id, record_id = stored.customer_id, stored.id
+            self._match_index().reindex(record.source, record.source_id, record.fields, extracted)
             outcome = "updated"
         else:
             customer_id, reason = self._link(record, extracted)
@@ -235,41 +239,38 @@ class _Batch:
         self._accept(record, "deleted")
 
     def _link(self, record: SourceRecord, extracted: Extracted) -> tuple[int, str]:
-        """The golden customer this new record belongs to, and why."""
-        keys = list(extracted.identifiers)
-        found = self.store.customers_by_identifier(keys) if keys else {}
-        shared: dict[int, list[tuple[str, str]]] = {}
-        for key in keys:
-            for cid in found.get(key, set()) | self.local_identifiers.get(key, set()):
-                shared.setdefault(cid, []).append(key)
-
-        incoming = _identity_of(extracted, record.fields)
-        compatible: list[tuple[int, int, int]] = []
-        conflicts: list[tuple[int, str, list[tuple[str, str]]]] = []
-        for cid, via in shared.items():
-            why = conflict(incoming, self._identity(cid))
-            if why is None:
-                strength = max(LINK_STRENGTH.get(kind, 0) for kind, _ in via)
-                compatible.append((-strength, -len(via), cid))
-            else:
-                conflicts.append((cid, why, via))
-
-        if compatible:
-            compatible.sort()
-            customer_id = compatible[0][2]
-            via = shared[customer_id]
-            reason = "shares " + ", ".join(f"{kind}" for kind, _ in via)
+        """The golden customer this new record belongs to, and why: matched against the cache
+        through indexed block keys (strong identifiers link unless the rest disagrees;
+        otherwise the match model's probability decides); probable matches become
+        suggestions with their evidence."""
+        decision = self._match_index().match(
+            record.source, record.source_id, record.fields, extracted
+        )
+        if decision.link is not None:
+            customer_id, reason = decision.link.cluster, decision.link.reason
             self.report.linked += 1
-            for _, _, other in compatible[1:]:
-                self._suggest(customer_id, other, 0.8, "records share identifiers", shared[other])
         else:
             customer_id = self.store.new_customer(self.now)
             self.identities[customer_id] = Identity(frozenset(), frozenset())
             reason = "new customer"
             self.report.customers_created += 1
-        for cid, why, via in conflicts:
-            self._suggest(customer_id, cid, 0.5, f"shares an identifier but {why}", via)
-        return customer_id, reason
+        for s in decision.suggestions:
+            if s.cluster != customer_id:
+                evidence = {**s.evidence, "incoming": [record.source, record.source_id]}
+                if self._match_index().store.suggest(
+                    customer_id, s.cluster, s.probability, s.reason, evidence
+                ):
+                    self.report.suggestions += 1
+        return customer_id, reason[:200]
+
+    def _match_index(self) -> MatchIndex:
+        index: MatchIndex | None = getattr(self, "_matching", None)
+        if index is None:
+            index = MatchIndex(
+                MatchStore(self.store.session), Matcher(default_config()), self.region
+            )
+            self._matching = index
+        return index
 
     def _suggest(self, a: int, b: int, probability: float, reason: str, via: list[Any]) -> None:
         if a == b:

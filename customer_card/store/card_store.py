@@ -13,6 +13,7 @@ from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from customer_card.domain import model as d
+from customer_card.matching import normalise
 from customer_card.store import models as m
 
 MAX_REDIRECTS = 20
@@ -21,6 +22,8 @@ OPEN_ITEMS = 5
 # A value shared by more customers than this is not a household tie (a shop's own number…).
 HOUSEHOLD_MAX_SHARED = 8
 LOCAL_SOURCE = "local"
+NAMESAKE_CANDIDATES = 50
+MAX_NAMESAKES = 3
 
 
 def to_customer(row: m.Customer) -> d.Customer:
@@ -89,6 +92,7 @@ class CardStore:
                 return d.Provenance("?", "?", None)
             return d.Provenance(record.source, record.source_id, record.source_updated_at)
 
+        channels, kinds = self._channels_and_kinds(customer_id)
         return d.CustomerCard(
             customer=to_customer(row),
             contact_points=self._contact_points(customer_id, provenance),
@@ -115,14 +119,13 @@ class CardStore:
                 for r in records.values()
                 if not r.deleted
             ),
-            channels=self._channels(customer_id),
+            channels=channels,
             open_interactions=self._count(
                 customer_id, m.Interaction.status.in_(sorted(d.OPEN_STATUSES))
             ),
             interaction_count=self._count(customer_id),
             pending_suggestions=self._pending_suggestions(customer_id),
-            related=self.related(customer_id),
-            kinds=self._kinds(customer_id),
+            kinds=kinds,
             open_items=tuple(
                 self.timeline(customer_id, None, OPEN_ITEMS, d.TimelineFilter(status="open"))
             ),
@@ -245,17 +248,6 @@ class CardStore:
             for c in sorted(latest.values(), key=lambda c: c.purpose)
         )
 
-    def _kinds(self, customer_id: int) -> tuple[str, ...]:
-        i = m.Interaction
-        rows = self.session.execute(
-            select(i.kind)
-            .where(i.customer_id == customer_id)
-            .where(i.deleted.is_(False))
-            .group_by(i.kind)
-            .order_by(i.kind)
-        )
-        return tuple(str(r[0]) for r in rows)
-
     def related(self, customer_id: int) -> tuple[d.RelatedCustomer, ...]:
         """Customers who share a contact point with this one (a household: a family e-mail, a
         landline, an address), and those a merge suggestion says may be the same person."""
@@ -289,15 +281,27 @@ class CardStore:
             .where(or_(s.customer_a == customer_id, s.customer_b == customer_id))
         ):
             other = b if a == customer_id else a
-            suggested[other] = f"{reason} ({round(probability * 100)} %)"
-        wanted = list(dict.fromkeys([*suggested, *shared]))
+            suggested[other] = (
+                reason if "%" in reason or "." in reason else f"{reason} ({probability:.0%})"
+            )
+        namesakes = self._namesakes(customer_id)
+        wanted = list(dict.fromkeys([*suggested, *shared, *namesakes]))
         if not wanted:
             return ()
         c = m.Customer
         rows = {
             row.id: row
             for row in self.session.execute(
-                select(c.id, c.public_id, c.given_name, c.family_name, c.city, c.status)
+                select(
+                    c.id,
+                    c.public_id,
+                    c.given_name,
+                    c.family_name,
+                    c.city,
+                    c.status,
+                    c.followers,
+                    c.lifetime_value_cents,
+                )
                 .where(c.id.in_(wanted))
                 .where(c.status == "active")
             )
@@ -310,21 +314,88 @@ class CardStore:
             name = " ".join(p for p in (row.given_name, row.family_name) if p) or row.public_id
             if other in suggested:
                 relation, reason = "possible_duplicate", suggested[other]
-            else:
+            elif other in shared:
                 relation, reason = "household", ", ".join(shared[other])
-            out.append(d.RelatedCustomer(other, row.public_id, name, row.city, relation, reason))
+            else:
+                relation, reason = "same_name", namesakes[other]
+            out.append(
+                d.RelatedCustomer(
+                    other,
+                    row.public_id,
+                    name,
+                    row.city,
+                    relation,
+                    reason,
+                    followers=row.followers,
+                    lifetime_value=Decimal(row.lifetime_value_cents) / 100,
+                )
+            )
         return tuple(out[:MAX_RELATED])
 
-    def _channels(self, customer_id: int) -> tuple[d.ChannelSummary, ...]:
+    def _namesakes(self, customer_id: int) -> dict[int, str]:
+        """Other customers with the same name words (any order, accents and case aside) and no
+        conflicting city or birth date: records of one person the matching could not link on a
+        strong identifier (e.g. a social account known only by its name)."""
+        c = m.Customer
+        me = self.session.execute(
+            select(c.given_name, c.family_name, c.city, c.birth_date).where(c.id == customer_id)
+        ).first()
+        if me is None:
+            return {}
+        words = set(normalise.name_tokens(me.given_name, me.family_name))
+        long_words = sorted(w for w in words if len(w) >= 3)
+        if len(words) < 2 or not long_words:
+            return {}
+        query = " AND ".join(f'names : "{w}"' for w in long_words)
+        ids = [
+            int(r[0])
+            for r in self.session.connection().exec_driver_sql(
+                "SELECT rowid FROM customer_search WHERE customer_search MATCH ? LIMIT ?",
+                (query, NAMESAKE_CANDIDATES),
+            )
+            if int(r[0]) != customer_id
+        ]
+        if not ids:
+            return {}
+        found: dict[int, str] = {}
+        for row in self.session.execute(
+            select(c.id, c.given_name, c.family_name, c.city, c.birth_date)
+            .where(c.id.in_(ids))
+            .where(c.status == "active")
+        ):
+            if set(normalise.name_tokens(row.given_name, row.family_name)) != words:
+                continue
+            if me.city and row.city and normalise.fold(me.city) != normalise.fold(row.city):
+                continue
+            if me.birth_date and row.birth_date and me.birth_date != row.birth_date:
+                continue
+            found[row.id] = "same name" + (f", {row.city}" if row.city and me.city else "")
+            if len(found) >= MAX_NAMESAKES:
+                break
+        return found
+
+    def _channels_and_kinds(
+        self, customer_id: int
+    ) -> tuple[tuple[d.ChannelSummary, ...], tuple[str, ...]]:
+        """Per channel: count and last date; and the kinds present. One pass over the rows."""
         i = m.Interaction
         rows = self.session.execute(
-            select(i.channel, func.count(), func.max(i.occurred_at))
+            select(i.channel, i.kind, func.count(), func.max(i.occurred_at))
             .where(i.customer_id == customer_id)
             .where(i.deleted.is_(False))
-            .group_by(i.channel)
-            .order_by(func.max(i.occurred_at).desc())
+            .group_by(i.channel, i.kind)
+        ).all()
+        counts: dict[str, int] = defaultdict(int)
+        latest: dict[str, datetime] = {}
+        for channel, _kind, n, last in rows:
+            counts[channel] += n
+            if last is not None and (channel not in latest or last > latest[channel]):
+                latest[channel] = last
+        channels = sorted(
+            (d.ChannelSummary(ch, n, latest.get(ch)) for ch, n in counts.items()),
+            key=lambda c: (c.last_at is None, -(c.last_at.timestamp() if c.last_at else 0)),
         )
-        return tuple(d.ChannelSummary(ch, n, last) for ch, n, last in rows)
+        return tuple(channels), tuple(sorted({str(r[1]) for r in rows}))
 
     def _count(self, customer_id: int, *where: object) -> int:
         i = m.Interaction

@@ -305,6 +305,31 @@ class MergeEvent(Base):
     undone_at: Mapped[datetime | None]
 
 
+class MatchRecord(Base):
+    """A customer record's match profile (normalised values to compare), in arrival order:
+    ``seq`` orders the candidates of a block (migration 0003)."""
+
+    __tablename__ = "match_record"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(String(64))
+    source_id: Mapped[str] = mapped_column(String(128))
+    profile: Mapped[str] = mapped_column(Text)
+
+    __table_args__ = (UniqueConstraint("source", "source_id", name="uq_match_record_source"),)
+
+
+class MatchKey(Base):
+    """Block keys: records sharing one are compared (newest first, within a window)."""
+
+    __tablename__ = "match_key"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    seq: Mapped[int] = mapped_column(ForeignKey("match_record.seq"), primary_key=True)
+
+    __table_args__ = (Index("ix_match_key_seq", "seq"), {"sqlite_with_rowid": False})
+
+
 class AppUser(Base):
     __tablename__ = "app_user"
 

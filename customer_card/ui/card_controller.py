@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QObject, QThreadPool, Signal
 
-from customer_card.domain.model import CustomerCard, Interaction, TimelineFilter
+from customer_card.domain.model import CustomerCard, Interaction, RelatedCustomer, TimelineFilter
 from customer_card.ui.card_view import CardView
 from customer_card.ui.ports import CardPort
 from customer_card.ui.tasks import LatestOnlyRunner
@@ -16,6 +16,7 @@ class CardController(QObject):
     card_missing = Signal(int)  # requested id
     load_failed = Signal(str)
     loading = Signal(bool)
+    related_shown = Signal(int)  # customer id whose related customers are now on screen
 
     def __init__(
         self,
@@ -34,6 +35,9 @@ class CardController(QObject):
         self._runner = LatestOnlyRunner(pool, self)
         self._runner.finished.connect(self._on_loaded)
         self._runner.failed.connect(self._on_failed)
+        # Related customers (households, namesakes) take longer than the card: fetched after it.
+        self._related = LatestOnlyRunner(pool, self)
+        self._related.finished.connect(self._on_related)
 
     @property
     def card(self) -> CustomerCard | None:
@@ -63,6 +67,12 @@ class CardController(QObject):
         self._display(card, None)
         return True
 
+    def clear(self) -> None:
+        """Forget a load still running (its answer is dropped); the view keeps its last card."""
+        if self._runner.busy:
+            self._runner.cancel()
+            self.loading.emit(False)
+
     def _on_loaded(self, answer: tuple[int, CustomerCard | None, list[Interaction]]) -> None:
         self.loading.emit(False)
         requested, card, first_page = answer
@@ -79,6 +89,13 @@ class CardController(QObject):
         self._view.set_card(card)
         self.timeline_model.set_customer(card.customer.id, first_page)
         self.card_shown.emit(card.customer.id)
+        cards, customer_id = self._cards, card.customer.id
+        self._related.submit(lambda: (customer_id, cards.related(customer_id)))
+
+    def _on_related(self, answer: tuple[int, tuple[RelatedCustomer, ...]]) -> None:
+        customer_id, related = answer
+        if self._view.set_related(customer_id, related):
+            self.related_shown.emit(customer_id)
 
     def _on_filter(self, timeline_filter: TimelineFilter) -> None:
         self.timeline_model.set_filter(timeline_filter)

@@ -7,7 +7,7 @@ from datetime import date
 from PySide6.QtCore import QSize, Qt
 from PySide6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
-from customer_card.domain.model import CustomerCard, SocialProfile
+from customer_card.domain.model import CustomerCard, RelatedCustomer, SocialProfile
 from customer_card.ui.formatting import (
     age_on,
     format_count,
@@ -172,6 +172,7 @@ class CardHeader(QFrame):
         self.since_label.setText(format_date(customer.customer_since) or "—")
 
         self._set_social(card.social, customer.followers)
+        self.set_related(card.related)
         self._set_banners(card)
 
     def _source_tooltip(self, card: CustomerCard, source: str) -> str:
@@ -208,6 +209,28 @@ class CardHeader(QFrame):
             line.addWidget(muted(format_count(profile.followers)))
             line.addStretch(1)
             self.social_rows.addLayout(line)
+
+    def set_related(self, customers: tuple[RelatedCustomer, ...]) -> None:
+        """A namesake not linked yet may hold this person's audience: say so, never add it in."""
+        for related in customers:
+            maybe_same = related.relation in ("same_name", "possible_duplicate")
+            if maybe_same and related.followers > 0:
+                hint = muted(
+                    self.tr("Maybe also %1 followers: %2 (not linked yet)")
+                    .replace("%1", format_count(related.followers))
+                    .replace("%2", related.public_id)
+                )
+                hint.setObjectName("UnlinkedReach")
+                hint.setWordWrap(True)
+                hint.setToolTip(
+                    self.tr(
+                        "%1 (%2) may be the same person (not linked yet); see Related customers."
+                    )
+                    .replace("%1", related.name)
+                    .replace("%2", related.public_id)
+                )
+                self.social_rows.addWidget(hint)
+                return
 
     def _set_banners(self, card: CustomerCard) -> None:
         clear_layout(self.banners)

@@ -17,17 +17,29 @@ from customer_card.domain.model import (
     CustomerCard,
     Preference,
     Provenance,
+    RelatedCustomer,
 )
-from customer_card.ui.formatting import format_date
-from customer_card.ui.icons import contact_icon
+from customer_card.ui.formatting import format_count, format_date, format_datetime, format_money
+from customer_card.ui.icons import channel_icon, contact_icon
 from customer_card.ui.labels import (
     consent_label,
     identifier_label,
+    kind_label,
     purpose_label,
+    relation_label,
     source_label,
 )
-from customer_card.ui.widgets import Badge, CopyButton, Section, muted, selectable
+from customer_card.ui.widgets import (
+    ActionButton,
+    Badge,
+    CopyButton,
+    ElidedLabel,
+    Section,
+    muted,
+    selectable,
+)
 
+LOCAL_SOURCE = "local"  # what advisors entered in the app (see store.card_store)
 _KIND_ORDER = {ContactKind.PHONE: 0, ContactKind.EMAIL: 1, ContactKind.ADDRESS: 2}
 _CONSENT_TONES = {"granted": "success", "withdrawn": "danger", "denied": "danger"}
 
@@ -36,19 +48,26 @@ def provenance_tooltip(provenance: Iterable[Provenance]) -> str:
     lines = []
     for prov in provenance:
         when = format_date(prov.updated_at)
-        line = QCoreApplication.translate("Card", "From %1 #%2").replace(
-            "%1", source_label(prov.source)
-        )
-        line = line.replace("%2", prov.source_id)
+        if prov.source == LOCAL_SOURCE:
+            line = QCoreApplication.translate("Card", "Entered in Customer Card by %1").replace(
+                "%1", prov.source_id
+            )
+        else:
+            line = QCoreApplication.translate("Card", "From %1 #%2").replace(
+                "%1", source_label(prov.source)
+            )
+            line = line.replace("%2", prov.source_id)
         lines.append(f"{line} · {when}" if when else line)
     return "\n".join(lines) or QCoreApplication.translate("Card", "Source unknown")
 
 
 class ContactsSection(Section):
     copied = Signal(str)
+    correct_requested = Signal(object)  # ContactPoint
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(QCoreApplication.translate("Card", "Contact"), parent)
+        self.editable = True
 
     def set_card(self, card: CustomerCard) -> None:
         self.clear()
@@ -73,10 +92,14 @@ class ContactsSection(Section):
         glyph = QLabel()
         glyph.setPixmap(contact_icon(point.kind).pixmap(QSize(13, 13)))
         layout.addWidget(glyph, 0, Qt.AlignmentFlag.AlignTop)
-        value = selectable(point.value, "ContactValue")
-        value.setWordWrap(point.kind == ContactKind.ADDRESS)
+        value: QLabel
+        if point.kind == ContactKind.ADDRESS:
+            value = selectable(point.value, "ContactValue")
+            value.setWordWrap(True)
+        else:
+            value = ElidedLabel(point.value, "ContactValue")
         value.setToolTip(tooltip)
-        if not point.valid:
+        if not point.valid or point.corrected_to:
             value.setProperty("strike", True)
         layout.addWidget(value, 1)
         if point.label:
@@ -85,13 +108,33 @@ class ContactsSection(Section):
             primary = Badge(self.tr("primary"), "accent")
             primary.setProperty("small", True)
             layout.addWidget(primary)
-        if not point.valid:
+        if point.corrected_to:
+            fixed = Badge(self.tr("corrected"), "warning")
+            fixed.setProperty("small", True)
+            fixed.setToolTip(
+                self.tr(
+                    "Replaced by %1 on this card; the source systems still hold this value."
+                ).replace("%1", point.corrected_to)
+            )
+            layout.addWidget(fixed)
+        elif not point.valid:
             invalid = Badge(self.tr("invalid"), "danger")
             invalid.setToolTip(self.tr("This value failed validation: do not rely on it."))
             layout.addWidget(invalid)
+        if any(p.source == LOCAL_SOURCE for p in point.provenance):
+            local = Badge(self.tr("edited"), "success")
+            local.setProperty("small", True)
+            local.setToolTip(tooltip)
+            layout.addWidget(local)
         copy = CopyButton(point.value)
         copy.copied.connect(self.copied)
         layout.addWidget(copy)
+        if self.editable and point.kind in (ContactKind.PHONE, ContactKind.EMAIL):
+            edit = ActionButton("fa5s.pen", self.tr("Correct %1").replace("%1", point.value))
+            edit.setObjectName("CorrectButton")
+            edit.setProperty("contact_value", point.value)
+            edit.clicked.connect(lambda _=False, p=point: self.correct_requested.emit(p))
+            layout.addWidget(edit)
         return row
 
 
@@ -116,7 +159,7 @@ class IdentifiersSection(Section):
             grid.addWidget(kind, row, 0, Qt.AlignmentFlag.AlignTop)
             cell = QVBoxLayout()
             cell.setSpacing(2)
-            value = selectable(ident.value, "ContactValue")
+            value = ElidedLabel(ident.value, "ContactValue")
             value.setToolTip(tooltip)
             cell.addWidget(value)
             cell.addLayout(source_badges((p.source for p in ident.provenance), tooltip))
@@ -189,3 +232,87 @@ class ConsentsSection(Section):
                 prefs.addWidget(muted(key.replace("_", " ").capitalize()), row, 0)
                 prefs.addWidget(value, row, 1)
             self.body.addLayout(prefs)
+
+
+class OpenNowSection(Section):
+    """Open tickets, orders in progress and follow-ups: hidden when nothing is open."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(QCoreApplication.translate("Card", "Open now"), parent)
+
+    def set_card(self, card: CustomerCard) -> None:
+        self.clear()
+        self.setVisible(bool(card.open_items))
+        for item in card.open_items:
+            row = QHBoxLayout()
+            row.setSpacing(8)
+            glyph = QLabel()
+            glyph.setPixmap(channel_icon(item.channel, "#b45309").pixmap(QSize(13, 13)))
+            row.addWidget(glyph)
+            text = ElidedLabel(item.summary, "OpenItem", mode=Qt.TextElideMode.ElideRight)
+            when = format_datetime(item.occurred_at)
+            text.setToolTip(f"{kind_label(item.kind)} · {when}\n{item.details or item.summary}")
+            row.addWidget(text, 1)
+            row.addWidget(muted(format_date(item.occurred_at)))
+            self.body.addLayout(row)
+        if card.open_interactions > len(card.open_items):
+            more = card.open_interactions - len(card.open_items)
+            self.body.addWidget(muted(self.tr("and %n more in the history", "", more)))
+
+
+class RelatedSection(Section):
+    """Other customers tied to this one: same household, or perhaps the same person."""
+
+    open_requested = Signal(int)  # customer id
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(QCoreApplication.translate("Card", "Related customers"), parent)
+
+    def set_related(self, customers: tuple[RelatedCustomer, ...]) -> None:
+        self.clear()
+        self.setVisible(bool(customers))
+        for related in customers:
+            self.body.addLayout(self._row(related))
+
+    def _row(self, related: RelatedCustomer) -> QHBoxLayout:
+        row = QHBoxLayout()
+        row.setSpacing(8)
+        link = QLabel(f'<a href="{related.customer_id}">{related.name}</a>')
+        link.setObjectName("RelatedLink")
+        link.setTextInteractionFlags(Qt.TextInteractionFlag.LinksAccessibleByMouse)
+        link.linkActivated.connect(lambda href: self.open_requested.emit(int(href)))
+        reason = _reason_text(related)
+        link.setToolTip(f"{related.public_id} · {related.city or '—'}\n{reason}")
+        row.addWidget(link)
+        tone = "neutral" if related.relation == "household" else "warning"
+        badge = Badge(relation_label(related.relation), tone)
+        badge.setProperty("small", True)
+        badge.setToolTip(reason)
+        row.addWidget(badge)
+        facts = []
+        if related.followers:
+            facts.append(
+                QCoreApplication.translate("Card", "%1 followers").replace(
+                    "%1", format_count(related.followers)
+                )
+            )
+        if related.lifetime_value:
+            facts.append(format_money(related.lifetime_value))
+        facts.append(reason)
+        detail = ElidedLabel(" · ".join(facts), mode=Qt.TextElideMode.ElideRight)
+        detail.setProperty("muted", True)
+        detail.setToolTip(reason)
+        row.addWidget(detail, 1)
+        return row
+
+
+def _reason_text(related: RelatedCustomer) -> str:
+    if related.relation == "household":
+        kinds = [
+            {"email": "e-mail", "phone": "phone", "address": "address"}.get(k, k)
+            for k in related.reason.split(", ")
+        ]
+        return QCoreApplication.translate("Card", "shares the %1").replace(
+            "%1", QCoreApplication.translate("Card", " and ").join(kinds)
+        )
+    return related.reason

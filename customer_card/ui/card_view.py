@@ -6,15 +6,25 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import QFrame, QScrollArea, QSplitter, QVBoxLayout, QWidget
 
-from customer_card.domain.model import CustomerCard
+from customer_card.domain.model import CustomerCard, RelatedCustomer
 from customer_card.ui.card_header import CardHeader
-from customer_card.ui.card_sections import ConsentsSection, ContactsSection, IdentifiersSection
+from customer_card.ui.card_sections import (
+    ConsentsSection,
+    ContactsSection,
+    IdentifiersSection,
+    OpenNowSection,
+    RelatedSection,
+)
 from customer_card.ui.timeline_view import TimelinePanel
 
 
 class CardView(QWidget):
     copied = Signal(str)  # a value went to the clipboard
     filter_changed = Signal(object)  # TimelineFilter chosen in the activity strip
+    note_requested = Signal()
+    call_requested = Signal()
+    correct_requested = Signal(object)  # ContactPoint
+    customer_requested = Signal(int)  # a related customer's link
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -27,18 +37,28 @@ class CardView(QWidget):
         self.header = CardHeader()
         layout.addWidget(self.header)
 
+        self.open_now = OpenNowSection()
         self.contacts = ContactsSection()
         self.identifiers = IdentifiersSection()
         self.consents = ConsentsSection()
+        self.related = RelatedSection()
         self.contacts.copied.connect(self.copied)
+        self.contacts.correct_requested.connect(self.correct_requested)
         self.identifiers.copied.connect(self.copied)
+        self.related.open_requested.connect(self.customer_requested)
 
         column = QWidget()
         column.setObjectName("LeftColumn")
         column_layout = QVBoxLayout(column)
         column_layout.setContentsMargins(0, 0, 6, 0)
         column_layout.setSpacing(10)
-        for section in (self.contacts, self.identifiers, self.consents):
+        for section in (
+            self.open_now,
+            self.contacts,
+            self.consents,
+            self.related,
+            self.identifiers,
+        ):
             column_layout.addWidget(section)
         column_layout.addStretch(1)
 
@@ -57,6 +77,8 @@ class CardView(QWidget):
         right_layout.setContentsMargins(14, 10, 14, 12)
         self.timeline = TimelinePanel()
         self.timeline.filter_changed.connect(self.filter_changed)
+        self.timeline.strip.note_requested.connect(self.note_requested)
+        self.timeline.strip.call_requested.connect(self.call_requested)
         right_layout.addWidget(self.timeline)
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
@@ -86,11 +108,27 @@ class CardView(QWidget):
     def card(self) -> CustomerCard | None:
         return self._card
 
+    def set_related(self, customer_id: int, customers: tuple[RelatedCustomer, ...]) -> bool:
+        """Related customers arrive after the card; ignored if another card is shown since."""
+        if self._card is None or self._card.customer.id != customer_id:
+            return False
+        self.related.set_related(customers)
+        self.header.set_related(customers)
+        return True
+
+    def set_editable(self, editable: bool) -> None:
+        """Read-only windows (no action service) hide what would record something."""
+        self.contacts.editable = editable
+        self.timeline.strip.note_button.setVisible(editable)
+        self.timeline.strip.call_button.setVisible(editable)
+
     def set_card(self, card: CustomerCard) -> None:
         self._card = card
         self.header.set_card(card)
+        self.open_now.set_card(card)
         self.contacts.set_card(card)
         self.identifiers.set_card(card)
         self.consents.set_card(card)
+        self.related.set_related(card.related)
         self.timeline.set_card(card)
         self.left_scroll.verticalScrollBar().setValue(0)

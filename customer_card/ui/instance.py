@@ -25,6 +25,11 @@ CONNECT_TIMEOUT_MS = 1500
 MAX_MESSAGE_BYTES = 64 * 1024
 
 
+def current_user() -> str:
+    """The login name: who advisors' notes and corrections are recorded as."""
+    return _user()
+
+
 def _user() -> str:
     try:
         return getpass.getuser()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from PySide6.QtCore import QCoreApplication
 
+from customer_card.domain.model import OPEN_STATUSES
+
 
 def _t(text: str) -> str:
     return QCoreApplication.translate("Labels", text)
@@ -35,6 +37,7 @@ def source_label(source: str) -> str:
         "support": _t("Support"),
         "social": _t("Social"),
         "store": _t("Store"),
+        "local": _t("Customer Card"),
     }
     return labels.get(source.lower(), source)
 
@@ -88,8 +91,39 @@ def kind_label(kind: str) -> str:
     return kind.replace("_", " ").capitalize()
 
 
-OPEN_STATUSES = frozenset({"open", "pending", "new", "in_progress", "waiting"})
-
-
 def is_open_status(status: str | None) -> bool:
     return (status or "").lower() in OPEN_STATUSES
+
+
+def call_reason_label(code: str) -> str:
+    labels = {
+        "order": _t("Order"),
+        "delivery": _t("Delivery"),
+        "return": _t("Return / refund"),
+        "product": _t("Product question"),
+        "loyalty": _t("Loyalty programme"),
+        "account": _t("Account / personal data"),
+        "complaint": _t("Complaint"),
+        "other": _t("Other"),
+    }
+    return labels.get(code, code.replace("_", " ").capitalize())
+
+
+def call_result_label(code: str) -> str:
+    labels = {
+        "resolved": _t("Resolved"),
+        "follow_up": _t("Follow-up needed"),
+        "escalated": _t("Escalated"),
+        "transferred": _t("Transferred"),
+        "no_answer": _t("No answer / voicemail"),
+    }
+    return labels.get(code, code.replace("_", " ").capitalize())
+
+
+def relation_label(relation: str) -> str:
+    labels = {
+        "household": _t("Same household"),
+        "possible_duplicate": _t("Possible duplicate"),
+        "same_name": _t("Maybe the same person"),
+    }
+    return labels.get(relation, relation.replace("_", " ").capitalize())

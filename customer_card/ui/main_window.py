@@ -14,10 +14,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from customer_card.domain.model import CustomerCard, SearchHit
+from customer_card.ui.actions_controller import ActionsController
 from customer_card.ui.card_controller import CardController
 from customer_card.ui.card_view import CardView
 from customer_card.ui.icons import icon
-from customer_card.ui.ports import CardPort, SearchPort
+from customer_card.ui.ports import ActionPort, CardPort, SearchPort
 from customer_card.ui.search_bar import ResultsPopup, SearchBar
 from customer_card.ui.search_controller import SearchController
 from customer_card.ui.search_model import SearchResultsModel
@@ -52,16 +54,30 @@ class _MessagePage(QWidget):
         self.text.setText(text)
 
 
+MAX_RECENT = 12
+
+
 class MainWindow(QMainWindow):
     card_shown = Signal(int)  # customer id on screen
     search_results_shown = Signal(str, int)  # query, hits
+    action_saved = Signal(int, str)  # customer id, message
+    action_failed = Signal(str)
 
-    def __init__(self, search: SearchPort, cards: CardPort, parent: QWidget | None = None):
+    def __init__(
+        self,
+        search: SearchPort,
+        cards: CardPort,
+        actions: ActionPort | None = None,
+        user: str = "",
+        parent: QWidget | None = None,
+    ):
         super().__init__(parent)
         self.setObjectName("MainWindow")
-        self.setWindowTitle(self.tr("Customer Card"))
+        self._app_title = self.tr("Customer Card")
+        self.setWindowTitle(self._app_title)
         self.setMinimumSize(1024, 640)
         self._cards = cards
+        self._recent: list[SearchHit] = []
         self._pool = QThreadPool(self)
         self._pool.setMaxThreadCount(2)
 
@@ -96,8 +112,28 @@ class MainWindow(QMainWindow):
         )
         self.cards = CardController(cards, self.card_view, self._pool, parent=self)
 
+        # No callable bound to the window here: a Python reference cycle through the window
+        # could be collected on a worker thread, deleting widgets off the GUI thread.
+        cards_, pages, view = self.cards, self.pages, self.card_view
+        self.card_actions = ActionsController(
+            actions,
+            user,
+            lambda: cards_.card if pages.currentWidget() is view else None,
+            self,
+            self._pool,
+            self,
+        )
+        self.card_view.set_editable(self.card_actions.enabled)
+        self.search.recent_wanted.connect(self.show_recent)
+
         self.search.customer_chosen.connect(self.cards.open)
         self.search.results_shown.connect(self.search_results_shown)
+        self.card_view.customer_requested.connect(self.cards.open)
+        self.card_view.note_requested.connect(self.card_actions.add_note)
+        self.card_view.call_requested.connect(self.card_actions.log_call)
+        self.card_view.correct_requested.connect(self.card_actions.correct_contact)
+        self.card_actions.saved.connect(self._on_action_saved)
+        self.card_actions.failed.connect(self._on_action_failed)
         self.cards.card_shown.connect(self._on_card_shown)
         self.cards.card_missing.connect(self._on_card_missing)
         self.cards.load_failed.connect(self._on_load_failed)
@@ -108,6 +144,15 @@ class MainWindow(QMainWindow):
             shortcut = QShortcut(sequence, self)
             shortcut.setContext(Qt.ShortcutContext.WindowShortcut)
             shortcut.activated.connect(self.focus_search)
+        for keys, slot in (
+            ("Ctrl+N", self.card_actions.add_note),
+            ("Ctrl+L", self.card_actions.log_call),
+            ("Ctrl+R", self.show_recent),
+            ("Ctrl+E", self.show_recent),
+        ):
+            shortcut = QShortcut(QKeySequence(keys), self)
+            shortcut.setContext(Qt.ShortcutContext.WindowShortcut)
+            shortcut.activated.connect(slot)
         self.statusBar().setSizeGripEnabled(False)
         self.search_bar.field.setFocus(Qt.FocusReason.OtherFocusReason)
 
@@ -130,8 +175,31 @@ class MainWindow(QMainWindow):
         self.focus_search()
         self.search.search_now(text)
 
+    def show_unknown_caller(self, value: str, key: str = "phone") -> None:
+        """Nobody in the cache has this number (e-mail, card): say so, and leave the value in
+        the search field, selected, so the advisor can search by name instead."""
+        self.search.hide_results()
+        self.cards.clear()
+        titles = {
+            "phone": self.tr("Unknown caller"),
+            "email": self.tr("Unknown e-mail address"),
+            "card": self.tr("Unknown card"),
+        }
+        self.message.set_message(
+            titles.get(key, self.tr("Unknown customer")),
+            self.tr(
+                "No customer in this cache has %1.\n"
+                "Ask for their name, e-mail or loyalty card and search; Esc clears the field."
+            ).replace("%1", value),
+        )
+        self.pages.setCurrentWidget(self.message)
+        self.setWindowTitle(self._title(titles.get(key, "")))
+        self.search_bar.set_text(value)
+        self.focus_search()
+
     def handle_request(self, request: dict[str, Any]) -> None:
-        """A hand-off from a second launch: {"customer_id"}, {"public_id"} or {"search"}."""
+        """A hand-off from a second launch: {"customer_id"}, {"public_id"}, {"search"} (several
+        match: a short list) or {"unknown", "key"} (nobody matches)."""
         self.bring_to_front()
         if isinstance(request.get("customer_id"), int):
             self.show_customer(request["customer_id"])
@@ -139,6 +207,63 @@ class MainWindow(QMainWindow):
             self.show_public_id(request["public_id"])
         elif isinstance(request.get("search"), str):
             self.show_search(request["search"])
+        elif isinstance(request.get("unknown"), str):
+            self.show_unknown_caller(request["unknown"], str(request.get("key") or "phone"))
+
+    # -- recently viewed -----------------------------------------------------------------
+
+    def recent_customers(self) -> list[SearchHit]:
+        """The customers shown in this session, latest first (kept in memory only)."""
+        return list(self._recent)
+
+    def show_recent(self) -> None:
+        """Ctrl+R: the recent list under the search field; Enter goes back to the previous
+        customer (the current one is listed first)."""
+        self.search_bar.set_text("")
+        self.search_bar.field.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        current = self.cards.card
+        skip = (
+            1
+            if current is not None
+            and self._recent
+            and (
+                self._recent[0].customer_id == current.customer.id
+                and self.pages.currentWidget() is self.card_view
+            )
+            else 0
+        )
+        self.search.show_recent(self.recent_customers(), start_row=skip)
+
+    def _card_on_screen(self) -> CustomerCard | None:
+        """The card actions apply to: only the one the advisor is looking at."""
+        return self.cards.card if self.pages.currentWidget() is self.card_view else None
+
+    def set_app_title(self, title: str) -> None:
+        """The application part of the window title (e.g. "Customer Card — demo data")."""
+        self._app_title = title
+        card = self.cards.card
+        on_card = card is not None and self.pages.currentWidget() is self.card_view
+        self.setWindowTitle(self._title(card.customer.display_name if on_card and card else ""))
+
+    def _title(self, subject: str) -> str:
+        return f"{subject} — {self._app_title}" if subject else self._app_title
+
+    def _remember(self, card: CustomerCard) -> None:
+        c = card.customer
+        hit = SearchHit(
+            customer_id=c.id,
+            public_id=c.public_id,
+            name=c.display_name,
+            city=c.city,
+            birth_year=c.birth_date.year if c.birth_date else None,
+            loyalty_tier=c.loyalty_tier,
+            vip=c.vip,
+            last_contact_at=c.last_contact_at,
+            sources=tuple(sorted({p.source for p in card.sources})),
+            matched="recent",
+            score=0.0,
+        )
+        self._recent = [hit, *(h for h in self._recent if h.customer_id != c.id)][:MAX_RECENT]
 
     def bring_to_front(self) -> None:
         if self.isMinimized():
@@ -172,7 +297,9 @@ class MainWindow(QMainWindow):
     def _on_card_shown(self, customer_id: int) -> None:
         card = self.cards.card
         name = card.customer.display_name if card else str(customer_id)
-        self.setWindowTitle(self.tr("%1 — Customer Card").replace("%1", name))
+        if card is not None:
+            self._remember(card)
+        self.setWindowTitle(self._title(name))
         self.pages.setCurrentWidget(self.card_view)
         self.statusBar().clearMessage()
         self.card_shown.emit(customer_id)
@@ -186,6 +313,18 @@ class MainWindow(QMainWindow):
             ),
         )
         self.pages.setCurrentWidget(self.message)
+        self.setWindowTitle(self._title(""))
+
+    def _on_action_saved(self, customer_id: int, message: str) -> None:
+        self.statusBar().showMessage(message, 6000)
+        self.action_saved.emit(customer_id, message)
+        card = self.cards.card
+        if card is not None and card.customer.id == customer_id:
+            self.cards.open(customer_id)  # counts, contact points and the new timeline item
+
+    def _on_action_failed(self, message: str) -> None:
+        self.statusBar().showMessage(self.tr("Nothing saved: %1").replace("%1", message), 10000)
+        self.action_failed.emit(message)
 
     def _on_copied(self, value: str) -> None:
         self.statusBar().showMessage(self.tr("Copied “%1”").replace("%1", value), 2500)

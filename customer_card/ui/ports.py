@@ -9,12 +9,15 @@ from __future__ import annotations
 from typing import Protocol
 
 from customer_card.domain.model import (
+    ContactKind,
     CustomerCard,
     Interaction,
+    RelatedCustomer,
     SearchHit,
     TimelineCursor,
     TimelineFilter,
 )
+from customer_card.services.actions import CallOutcome, ValidContact
 
 
 class SearchPort(Protocol):
@@ -26,6 +29,8 @@ class CardPort(Protocol):
 
     def load_by_public_id(self, public_id: str) -> CustomerCard | None: ...
 
+    def related(self, customer_id: int) -> tuple[RelatedCustomer, ...]: ...
+
     def timeline(
         self,
         customer_id: int,
@@ -33,3 +38,20 @@ class CardPort(Protocol):
         limit: int,
         filter: TimelineFilter | None = None,
     ) -> list[Interaction]: ...
+
+
+class ActionPort(Protocol):
+    """What an advisor records on the card (``customer_card.services.actions.ActionService``)."""
+
+    def add_note(self, customer_id: int, text: str, author: str) -> Interaction: ...
+
+    def log_call(self, customer_id: int, outcome: CallOutcome, author: str) -> Interaction: ...
+
+    def correct_contact(
+        self,
+        customer_id: int,
+        kind: ContactKind,
+        old_value: str | None,
+        new_value: str,
+        author: str,
+    ) -> ValidContact: ...

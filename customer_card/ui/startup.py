@@ -11,12 +11,14 @@ from typing import Any, Protocol
 from PySide6.QtCore import QCoreApplication
 from PySide6.QtWidgets import QApplication, QInputDialog, QLineEdit, QMessageBox
 
+from customer_card.services.actions import ActionService
 from customer_card.services.cards import CardService
 from customer_card.services.search import SearchService
+from customer_card.store.database import Database
 from customer_card.store.errors import CacheError, MissingKeyError, WrongKeyError
-from customer_card.ui.instance import SingleInstance
+from customer_card.ui.instance import SingleInstance, current_user
 from customer_card.ui.main_window import MainWindow
-from customer_card.ui.theme import load_theme
+from customer_card.ui.theme import load_theme, theme_name
 
 log = logging.getLogger(__name__)
 MAX_PASSPHRASE_TRIES = 3
@@ -29,6 +31,8 @@ class OpenedServices(Protocol):
     def search(self) -> SearchService: ...
     @property
     def cards(self) -> CardService: ...
+    @property
+    def database(self) -> Database: ...
     @property
     def demo(self) -> bool: ...
     def close(self) -> None: ...
@@ -59,6 +63,8 @@ def resolve_request(services: OpenedServices, request: dict[str, Any]) -> dict[s
             exact = [h for h in hits if h.matched == "exact"] or (hits if len(hits) == 1 else [])
             if len(exact) == 1:
                 return {"customer_id": exact[0].customer_id}
+            if not hits:
+                return {"unknown": value.strip(), "key": key}
             return {"search": value}
     ident = request.get("id")
     if isinstance(ident, str) and ident.strip():
@@ -115,10 +121,11 @@ def run_gui(
         return 1
     if services is None:
         return 1
-    load_theme(qt_app, "light")
-    window = MainWindow(services.search, services.cards)
+    load_theme(qt_app, theme_name())
+    actions = ActionService(services.database)
+    window = MainWindow(services.search, services.cards, actions, user=current_user())
     title = _tr("Customer Card")
-    window.setWindowTitle(f"{title} — demo data" if services.demo else title)
+    window.set_app_title(_tr("%1 — demo data").replace("%1", title) if services.demo else title)
 
     def on_request(message: dict[str, Any]) -> None:
         window.handle_request(resolve_request(services, message))

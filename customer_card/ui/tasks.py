@@ -83,3 +83,37 @@ class LatestOnlyRunner(QObject):
             return
         self._pending = False
         self.failed.emit(message)
+
+
+class TaskRunner(QObject):
+    """Submit jobs to a thread pool; every job reports (``finished`` or ``failed``), in the
+    order they complete. For writes, where no answer may be dropped."""
+
+    finished = Signal(object)
+    failed = Signal(str)
+
+    def __init__(self, pool: QThreadPool, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._pool = pool
+        self._running = 0
+        self._signals = _TaskSignals(self)
+        self._signals.done.connect(self._on_done)
+        self._signals.failed.connect(self._on_failed)
+
+    @property
+    def busy(self) -> bool:
+        return self._running > 0
+
+    def submit(self, job: Callable[[], Any]) -> None:
+        self._running += 1
+        self._pool.start(_Task(self._running, job, self._signals))
+
+    @Slot(int, object)
+    def _on_done(self, _request: int, result: object) -> None:
+        self._running -= 1
+        self.finished.emit(result)
+
+    @Slot(int, str)
+    def _on_failed(self, _request: int, message: str) -> None:
+        self._running -= 1
+        self.failed.emit(message)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 from PySide6.QtGui import QColor, QFont, QPalette
@@ -45,6 +46,15 @@ _PALETTES = {
         QPalette.ColorRole.Link: "#60a5fa",
     },
 }
+
+
+THEME_ENV = "CUSTOMER_CARD_THEME"
+
+
+def theme_name() -> str:
+    """The theme asked for in ``CUSTOMER_CARD_THEME`` (light or dark), else light."""
+    wanted = os.environ.get(THEME_ENV, "").strip().lower()
+    return wanted if wanted in available_themes() else "light"
 
 
 def available_themes() -> list[str]:

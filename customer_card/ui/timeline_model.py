@@ -2,7 +2,7 @@
 
 The model keeps the rows already fetched and asks the card service for the next page
 (keyset: the last row's ``occurred_at`` and ``id``) only when the view scrolls near the
-end, like Qt's "Fetch More" example. A channel/status filter resets it.
+end, like Qt's "Fetch More" example. A filter (channel, kind, status, period, words) resets it.
 """
 
 from __future__ import annotations
@@ -215,11 +215,13 @@ class TimelineModel(QAbstractTableModel):
     def _tooltip(self, item: Interaction, column: TimelineColumn) -> str | None:
         if column == TimelineColumn.SUMMARY:
             return item.details or item.summary
+        if item.author:
+            return self.tr("Recorded in Customer Card by %1").replace("%1", item.author)
         return self.tr("Source: %1 #%2").replace("%1", item.source).replace("%2", item.source_id)
 
 
 def _normalised(timeline_filter: TimelineFilter | None) -> TimelineFilter | None:
     """An empty filter is no filter: the service gets ``None``."""
-    if timeline_filter is None or (not timeline_filter.channels and not timeline_filter.status):
+    if timeline_filter is None or timeline_filter.empty:
         return None
     return timeline_filter

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QItemSelection, QModelIndex, QSize, Qt, Signal
+from datetime import date, datetime, timedelta
+
+from PySide6.QtCore import QDate, QItemSelection, QModelIndex, QSize, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QComboBox,
+    QDateEdit,
     QFrame,
     QGridLayout,
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QLineEdit,
     QPlainTextEdit,
     QSplitter,
     QTableView,
@@ -20,19 +25,30 @@ from PySide6.QtWidgets import (
 
 from customer_card.domain.model import CustomerCard, Interaction, TimelineFilter
 from customer_card.ui.formatting import format_date, format_datetime, format_money
-from customer_card.ui.icons import channel_icon
-from customer_card.ui.labels import channel_label, direction_label, is_open_status, kind_label
+from customer_card.ui.icons import channel_icon, icon
+from customer_card.ui.labels import (
+    channel_label,
+    direction_label,
+    is_open_status,
+    kind_label,
+    source_label,
+)
 from customer_card.ui.timeline_model import TimelineColumn, TimelineModel
 from customer_card.ui.widgets import Badge, clear_layout, muted, selectable, set_tone
 
 
 class ActivityStrip(QFrame):
-    """Open count, one toggle per channel (count + last date) and "open only".
+    """What's going on (open count, actions), one toggle per channel, then the other filters:
+    kind, status, period and words to find in the history.
 
-    Checked channels form the filter; none checked means every channel.
+    Checked channels form the channel filter; none checked means every channel.
     """
 
     filter_changed = Signal(object)  # TimelineFilter
+    note_requested = Signal()
+    call_requested = Signal()
+
+    PERIODS = (("any", 0), ("7d", 7), ("30d", 30), ("12m", 365), ("custom", -1))
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -51,26 +67,112 @@ class ActivityStrip(QFrame):
         self.total_label = muted("")
         layout.addWidget(self.total_label)
         layout.addStretch(1)
-        self.open_only = QToolButton()
-        self.open_only.setObjectName("FilterChip")
-        self.open_only.setText(self.tr("Open only"))
-        self.open_only.setCheckable(True)
-        self.open_only.toggled.connect(self._emit)
-        layout.addWidget(self.open_only)
+        self.note_button = self._action_button(
+            "fa5s.sticky-note", self.tr("Note"), self.tr("Add a note (Ctrl+N)")
+        )
+        self.note_button.clicked.connect(self.note_requested)
+        layout.addWidget(self.note_button)
+        self.call_button = self._action_button(
+            "fa5s.phone", self.tr("Log call"), self.tr("Log the outcome of the call (Ctrl+L)")
+        )
+        self.call_button.clicked.connect(self.call_requested)
+        layout.addWidget(self.call_button)
+
         self._channel_row = QHBoxLayout()
         self._channel_row.setSpacing(6)
         outer.addLayout(self._channel_row)
         self._buttons: dict[str, QToolButton] = {}
 
-    def set_card(self, card: CustomerCard) -> None:
+        filters = QHBoxLayout()
+        filters.setSpacing(6)
+        outer.addLayout(filters)
+        self.search = QLineEdit()
+        self.search.setObjectName("HistorySearch")
+        self.search.setPlaceholderText(self.tr("Find in the history…"))
+        self.search.setClearButtonEnabled(True)
+        self.search.addAction(icon("fa5s.search"), QLineEdit.ActionPosition.LeadingPosition)
+        self.search.setMinimumWidth(120)
+        filters.addWidget(self.search, 2)
+        self.kind = QComboBox()
+        self.kind.setObjectName("KindFilter")
+        self.kind.setToolTip(self.tr("Kind of interaction"))
+        filters.addWidget(self.kind, 1)
+        self.status = QComboBox()
+        self.status.setObjectName("StatusFilter")
+        for text, value in (
+            (self.tr("Any status"), None),
+            (self.tr("Open"), "open"),
+            (self.tr("Closed"), "closed"),
+        ):
+            self.status.addItem(text, value)
+        filters.addWidget(self.status, 1)
+        self.period = QComboBox()
+        self.period.setObjectName("PeriodFilter")
+        labels = {
+            "any": self.tr("Any time"),
+            "7d": self.tr("Last 7 days"),
+            "30d": self.tr("Last 30 days"),
+            "12m": self.tr("Last 12 months"),
+            "custom": self.tr("Between…"),
+        }
+        for code, days in self.PERIODS:
+            self.period.addItem(labels[code], days)
+        filters.addWidget(self.period, 1)
+        self.since = _date_edit()
+        self.until = _date_edit()
+        filters.addWidget(self.since)
+        filters.addWidget(self.until)
+        self.since.hide()
+        self.until.hide()
+
+        self._debounce = QTimer(self)
+        self._debounce.setSingleShot(True)
+        self._debounce.setInterval(250)
+        self._debounce.timeout.connect(self._emit)
+        self.search.textEdited.connect(lambda _text: self._debounce.start())
+        self.search.returnPressed.connect(self._emit_now)
+        self.kind.currentIndexChanged.connect(self._emit)
+        self.status.currentIndexChanged.connect(self._emit)
+        self.period.currentIndexChanged.connect(self._on_period)
+        self.since.dateChanged.connect(self._emit)
+        self.until.dateChanged.connect(self._emit)
+        self._today = date.today()
+
+    def _action_button(self, icon_name: str, text: str, tooltip: str) -> QToolButton:
+        button = QToolButton()
+        button.setObjectName("CardAction")
+        button.setIcon(icon(icon_name, "#2563eb"))
+        button.setIconSize(QSize(12, 12))
+        button.setText(text)
+        button.setToolTip(tooltip)
+        button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        button.setCursor(Qt.CursorShape.PointingHandCursor)
+        return button
+
+    def set_card(self, card: CustomerCard, today: date | None = None) -> None:
+        self._today = today or date.today()
         self.open_badge.setText(self.tr("%n open", "", card.open_interactions))
         set_tone(self.open_badge, "warning" if card.open_interactions else "neutral")
         self.total_label.setText(self.tr("%n interaction(s)", "", card.interaction_count))
         clear_layout(self._channel_row)
         self._buttons = {}
-        self.open_only.blockSignals(True)
-        self.open_only.setChecked(False)
-        self.open_only.blockSignals(False)
+        widgets = (self.search, self.kind, self.status, self.period, self.since, self.until)
+        for widget in widgets:
+            widget.blockSignals(True)
+        self._debounce.stop()
+        self.search.clear()
+        self.kind.clear()
+        self.kind.addItem(self.tr("Every kind"), None)
+        for kind in card.kinds:
+            self.kind.addItem(kind_label(kind), kind)
+        self.status.setCurrentIndex(0)
+        self.period.setCurrentIndex(0)
+        self.since.setDate(_qdate(self._today - timedelta(days=30)))
+        self.until.setDate(_qdate(self._today))
+        self.since.hide()
+        self.until.hide()
+        for widget in widgets:
+            widget.blockSignals(False)
         for summary in sorted(card.channels, key=lambda c: -c.count):
             button = QToolButton()
             button.setObjectName("FilterChip")
@@ -95,12 +197,56 @@ class ActivityStrip(QFrame):
 
     def current_filter(self) -> TimelineFilter:
         channels = frozenset(ch for ch, b in self._buttons.items() if b.isChecked())
+        kind = self.kind.currentData()
+        status = self.status.currentData()
+        since = until = None
+        days = self.period.currentData()
+        if isinstance(days, int) and days > 0:
+            since = _start_of(self._today - timedelta(days=days))
+        elif days == -1:
+            first, last = self.since.date().toPython(), self.until.date().toPython()
+            assert isinstance(first, date)
+            assert isinstance(last, date)
+            first, last = min(first, last), max(first, last)
+            since, until = _start_of(first), _start_of(last + timedelta(days=1))
         return TimelineFilter(
-            channels=channels, status="open" if self.open_only.isChecked() else None
+            channels=channels,
+            status=status if isinstance(status, str) else None,
+            kinds=frozenset({kind}) if isinstance(kind, str) else frozenset(),
+            since=since,
+            until=until,
+            text=self.search.text().strip(),
         )
 
+    def _on_period(self) -> None:
+        custom = self.period.currentData() == -1
+        self.since.setVisible(custom)
+        self.until.setVisible(custom)
+        self._emit()
+
+    def _emit_now(self) -> None:
+        self._debounce.stop()
+        self._emit()
+
     def _emit(self) -> None:
+        self._debounce.stop()
         self.filter_changed.emit(self.current_filter())
+
+
+def _date_edit() -> QDateEdit:
+    edit = QDateEdit()
+    edit.setCalendarPopup(True)
+    edit.setDisplayFormat("dd/MM/yyyy")
+    return edit
+
+
+def _qdate(value: date) -> QDate:
+    return QDate(value.year, value.month, value.day)
+
+
+def _start_of(day: date) -> datetime:
+    """Local midnight of ``day`` as an aware datetime (the cache compares in UTC)."""
+    return datetime(day.year, day.month, day.day).astimezone()
 
 
 class InteractionDetail(QFrame):
@@ -151,7 +297,8 @@ class InteractionDetail(QFrame):
             (self.tr("What"), kind_label(item.kind)),
             (self.tr("Direction"), direction_label(item.direction)),
             (self.tr("Amount"), format_money(item.amount, item.currency) if item.amount else ""),
-            (self.tr("Source"), f"{item.source} #{item.source_id}"),
+            (self.tr("Source"), _source_text(item)),
+            (self.tr("By"), item.author or ""),
         ]
         shown = [(k, v) for k, v in facts if v]
         for index, (key, value) in enumerate(shown):
@@ -245,3 +392,9 @@ class TimelinePanel(QWidget):
         self.empty_label.setVisible(empty)
         if not empty and not self.table.selectionModel().hasSelection():
             self.table.selectRow(0)  # the newest interaction is usually the one asked about
+
+
+def _source_text(item: Interaction) -> str:
+    if item.source == "local":
+        return source_label(item.source)
+    return f"{source_label(item.source)} #{item.source_id}"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 
 from PySide6.QtCore import QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QFont, QGuiApplication, QPainter, QPaintEvent
+from PySide6.QtGui import QColor, QFont, QGuiApplication, QPainter, QPaintEvent, QResizeEvent
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -148,6 +148,66 @@ class CopyButton(QToolButton):
 
     def _restore(self) -> None:
         self.setIcon(icon("fa5s.copy"))
+
+
+class ElidedLabel(QLabel):
+    """One line of text that shrinks with "…" instead of pushing its neighbours out of view;
+    the whole text stays selectable through copy buttons and shown in the tooltip."""
+
+    def __init__(
+        self,
+        text: str = "",
+        object_name: str = "",
+        parent: QWidget | None = None,
+        mode: Qt.TextElideMode = Qt.TextElideMode.ElideMiddle,
+    ):
+        super().__init__(parent)
+        if object_name:
+            self.setObjectName(object_name)
+        self._mode = mode
+        self._full = ""
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.setMinimumWidth(40)
+        self.set_full_text(text)
+
+    def full_text(self) -> str:
+        return self._full
+
+    def set_full_text(self, text: str) -> None:
+        self._full = text
+        self._elide()
+
+    def sizeHint(self) -> QSize:
+        metrics = self.fontMetrics()
+        margins = self.contentsMargins()
+        return QSize(
+            metrics.horizontalAdvance(self._full) + margins.left() + margins.right() + 2,
+            super().sizeHint().height(),
+        )
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._elide()
+
+    def _elide(self) -> None:
+        width = max(self.contentsRect().width(), 10)
+        shown = self.fontMetrics().elidedText(self._full, self._mode, width)
+        if shown != self.text():
+            super().setText(shown)
+
+
+class ActionButton(QToolButton):
+    """A small flat icon button (edit, open…) with an accessible name."""
+
+    def __init__(self, icon_name: str, tooltip: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("CopyButton")
+        self.setIcon(icon(icon_name))
+        self.setIconSize(QSize(12, 12))
+        self.setAutoRaise(True)
+        self.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.setToolTip(tooltip)
+        self.setAccessibleName(tooltip)
 
 
 def muted(text: str, selectable: bool = False) -> QLabel:

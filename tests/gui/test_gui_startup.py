@@ -50,9 +50,32 @@ def test_screen_pop_by_phone_resolves_to_one_customer(demo_services: DemoService
     assert request == {"customer_id": hit.customer_id}
 
 
-def test_unknown_caller_prefills_the_search(demo_services: DemoServices) -> None:
+def test_unknown_caller_is_said_with_the_number(demo_services: DemoServices) -> None:
     request = startup.resolve_request(demo_services, {"phone": "+33 1 99 00 00 00"})
-    assert request == {"search": "+33 1 99 00 00 00"}
+    assert request == {"unknown": "+33 1 99 00 00 00", "key": "phone"}
+
+
+def test_several_callers_on_one_number_give_a_short_list(demo_services: DemoServices) -> None:
+    shared = _shared_phone(demo_services)
+    request = startup.resolve_request(demo_services, {"phone": shared})
+    assert request == {"search": shared}
+    hits = demo_services.search.search(shared, limit=5)
+    assert 2 <= len(hits) <= 5
+
+
+def _shared_phone(demo_services: DemoServices) -> str:
+    """A valid phone number (a family landline) that several customers share in the demo."""
+    seen: dict[str, int] = {}
+    for customer_id in range(1, 300):
+        card = demo_services.cards.load(customer_id)
+        if card is None or card.customer.id != customer_id:
+            continue
+        for point in card.contact_points:
+            if point.kind.value == "phone" and point.valid:
+                seen[point.normalised] = seen.get(point.normalised, 0) + 1
+                if seen[point.normalised] == 2:
+                    return point.normalised
+    pytest.fail("the demo cache has no shared phone number")
 
 
 def test_screen_pop_by_id(demo_services: DemoServices) -> None:

@@ -1,0 +1,156 @@
+"""Comparison vectors: how two profiles agree, field by field, as agreement levels.
+
+Level 0 means the value is missing on one side (no evidence either way); level 1 is the
+strongest agreement; the last level is a clear disagreement. Level names are in the config.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rapidfuzz import fuzz
+from rapidfuzz.distance import JaroWinkler
+
+from customer_card.matching.config import FIELDS, FieldWeights
+from customer_card.matching.link import birth_dates_compatible, given_names_compatible
+from customer_card.matching.normalise import name_core
+from customer_card.matching.profile import Profile
+
+FAMILY_SIMILARITY = 0.90
+STREET_SIMILARITY = 85.0
+# Reading given and family names the other way round costs this much evidence (in bits):
+# swaps are real (about 3 % of records) but rarer than plain agreement.
+SWAP_PENALTY = 1.0
+
+GIVEN, FAMILY, BIRTH, EMAIL, PHONE, CARD, SOCIAL, HANDLE, ADDRESS = range(len(FIELDS))
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    levels: tuple[int, ...]  # one per field of FIELDS
+    swapped: bool  # names agreed best read the other way round
+
+
+def given_level(a: str, b: str) -> int:
+    if not a or not b:
+        return 0
+    if a == b or a.replace(" ", "") == b.replace(" ", ""):
+        return 1
+    if given_names_compatible(a, b):
+        return 3 if min(len(a), len(b)) == 1 else 2
+    return 4
+
+
+def family_level(a: str, b: str) -> int:
+    if not a or not b:
+        return 0
+    core_a, core_b = name_core(a), name_core(b)
+    if core_a == core_b or a.replace(" ", "") == b.replace(" ", ""):
+        return 1
+    if len(core_a) == 1 or len(core_b) == 1:
+        return 3 if core_a[0] == core_b[0] else 4
+    if JaroWinkler.similarity(core_a, core_b) >= FAMILY_SIMILARITY:
+        return 2
+    # Compound names kept whole in one system: 'lefebvredumas' and 'lefebvre'.
+    shorter, longer = sorted((core_a, core_b), key=len)
+    if len(shorter) >= 4 and (longer.startswith(shorter) or longer.endswith(shorter)):
+        return 2
+    return 4
+
+
+def birth_level(a: Profile, b: Profile) -> int:
+    if not a.births or not b.births:
+        return 0
+    first_a, first_b = a.births[0], b.births[0]
+    if first_a == first_b:
+        return 1
+    if set(a.births) & set(b.births) or birth_dates_compatible(first_a, first_b):
+        return 2
+    if first_a.year == first_b.year:
+        return 3
+    return 4
+
+
+def _alias_level(aliases: tuple[str, ...], given: str, family: str) -> int:
+    g, f = name_core(given), name_core(family)
+    if not aliases or not (g or f):
+        return 0
+    best = 3
+    for alias in aliases:
+        if len(g) >= 3 and len(f) >= 3 and g in alias and f in alias:
+            return 1
+        if len(f) >= 4 and f in alias and (not g or alias.startswith(g[0])):
+            best = 2
+        elif len(g) >= 3 and f and alias.startswith(g):
+            rest = alias[len(g) :][:3]
+            if rest and f.startswith(rest):
+                best = 2
+        elif len(f) >= 3 and len(g) >= 2 and alias.startswith(f) and alias[len(f) :] == g[:2]:
+            best = 2
+    return best
+
+
+def compare(a: Profile, b: Profile, names: tuple[FieldWeights, FieldWeights]) -> Comparison:
+    """The comparison vector of two profiles; ``names`` (the given- and family-name weights)
+    pick the reading of the names, straight or swapped, that agrees best."""
+    straight = (given_level(a.given, b.given), family_level(a.family, b.family))
+    crossed = (given_level(a.given, b.family), family_level(a.family, b.given))
+    given_w, family_w = names
+    straight_w = given_w.weight(straight[0]) + family_w.weight(straight[1])
+    crossed_w = given_w.weight(crossed[0]) + family_w.weight(crossed[1]) - SWAP_PENALTY
+    swapped = crossed_w > straight_w
+    name_levels = crossed if swapped else straight
+
+    email = _set_level(a.emails, b.emails, 3)
+    if email == 3 and set(_locals(a.emails)) & set(_locals(b.emails)):
+        email = 2
+    phone = _set_level(a.phones, b.phones, 2)
+    card = _id_level(a.ids, b.ids)
+    social = _id_level(a.social, b.social)
+    handle = 0
+    # Handles and mailbox names stand in for missing names (a social account's display
+    # name): when both names already agree they add nothing independent.
+    names_agree = name_levels[0] in (1, 2) and name_levels[1] in (1, 2)
+    if email != 1 and social != 1 and not names_agree:
+        handle = max(
+            _alias_level(a.aliases, b.given, b.family),
+            _alias_level(b.aliases, a.given, a.family),
+            key=lambda level: (level != 0, -level),
+        )
+    return Comparison(
+        (*name_levels, birth_level(a, b), email, phone, card, social, handle, _address(a, b)),
+        swapped,
+    )
+
+
+def _set_level(a: tuple[str, ...], b: tuple[str, ...], different: int) -> int:
+    if not a or not b:
+        return 0
+    return 1 if set(a) & set(b) else different
+
+
+def _locals(emails: tuple[str, ...]) -> list[str]:
+    return [e.partition("@")[0].partition("+")[0].replace(".", "") for e in emails]
+
+
+def _id_level(a: tuple[str, ...], b: tuple[str, ...]) -> int:
+    """Same identifier: 1; the same kind of identifier with different values: 2; else 0."""
+    if not a or not b:
+        return 0
+    if set(a) & set(b):
+        return 1
+    kinds_a = {x.partition(":")[0] for x in a}
+    kinds_b = {x.partition(":")[0] for x in b}
+    return 2 if kinds_a & kinds_b else 0
+
+
+def _address(a: Profile, b: Profile) -> int:
+    if a.postcode and b.postcode:
+        if a.postcode != b.postcode:
+            return 4
+        if a.street and b.street and fuzz.token_set_ratio(a.street, b.street) >= STREET_SIMILARITY:
+            return 1
+        return 2
+    if a.city and b.city:
+        return 3 if a.city == b.city else 4
+    return 0

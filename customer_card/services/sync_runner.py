@@ -1,0 +1,453 @@
+"""Running syncs: every configured source's streams through ingest, resumably and losslessly.
+
+For each source, each pass (a stream, or a whole Singer tap) starts from the state committed by
+the last run, and its records, checkpoints and rejections flow into ingest in batches of one
+transaction each. What cannot be mapped is kept in quarantine before the checkpoint covering it
+is committed. At the end of a full extract, the records the extract no longer lists are marked
+deleted (tombstones through ingest) in the transaction that commits the extract's final state.
+
+A source that fails (unreachable, refused, misconfigured) records its error and the others go
+on. :meth:`SyncRunner.run` reports progress after each committed batch and stops between
+batches when its :class:`~sync.connector.CancelToken` is set: this is what the window's worker
+calls.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from array import array
+from bisect import bisect_left
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from customer_card.services.ingest import IngestReport, IngestService
+from customer_card.store.database import Database
+from customer_card.store.errors import CacheError
+from customer_card.store.sync_store import SyncStore
+from sync.connector import (
+    Cancelled,
+    CancelToken,
+    Connector,
+    ConnectorError,
+    ExtractComplete,
+    Rejected,
+    SecretLookup,
+    StreamSpec,
+    map_row,
+)
+from sync.mapping import MappingError
+from sync.records import Checkpoint, RecordKind, SourceRecord
+from sync.sources import SourceConfig
+
+log = logging.getLogger(__name__)
+
+_PAGE = 5000
+_OUTCOMES = ("inserted", "updated", "unchanged", "deleted", "quarantined")
+
+
+@dataclass
+class PassSummary:
+    """What one pass (a stream) of a source did."""
+
+    source: str
+    stream: str
+    read: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+    quarantined: int = 0
+    seconds: float = 0.0
+    error: str | None = None
+    cancelled: bool = False
+
+    def add(self, report: IngestReport) -> None:
+        self.read += report.read
+        for outcome in _OUTCOMES:
+            setattr(self, outcome, getattr(self, outcome) + report.total(outcome))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "stream": self.stream,
+            "read": self.read,
+            "inserted": self.inserted,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "deleted": self.deleted,
+            "quarantined": self.quarantined,
+            "seconds": round(self.seconds, 3),
+            "error": self.error,
+            "cancelled": self.cancelled,
+        }
+
+
+@dataclass
+class SyncSummary:
+    passes: list[PassSummary] = field(default_factory=list)
+    errors: dict[str, str] = field(default_factory=dict)
+    cancelled: bool = False
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors and not self.cancelled
+
+    def total(self, outcome: str) -> int:
+        return sum(int(getattr(p, outcome)) for p in self.passes)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "cancelled": self.cancelled,
+            "seconds": round(self.seconds, 3),
+            "totals": {o: self.total(o) for o in ("read", *_OUTCOMES)},
+            "streams": [p.as_dict() for p in self.passes],
+            "errors": dict(self.errors),
+        }
+
+
+@dataclass(frozen=True)
+class SyncProgress:
+    """Sent after each committed batch (and when a pass starts)."""
+
+    source: str
+    stream: str
+    read: int
+    quarantined: int
+    total_read: int
+
+
+class SyncRunner:
+    def __init__(
+        self,
+        database: Database,
+        ingest: IngestService,
+        secrets: SecretLookup,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.database = database
+        self.ingest = ingest
+        self.secrets = secrets
+        self.clock = clock
+
+    # --- running -------------------------------------------------------------------------------
+
+    def run(
+        self,
+        sources: Sequence[SourceConfig],
+        *,
+        progress: Callable[[SyncProgress], None] | None = None,
+        cancel: CancelToken | None = None,
+    ) -> SyncSummary:
+        summary = SyncSummary()
+        started = time.perf_counter()
+        try:
+            for config in sources:
+                if cancel is not None and cancel.cancelled:
+                    raise Cancelled
+                self._run_source(config, summary, progress, cancel)
+        except Cancelled:
+            summary.cancelled = True
+        summary.seconds = time.perf_counter() - started
+        return summary
+
+    def _run_source(
+        self,
+        config: SourceConfig,
+        summary: SyncSummary,
+        progress: Callable[[SyncProgress], None] | None,
+        cancel: CancelToken | None,
+    ) -> None:
+        try:
+            connector = config.connector(self.secrets)
+        except ConnectorError as error:
+            self._failed(config.name, [s.name for s in config.streams], str(error), summary)
+            return
+        try:
+            for name in connector.passes():
+                if cancel is not None and cancel.cancelled:
+                    raise Cancelled
+                outcome = PassSummary(config.name, name)
+                summary.passes.append(outcome)
+                started = time.perf_counter()
+                try:
+                    self._run_pass(connector, name, outcome, summary, progress, cancel)
+                except (ConnectorError, MappingError, OSError) as error:
+                    outcome.error = str(error)
+                except Cancelled:
+                    outcome.cancelled = True
+                    raise
+                finally:
+                    outcome.seconds = time.perf_counter() - started
+                if outcome.error is not None:
+                    # The source is broken: its other streams would fail the same way or refer
+                    # to customers this one did not bring.
+                    self._failed(config.name, [name], outcome.error, summary)
+                    return
+                self._record(config.name, name, None)
+            self._retry_orphans(config.name, summary)
+        except CacheError:
+            raise
+        except Cancelled:
+            raise
+        except Exception as error:  # a connector bug must not stop the other sources
+            log.exception("source %s failed", config.name)
+            message = f"unexpected {type(error).__name__}: {error}"
+            self._failed(config.name, list(connector.passes()), message, summary)
+        finally:
+            close = getattr(connector, "close", None)
+            if callable(close):
+                close()
+
+    def _failed(self, source: str, passes: list[str], error: str, summary: SyncSummary) -> None:
+        log.warning("source %s: %s", source, error)
+        summary.errors[source] = error
+        for name in passes:
+            self._record(source, name, error)
+
+    def _record(self, source: str, name: str, error: str | None) -> None:
+        with self.database.write() as session:
+            SyncStore(session).record_outcome(source, name, self.clock(), error)
+
+    def _run_pass(
+        self,
+        connector: Connector,
+        name: str,
+        outcome: PassSummary,
+        summary: SyncSummary,
+        progress: Callable[[SyncProgress], None] | None,
+        cancel: CancelToken | None,
+    ) -> None:
+        with self.database.read() as session:
+            state = SyncStore(session).state(connector.name, name)
+        spec = next((s for s in connector.streams if s.name == name), None)
+        tracker = _PassItems(self, connector.name, spec)
+        done_before = summary.total("read")
+
+        def on_batch(report: IngestReport) -> None:
+            if progress is not None:
+                progress(
+                    SyncProgress(
+                        connector.name,
+                        name,
+                        report.read,
+                        report.total("quarantined") + tracker.rejected_count,
+                        done_before + report.read,
+                    )
+                )
+            if cancel is not None and cancel.cancelled:
+                raise Cancelled
+
+        report = IngestReport()
+        try:
+            report = self.ingest.ingest(tracker.items(connector.read(name, state)), on_batch)
+        finally:
+            outcome.add(report)
+            outcome.read += tracker.rejected_count
+            outcome.quarantined += tracker.rejected_count
+        if tracker.complete is not None:
+            outcome.add(self._sweep(connector, tracker))
+
+    # --- full extracts -------------------------------------------------------------------------
+
+    def _sweep(self, connector: Connector, tracker: _PassItems) -> IngestReport:
+        """Mark deleted what the finished full extract no longer lists, then commit its state."""
+        complete = tracker.complete
+        assert complete is not None
+        seen = tracker.seen
+        if complete.resumed or seen is None:
+            ids = getattr(connector, "ids", None)
+            if not callable(ids):
+                raise ConnectorError(
+                    f"{connector.name}/{complete.stream}: cannot list ids after a resumed extract"
+                )
+            seen = array("q", (_id_hash(sid) for sid in ids(complete.stream)))
+        seen = array("q", sorted(seen))
+        kind = str(complete.kind)
+
+        def live_pages() -> Iterator[list[str]]:
+            after = ""
+            while True:
+                with self.database.read() as session:
+                    page = SyncStore(session).live_ids(complete.source, kind, after, _PAGE)
+                if not page:
+                    return
+                yield page
+                after = page[-1]
+
+        if not seen:
+            for page in live_pages():
+                raise ConnectorError(
+                    f"{complete.source}/{complete.stream}: the full extract is empty; refusing to "
+                    f"mark every {kind} of {complete.source} deleted (at least {len(page)})"
+                )
+
+        def tombstones() -> Iterator[SourceRecord | Checkpoint]:
+            for page in live_pages():
+                for sid in page:
+                    if not _contains(seen, _id_hash(sid)):
+                        yield SourceRecord(complete.source, sid, complete.kind, {}, deleted=True)
+            yield Checkpoint(complete.source, complete.stream, complete.state)
+
+        return self.ingest.ingest(tombstones())
+
+    # --- quarantine ----------------------------------------------------------------------------
+
+    def _retry_orphans(self, source: str, summary: SyncSummary) -> None:
+        """History records quarantined because their customer was not there yet (a tap that
+        sends interactions before customers, a customer added later) get another chance."""
+        with self.database.read() as session:
+            rows = [
+                q
+                for q in SyncStore(session).quarantined(source)
+                if q.reason.startswith("unknown customer")
+            ]
+        if not rows:
+            return
+        records = [r for q in rows if (r := _record_from_raw(q.source, q.kind, q.raw))]
+        report = self.ingest.ingest(records)
+        log.info("%s: %d orphan records retried", source, report.read)
+
+    def reingest_quarantine(
+        self, sources: Sequence[SourceConfig], source: str | None = None
+    ) -> IngestReport:
+        """Map quarantined rows again with the current mapping and ingest them.
+
+        A raw row that now maps is resolved (it is now either in the cache or back in quarantine
+        with ingest's reason); a mapped record that now ingests is resolved by ingest.
+        """
+        configs = {c.name: c for c in sources}
+        with self.database.read() as session:
+            rows = SyncStore(session).quarantined(source)
+        records: list[SourceRecord] = []
+        still_rejected: list[Rejected] = []
+        resolved: list[int] = []
+        for q in rows:
+            data = _json(q.raw)
+            if isinstance(data, dict) and "row" in data and "stream" in data:
+                config = configs.get(q.source)
+                spec = (
+                    next((s for s in config.streams if s.name == data["stream"]), None)
+                    if config
+                    else None
+                )
+                if spec is None or not isinstance(data["row"], dict):
+                    continue
+                item = map_row(q.source, spec, data["row"])
+                if isinstance(item, Rejected):
+                    still_rejected.append(item)
+                    continue
+                records.append(item)
+                resolved.append(q.id)
+            else:
+                record = _record_from_raw(q.source, q.kind, q.raw)
+                if record is not None:
+                    records.append(record)
+        report = self.ingest.ingest(records)
+        with self.database.write() as session:
+            store = SyncStore(session)
+            store.resolve(resolved, self.clock())
+            store.add_quarantined([self._quarantine_row(r) for r in still_rejected])
+        return report
+
+    def _quarantine_row(self, item: Rejected) -> dict[str, Any]:
+        return {
+            "source": item.source,
+            "source_id": item.source_id or None,
+            "kind": str(item.kind),
+            "raw": item.raw,
+            "reason": item.reason,
+            "created_at": self.clock(),
+        }
+
+
+class _PassItems:
+    """Feeds a connector's items to ingest: rejections go to quarantine before the checkpoint
+    that covers them; a full extract's end is kept aside for the sweep; the ids a fresh full
+    extract yields are remembered (as 64-bit hashes: 8 bytes an id) for the sweep."""
+
+    def __init__(self, runner: SyncRunner, source: str, spec: StreamSpec | None) -> None:
+        self.runner = runner
+        self.source = source
+        self.pending: list[Rejected] = []
+        self.rejected_count = 0
+        self.complete: ExtractComplete | None = None
+        self.seen: array[int] | None = array("q") if spec and spec.full_extract else None
+
+    def items(
+        self, source: Iterable[SourceRecord | Checkpoint | Rejected | ExtractComplete]
+    ) -> Iterator[SourceRecord | Checkpoint]:
+        for item in source:
+            if isinstance(item, SourceRecord):
+                if self.seen is not None:
+                    self.seen.append(_id_hash(item.source_id))
+                yield item
+            elif isinstance(item, Checkpoint):
+                self.flush()
+                yield item
+            elif isinstance(item, Rejected):
+                if self.seen is not None and item.source_id:
+                    self.seen.append(_id_hash(item.source_id))
+                self.pending.append(item)
+                self.rejected_count += 1
+                if len(self.pending) >= 1000:
+                    self.flush()
+            else:
+                self.complete = item
+        self.flush()
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        rows = [self.runner._quarantine_row(r) for r in self.pending]
+        with self.runner.database.write() as session:
+            SyncStore(session).add_quarantined(rows)
+        self.pending = []
+
+
+def _id_hash(source_id: str) -> int:
+    digest = hashlib.blake2b(source_id.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def _contains(ordered: array[int], value: int) -> bool:
+    i = bisect_left(ordered, value)
+    return i < len(ordered) and ordered[i] == value
+
+
+def _json(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
+def _record_from_raw(source: str, kind: str | None, raw: str) -> SourceRecord | None:
+    """A record quarantined by ingest, rebuilt from its raw content."""
+    data = _json(raw)
+    if not isinstance(data, Mapping) or not isinstance(data.get("fields"), Mapping):
+        return None
+    try:
+        record_kind = RecordKind(str(data.get("kind") or kind))
+    except ValueError:
+        return None
+    stamp = data.get("updated_at")
+    try:
+        updated_at = datetime.fromisoformat(stamp) if isinstance(stamp, str) else None
+    except ValueError:
+        updated_at = None
+    return SourceRecord(
+        str(data.get("source") or source),
+        str(data.get("source_id") or ""),
+        record_kind,
+        dict(data["fields"]),
+        updated_at=updated_at,
+        deleted=bool(data.get("deleted")),
+    )

@@ -1,0 +1,480 @@
+"""Matching's reads and writes: the match index (profiles and block keys), candidate look-ups
+by indexed block key, and the row moves of merge and unmerge.
+
+Takes the session of the caller's transaction; returns plain values, never ORM rows. Hot
+look-ups go through the driver with prepared SQL: they run once per key of every record.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Table, delete, func, insert, select, update
+from sqlalchemy.orm import Session
+
+from customer_card.store import models as m
+
+_IN_CHUNK = 500
+
+# Tables whose rows belong to a customer through one of its source records.
+RECORD_TABLES: tuple[type[m.Base], ...] = (
+    m.ContactPoint,
+    m.Identifier,
+    m.SocialProfile,
+    m.Preference,
+    m.Consent,
+    m.Interaction,
+)
+
+_OWNED_TABLES: tuple[type[m.Base], ...] = (m.SourceRecord, *RECORD_TABLES, m.Note)
+
+_WINDOW_SQL = "SELECT seq FROM match_key WHERE key = ? AND seq < ? ORDER BY seq DESC LIMIT ?"
+_PROFILES_SQL = (
+    "SELECT mr.seq, mr.source, mr.source_id, mr.profile, sr.customer_id "
+    "FROM match_record mr JOIN source_record sr "
+    "ON sr.source = mr.source AND sr.source_id = mr.source_id "
+    "WHERE sr.deleted = 0 AND mr.seq IN ({marks})"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class IndexedRecord:
+    seq: int
+    source: str
+    source_id: str
+    profile: str  # JSON, see matching.profile.Profile
+    customer_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class SuggestionRow:
+    id: int
+    customer_a: int
+    customer_b: int
+    public_a: str
+    public_b: str
+    probability: float
+    reason: str
+    evidence: Mapping[str, Any]
+    status: str
+
+
+def _table(model: type[m.Base]) -> Table:
+    return cast(Table, model.__table__)
+
+
+def _chunks(values: Sequence[Any], size: int = _IN_CHUNK) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+class MatchStore:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.conn = session.connection()
+
+    # --- the match index ------------------------------------------------------------------
+
+    def index_record(self, source: str, source_id: str, profile: str, keys: Collection[str]) -> int:
+        """Store (or refresh) a record's profile and block keys; returns its sequence number.
+        A refreshed record keeps its place in the arrival order."""
+        found = self.conn.exec_driver_sql(
+            "SELECT seq FROM match_record WHERE source = ? AND source_id = ?", (source, source_id)
+        ).first()
+        if found is None:
+            seq = int(
+                self.conn.exec_driver_sql(
+                    "INSERT INTO match_record (source, source_id, profile) VALUES (?, ?, ?) "
+                    "RETURNING seq",
+                    (source, source_id, profile),
+                ).scalar_one()
+            )
+        else:
+            seq = int(found[0])
+            self.conn.exec_driver_sql(
+                "UPDATE match_record SET profile = ? WHERE seq = ?", (profile, seq)
+            )
+            self.conn.exec_driver_sql("DELETE FROM match_key WHERE seq = ?", (seq,))
+        if keys:
+            self.conn.exec_driver_sql(
+                "INSERT OR IGNORE INTO match_key (key, seq) VALUES (?, ?)",
+                [(key, seq) for key in keys],
+            )
+        return seq
+
+    def next_seq(self) -> int:
+        last = self.conn.exec_driver_sql("SELECT max(seq) FROM match_record").scalar()
+        return int(last or 0) + 1
+
+    def window(self, key: str, before: int, size: int) -> list[int]:
+        """The ``size`` newest records of a block that arrived before ``before``."""
+        rows = self.conn.exec_driver_sql(_WINDOW_SQL, (key, before, size))
+        return [int(r[0]) for r in rows]
+
+    def records(self, seqs: Collection[int]) -> list[IndexedRecord]:
+        """Live (not deleted) indexed records with their current customer."""
+        out: list[IndexedRecord] = []
+        ordered = sorted(seqs)
+        for chunk in _chunks(ordered):
+            sql = _PROFILES_SQL.format(marks=",".join("?" * len(chunk)))
+            for seq, source, sid, profile, cid in self.conn.exec_driver_sql(sql, tuple(chunk)):
+                out.append(IndexedRecord(int(seq), source, sid, profile, int(cid)))
+        return out
+
+    def iter_records(self, after: int = 0, batch: int = 2000) -> Iterator[list[IndexedRecord]]:
+        """Every live indexed record in arrival order, a batch at a time."""
+        while True:
+            rows = self.conn.exec_driver_sql(
+                "SELECT mr.seq, mr.source, mr.source_id, mr.profile, sr.customer_id "
+                "FROM match_record mr JOIN source_record sr "
+                "ON sr.source = mr.source AND sr.source_id = mr.source_id "
+                "WHERE sr.deleted = 0 AND mr.seq > ? ORDER BY mr.seq LIMIT ?",
+                (after, batch),
+            ).all()
+            if not rows:
+                return
+            yield [IndexedRecord(int(s), src, sid, p, int(c)) for s, src, sid, p, c in rows]
+            after = int(rows[-1][0])
+
+    def unindexed_records(self, batch: int = 2000) -> list[tuple[str, str, dict[str, Any]]]:
+        """Live customer records without a profile yet (ingested before the match index)."""
+        sr, mr = _table(m.SourceRecord), _table(m.MatchRecord)
+        rows = self.session.execute(
+            select(sr.c.source, sr.c.source_id, sr.c.fields)
+            .outerjoin(mr, (mr.c.source == sr.c.source) & (mr.c.source_id == sr.c.source_id))
+            .where(mr.c.seq.is_(None))
+            .where(sr.c.deleted.is_(False))
+            .where(sr.c.kind == "customer")
+            .order_by(sr.c.id)
+            .limit(batch)
+        )
+        return [(source, sid, dict(fields)) for source, sid, fields in rows]
+
+    def indexed_count(self) -> int:
+        count = self.session.execute(select(func.count()).select_from(m.MatchRecord))
+        return int(count.scalar_one())
+
+    # --- suggestions ------------------------------------------------------------------------
+
+    def suggest(
+        self, a: int, b: int, probability: float, reason: str, evidence: Mapping[str, Any]
+    ) -> bool:
+        """Record a pending suggestion unless the pair already has one (in any status: a
+        rejected pair stays rejected). Returns whether a new one was made."""
+        low, high = min(a, b), max(a, b)
+        result = self.conn.exec_driver_sql(
+            "INSERT INTO merge_suggestion "
+            "(customer_a, customer_b, probability, reason, evidence, status, created_at) "
+            "VALUES (?, ?, ?, ?, ?, 'pending', ?) "
+            "ON CONFLICT (customer_a, customer_b) DO NOTHING",
+            (
+                low,
+                high,
+                probability,
+                reason[:200],
+                json.dumps(evidence, ensure_ascii=False),
+                m.utcnow().replace(tzinfo=None).isoformat(sep=" "),
+            ),
+        )
+        return bool(result.rowcount)
+
+    def rejected_pairs(self) -> set[tuple[int, int]]:
+        s = m.MergeSuggestion
+        rows = self.session.execute(
+            select(s.customer_a, s.customer_b).where(s.status == "rejected")
+        )
+        return {(int(a), int(b)) for a, b in rows}
+
+    def suggestions(self, status: str | None = "pending") -> list[SuggestionRow]:
+        s = m.MergeSuggestion
+        a, b = _table(m.Customer).alias("a"), _table(m.Customer).alias("b")
+        query = (
+            select(
+                s.id,
+                s.customer_a,
+                s.customer_b,
+                a.c.public_id,
+                b.c.public_id,
+                s.probability,
+                s.reason,
+                s.evidence,
+                s.status,
+            )
+            .join(a, a.c.id == s.customer_a)
+            .join(b, b.c.id == s.customer_b)
+            .order_by(s.probability.desc(), s.id)
+        )
+        if status is not None:
+            query = query.where(s.status == status)
+        return [SuggestionRow(*row) for row in self.session.execute(query)]
+
+    def decide_suggestion(
+        self, a: int, b: int, status: str, actor: str, now: datetime, reason: str = ""
+    ) -> None:
+        """Mark the pair's suggestion (made if missing) accepted or rejected."""
+        low, high = min(a, b), max(a, b)
+        s = m.MergeSuggestion
+        existing = self.session.execute(
+            select(s.id).where(s.customer_a == low).where(s.customer_b == high)
+        ).scalar()
+        if existing is None:
+            self.session.execute(
+                insert(s).values(
+                    customer_a=low,
+                    customer_b=high,
+                    probability=0.0,
+                    reason=reason[:200] or status,
+                    evidence={},
+                    status=status,
+                    created_at=now,
+                    decided_by=actor,
+                    decided_at=now,
+                )
+            )
+        else:
+            self.session.execute(
+                update(s)
+                .where(s.id == existing)
+                .values(status=status, decided_by=actor, decided_at=now)
+            )
+
+    # --- exports ----------------------------------------------------------------------------
+
+    def links(self) -> Iterator[tuple[str, str, str]]:
+        """(source, source id, golden customer public id) of every customer record."""
+        sr, cu = _table(m.SourceRecord), _table(m.Customer)
+        rows = self.session.execute(
+            select(sr.c.source, sr.c.source_id, cu.c.public_id)
+            .join(cu, cu.c.id == sr.c.customer_id)
+            .where(sr.c.kind == "customer")
+            .order_by(sr.c.source, sr.c.source_id)
+        )
+        for source, sid, public_id in rows:
+            yield str(source), str(sid), str(public_id)
+
+    def record_refs(self, customer_ids: Collection[int]) -> dict[int, list[tuple[str, str]]]:
+        sr = _table(m.SourceRecord)
+        out: dict[int, list[tuple[str, str]]] = {cid: [] for cid in customer_ids}
+        for chunk in _chunks(sorted(customer_ids)):
+            rows = self.session.execute(
+                select(sr.c.customer_id, sr.c.source, sr.c.source_id)
+                .where(sr.c.customer_id.in_(chunk))
+                .where(sr.c.deleted.is_(False))
+                .order_by(sr.c.id)
+            )
+            for cid, source, sid in rows:
+                out[int(cid)].append((str(source), str(sid)))
+        return out
+
+    def record_customers(self) -> dict[tuple[str, str], int]:
+        sr = _table(m.SourceRecord)
+        rows = self.session.execute(
+            select(sr.c.source, sr.c.source_id, sr.c.customer_id).where(sr.c.kind == "customer")
+        )
+        return {(str(s), str(i)): int(c) for s, i, c in rows}
+
+    # --- merge and unmerge ------------------------------------------------------------------
+
+    def customer_id(self, ident: str) -> int | None:
+        t = _table(m.Customer)
+        condition = t.c.id == int(ident) if ident.isdigit() else t.c.public_id == ident.upper()
+        found = self.session.execute(select(t.c.id).where(condition)).scalar()
+        return None if found is None else int(found)
+
+    def customer_row(self, customer_id: int) -> dict[str, Any] | None:
+        row = self.conn.execute(
+            select(_table(m.Customer)).where(_table(m.Customer).c.id == customer_id)
+        ).first()
+        return None if row is None else dict(row._mapping)
+
+    def restore_customer_row(self, values: Mapping[str, Any]) -> None:
+        t = _table(m.Customer)
+        self.conn.execute(update(t).where(t.c.id == values["id"]).values(dict(values.items())))
+
+    def set_merged(self, loser: int, survivor: int, now: datetime) -> None:
+        t = _table(m.Customer)
+        self.conn.execute(
+            update(t)
+            .where(t.c.id == loser)
+            .values(status="merged", merged_into=survivor, updated_at=now)
+        )
+
+    def redirect(self, old_survivor: int, new_survivor: int) -> list[int]:
+        """Customers merged earlier into ``old_survivor`` now point at ``new_survivor``."""
+        t = _table(m.Customer)
+        ids = [
+            int(x)
+            for x in self.session.execute(select(t.c.id).where(t.c.merged_into == old_survivor))
+            .scalars()
+            .all()
+        ]
+        if ids:
+            self.conn.execute(update(t).where(t.c.id.in_(ids)).values(merged_into=new_survivor))
+        return ids
+
+    def point_redirects(self, ids: Collection[int], target: int) -> None:
+        t = _table(m.Customer)
+        for chunk in _chunks(sorted(ids)):
+            self.conn.execute(update(t).where(t.c.id.in_(chunk)).values(merged_into=target))
+
+    def rows_of(self, customer_id: int) -> dict[str, list[int]]:
+        """Ids of every row that belongs to a customer, by table."""
+        out: dict[str, list[int]] = {}
+        for model in _OWNED_TABLES:
+            t = _table(model)
+            ids = self.session.execute(
+                select(t.c.id).where(t.c.customer_id == customer_id).order_by(t.c.id)
+            ).scalars()
+            out[t.name] = [int(x) for x in ids]
+        return out
+
+    def move_rows(self, table: str, ids: Collection[int], customer_id: int) -> None:
+        t = m.Base.metadata.tables[table]
+        for chunk in _chunks(sorted(ids)):
+            self.conn.execute(update(t).where(t.c.id.in_(chunk)).values(customer_id=customer_id))
+
+    def move_all(self, from_customer: int, to_customer: int) -> None:
+        for model in _OWNED_TABLES:
+            t = _table(model)
+            self.conn.execute(
+                update(t).where(t.c.customer_id == from_customer).values(customer_id=to_customer)
+            )
+
+    def records_of(self, customer_id: int) -> list[int]:
+        sr = _table(m.SourceRecord)
+        return [
+            int(x)
+            for x in self.session.execute(
+                select(sr.c.id).where(sr.c.customer_id == customer_id)
+            ).scalars()
+        ]
+
+    def record_rows(self, source_record_ids: Collection[int]) -> dict[str, list[int]]:
+        """Ids of the detail rows (contacts, identifiers, consents, interactions…) of records."""
+        out: dict[str, list[int]] = {}
+        for model in RECORD_TABLES:
+            t = _table(model)
+            found: list[int] = []
+            for chunk in _chunks(sorted(source_record_ids)):
+                found.extend(
+                    int(x)
+                    for x in self.session.execute(
+                        select(t.c.id).where(t.c.source_record_id.in_(chunk))
+                    ).scalars()
+                )
+            out[t.name] = found
+        return out
+
+    def record_fields(
+        self, source_record_ids: Collection[int]
+    ) -> dict[int, tuple[str, str, dict[str, Any]]]:
+        sr = _table(m.SourceRecord)
+        out: dict[int, tuple[str, str, dict[str, Any]]] = {}
+        for chunk in _chunks(sorted(source_record_ids)):
+            rows = self.session.execute(
+                select(sr.c.id, sr.c.source, sr.c.source_id, sr.c.fields).where(sr.c.id.in_(chunk))
+            )
+            for rid, source, sid, fields in rows:
+                out[int(rid)] = (str(source), str(sid), dict(fields))
+        return out
+
+    def repoint_suggestions(
+        self, loser: int, survivor: int
+    ) -> tuple[list[dict[str, Any]], list[int]]:
+        """The loser's suggestions move to the survivor (one between the two merged customers
+        is dropped; one the survivor already has is kept once). Returns the original rows and
+        the ids of the moved copies, so that unmerge can put things back exactly."""
+        s = _table(m.MergeSuggestion)
+        rows = [
+            dict(r._mapping)
+            for r in self.conn.execute(
+                select(s).where((s.c.customer_a == loser) | (s.c.customer_b == loser))
+            )
+        ]
+        moved: list[int] = []
+        for row in rows:
+            self.conn.execute(delete(s).where(s.c.id == row["id"]))
+        for row in rows:
+            other = row["customer_b"] if row["customer_a"] == loser else row["customer_a"]
+            if other == survivor:
+                continue
+            values = {k: v for k, v in row.items() if k != "id"}
+            values["customer_a"], values["customer_b"] = min(other, survivor), max(other, survivor)
+            new_id = self.conn.execute(
+                insert(s).prefix_with("OR IGNORE").values(values).returning(s.c.id)
+            ).scalar()
+            if new_id is not None:
+                moved.append(int(new_id))
+        return rows, moved
+
+    def restore_suggestions(self, rows: Sequence[Mapping[str, Any]], moved: Sequence[int]) -> None:
+        s = _table(m.MergeSuggestion)
+        for chunk in _chunks(sorted(moved)):
+            self.conn.execute(delete(s).where(s.c.id.in_(chunk)))
+        for row in rows:
+            self.conn.execute(insert(s).prefix_with("OR IGNORE").values(dict(row)))
+
+    def add_event(
+        self,
+        survivor: int,
+        merged: int,
+        actor: str,
+        reason: str,
+        snapshot: Mapping[str, Any],
+        now: datetime,
+    ) -> int:
+        result = self.conn.execute(
+            insert(_table(m.MergeEvent))
+            .values(
+                survivor_id=survivor,
+                merged_id=merged,
+                actor=actor,
+                reason=reason[:200],
+                snapshot=dict(snapshot),
+                created_at=now,
+            )
+            .returning(_table(m.MergeEvent).c.id)
+        )
+        return int(result.scalar_one())
+
+    def event(self, event_id: int) -> dict[str, Any] | None:
+        t = _table(m.MergeEvent)
+        row = self.conn.execute(select(t).where(t.c.id == event_id)).first()
+        return None if row is None else dict(row._mapping)
+
+    def later_events(self, event_id: int, customer_ids: Collection[int]) -> list[int]:
+        """Merges after ``event_id``, not undone, that involve one of the customers."""
+        t = _table(m.MergeEvent)
+        rows = self.session.execute(
+            select(t.c.id)
+            .where(t.c.id > event_id)
+            .where(t.c.undone_at.is_(None))
+            .where(t.c.survivor_id.in_(list(customer_ids)) | t.c.merged_id.in_(list(customer_ids)))
+        ).scalars()
+        return [int(x) for x in rows]
+
+    def mark_undone(self, event_id: int, now: datetime) -> None:
+        t = _table(m.MergeEvent)
+        self.conn.execute(update(t).where(t.c.id == event_id).values(undone_at=now))
+
+    def add_consent(self, row: Mapping[str, Any]) -> int:
+        t = _table(m.Consent)
+        return int(self.conn.execute(insert(t).values(dict(row)).returning(t.c.id)).scalar_one())
+
+    def delete_consents(self, ids: Collection[int]) -> None:
+        t = _table(m.Consent)
+        for chunk in _chunks(sorted(ids)):
+            self.conn.execute(delete(t).where(t.c.id.in_(chunk)))
+
+    def consents(self, customer_id: int) -> list[dict[str, Any]]:
+        t = _table(m.Consent)
+        return [
+            dict(r._mapping)
+            for r in self.conn.execute(
+                select(t).where(t.c.customer_id == customer_id).where(t.c.deleted.is_(False))
+            )
+        ]

@@ -1,0 +1,164 @@
+"""The connector protocol: what every reader of a company system offers the sync runner.
+
+A connector is built from one ``[sources.NAME]`` section of the sources file. It lists its
+streams (customers, interactions, consents …) and reads one stream from a saved state,
+yielding, in order:
+
+- :class:`~sync.records.SourceRecord` — a row mapped to canonical fields;
+- :class:`Rejected` — a row that could not be mapped (no id, unparseable date, bad
+  encoding …): the runner keeps it in quarantine with its raw content and the reason;
+- :class:`~sync.records.Checkpoint` — the state after everything yielded before it; ingest
+  commits it in the same transaction as those records, so a stopped sync resumes there;
+- :class:`ExtractComplete` — last item of a *full* extract: every record of the stream that
+  was not seen since ``started_at`` has disappeared from the system. The runner marks those
+  records deleted, then commits ``state``.
+
+Connectors never see the cache: they only get their state back. Secrets come from a
+:data:`SecretLookup` the caller provides (the keychain), never from the sources file.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from sync.mapping import MappingError, StreamMapping, raw_json
+from sync.records import Checkpoint, RecordKind, SourceRecord
+
+SecretLookup = Callable[[str], str]
+"""Returns the secret stored under a name; raises :class:`MissingSecretError` when absent."""
+
+
+class ConnectorError(Exception):
+    """A source cannot be read (unreachable, refused, misconfigured): one clear message."""
+
+
+class MissingSecretError(ConnectorError):
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            f"secret {name!r} is not in the keychain; store it with "
+            f"`customer-card sources set-secret {name}`"
+        )
+        self.name = name
+
+
+class Cancelled(Exception):  # noqa: N818 (a signal, not an error)
+    """Raised between batches when the caller asked the sync to stop."""
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """A row that could not become a SourceRecord: kept in quarantine, never dropped."""
+
+    source: str
+    stream: str
+    kind: RecordKind
+    source_id: str | None
+    raw: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ExtractComplete:
+    """End of a full extract: records not seen since ``started_at`` are gone from the source."""
+
+    source: str
+    stream: str
+    kind: RecordKind
+    started_at: datetime
+    state: Mapping[str, Any]
+    resumed: bool = False
+    """The pass resumed a stopped run: the ids it saw are not all of the extract's ids, so the
+    runner lists them again with the connector's ``ids(stream)``."""
+
+
+Item = SourceRecord | Checkpoint | Rejected | ExtractComplete
+
+
+@dataclass(frozen=True)
+class StreamSpec:
+    """One stream of a source as configured: what it holds and how its rows are mapped.
+
+    ``options`` holds the connector-specific keys of the stream (``file``, ``table``,
+    ``query``, ``path`` …), already checked by the connector.
+    """
+
+    name: str
+    kind: RecordKind
+    mapping: StreamMapping
+    options: Mapping[str, Any] = field(default_factory=dict)
+    full_extract: bool = False
+    """A full extract lists every live record: what it no longer lists was deleted."""
+
+
+class Connector(Protocol):
+    """A reader of one company system.
+
+    :meth:`passes` names the separately resumable reads, in the order to run them (for most
+    connectors one per stream, customers first; a Singer tap is one pass over all its streams).
+    Each pass keeps its own state, saved under ``(source, pass name)``.
+    """
+
+    name: str
+    streams: tuple[StreamSpec, ...]
+
+    def passes(self) -> tuple[str, ...]: ...
+
+    def read(self, name: str, state: Mapping[str, Any] | None) -> Iterator[Item]:
+        """Yield one pass's items from ``state`` (``None``: from the beginning)."""
+        ...
+
+
+class ListsIds(Protocol):
+    """A connector that can list a stream's current ids (for full extracts resumed mid-way)."""
+
+    def ids(self, name: str) -> Iterator[str]: ...
+
+
+def ordered_streams(streams: Iterable[StreamSpec]) -> tuple[str, ...]:
+    """Stream names, customers first: history records refer to customers of the same source."""
+    ranked = sorted(
+        enumerate(streams), key=lambda pair: (pair[1].kind != RecordKind.CUSTOMER, pair[0])
+    )
+    return tuple(stream.name for _, stream in ranked)
+
+
+class CancelToken:
+    """Set from any thread; the runner checks it between batches."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def cancel(self) -> None:
+        self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+
+def map_rows(
+    source: str,
+    stream: StreamSpec,
+    rows: Iterable[Mapping[str, Any]],
+) -> Iterator[SourceRecord | Rejected]:
+    """Apply a stream's mapping to raw rows: a record per good row, a rejection per bad one."""
+    for row in rows:
+        yield map_row(source, stream, row)
+
+
+def map_row(source: str, stream: StreamSpec, row: Mapping[str, Any]) -> SourceRecord | Rejected:
+    try:
+        return stream.mapping.apply(source, stream.kind, row)
+    except MappingError as error:
+        return Rejected(
+            source=source,
+            stream=stream.name,
+            kind=stream.kind,
+            source_id=error.source_id,
+            raw=raw_json(stream.name, row),
+            reason=str(error),
+        )

@@ -1,0 +1,317 @@
+"""``csv``: CSV and XLSX exports as people really send them.
+
+``;`` or ``,`` (or tab, ``|``) delimiters found by themselves, UTF-8 with or without BOM or
+Windows-1252, quoted newlines; French dates and decimal commas are the mapping's business
+(``date = "%d/%m/%Y"``, ``decimal = ","``). A row with bytes that are not text in the file's
+encoding is rejected to quarantine, never dropped.
+
+Incremental by file fingerprint: a file already read completely is not read again. With
+``cursor = "column"`` (an updated-at column, with ``cursor_format``), a changed file is read
+again but only rows whose cursor is not older than the last run's newest are yielded. A run
+stopped half-way resumes at the row after its last checkpoint.
+
+Source settings: ``directory`` (where relative ``file`` paths start; default: the sources file's
+directory), ``encoding`` (``auto``, ``utf-8``, ``cp1252`` …), ``delimiter`` (``auto`` or a
+character), ``checkpoint_every`` (rows, default 1000). Stream settings: ``file``, ``sheet``
+(XLSX), ``cursor``, ``cursor_format``.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import hashlib
+import io
+import logging
+from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sync.connector import (
+    ConnectorError,
+    ExtractComplete,
+    Item,
+    Rejected,
+    SecretLookup,
+    StreamSpec,
+    map_row,
+    ordered_streams,
+)
+from sync.mapping import ConfigError, MappingError, lookup, raw_json, to_datetime
+from sync.records import Checkpoint, SourceRecord
+
+if TYPE_CHECKING:
+    from sync.sources import SourceConfig
+
+log = logging.getLogger(__name__)
+
+SOURCE_KEYS = frozenset({"directory", "encoding", "delimiter", "checkpoint_every"})
+STREAM_KEYS = frozenset({"file", "sheet", "cursor", "cursor_format"})
+_DELIMITERS = ";,\t|"
+_SAMPLE = 1 << 20
+
+
+def check(config: SourceConfig, key: str) -> None:
+    encoding = config.settings.get("encoding", "auto")
+    if encoding != "auto":
+        try:
+            codecs.lookup(str(encoding))
+        except LookupError:
+            raise ConfigError(f"unknown encoding {encoding!r}", f"{key}.encoding") from None
+    delimiter = config.settings.get("delimiter", "auto")
+    if delimiter != "auto" and (not isinstance(delimiter, str) or len(delimiter) != 1):
+        raise ConfigError('delimiter is "auto" or one character', f"{key}.delimiter")
+    every = config.settings.get("checkpoint_every", 1000)
+    if not isinstance(every, int) or every < 1:
+        raise ConfigError(
+            "checkpoint_every is a positive number of rows", f"{key}.checkpoint_every"
+        )
+    for stream in config.streams:
+        where = f"{key}.streams.{stream.name}"
+        if not isinstance(stream.options.get("file"), str):
+            raise ConfigError('a csv stream needs file = "path/to/export.csv"', f"{where}.file")
+        if "cursor_format" in stream.options and "cursor" not in stream.options:
+            raise ConfigError("cursor_format needs cursor", f"{where}.cursor_format")
+
+
+def create(config: SourceConfig, secrets: SecretLookup) -> CsvConnector:
+    return CsvConnector(config)
+
+
+def fingerprint(path: Path) -> str:
+    digest = hashlib.blake2b(digest_size=20)
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def detect_encoding(sample: bytes) -> str:
+    if sample.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    try:
+        sample.decode("utf-8")
+    except UnicodeDecodeError as error:
+        # A multi-byte character cut by the end of the sample is still UTF-8.
+        if error.start < len(sample) - 3:
+            return "cp1252"
+    return "utf-8"
+
+
+def detect_delimiter(first_line: str) -> str:
+    counts = {d: _count_outside_quotes(first_line, d) for d in _DELIMITERS}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] else ","
+
+
+def _count_outside_quotes(line: str, char: str) -> int:
+    quoted = False
+    n = 0
+    for c in line:
+        if c == '"':
+            quoted = not quoted
+        elif c == char and not quoted:
+            n += 1
+    return n
+
+
+class CsvConnector:
+    def __init__(self, config: SourceConfig) -> None:
+        self.name = config.name
+        self.streams = config.streams
+        self.settings = config.settings
+        directory = config.settings.get("directory")
+        self.directory = (
+            config.base_dir / Path(directory).expanduser() if directory else config.base_dir
+        )
+        self.checkpoint_every = int(config.settings.get("checkpoint_every", 1000))
+        self.now: Callable[[], datetime] = lambda: datetime.now(UTC)
+
+    def passes(self) -> tuple[str, ...]:
+        return ordered_streams(self.streams)
+
+    def stream(self, name: str) -> StreamSpec:
+        return next(s for s in self.streams if s.name == name)
+
+    def path_of(self, stream: StreamSpec) -> Path:
+        return self.directory / Path(str(stream.options["file"])).expanduser()
+
+    def read(self, name: str, state: Mapping[str, Any] | None) -> Iterator[Item]:
+        stream = self.stream(name)
+        path = self.path_of(stream)
+        if not path.is_file():
+            raise ConnectorError(f"{self.name}/{name}: no file {path}")
+        state = dict(state or {})
+        print_ = fingerprint(path)
+        if state.get("fingerprint") == print_ and state.get("done"):
+            log.info("%s/%s: %s unchanged since the last run", self.name, name, path.name)
+            return
+        resuming = state.get("fingerprint") == print_ and not state.get("done")
+        offset = int(state.get("offset", 0)) if resuming else 0
+        started = str(state["started_at"]) if resuming and "started_at" in state else None
+        started_at = datetime.fromisoformat(started) if started else self.now()
+        # The cursor of the last complete run: older rows were read then.
+        since = _cursor_value(state.get("cursor"))
+        newest = _cursor_value(state.get("newest")) if resuming else None
+        newest = newest or since
+        cursor_col = stream.options.get("cursor")
+        cursor_formats = _formats(stream.options.get("cursor_format"))
+
+        def snapshot(rows_done: int, done: bool) -> dict[str, Any]:
+            out: dict[str, Any] = {
+                "fingerprint": print_,
+                "file": path.name,
+                "offset": rows_done,
+                "done": done,
+                "started_at": started_at.isoformat(),
+            }
+            if cursor_col:
+                final = newest if done else since
+                out["cursor"] = final.isoformat() if final else None
+                out["newest"] = newest.isoformat() if newest else None
+            return out
+
+        rows = 0
+        for index, row in enumerate(self._rows(stream, path)):
+            rows = index + 1
+            if index < offset:
+                continue
+            if isinstance(row, Rejected):
+                yield row
+            else:
+                keep = True
+                if cursor_col:
+                    try:
+                        value = to_datetime(lookup(row, cursor_col), cursor_formats)
+                    except (ValueError, TypeError):
+                        value = None  # unreadable cursor: the mapping decides (rejects or not)
+                    if value is not None:
+                        keep = since is None or value >= since
+                        newest = value if newest is None or value > newest else newest
+                if keep:
+                    item = map_row(self.name, stream, row)
+                    if isinstance(item, Rejected) or stream.mapping.keeps(item):
+                        yield item
+            if rows % self.checkpoint_every == 0:
+                yield Checkpoint(self.name, name, snapshot(rows, False))
+        final = snapshot(rows, True)
+        if stream.full_extract:
+            yield ExtractComplete(self.name, name, stream.kind, started_at, final, resuming)
+        else:
+            yield Checkpoint(self.name, name, final)
+
+    def ids(self, name: str) -> Iterator[str]:
+        stream = self.stream(name)
+        for row in self._rows(stream, self.path_of(stream)):
+            sid = row.source_id if isinstance(row, Rejected) else stream.mapping.source_id(row)
+            if sid:
+                yield sid
+
+    def _rows(self, stream: StreamSpec, path: Path) -> Iterator[dict[str, Any] | Rejected]:
+        if path.suffix.lower() in (".xlsx", ".xlsm"):
+            yield from self._xlsx_rows(stream, path)
+        else:
+            yield from self._csv_rows(stream, path)
+
+    def _csv_rows(self, stream: StreamSpec, path: Path) -> Iterator[dict[str, Any] | Rejected]:
+        with path.open("rb") as raw:
+            sample = raw.read(_SAMPLE)
+        encoding = str(self.settings.get("encoding", "auto"))
+        if encoding == "auto":
+            encoding = detect_encoding(sample)
+        elif encoding.lower().replace("_", "-") in ("utf-8", "utf8") and sample.startswith(
+            codecs.BOM_UTF8
+        ):
+            encoding = "utf-8-sig"
+        with path.open(encoding=encoding, errors="surrogateescape", newline="") as handle:
+            first = handle.readline()
+            delimiter = str(self.settings.get("delimiter", "auto"))
+            if delimiter == "auto":
+                delimiter = detect_delimiter(first)
+            reader = csv.reader(_chain(first, handle), delimiter=delimiter)
+            header = next(reader, None)
+            if header is None:
+                return
+            names = [h.strip() for h in header]
+            for cells in reader:
+                if not any(c.strip() for c in cells):
+                    continue  # blank line
+                row: dict[str, Any] = dict(zip(names, cells, strict=False))
+                if len(cells) > len(names):
+                    row["_extra"] = cells[len(names) :]
+                if any(_has_bad_bytes(c) for c in cells):
+                    clean = {k: _visible(v) for k, v in row.items()}
+                    yield Rejected(
+                        self.name,
+                        stream.name,
+                        stream.kind,
+                        stream.mapping.source_id(clean),
+                        raw_json(stream.name, clean),
+                        f"bad encoding: bytes that are not {encoding} text",
+                    )
+                    continue
+                yield row
+
+    def _xlsx_rows(self, stream: StreamSpec, path: Path) -> Iterator[dict[str, Any]]:
+        from openpyxl import load_workbook
+
+        try:
+            book = load_workbook(path, read_only=True, data_only=True)
+        except Exception as error:  # openpyxl raises many kinds for a bad file
+            raise ConnectorError(
+                f"{self.name}/{stream.name}: cannot open {path}: {error}"
+            ) from None
+        try:
+            sheet_name = stream.options.get("sheet")
+            if sheet_name is not None and sheet_name not in book.sheetnames:
+                raise ConnectorError(
+                    f"{self.name}/{stream.name}: no sheet {sheet_name!r} in {path.name} "
+                    f"(sheets: {', '.join(book.sheetnames)})"
+                )
+            sheet = book[sheet_name] if sheet_name else book.worksheets[0]
+            rows = sheet.iter_rows(values_only=True)
+            header = next(rows, None)
+            if header is None:
+                return
+            names = [str(h).strip() if h is not None else "" for h in header]
+            for values in rows:
+                if all(v is None or (isinstance(v, str) and not v.strip()) for v in values):
+                    continue
+                yield {
+                    name: value
+                    for name, value in zip(names, values, strict=False)
+                    if name and value is not None
+                }
+        finally:
+            book.close()
+
+
+def _chain(first: str, rest: io.TextIOBase | Any) -> Iterator[str]:
+    yield first
+    yield from rest
+
+
+def _has_bad_bytes(text: str) -> bool:
+    return any("\udc80" <= c <= "\udcff" for c in text)
+
+
+def _visible(text: Any) -> Any:
+    if isinstance(text, str):
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return text
+
+
+def _formats(value: Any) -> list[str]:
+    if value is None:
+        return ["iso", "%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M", "%d/%m/%Y"]
+    return [value] if isinstance(value, str) else list(value)
+
+
+def _cursor_value(value: Any) -> datetime | None:
+    if not value:
+        return None
+    return datetime.fromisoformat(str(value))
+
+
+__all__ = ["CsvConnector", "MappingError", "SourceRecord", "detect_delimiter", "detect_encoding"]
