@@ -79,7 +79,9 @@ class SearchService:
         if "@" in text:
             address = normalise.email(text).value
             exact = store.by_contact("email", [address])
-            return _Query(_column("emails", address) if len(address) >= 3 else None, exact, [])
+            if exact:  # a whole known address: no need for the substring index
+                return _Query(None, exact, [])
+            return _Query(_column("emails", address) if len(address) >= 3 else None, [], [])
         digits = re.sub(r"\D", "", text)
         if PHONE_LIKE.match(text) and len(digits) >= 3:
             phone = normalise.phone(text, self.region)

@@ -69,12 +69,17 @@ class SearchStore:
         if not customer_ids:
             return []
         c = m.Customer
-        sources = (
-            select(func.group_concat(m.SourceRecord.source.distinct()))
-            .where(m.SourceRecord.customer_id == c.id)
-            .where(m.SourceRecord.deleted.is_(False))
-            .scalar_subquery()
-        )
+        r = m.SourceRecord
+        ids = list(customer_ids)
+        # One grouped query over the customer index: a correlated subquery per row cost more.
+        sources: dict[int, tuple[str, ...]] = {}
+        for cid, names in self.session.execute(
+            select(r.customer_id, func.group_concat(r.source.distinct()))
+            .where(r.customer_id.in_(ids))
+            .where(r.deleted.is_(False))
+            .group_by(r.customer_id)
+        ):
+            sources[int(cid)] = tuple(sorted(str(names).split(","))) if names else ()
         rows = self.session.execute(
             select(
                 c.id,
@@ -86,9 +91,8 @@ class SearchStore:
                 c.loyalty_tier,
                 c.vip,
                 c.last_contact_at,
-                sources,
             )
-            .where(c.id.in_(list(customer_ids)))
+            .where(c.id.in_(ids))
             .where(c.status == "active")
         ).all()
         return [
@@ -102,7 +106,7 @@ class SearchStore:
                 loyalty_tier=row[6],
                 vip=bool(row[7]),
                 last_contact_at=row[8],
-                sources=tuple(sorted((row[9] or "").split(","))) if row[9] else (),
+                sources=sources.get(row[0], ()),
             )
             for row in rows
         ]
