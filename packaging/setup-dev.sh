@@ -13,13 +13,17 @@ PY
 
 # Qt's offscreen and xcb platforms load these shared libraries; Debian/Ubuntu package names.
 qt_libs=(libgl1 libegl1 libxkbcommon0 libfontconfig1 libdbus-1-3 libglib2.0-0 fonts-dejavu-core)
+# The sql connector's tests start a throwaway PostgreSQL server from Debian's binaries:
+# installed only when the tests are set up (packaging/test.sh sets WITH_TEST_SERVICES=1).
+test_pkgs=()
+[ "${WITH_TEST_SERVICES:-0}" = 1 ] && test_pkgs=(postgresql)
 if command -v dpkg-query >/dev/null 2>&1; then
   missing=()
-  for pkg in "${qt_libs[@]}"; do
+  for pkg in "${qt_libs[@]}" "${test_pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
   done
   if [ ${#missing[@]} -gt 0 ]; then
-    echo "installing system libraries for Qt: ${missing[*]}"
+    echo "installing system packages for Qt and the tests: ${missing[*]}"
     SUDO=""
     [ "$(id -u)" -eq 0 ] || SUDO="sudo"
     $SUDO apt-get update -qq

@@ -2,7 +2,7 @@
 # The README's test command: set up (idempotent), then run the whole suite headless.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash packaging/setup-dev.sh
+WITH_TEST_SERVICES=1 bash packaging/setup-dev.sh
 . .venv/bin/activate
 export QT_QPA_PLATFORM=offscreen
 python -m pytest "$@"

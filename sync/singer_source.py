@@ -135,6 +135,8 @@ class SingerConnector:
                 process.terminate()
             code = process.wait()
             drain.join(timeout=5)
+            process.stdout.close()
+            stderr.close()
         if code != 0:
             last = next((e.strip() for e in reversed(errors) if e.strip()), "no message")
             raise ConnectorError(f"{self.name}: the tap exited with status {code}: {last}")

@@ -1,0 +1,68 @@
+"""A small Singer tap for the tests: customers and orders of an imaginary e-shop.
+
+Emits SCHEMA, RECORD and STATE messages on stdout like any tap; with ``--state FILE`` it only
+sends what changed after the bookmark there. ``--config FILE`` must hold {"api_key": "…"}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+CUSTOMERS = [
+    {"id": i, "email": f"tap{i}@example.fr", "name": f"Client{i} TAP", "updated": i}
+    for i in range(1, 13)
+]
+ORDERS = [
+    {
+        "id": 100 + i,
+        "customer_id": 1 + i % 12,
+        "at": "2026-01-05T10:00:00Z",
+        "total": 10 + i,
+        "updated": i + 1,
+    }
+    for i in range(20)
+]
+
+
+def emit(message: dict[str, object]) -> None:
+    sys.stdout.write(json.dumps(message) + "\n")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--config", required=True)
+    parser.add_argument("--state")
+    parser.add_argument("--extra", type=int, default=0, help="customers added since")
+    args = parser.parse_args()
+    with open(args.config, encoding="utf-8") as handle:
+        if json.load(handle).get("api_key") != "tap-key":
+            sys.stderr.write("CRITICAL invalid api_key\n")
+            return 2
+    bookmarks = {"customers": 0, "orders": 0}
+    if args.state:
+        with open(args.state, encoding="utf-8") as handle:
+            bookmarks.update(json.load(handle)["bookmarks"])
+    customers = CUSTOMERS + [
+        {"id": 50 + i, "email": f"new{i}@example.fr", "name": f"New{i} TAP", "updated": 100 + i}
+        for i in range(args.extra)
+    ]
+    emit({"type": "SCHEMA", "stream": "customers", "schema": {}, "key_properties": ["id"]})
+    for row in customers:
+        if row["updated"] > bookmarks["customers"]:
+            emit({"type": "RECORD", "stream": "customers", "record": row})
+            bookmarks["customers"] = max(bookmarks["customers"], int(row["updated"]))
+            emit({"type": "STATE", "value": {"bookmarks": dict(bookmarks)}})
+    emit({"type": "SCHEMA", "stream": "orders", "schema": {}, "key_properties": ["id"]})
+    emit({"type": "RECORD", "stream": "ignored_stream", "record": {"x": 1}})
+    for row in ORDERS:
+        if row["updated"] > bookmarks["orders"]:
+            emit({"type": "RECORD", "stream": "orders", "record": row})
+            bookmarks["orders"] = max(bookmarks["orders"], int(row["updated"]))
+    emit({"type": "STATE", "value": {"bookmarks": dict(bookmarks)}})
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

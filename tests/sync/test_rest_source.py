@@ -1,0 +1,281 @@
+"""The rest connector against a real local HTTP server that paginates in four ways, fails
+transiently (500/503), rate-limits (429 + Retry-After) and requires authentication."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+
+from customer_card.store.database import Database
+from sync.sources import store_secret
+from tests.sync.conftest import make_runner, write_sources
+
+TOKEN = "s3cret-token"
+API_KEY = "k-123"
+CUSTOMERS = [
+    {
+        "id": f"W{i:03d}",
+        "profile": {"first": f"Prénom{i}", "last": f"Nom{i}", "email": f"w{i}@example.fr"},
+        "updated": f"2026-01-{1 + i % 20:02d}T10:00:00+00:00",
+    }
+    for i in range(1, 24)
+]
+ORDERS = [
+    {
+        "number": f"O{i}",
+        "client": f"W{1 + i % 23:03d}",
+        "date": "05/01/2026 14:30",
+        "total": "49,90",
+    }
+    for i in range(31)
+]
+TICKETS = [
+    {"ref": f"T{i}", "who": f"W{1 + i % 23:03d}", "at": "2026-01-05T09:00:00Z"} for i in range(17)
+]
+CONSENTS = [
+    {"key": f"W{i:03d}:newsletter", "customer": f"W{i:03d}", "ok": "O"} for i in range(1, 12)
+]
+
+
+@dataclass
+class Api:
+    """What the test server serves and what it saw."""
+
+    customers: list[dict[str, Any]] = field(default_factory=lambda: list(CUSTOMERS))
+    requests: list[str] = field(default_factory=list)
+    failures: dict[str, list[int]] = field(default_factory=dict)
+    """Path → statuses to answer first (then the real answer)."""
+
+
+def page(items: list[Any], start: int, size: int) -> list[Any]:
+    return items[start : start + size]
+
+
+def handler_for(api: Api) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def send(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            for k, v in (headers or {}).items():
+                self.send_header(k, v)
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self) -> None:
+            url = urlparse(self.path)
+            query = {k: v[0] for k, v in parse_qs(url.query).items()}
+            api.requests.append(self.path)
+            planned = api.failures.get(url.path)
+            if planned:
+                status = planned.pop(0)
+                self.send(
+                    status, {"error": "try later"}, {"Retry-After": "2"} if status == 429 else None
+                )
+                return
+            auth = self.headers.get("Authorization", "")
+            if url.path == "/v1/customers":
+                if auth != f"Bearer {TOKEN}":
+                    self.send(401, {"error": "unauthorised"})
+                    return
+                since = query.get("updated_since", "")
+                items = [c for c in api.customers if c["updated"] >= since]
+                number, size = int(query["page"]), int(query["per_page"])
+                self.send(200, {"data": {"items": page(items, (number - 1) * size, size)}})
+            elif url.path == "/v1/orders":
+                if self.headers.get("X-Api-Key") != API_KEY:
+                    self.send(403, {"error": "forbidden"})
+                    return
+                offset, limit = int(query["offset"]), int(query["limit"])
+                self.send(200, {"results": page(ORDERS, offset, limit)})
+            elif url.path == "/v1/tickets":
+                expected = "Basic " + base64.b64encode(b"agent:pw").decode()
+                if auth != expected:
+                    self.send(401, {"error": "unauthorised"})
+                    return
+                start = int(query.get("from", "0"))
+                headers = {}
+                if start + 5 < len(TICKETS):
+                    headers["Link"] = f'</v1/tickets?from={start + 5}>; rel="next"'
+                self.send(200, page(TICKETS, start, 5), headers)
+            elif url.path == "/v1/consents":
+                start = int(query.get("cursor", "0"))
+                following = str(start + 4) if start + 4 < len(CONSENTS) else None
+                self.send(200, {"items": page(CONSENTS, start, 4), "meta": {"next": following}})
+            else:
+                self.send(404, {"error": "no such path"})
+
+    return Handler
+
+
+@pytest.fixture
+def api() -> Iterator[tuple[Api, str]]:
+    state = Api()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler_for(state))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield state, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+def sources_text(base_url: str, name: str = "shop", auth: str = "shop-token") -> str:
+    return f"""
+[sources.{name}]
+type = "rest"
+base_url = "{base_url}/v1"
+auth = {{ type = "bearer", secret = "{auth}" }}
+timeout = 5
+max_retries = 4
+backoff = 0.001
+max_backoff = 0.01
+
+[sources.{name}.streams.customers]
+kind = "customer"
+path = "customers"
+records = "$.data.items[*]"
+pagination = {{ type = "page", param = "page", size_param = "per_page", size = 5 }}
+since_param = "updated_since"
+since_field = "updated"
+id = "id"
+updated_at = {{ column = "updated", datetime = "iso" }}
+[sources.{name}.streams.customers.fields]
+given_name = "profile.first"
+family_name = "profile.last"
+email = "profile.email"
+"""
+
+
+def test_paginated_authenticated_resilient_and_incremental(
+    api: tuple[Api, str], database: Database, tmp_path: Path
+) -> None:
+    server, base = api
+    store_secret("shop-token", TOKEN)
+    sources = write_sources(tmp_path, sources_text(base))
+    server.failures = {"/v1/customers": [503, 429, 500]}
+    first = make_runner(database, batch_size=7).run(sources.select(None))
+    assert first.ok, first.errors
+    assert first.total("inserted") == 23
+    # 5 pages of 5 (the last one short), after three transient failures.
+    assert len(server.requests) == 3 + 5
+    assert not any(TOKEN in r for r in server.requests)
+
+    # Second run: only what changed since the newest value seen comes back, unchanged.
+    server.requests.clear()
+    second = make_runner(database).run(sources.select(None))
+    assert second.ok
+    assert second.total("read") == second.total("unchanged") > 0
+    assert second.total("read") < 23
+    assert all("updated_since=2026-01-20" in r for r in server.requests)
+
+    server.customers[0] = {
+        **CUSTOMERS[0],
+        "updated": "2026-02-01T00:00:00+00:00",
+        "profile": {**CUSTOMERS[0]["profile"], "email": "new@x.fr"},
+    }
+    third = make_runner(database).run(sources.select(None))
+    assert third.total("updated") == 1
+
+
+def test_other_paginations_and_auths(
+    api: tuple[Api, str], database: Database, tmp_path: Path
+) -> None:
+    _, base = api
+    store_secret("shop-token", TOKEN)
+    store_secret("orders-key", API_KEY)
+    store_secret("desk-password", "pw")
+    text = (
+        sources_text(base)
+        + f"""
+[sources.orders]
+type = "rest"
+base_url = "{base}/v1"
+auth = {{ type = "api_key", header = "X-Api-Key", secret = "orders-key" }}
+[sources.orders.streams.orders]
+kind = "interaction"
+path = "/orders"
+records = "results"
+pagination = {{ type = "offset", param = "offset", size_param = "limit", size = 10 }}
+id = "number"
+[sources.orders.streams.orders.fields]
+customer_ref = "client"
+occurred_at = {{ column = "date", datetime = "%d/%m/%Y %H:%M", timezone = "Europe/Paris" }}
+amount = {{ column = "total", decimal = "," }}
+channel = {{ value = "web" }}
+kind = {{ value = "order" }}
+
+[sources.desk]
+type = "rest"
+base_url = "{base}/v1"
+auth = {{ type = "basic", username = "agent", secret = "desk-password" }}
+[sources.desk.streams.tickets]
+kind = "interaction"
+path = "/tickets"
+pagination = {{ type = "link" }}
+id = "ref"
+full_extract = true
+[sources.desk.streams.tickets.fields]
+customer_ref = "who"
+occurred_at = {{ column = "at", datetime = "iso" }}
+channel = {{ value = "web" }}
+
+[sources.optin]
+type = "rest"
+base_url = "{base}/v1"
+[sources.optin.streams.consents]
+kind = "consent"
+path = "/consents"
+records = "items"
+pagination = {{ type = "cursor", param = "cursor", cursor_path = "meta.next" }}
+id = "key"
+[sources.optin.streams.consents.fields]
+customer_ref = "customer"
+purpose = {{ value = "marketing_email" }}
+status = {{ column = "ok", map = {{ O = "granted", N = "denied" }} }}
+"""
+    )
+    sources = write_sources(tmp_path, text)
+    runner = make_runner(database, batch_size=6)
+    first = runner.run(sources.select(None))
+    assert first.ok, first.errors
+    inserted = {p.source: p.inserted for p in first.passes}
+    # orders, tickets and consents refer to the shop's customers; in their own sources these
+    # customers are unknown, so they wait in quarantine (nothing is lost).
+    assert inserted["shop"] == 23
+    assert {p.source: p.read for p in first.passes} == {
+        "shop": 23,
+        "orders": 31,
+        "desk": 17,
+        "optin": 11,
+    }
+    assert first.total("quarantined") == 31 + 17 + 11
+    second = runner.run(sources.select(None))
+    assert second.total("inserted") == second.total("updated") == 0
+
+
+def test_refused_credentials_fail_alone(
+    api: tuple[Api, str], database: Database, tmp_path: Path
+) -> None:
+    _, base = api
+    store_secret("shop-token", TOKEN)
+    store_secret("wrong-token", "nope")
+    text = sources_text(base, "bad", "wrong-token") + sources_text(base)
+    summary = make_runner(database).run(write_sources(tmp_path, text).select(None))
+    assert "access refused (401)" in summary.errors["bad"]
+    assert "nope" not in summary.errors["bad"]
+    assert "shop" not in summary.errors
+    assert summary.total("inserted") == 23

@@ -1,0 +1,103 @@
+"""The singer connector with a real tap process (and a file of tap output)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from customer_card.store.database import Database
+from customer_card.store.sync_store import SyncStore
+from sync.sources import store_secret
+from tests.sync.conftest import make_runner, write_sources
+
+TAP = Path(__file__).with_name("fake_tap.py")
+STREAMS = """
+[sources.eshop.streams.customers]
+kind = "customer"
+id = { column = "id", type = "str" }
+[sources.eshop.streams.customers.fields]
+email = "email"
+full_name = { column = "name", split_name = "given_family" }
+
+[sources.eshop.streams.orders]
+kind = "interaction"
+id = { column = "id", type = "str" }
+[sources.eshop.streams.orders.fields]
+customer_ref = { column = "customer_id", type = "str" }
+occurred_at = "at"
+amount = "total"
+channel = { value = "web" }
+"""
+
+
+def tap_sources(extra: int = 0) -> str:
+    command = json.dumps([sys.executable, str(TAP), "--extra", str(extra)])
+    return (
+        f"""
+[sources.eshop]
+type = "singer"
+command = {command}
+config_secret = "eshop-tap"
+"""
+        + STREAMS
+    )
+
+
+def test_tap_runs_resumes_from_its_state_and_stays_idempotent(
+    database: Database, tmp_path: Path
+) -> None:
+    store_secret("eshop-tap", json.dumps({"api_key": "tap-key"}))
+    runner = make_runner(database, batch_size=5)
+    first = runner.run(write_sources(tmp_path, tap_sources()).select(None))
+    assert first.ok, first.errors
+    assert (first.total("inserted"), first.total("quarantined")) == (32, 0)
+
+    # The tap gets its state back: it sends nothing old.
+    second = runner.run(write_sources(tmp_path, tap_sources()).select(None))
+    assert second.ok
+    assert second.total("read") == 0
+    third = runner.run(write_sources(tmp_path, tap_sources(extra=2)).select(None))
+    assert third.total("inserted") == 2 == third.total("read")
+    with database.read() as session:
+        state = SyncStore(session).state("eshop", "tap")
+    assert state is not None
+    assert state["singer"]["bookmarks"]["customers"] == 101
+
+
+def test_tap_failure_is_reported_without_its_secret(database: Database, tmp_path: Path) -> None:
+    store_secret("eshop-tap", json.dumps({"api_key": "wrong"}))
+    summary = make_runner(database).run(write_sources(tmp_path, tap_sources()).select(None))
+    assert "the tap exited with status 2: CRITICAL invalid api_key" in summary.errors["eshop"]
+    assert "wrong" not in summary.errors["eshop"]
+
+
+def test_tap_output_file_twice_changes_nothing(database: Database, tmp_path: Path) -> None:
+    messages = [
+        {
+            "type": "RECORD",
+            "stream": "customers",
+            "record": {"id": 1, "email": "a@x.fr", "name": "Ana LEROY"},
+        },
+        {
+            "type": "RECORD",
+            "stream": "orders",
+            "record": {"id": 9, "customer_id": 1, "at": "yesterday", "total": 3},
+        },
+        {"type": "STATE", "value": {"done": True}},
+    ]
+    (tmp_path / "out.jsonl").write_text(
+        "\n".join(json.dumps(x) for x in messages) + "\nnot json\n", encoding="utf-8"
+    )
+    text = '[sources.eshop]\ntype = "singer"\nfile = "out.jsonl"\n' + STREAMS
+    runner = make_runner(database)
+    first = runner.run(write_sources(tmp_path, text).select(None))
+    assert first.total("inserted") == 1
+    assert first.total("quarantined") == 2  # an unparseable date, a line that is not JSON
+    second = runner.run(write_sources(tmp_path, text).select(None))
+    assert second.total("inserted") == second.total("updated") == 0
+    assert second.total("unchanged") == 1
+    with database.read() as session:
+        reasons = sorted(q.reason for q in SyncStore(session).quarantined())
+    assert reasons[0].startswith("line 4: not a JSON message")
+    assert "unparseable occurred_at 'yesterday'" in reasons[1]

@@ -1,0 +1,155 @@
+"""The declarative field mapping: named transforms on nasty real-world values."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from sync.mapping import ConfigError, FieldRule, MappingError, StreamMapping, split_full_name
+from sync.records import RecordKind
+
+
+def rule(spec: Any) -> FieldRule:
+    return FieldRule.parse("x", spec, "fields.x")
+
+
+@pytest.mark.parametrize(
+    ("spec", "row", "expected"),
+    [
+        ("Nom", {"Nom": "  Michu "}, "Michu"),
+        ("Nom", {"Nom": "   "}, None),
+        ({"column": "Né le", "date": "%d/%m/%Y"}, {"Né le": "17/04/1961"}, "1961-04-17"),
+        ({"column": "d", "date": ["%d/%m/%Y", "%Y-%m-%d"]}, {"d": "1961-04-17"}, "1961-04-17"),
+        ({"column": "m", "decimal": ","}, {"m": "1 234,50 €"}, "1234.50"),
+        ({"column": "m", "decimal": ","}, {"m": "12,5"}, "12.5"),
+        ({"column": "m", "decimal": "."}, {"m": "1,234.50"}, "1234.50"),
+        ({"column": "v", "type": "bool"}, {"v": "Oui"}, True),
+        ({"column": "v", "type": "bool"}, {"v": "0"}, False),
+        ({"column": "n", "type": "int"}, {"n": "12 000"}, 12000),
+        ({"column": "t", "phone_region": "FR"}, {"t": "06 71 42 58 13"}, "+33671425813"),
+        ({"column": "t", "phone_region": "BE"}, {"t": "0470 12 34 56"}, "+32470123456"),
+        ({"value": "store"}, {}, "store"),
+        ({"column": "c", "default": "web"}, {"c": ""}, "web"),
+        ({"column": "s", "map": {"O": "granted", "N": "denied"}}, {"s": "O"}, "granted"),
+        ({"column": "e", "split": "|"}, {"e": "a@x.fr | b@y.fr"}, ["a@x.fr", "b@y.fr"]),
+        ({"column": "c", "case": "lower"}, {"c": "JO@X.FR"}, "jo@x.fr"),
+        (
+            {"columns": ["a", "b"], "join": " "},
+            {"a": "12", "b": "rue Paul Bert"},
+            "12 rue Paul Bert",
+        ),
+        ("customer.email", {"customer": {"email": "a@x.fr"}}, "a@x.fr"),
+        (
+            {"column": "at", "datetime": "%d/%m/%Y %H:%M", "timezone": "Europe/Paris"},
+            {"at": "01/07/2025 10:30"},
+            "2025-07-01T10:30:00+02:00",
+        ),
+    ],
+)
+def test_transforms(spec: Any, row: dict[str, Any], expected: Any) -> None:
+    assert rule(spec).extract(row) == expected
+
+
+@pytest.mark.parametrize(
+    ("spec", "row", "reason"),
+    [
+        ({"column": "d", "date": "%d/%m/%Y"}, {"d": "31/02/2020"}, "unparseable date"),
+        ({"column": "m", "decimal": ","}, {"m": "douze"}, "unparseable number"),
+        ({"column": "v", "type": "bool"}, {"v": "peut-être"}, "not a yes/no"),
+        ({"column": "n", "required": True}, {"n": ""}, "empty"),
+    ],
+)
+def test_bad_values_raise_with_the_reason(spec: Any, row: dict[str, Any], reason: str) -> None:
+    with pytest.raises(MappingError, match=reason):
+        rule(spec).extract(row)
+
+
+@pytest.mark.parametrize(
+    ("spec", "key"),
+    [
+        ({"column": "a", "date": "%d", "decimal": ","}, "fields.x"),
+        ({"column": "a", "colour": "red"}, "fields.x.colour"),
+        ({"column": "a", "type": "money"}, "fields.x.type"),
+        ({"column": "a", "phone_region": "XX"}, "fields.x.phone_region"),
+        ({"column": "a", "timezone": "Mars/Olympus"}, "fields.x.timezone"),
+        ({"value": 1, "column": "a"}, "fields.x"),
+        (12, "fields.x"),
+    ],
+)
+def test_bad_rules_name_their_key(spec: Any, key: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        rule(spec)
+    assert error.value.key == key
+
+
+@pytest.mark.parametrize(
+    ("text", "order", "expected"),
+    [
+        ("MICHU Jocelyne", "given_family", ("Jocelyne", "Michu".upper())),
+        ("Jocelyne MICHU", "family_given", ("Jocelyne", "MICHU")),
+        ("Jocelyne Michu", "given_family", ("Jocelyne", "Michu")),
+        ("Michu Jocelyne", "family_given", ("Jocelyne", "Michu")),
+        ("Marie Claire DUPONT LAJOIE", "given_family", ("Marie Claire", "DUPONT LAJOIE")),
+        ("Cher", "given_family", ("", "Cher")),
+    ],
+)
+def test_split_full_name(text: str, order: str, expected: tuple[str, str]) -> None:
+    assert split_full_name(text, order) == expected
+
+
+def test_stream_mapping_builds_a_record() -> None:
+    mapping = StreamMapping.parse(
+        {
+            "id": "Code",
+            "updated_at": {"column": "Modifié", "datetime": "%d/%m/%Y %H:%M"},
+            "deleted": "Supprimé",
+            "fields": {
+                "full_name": {"column": "Client", "split_name": "family_given"},
+                "birth_date": {"column": "Né", "date": "%d/%m/%Y"},
+                "channel": {"value": "store"},
+            },
+        },
+        "sources.shop.streams.customers",
+    )
+    row = {
+        "Code": " 42 ",
+        "Modifié": "02/01/2026 09:15",
+        "Supprimé": "non",
+        "Client": "MICHU Jo",
+        "Né": "17/04/1961",
+    }
+    record = mapping.apply("shop", RecordKind.CUSTOMER, row)
+    assert record.source_id == "42"
+    assert record.fields == {
+        "given_name": "Jo",
+        "family_name": "MICHU",
+        "birth_date": "1961-04-17",
+        "channel": "store",
+    }
+    assert record.updated_at is not None
+    assert record.updated_at.isoformat() == "2026-01-02T09:15:00+00:00"
+    assert record.deleted is False
+
+
+def test_a_row_without_id_or_with_a_bad_value_is_rejected_with_its_id() -> None:
+    mapping = StreamMapping.parse(
+        {"id": "Code", "fields": {"birth_date": {"column": "Né", "date": "%d/%m/%Y"}}}, "s"
+    )
+    with pytest.raises(MappingError, match="no id"):
+        mapping.apply("shop", RecordKind.CUSTOMER, {"Code": "", "Né": "17/04/1961"})
+    with pytest.raises(MappingError) as error:
+        mapping.apply("shop", RecordKind.CUSTOMER, {"Code": "7", "Né": "hier"})
+    assert error.value.source_id == "7"
+    assert "birth_date" in str(error.value)
+
+
+def test_filter_keeps_one_store() -> None:
+    mapping = StreamMapping.parse(
+        {"id": "id", "fields": {"preferred_store": "store"}, "filter": {"preferred_store": "Lyon"}},
+        "s",
+    )
+    keep = mapping.apply("crm", RecordKind.CUSTOMER, {"id": "1", "store": "Lyon"})
+    drop = mapping.apply("crm", RecordKind.CUSTOMER, {"id": "2", "store": "Nice"})
+    assert mapping.keeps(keep)
+    assert not mapping.keeps(drop)
