@@ -151,8 +151,10 @@ class _Batch:
         if self.touched_activity:
             self.store.refresh_activity(self.touched_activity)
         self.store.quarantine(self.quarantined)
+        pending = self.store.sources_in_quarantine()
         for (source, kind), ids in self.accepted.items():
-            self.store.resolve_quarantine(source, kind, ids, self.now)
+            if source in pending:
+                self.store.resolve_quarantine(source, kind, ids, self.now)
         for item in batch:
             if isinstance(item, Checkpoint):
                 self.store.save_state(item.source, item.stream, item.state, self.now)
