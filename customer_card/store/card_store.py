@@ -9,7 +9,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import Row, Select, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from customer_card.domain import model as d
@@ -75,7 +75,8 @@ class CardStore:
             select(m.Customer.id).where(m.Customer.public_id == public_id.strip().upper())
         ).scalar_one_or_none()
 
-    def card(self, customer_id: int) -> d.CustomerCard | None:
+    def card(self, customer_id: int, with_kinds: bool = True) -> d.CustomerCard | None:
+        """The whole card; ``with_kinds=False`` leaves ``kinds`` empty (see ``kinds``)."""
         row = self.session.get(m.Customer, customer_id)
         if row is None:
             return None
@@ -92,7 +93,9 @@ class CardStore:
                 return d.Provenance("?", "?", None)
             return d.Provenance(record.source, record.source_id, record.source_updated_at)
 
-        channels, kinds = self._channels_and_kinds(customer_id)
+        channels = self._channels(customer_id)
+        kinds = self.kinds(customer_id) if with_kinds else ()
+        open_count = self._count(customer_id, m.Interaction.status.in_(sorted(d.OPEN_STATUSES)))
         return d.CustomerCard(
             customer=to_customer(row),
             contact_points=self._contact_points(customer_id, provenance),
@@ -120,15 +123,18 @@ class CardStore:
                 if not r.deleted
             ),
             channels=channels,
-            open_interactions=self._count(
-                customer_id, m.Interaction.status.in_(sorted(d.OPEN_STATUSES))
-            ),
-            interaction_count=self._count(customer_id),
+            open_interactions=open_count,
+            # Every live interaction has a channel: the per-channel counts add up to the total.
+            interaction_count=sum(c.count for c in channels),
             pending_suggestions=self._pending_suggestions(customer_id),
             kinds=kinds,
+            # Walking the timeline for open items finds none only after reading every row:
+            # not worth it when the (indexed) count says there is none.
             open_items=tuple(
                 self.timeline(customer_id, None, OPEN_ITEMS, d.TimelineFilter(status="open"))
-            ),
+            )
+            if open_count
+            else (),
         )
 
     def _contact_points(self, customer_id: int, provenance: object) -> tuple[d.ContactPoint, ...]:
@@ -374,28 +380,35 @@ class CardStore:
                 break
         return found
 
-    def _channels_and_kinds(
-        self, customer_id: int
-    ) -> tuple[tuple[d.ChannelSummary, ...], tuple[str, ...]]:
-        """Per channel: count and last date; and the kinds present. One pass over the rows."""
+    def _channels(self, customer_id: int) -> tuple[d.ChannelSummary, ...]:
+        """Per channel: count and last date, read from the covering index
+        ix_interaction_channel alone (no table row)."""
         i = m.Interaction
         rows = self.session.execute(
-            select(i.channel, i.kind, func.count(), func.max(i.occurred_at))
+            select(i.channel, func.count(), func.max(i.occurred_at))
             .where(i.customer_id == customer_id)
             .where(i.deleted.is_(False))
-            .group_by(i.channel, i.kind)
+            .group_by(i.channel)
         ).all()
-        counts: dict[str, int] = defaultdict(int)
-        latest: dict[str, datetime] = {}
-        for channel, _kind, n, last in rows:
-            counts[channel] += n
-            if last is not None and (channel not in latest or last > latest[channel]):
-                latest[channel] = last
-        channels = sorted(
-            (d.ChannelSummary(ch, n, latest.get(ch)) for ch, n in counts.items()),
-            key=lambda c: (c.last_at is None, -(c.last_at.timestamp() if c.last_at else 0)),
+        return tuple(
+            sorted(
+                (d.ChannelSummary(channel, n, last) for channel, n, last in rows),
+                key=lambda c: (c.last_at is None, -(c.last_at.timestamp() if c.last_at else 0)),
+            )
         )
-        return tuple(channels), tuple(sorted({str(r[1]) for r in rows}))
+
+    def kinds(self, customer_id: int) -> tuple[str, ...]:
+        """The kinds of interaction in the history (for the timeline's kind filter). No index
+        holds the kind: this reads every row of the customer's history, which for a long one
+        costs more than the rest of the card together."""
+        i = m.Interaction
+        kinds = self.session.scalars(
+            select(i.kind)
+            .where(i.customer_id == customer_id)
+            .where(i.deleted.is_(False))
+            .distinct()
+        ).all()
+        return tuple(sorted(str(k) for k in kinds))
 
     def _count(self, customer_id: int, *where: object) -> int:
         i = m.Interaction
@@ -432,7 +445,13 @@ class CardStore:
         flt: d.TimelineFilter | None = None,
     ) -> list[d.Interaction]:
         i = m.Interaction
-        query = select(i).where(i.customer_id == customer_id).where(i.deleted.is_(False))
+        # Plain rows, not ORM objects: a page is read, turned into dataclasses and forgotten,
+        # and building 200 tracked objects cost more than the query itself.
+        query = (
+            select(*_INTERACTION_COLUMNS)
+            .where(i.customer_id == customer_id)
+            .where(i.deleted.is_(False))
+        )
         if after is not None:
             query = query.where(
                 or_(
@@ -443,10 +462,10 @@ class CardStore:
         if flt is not None:
             query = _filtered(query, flt)
         query = query.order_by(i.occurred_at.desc(), i.id.desc()).limit(limit)
-        return [_interaction(row) for row in self.session.scalars(query)]
+        return [_interaction(row) for row in self.session.execute(query)]
 
 
-def _filtered(query: Select[Any], flt: d.TimelineFilter) -> Select[Any]:
+def _filtered(query: _AnySelect, flt: d.TimelineFilter) -> _AnySelect:
     i = m.Interaction
     if flt.channels:
         query = query.where(i.channel.in_(sorted(flt.channels)))
@@ -495,7 +514,27 @@ def _consent_status(value: str) -> d.ConsentStatus:
         return d.ConsentStatus.UNKNOWN
 
 
-def _interaction(row: m.Interaction) -> d.Interaction:
+_AnySelect = Select[*tuple[Any, ...]]
+_AnyRow = Row[*tuple[Any, ...]]
+_INTERACTION_COLUMNS = (
+    m.Interaction.id,
+    m.Interaction.customer_id,
+    m.Interaction.channel,
+    m.Interaction.kind,
+    m.Interaction.direction,
+    m.Interaction.occurred_at,
+    m.Interaction.summary,
+    m.Interaction.details,
+    m.Interaction.status,
+    m.Interaction.amount_cents,
+    m.Interaction.currency,
+    m.Interaction.source,
+    m.Interaction.source_id,
+    m.Interaction.author,
+)
+
+
+def _interaction(row: _AnyRow) -> d.Interaction:
     return d.Interaction(
         id=row.id,
         customer_id=row.customer_id,

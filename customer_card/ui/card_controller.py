@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QObject, QThreadPool, Signal
+from PySide6.QtCore import QObject, QThreadPool, QTimer, Signal
 
 from customer_card.domain.model import CustomerCard, Interaction, RelatedCustomer, TimelineFilter
 from customer_card.ui.card_view import CardView
@@ -16,7 +16,7 @@ class CardController(QObject):
     card_missing = Signal(int)  # requested id
     load_failed = Signal(str)
     loading = Signal(bool)
-    related_shown = Signal(int)  # customer id whose related customers are now on screen
+    related_shown = Signal(int)  # customer id whose related customers (and kinds) are shown
 
     def __init__(
         self,
@@ -35,9 +35,11 @@ class CardController(QObject):
         self._runner = LatestOnlyRunner(pool, self)
         self._runner.finished.connect(self._on_loaded)
         self._runner.failed.connect(self._on_failed)
-        # Related customers (households, namesakes) take longer than the card: fetched after it.
+        # Related customers (households, namesakes) and the kinds in the history (a read of
+        # every interaction) take longer than the card: fetched after it is on screen.
         self._related = LatestOnlyRunner(pool, self)
         self._related.finished.connect(self._on_related)
+        self._extras_for: int | None = None
 
     @property
     def card(self) -> CustomerCard | None:
@@ -49,10 +51,10 @@ class CardController(QObject):
         size = self.timeline_model.page_size
 
         def load() -> tuple[int, CustomerCard | None, list[Interaction]]:
-            card = cards.load(customer_id)
-            if card is None:
+            opened = cards.open(customer_id, size)  # card and first page in one read
+            if opened is None:
                 return customer_id, None, []
-            return customer_id, card, cards.timeline(card.customer.id, None, size)
+            return customer_id, *opened
 
         self.loading.emit(True)
         self._runner.submit(load)
@@ -89,12 +91,25 @@ class CardController(QObject):
         self._view.set_card(card)
         self.timeline_model.set_customer(card.customer.id, first_page)
         self.card_shown.emit(card.customer.id)
-        cards, customer_id = self._cards, card.customer.id
-        self._related.submit(lambda: (customer_id, cards.related(customer_id)))
+        # Start the slower reads once the card is painted (timers run after posted events such
+        # as the paint): a worker running Python meanwhile would slow the paint down, each
+        # call back into Python waiting for the interpreter lock.
+        self._extras_for = card.customer.id
+        QTimer.singleShot(0, self, self._load_extras)
 
-    def _on_related(self, answer: tuple[int, tuple[RelatedCustomer, ...]]) -> None:
-        customer_id, related = answer
-        if self._view.set_related(customer_id, related):
+    def _load_extras(self) -> None:
+        customer_id, cards = self._extras_for, self._cards
+        if customer_id is None or self._view.card is None:
+            return
+        if self._view.card.customer.id != customer_id:
+            return  # another card came in between: its own timer follows
+        self._related.submit(
+            lambda: (customer_id, cards.related(customer_id), cards.kinds(customer_id))
+        )
+
+    def _on_related(self, answer: tuple[int, tuple[RelatedCustomer, ...], tuple[str, ...]]) -> None:
+        customer_id, related, kinds = answer
+        if self._view.set_related(customer_id, related, kinds):
             self.related_shown.emit(customer_id)
 
     def _on_filter(self, timeline_filter: TimelineFilter) -> None:

@@ -17,7 +17,15 @@ from customer_card.ui.formatting import (
 )
 from customer_card.ui.icons import channel_icon, icon
 from customer_card.ui.labels import source_label
-from customer_card.ui.widgets import Avatar, Badge, clear_layout, muted, selectable
+from customer_card.ui.widgets import (
+    Avatar,
+    Badge,
+    BadgeRow,
+    RowPool,
+    muted,
+    selectable,
+    set_tone,
+)
 
 
 class Banner(QFrame):
@@ -39,10 +47,10 @@ class Banner(QFrame):
         heading = QLabel(title)
         heading.setObjectName("BannerTitle")
         layout.addWidget(heading)
-        body = QLabel(text)
-        body.setObjectName("BannerText")
-        body.setWordWrap(True)
-        layout.addWidget(body, 1)
+        self.body = QLabel(text)
+        self.body.setObjectName("BannerText")
+        self.body.setWordWrap(True)
+        layout.addWidget(self.body, 1)
 
 
 class CardHeader(QFrame):
@@ -58,6 +66,20 @@ class CardHeader(QFrame):
         self.banners = QVBoxLayout()
         self.banners.setSpacing(6)
         outer.addLayout(self.banners)
+        self.do_not_contact_banner = Banner(
+            "fa5s.ban",
+            self.tr("DO NOT CONTACT"),
+            self.tr(
+                "This customer has withdrawn or refused every contact consent. "
+                "Answer their request; no marketing, no outbound calls."
+            ),
+            "danger",
+        )
+        self.duplicate_banner = Banner("fa5s.clone", self.tr("Possible duplicate"), "", "warning")
+        for banner in (self.do_not_contact_banner, self.duplicate_banner):
+            banner.hide()
+            self.banners.addWidget(banner)
+        self._alerts: list[Banner] = []
 
         panel = QFrame()
         panel.setObjectName("HeaderPanel")
@@ -89,9 +111,8 @@ class CardHeader(QFrame):
         box.addLayout(line)
         self.facts_label = muted("", selectable=True)
         box.addWidget(self.facts_label)
-        self.sources_row = QHBoxLayout()
-        self.sources_row.setSpacing(4)
-        box.addLayout(self.sources_row)
+        self.sources_row = BadgeRow(small=False)
+        box.addWidget(self.sources_row)
         box.addStretch(1)
         return box
 
@@ -130,6 +151,14 @@ class CardHeader(QFrame):
         self.social_rows = QVBoxLayout()
         self.social_rows.setSpacing(1)
         box.addLayout(self.social_rows)
+        self._profiles = RowPool(self.social_rows, _ProfileRow)
+        self.no_social_label = muted(self.tr("No social profile known"))
+        self.social_rows.addWidget(self.no_social_label)
+        self.unlinked_reach = muted("")
+        self.unlinked_reach.setObjectName("UnlinkedReach")
+        self.unlinked_reach.setWordWrap(True)
+        self.unlinked_reach.hide()
+        self.social_rows.addWidget(self.unlinked_reach)
         box.addStretch(1)
         return box
 
@@ -142,9 +171,7 @@ class CardHeader(QFrame):
         self.tier_badge.setVisible(bool(tier))
         if tier:
             self.tier_badge.setText(tier.capitalize())
-            self.tier_badge.setProperty("tone", tier.lower())
-            self.tier_badge.style().unpolish(self.tier_badge)
-            self.tier_badge.style().polish(self.tier_badge)
+            set_tone(self.tier_badge, tier.lower())
         self.vip_badge.setVisible(customer.vip)
 
         facts = [customer.public_id]
@@ -159,12 +186,16 @@ class CardHeader(QFrame):
             facts.append(self.tr("card %1").replace("%1", customer.loyalty_card))
         self.facts_label.setText("  ·  ".join(facts))
 
-        clear_layout(self.sources_row)
-        for source in sorted({p.source for p in card.sources}):
-            badge = Badge(source_label(source), f"source-{source.lower()}")
-            badge.setToolTip(self._source_tooltip(card, source))
-            self.sources_row.addWidget(badge)
-        self.sources_row.addStretch(1)
+        self.sources_row.set_badges(
+            [
+                (
+                    source_label(source),
+                    f"source-{source.lower()}",
+                    self._source_tooltip(card, source),
+                )
+                for source in sorted({p.source for p in card.sources})
+            ]
+        )
 
         self.value_label.setText(format_money(customer.lifetime_value))
         self.orders_label.setText(format_integer(customer.order_count))
@@ -184,89 +215,72 @@ class CardHeader(QFrame):
         return "\n".join(lines)
 
     def _set_social(self, profiles: tuple[SocialProfile, ...], followers: int) -> None:
-        clear_layout(self.social_rows)
         total = max(followers, sum(p.followers for p in profiles))
-        if not profiles and not total:
+        nothing = not profiles and not total
+        self.no_social_label.setVisible(nothing)
+        ordered = sorted(profiles, key=lambda p: -p.followers)
+        self._profiles.fill(ordered, _ProfileRow.set_profile)
+        if nothing:
             self.reach_label.setText("—")
-            self.social_rows.addWidget(muted(self.tr("No social profile known")))
-            return
-        self.reach_label.setText(self.tr("%1 followers").replace("%1", format_count(total)))
-        for profile in sorted(profiles, key=lambda p: -p.followers):
-            line = QHBoxLayout()
-            line.setSpacing(6)
-            glyph = QLabel()
-            glyph.setPixmap(channel_icon(profile.network).pixmap(QSize(13, 13)))
-            line.addWidget(glyph)
-            handle = selectable(profile.handle)
-            handle.setToolTip(
-                self.tr("%1 · from %2 #%3 · %4")
-                .replace("%1", profile.network)
-                .replace("%2", profile.provenance.source)
-                .replace("%3", profile.provenance.source_id)
-                .replace("%4", format_date(profile.provenance.updated_at))
-            )
-            line.addWidget(handle)
-            line.addWidget(muted(format_count(profile.followers)))
-            line.addStretch(1)
-            self.social_rows.addLayout(line)
+        else:
+            self.reach_label.setText(self.tr("%1 followers").replace("%1", format_count(total)))
 
     def set_related(self, customers: tuple[RelatedCustomer, ...]) -> None:
         """A namesake not linked yet may hold this person's audience: say so, never add it in."""
         for related in customers:
             maybe_same = related.relation in ("same_name", "possible_duplicate")
             if maybe_same and related.followers > 0:
-                hint = muted(
+                self.unlinked_reach.setText(
                     self.tr("Maybe also %1 followers: %2 (not linked yet)")
                     .replace("%1", format_count(related.followers))
                     .replace("%2", related.public_id)
                 )
-                hint.setObjectName("UnlinkedReach")
-                hint.setWordWrap(True)
-                hint.setToolTip(
+                self.unlinked_reach.setToolTip(
                     self.tr(
                         "%1 (%2) may be the same person (not linked yet); see Related customers."
                     )
                     .replace("%1", related.name)
                     .replace("%2", related.public_id)
                 )
-                self.social_rows.addWidget(hint)
+                self.unlinked_reach.show()
                 return
+        self.unlinked_reach.hide()
 
     def _set_banners(self, card: CustomerCard) -> None:
-        clear_layout(self.banners)
-        if card.do_not_contact:
-            self.banners.addWidget(
-                Banner(
-                    "fa5s.ban",
-                    self.tr("DO NOT CONTACT"),
-                    self.tr(
-                        "This customer has withdrawn or refused every contact consent. "
-                        "Answer their request; no marketing, no outbound calls."
-                    ),
-                    "danger",
-                )
-            )
+        for alert in self._alerts:
+            alert.hide()
+            alert.deleteLater()
+        self._alerts = []
+        self.do_not_contact_banner.setVisible(card.do_not_contact)
         if card.pending_suggestions > 0:
-            self.banners.addWidget(
-                Banner(
-                    "fa5s.clone",
-                    self.tr("Possible duplicate"),
-                    self.tr(
-                        "%n record(s) may be the same person; a supervisor will review.",
-                        "",
-                        card.pending_suggestions,
-                    ),
-                    "warning",
+            self.duplicate_banner.body.setText(
+                self.tr(
+                    "%n record(s) may be the same person; a supervisor will review.",
+                    "",
+                    card.pending_suggestions,
                 )
             )
+        self.duplicate_banner.setVisible(card.pending_suggestions > 0)
 
     def add_alert(self, title: str, text: str, tone: str = "warning") -> None:
-        """Slot for alerts and next-best actions computed elsewhere (rules)."""
-        self.banners.addWidget(Banner("fa5s.bell", title, text, tone))
+        """Slot for alerts and next-best actions computed elsewhere (rules); cleared by the
+        next card."""
+        alert = Banner("fa5s.bell", title, text, tone)
+        self._alerts.append(alert)
+        self.banners.addWidget(alert)
+        alert.show()
+
+    def visible_banners(self) -> list[Banner]:
+        """The banners this card shows, top first."""
+        return [
+            banner
+            for banner in (self.do_not_contact_banner, self.duplicate_banner, *self._alerts)
+            if not banner.isHidden()
+        ]
 
     @property
     def banner_count(self) -> int:
-        return self.banners.count()
+        return len(self.visible_banners())
 
 
 def _caption(text: str) -> QLabel:
@@ -280,3 +294,32 @@ def _vline() -> QFrame:
     line.setObjectName("VLine")
     line.setFrameShape(QFrame.Shape.VLine)
     return line
+
+
+class _ProfileRow(QWidget):
+    """One social profile under the reach figure: network icon, handle, followers."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        line = QHBoxLayout(self)
+        line.setContentsMargins(0, 0, 0, 0)
+        line.setSpacing(6)
+        self.glyph = QLabel()
+        line.addWidget(self.glyph)
+        self.handle = selectable("")
+        line.addWidget(self.handle)
+        self.followers = muted("")
+        line.addWidget(self.followers)
+        line.addStretch(1)
+
+    def set_profile(self, profile: SocialProfile) -> None:
+        self.glyph.setPixmap(channel_icon(profile.network).pixmap(QSize(13, 13)))
+        self.handle.setText(profile.handle)
+        self.handle.setToolTip(
+            self.tr("%1 · from %2 #%3 · %4")
+            .replace("%1", profile.network)
+            .replace("%2", profile.provenance.source)
+            .replace("%3", profile.provenance.source_id)
+            .replace("%4", format_date(profile.provenance.updated_at))
+        )
+        self.followers.setText(format_count(profile.followers))

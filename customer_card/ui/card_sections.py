@@ -6,15 +6,19 @@ every contact value or identifier has a copy button.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from html import escape
 
 from PySide6.QtCore import QCoreApplication, QSize, Qt, Signal
 from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from customer_card.domain.model import (
+    Consent,
     ContactKind,
     ContactPoint,
     CustomerCard,
+    Identifier,
+    Interaction,
     Preference,
     Provenance,
     RelatedCustomer,
@@ -32,11 +36,16 @@ from customer_card.ui.labels import (
 from customer_card.ui.widgets import (
     ActionButton,
     Badge,
+    BadgeRow,
     CopyButton,
     ElidedLabel,
+    GridRows,
+    RowPool,
     Section,
     muted,
     selectable,
+    set_themed,
+    set_tone,
 )
 
 LOCAL_SOURCE = "local"  # what advisors entered in the app (see store.card_store)
@@ -61,6 +70,104 @@ def provenance_tooltip(provenance: Iterable[Provenance]) -> str:
     return "\n".join(lines) or QCoreApplication.translate("Card", "Source unknown")
 
 
+class ContactRow(QWidget):
+    """One contact point: icon, value, label, flags, copy and correct buttons."""
+
+    correct_requested = Signal(object)  # ContactPoint
+
+    def __init__(self, editable: bool = True, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("ContactRow")
+        self.setProperty("invalid", False)
+        self._point: ContactPoint | None = None
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 1, 0, 1)
+        layout.setSpacing(8)
+        self._layout = layout
+        self.glyph = QLabel()
+        layout.addWidget(self.glyph, 0, Qt.AlignmentFlag.AlignTop)
+        self.value = ElidedLabel("", "ContactValue")
+        self.value.setProperty("strike", False)
+        layout.addWidget(self.value, 1)
+        # Addresses wrap (and can be selected) instead of eliding.
+        self.address = selectable("", "ContactValue")
+        self.address.setWordWrap(True)
+        self.address.setProperty("strike", False)
+        layout.addWidget(self.address, 1)
+        self.label = muted("")
+        layout.addWidget(self.label)
+        self.primary = _small_badge(self.tr("primary"), "accent")
+        layout.addWidget(self.primary)
+        self.corrected = _small_badge(self.tr("corrected"), "warning")
+        layout.addWidget(self.corrected)
+        self.invalid = Badge(self.tr("invalid"), "danger")
+        self.invalid.setToolTip(self.tr("This value failed validation: do not rely on it."))
+        layout.addWidget(self.invalid)
+        self.edited = _small_badge(self.tr("edited"), "success")
+        layout.addWidget(self.edited)
+        self.copy = CopyButton("")
+        layout.addWidget(self.copy)
+        self.edit: ActionButton | None = None  # made only where advisors may correct
+        if editable:
+            self._add_edit_button()
+
+    def _add_edit_button(self) -> ActionButton:
+        edit = ActionButton("fa5s.pen", "")
+        edit.setObjectName("CorrectButton")
+        edit.clicked.connect(self._on_edit)
+        self._layout.addWidget(edit)
+        self.edit = edit
+        return edit
+
+    def set_point(self, point: ContactPoint, editable: bool) -> None:
+        self._point = point
+        set_themed(self, "invalid", not point.valid)
+        tooltip = provenance_tooltip(point.provenance)
+        self.setToolTip(tooltip)
+        self.glyph.setPixmap(contact_icon(point.kind).pixmap(QSize(13, 13)))
+        address = point.kind == ContactKind.ADDRESS
+        shown, hidden = (self.address, self.value) if address else (self.value, self.address)
+        hidden.hide()
+        if address:
+            self.address.setText(point.value)
+        else:
+            self.value.set_full_text(point.value)
+        shown.setToolTip(tooltip)
+        set_themed(shown, "strike", bool(not point.valid or point.corrected_to))
+        shown.show()
+        self.label.setText(point.label or "")
+        self.label.setVisible(bool(point.label))
+        self.primary.setVisible(point.primary)
+        self.corrected.setVisible(bool(point.corrected_to))
+        if point.corrected_to:
+            self.corrected.setToolTip(
+                self.tr(
+                    "Replaced by %1 on this card; the source systems still hold this value."
+                ).replace("%1", point.corrected_to)
+            )
+        self.invalid.setVisible(not point.valid and not point.corrected_to)
+        self.edited.setVisible(any(p.source == LOCAL_SOURCE for p in point.provenance))
+        self.edited.setToolTip(tooltip)
+        self.copy.set_value(point.value)
+        correctable = editable and point.kind in (ContactKind.PHONE, ContactKind.EMAIL)
+        if correctable and self.edit is None:
+            self._add_edit_button()
+        if self.edit is not None:
+            text = self.tr("Correct %1").replace("%1", point.value)
+            self.edit.setToolTip(text)
+            self.edit.setAccessibleName(text)
+            self.edit.setProperty("contact_value", point.value if correctable else None)
+            self.edit.setVisible(correctable)
+
+    @property
+    def point(self) -> ContactPoint | None:
+        return self._point
+
+    def _on_edit(self) -> None:
+        if self._point is not None:
+            self.correct_requested.emit(self._point)
+
+
 class ContactsSection(Section):
     copied = Signal(str)
     correct_requested = Signal(object)  # ContactPoint
@@ -68,74 +175,40 @@ class ContactsSection(Section):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(QCoreApplication.translate("Card", "Contact"), parent)
         self.editable = True
+        self._rows = RowPool(self.body, self._new_row)
+
+    def _new_row(self) -> ContactRow:
+        row = ContactRow(self.editable)
+        row.copy.copied.connect(self.copied)
+        row.correct_requested.connect(self.correct_requested)
+        return row
 
     def set_card(self, card: CustomerCard) -> None:
-        self.clear()
         points = sorted(
             card.contact_points,
             key=lambda p: (_KIND_ORDER.get(p.kind, 9), not p.primary, not p.valid, p.value),
         )
-        if not points:
-            self.add_empty(self.tr("No contact point known"))
-        for point in points:
-            self.body.addWidget(self._row(point))
+        self.set_empty(None if points else self.tr("No contact point known"))
+        editable = self.editable
+        self._rows.fill(points, lambda row, point: row.set_point(point, editable))
 
-    def _row(self, point: ContactPoint) -> QWidget:
-        row = QWidget()
-        row.setObjectName("ContactRow")
-        row.setProperty("invalid", not point.valid)
-        tooltip = provenance_tooltip(point.provenance)
-        row.setToolTip(tooltip)
-        layout = QHBoxLayout(row)
-        layout.setContentsMargins(0, 1, 0, 1)
-        layout.setSpacing(8)
-        glyph = QLabel()
-        glyph.setPixmap(contact_icon(point.kind).pixmap(QSize(13, 13)))
-        layout.addWidget(glyph, 0, Qt.AlignmentFlag.AlignTop)
-        value: QLabel
-        if point.kind == ContactKind.ADDRESS:
-            value = selectable(point.value, "ContactValue")
-            value.setWordWrap(True)
-        else:
-            value = ElidedLabel(point.value, "ContactValue")
-        value.setToolTip(tooltip)
-        if not point.valid or point.corrected_to:
-            value.setProperty("strike", True)
-        layout.addWidget(value, 1)
-        if point.label:
-            layout.addWidget(muted(point.label))
-        if point.primary:
-            primary = Badge(self.tr("primary"), "accent")
-            primary.setProperty("small", True)
-            layout.addWidget(primary)
-        if point.corrected_to:
-            fixed = Badge(self.tr("corrected"), "warning")
-            fixed.setProperty("small", True)
-            fixed.setToolTip(
-                self.tr(
-                    "Replaced by %1 on this card; the source systems still hold this value."
-                ).replace("%1", point.corrected_to)
-            )
-            layout.addWidget(fixed)
-        elif not point.valid:
-            invalid = Badge(self.tr("invalid"), "danger")
-            invalid.setToolTip(self.tr("This value failed validation: do not rely on it."))
-            layout.addWidget(invalid)
-        if any(p.source == LOCAL_SOURCE for p in point.provenance):
-            local = Badge(self.tr("edited"), "success")
-            local.setProperty("small", True)
-            local.setToolTip(tooltip)
-            layout.addWidget(local)
-        copy = CopyButton(point.value)
-        copy.copied.connect(self.copied)
-        layout.addWidget(copy)
-        if self.editable and point.kind in (ContactKind.PHONE, ContactKind.EMAIL):
-            edit = ActionButton("fa5s.pen", self.tr("Correct %1").replace("%1", point.value))
-            edit.setObjectName("CorrectButton")
-            edit.setProperty("contact_value", point.value)
-            edit.clicked.connect(lambda _=False, p=point: self.correct_requested.emit(p))
-            layout.addWidget(edit)
-        return row
+    def rows(self) -> list[ContactRow]:
+        """The rows on screen, in order."""
+        return self._rows.shown
+
+
+class IdentifierCell(QWidget):
+    """An identifier's value with, under it, the systems it comes from."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(2)
+        self.value = ElidedLabel("", "ContactValue")
+        layout.addWidget(self.value)
+        self.sources = BadgeRow()
+        layout.addWidget(self.sources)
 
 
 class IdentifiersSection(Section):
@@ -143,44 +216,44 @@ class IdentifiersSection(Section):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(QCoreApplication.translate("Card", "Identifiers"), parent)
-
-    def set_card(self, card: CustomerCard) -> None:
-        self.clear()
-        if not card.identifiers:
-            self.add_empty(self.tr("No identifier"))
-            return
         grid = QGridLayout()
         grid.setHorizontalSpacing(10)
         grid.setVerticalSpacing(5)
         grid.setColumnStretch(1, 1)
-        for row, ident in enumerate(sorted(card.identifiers, key=lambda i: (i.kind, i.value))):
-            tooltip = provenance_tooltip(ident.provenance)
-            kind = muted(identifier_label(ident.kind))
-            grid.addWidget(kind, row, 0, Qt.AlignmentFlag.AlignTop)
-            cell = QVBoxLayout()
-            cell.setSpacing(2)
-            value = ElidedLabel(ident.value, "ContactValue")
-            value.setToolTip(tooltip)
-            cell.addWidget(value)
-            cell.addLayout(source_badges((p.source for p in ident.provenance), tooltip))
-            grid.addLayout(cell, row, 1)
-            copy = CopyButton(ident.value)
-            copy.copied.connect(self.copied)
-            grid.addWidget(copy, row, 2, Qt.AlignmentFlag.AlignTop)
         self.body.addLayout(grid)
+        top = Qt.AlignmentFlag.AlignTop
+        self._rows = GridRows(grid, self._new_row, (top, Qt.AlignmentFlag(0), top))
+
+    def _new_row(self) -> tuple[QLabel, IdentifierCell, CopyButton]:
+        copy = CopyButton("")
+        copy.copied.connect(self.copied)
+        return muted(""), IdentifierCell(), copy
+
+    def set_card(self, card: CustomerCard) -> None:
+        idents = sorted(card.identifiers, key=lambda i: (i.kind, i.value))
+        self.set_empty(None if idents else self.tr("No identifier"))
+        self._rows.fill(idents, _fill_identifier)
 
 
-def source_badges(sources: Iterable[str], tooltip: str) -> QHBoxLayout:
-    """One small coloured badge per source system, left-aligned."""
-    row = QHBoxLayout()
-    row.setSpacing(3)
-    for source in sorted(set(sources)):
-        badge = Badge(source_label(source), f"source-{source.lower()}")
-        badge.setProperty("small", True)
-        badge.setToolTip(tooltip)
-        row.addWidget(badge)
-    row.addStretch(1)
-    return row
+def _fill_identifier(cells: Sequence[QWidget], ident: Identifier) -> None:
+    kind, cell, copy = cells
+    assert isinstance(kind, QLabel)
+    assert isinstance(cell, IdentifierCell)
+    assert isinstance(copy, CopyButton)
+    tooltip = provenance_tooltip(ident.provenance)
+    kind.setText(identifier_label(ident.kind))
+    cell.value.set_full_text(ident.value)
+    cell.value.setToolTip(tooltip)
+    cell.sources.set_badges(source_badges((p.source for p in ident.provenance), tooltip))
+    copy.set_value(ident.value)
+
+
+def source_badges(sources: Iterable[str], tooltip: str) -> list[tuple[str, str, str]]:
+    """One small coloured badge per source system: (text, tone, tooltip) for a ``BadgeRow``."""
+    return [
+        (source_label(source), f"source-{source.lower()}", tooltip)
+        for source in sorted(set(sources))
+    ]
 
 
 class ConsentsSection(Section):
@@ -188,50 +261,86 @@ class ConsentsSection(Section):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(QCoreApplication.translate("Card", "Consents & preferences"), parent)
-
-    def set_card(self, card: CustomerCard) -> None:
-        self.clear()
         grid = QGridLayout()
         grid.setHorizontalSpacing(10)
         grid.setVerticalSpacing(3)
         grid.setColumnStretch(0, 1)
-        if not card.consents:
-            self.add_empty(self.tr("No consent recorded"))
-        for row, consent in enumerate(sorted(card.consents, key=lambda c: c.purpose)):
-            tooltip = provenance_tooltip([consent.provenance])
-            purpose = QLabel(purpose_label(consent.purpose))
-            purpose.setToolTip(tooltip)
-            grid.addWidget(purpose, row, 0)
-            status = Badge(
-                consent_label(consent.status), _CONSENT_TONES.get(consent.status, "neutral")
-            )
-            status.setToolTip(tooltip)
-            grid.addWidget(status, row, 1)
-            when = muted(format_date(consent.collected_at) or "—")
-            via = [source_label(consent.provenance.source)]
-            if consent.channel:
-                via.insert(0, self.tr("via %1").replace("%1", consent.channel))
-            when.setToolTip(f"{' · '.join(via)}\n{tooltip}")
-            grid.addWidget(when, row, 2)
         self.body.addLayout(grid)
+        self._consents = GridRows(grid, lambda: (QLabel(), Badge(), muted("")))
+        self._gap = QWidget()
+        self._gap.setFixedHeight(2)  # with the body's spacing: 6 px between the two grids
+        self.body.addWidget(self._gap)
+        prefs = QGridLayout()
+        prefs.setHorizontalSpacing(10)
+        prefs.setVerticalSpacing(2)
+        prefs.setColumnStretch(1, 1)
+        self.body.addLayout(prefs)
+        self._prefs = GridRows(prefs, _preference_cells)
 
-        if card.preferences:
-            self.body.addSpacing(6)
-            prefs = QGridLayout()
-            prefs.setHorizontalSpacing(10)
-            prefs.setVerticalSpacing(2)
-            prefs.setColumnStretch(1, 1)
-            grouped: dict[str, list[Preference]] = {}
-            for pref in card.preferences:
-                grouped.setdefault(pref.key, []).append(pref)
-            for row, (key, items) in enumerate(sorted(grouped.items())):
-                values = list(dict.fromkeys(p.value for p in items))  # distinct, in order
-                value = selectable(", ".join(values))
-                value.setWordWrap(True)
-                value.setToolTip(provenance_tooltip(p.provenance for p in items))
-                prefs.addWidget(muted(key.replace("_", " ").capitalize()), row, 0)
-                prefs.addWidget(value, row, 1)
-            self.body.addLayout(prefs)
+    def set_card(self, card: CustomerCard) -> None:
+        consents = sorted(card.consents, key=lambda c: c.purpose)
+        self.set_empty(None if consents else self.tr("No consent recorded"))
+        self._consents.fill(consents, self._fill_consent)
+
+        grouped: dict[str, list[Preference]] = {}
+        for pref in card.preferences:
+            grouped.setdefault(pref.key, []).append(pref)
+        self._gap.setVisible(bool(grouped))
+        self._prefs.fill(sorted(grouped.items()), _fill_preference)
+
+    def _fill_consent(self, cells: Sequence[QWidget], consent: Consent) -> None:
+        purpose, status, when = cells
+        assert isinstance(purpose, QLabel)
+        assert isinstance(status, Badge)
+        assert isinstance(when, QLabel)
+        tooltip = provenance_tooltip([consent.provenance])
+        purpose.setText(purpose_label(consent.purpose))
+        purpose.setToolTip(tooltip)
+        status.setText(consent_label(consent.status))
+        set_tone(status, _CONSENT_TONES.get(consent.status, "neutral"))
+        status.setToolTip(tooltip)
+        when.setText(format_date(consent.collected_at) or "—")
+        via = [source_label(consent.provenance.source)]
+        if consent.channel:
+            via.insert(0, self.tr("via %1").replace("%1", consent.channel))
+        when.setToolTip(f"{' · '.join(via)}\n{tooltip}")
+
+
+def _fill_preference(cells: Sequence[QWidget], item: tuple[str, list[Preference]]) -> None:
+    name, value = cells
+    assert isinstance(name, QLabel)
+    assert isinstance(value, QLabel)
+    key, prefs = item
+    name.setText(key.replace("_", " ").capitalize())
+    value.setText(", ".join(dict.fromkeys(p.value for p in prefs)))  # distinct, in order
+    value.setToolTip(provenance_tooltip(p.provenance for p in prefs))
+
+
+def _preference_cells() -> tuple[QLabel, QLabel]:
+    value = selectable("")
+    value.setWordWrap(True)
+    return muted(""), value
+
+
+class OpenItemRow(QWidget):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(8)
+        self.glyph = QLabel()
+        layout.addWidget(self.glyph)
+        self.text = ElidedLabel("", "OpenItem", mode=Qt.TextElideMode.ElideRight)
+        layout.addWidget(self.text, 1)
+        self.when = muted("")
+        layout.addWidget(self.when)
+
+    def set_item(self, item: Interaction) -> None:
+        self.glyph.setPixmap(channel_icon(item.channel, "#b45309").pixmap(QSize(13, 13)))
+        self.text.set_full_text(item.summary)
+        when = format_datetime(item.occurred_at)
+        self.text.setToolTip(f"{kind_label(item.kind)} · {when}\n{item.details or item.summary}")
+        self.when.setText(format_date(item.occurred_at))
 
 
 class OpenNowSection(Section):
@@ -239,56 +348,45 @@ class OpenNowSection(Section):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(QCoreApplication.translate("Card", "Open now"), parent)
+        self._rows = RowPool(self.body, OpenItemRow)
+        self._more = muted("")
+        self.body.addWidget(self._more)
 
     def set_card(self, card: CustomerCard) -> None:
-        self.clear()
         self.setVisible(bool(card.open_items))
-        for item in card.open_items:
-            row = QHBoxLayout()
-            row.setSpacing(8)
-            glyph = QLabel()
-            glyph.setPixmap(channel_icon(item.channel, "#b45309").pixmap(QSize(13, 13)))
-            row.addWidget(glyph)
-            text = ElidedLabel(item.summary, "OpenItem", mode=Qt.TextElideMode.ElideRight)
-            when = format_datetime(item.occurred_at)
-            text.setToolTip(f"{kind_label(item.kind)} · {when}\n{item.details or item.summary}")
-            row.addWidget(text, 1)
-            row.addWidget(muted(format_date(item.occurred_at)))
-            self.body.addLayout(row)
-        if card.open_interactions > len(card.open_items):
-            more = card.open_interactions - len(card.open_items)
-            self.body.addWidget(muted(self.tr("and %n more in the history", "", more)))
+        self._rows.fill(card.open_items, OpenItemRow.set_item)
+        more = card.open_interactions - len(card.open_items)
+        self._more.setVisible(more > 0)
+        if more > 0:
+            self._more.setText(self.tr("and %n more in the history", "", more))
 
 
-class RelatedSection(Section):
-    """Other customers tied to this one: same household, or perhaps the same person."""
-
+class RelatedRow(QWidget):
     open_requested = Signal(int)  # customer id
 
     def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(QCoreApplication.translate("Card", "Related customers"), parent)
+        super().__init__(parent)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(8)
+        self.link = QLabel()
+        self.link.setObjectName("RelatedLink")
+        self.link.setTextInteractionFlags(Qt.TextInteractionFlag.LinksAccessibleByMouse)
+        self.link.linkActivated.connect(lambda href: self.open_requested.emit(int(href)))
+        layout.addWidget(self.link)
+        self.badge = _small_badge("", "neutral")
+        layout.addWidget(self.badge)
+        self.detail = ElidedLabel(mode=Qt.TextElideMode.ElideRight)
+        self.detail.setProperty("muted", True)
+        layout.addWidget(self.detail, 1)
 
-    def set_related(self, customers: tuple[RelatedCustomer, ...]) -> None:
-        self.clear()
-        self.setVisible(bool(customers))
-        for related in customers:
-            self.body.addLayout(self._row(related))
-
-    def _row(self, related: RelatedCustomer) -> QHBoxLayout:
-        row = QHBoxLayout()
-        row.setSpacing(8)
-        link = QLabel(f'<a href="{related.customer_id}">{related.name}</a>')
-        link.setObjectName("RelatedLink")
-        link.setTextInteractionFlags(Qt.TextInteractionFlag.LinksAccessibleByMouse)
-        link.linkActivated.connect(lambda href: self.open_requested.emit(int(href)))
+    def set_related(self, related: RelatedCustomer) -> None:
+        self.link.setText(f'<a href="{related.customer_id}">{escape(related.name)}</a>')
         reason = _reason_text(related)
-        link.setToolTip(f"{related.public_id} · {related.city or '—'}\n{reason}")
-        row.addWidget(link)
-        tone = "neutral" if related.relation == "household" else "warning"
-        badge = Badge(relation_label(related.relation), tone)
-        badge.setProperty("small", True)
-        badge.setToolTip(reason)
-        row.addWidget(badge)
+        self.link.setToolTip(f"{related.public_id} · {related.city or '—'}\n{reason}")
+        self.badge.setText(relation_label(related.relation))
+        set_tone(self.badge, "neutral" if related.relation == "household" else "warning")
+        self.badge.setToolTip(reason)
         facts = []
         if related.followers:
             facts.append(
@@ -299,11 +397,33 @@ class RelatedSection(Section):
         if related.lifetime_value:
             facts.append(format_money(related.lifetime_value))
         facts.append(reason)
-        detail = ElidedLabel(" · ".join(facts), mode=Qt.TextElideMode.ElideRight)
-        detail.setProperty("muted", True)
-        detail.setToolTip(reason)
-        row.addWidget(detail, 1)
+        self.detail.set_full_text(" · ".join(facts))
+        self.detail.setToolTip(reason)
+
+
+class RelatedSection(Section):
+    """Other customers tied to this one: same household, or perhaps the same person."""
+
+    open_requested = Signal(int)  # customer id
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(QCoreApplication.translate("Card", "Related customers"), parent)
+        self._rows = RowPool(self.body, self._new_row)
+
+    def _new_row(self) -> RelatedRow:
+        row = RelatedRow()
+        row.open_requested.connect(self.open_requested)
         return row
+
+    def set_related(self, customers: tuple[RelatedCustomer, ...]) -> None:
+        self.setVisible(bool(customers))
+        self._rows.fill(customers, RelatedRow.set_related)
+
+
+def _small_badge(text: str, tone: str) -> Badge:
+    badge = Badge(text, tone)
+    badge.setProperty("small", True)
+    return badge
 
 
 def _reason_text(related: RelatedCustomer) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import QFrame, QScrollArea, QSplitter, QVBoxLayout, QWidget
@@ -108,12 +110,21 @@ class CardView(QWidget):
     def card(self) -> CustomerCard | None:
         return self._card
 
-    def set_related(self, customer_id: int, customers: tuple[RelatedCustomer, ...]) -> bool:
-        """Related customers arrive after the card; ignored if another card is shown since."""
+    def set_related(
+        self,
+        customer_id: int,
+        customers: tuple[RelatedCustomer, ...],
+        kinds: tuple[str, ...] | None = None,
+    ) -> bool:
+        """Related customers (and the kinds of interaction in the history) arrive after the
+        card; ignored if another card is shown since."""
         if self._card is None or self._card.customer.id != customer_id:
             return False
         self.related.set_related(customers)
         self.header.set_related(customers)
+        if kinds is not None and kinds != self._card.kinds:
+            self._card = replace(self._card, kinds=kinds)
+            self.timeline.strip.set_kinds(kinds)
         return True
 
     def set_editable(self, editable: bool) -> None:

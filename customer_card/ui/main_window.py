@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QSize, Qt, QThreadPool, Signal
+from PySide6.QtCore import QCoreApplication, QEvent, QSize, Qt, QThreadPool, Signal
 from PySide6.QtGui import QCloseEvent, QKeySequence, QResizeEvent, QShortcut
 from PySide6.QtWidgets import (
     QLabel,
@@ -302,6 +302,9 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(self._title(name))
         self.pages.setCurrentWidget(self.card_view)
         self.statusBar().clearMessage()
+        # Lay the card out now rather than on a later turn of the event loop: once the card is
+        # said to be shown, every row has its final place (and can be clicked).
+        QCoreApplication.sendPostedEvents(None, QEvent.Type.LayoutRequest)
         self.card_shown.emit(customer_id)
 
     def _on_card_missing(self, customer_id: int | None, public_id: str = "") -> None:

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from customer_card.domain.model import CustomerCard, Interaction, TimelineFilter
+from customer_card.domain.model import ChannelSummary, CustomerCard, Interaction, TimelineFilter
 from customer_card.ui.formatting import format_date, format_datetime, format_money
 from customer_card.ui.icons import channel_icon, icon
 from customer_card.ui.labels import (
@@ -34,7 +34,7 @@ from customer_card.ui.labels import (
     source_label,
 )
 from customer_card.ui.timeline_model import TimelineColumn, TimelineModel
-from customer_card.ui.widgets import Badge, clear_layout, muted, selectable, set_tone
+from customer_card.ui.widgets import Badge, RowPool, muted, selectable, set_tone
 
 
 class ActivityStrip(QFrame):
@@ -80,7 +80,9 @@ class ActivityStrip(QFrame):
 
         self._channel_row = QHBoxLayout()
         self._channel_row.setSpacing(6)
+        self._channel_row.addStretch(1)
         outer.addLayout(self._channel_row)
+        self._chips = RowPool(self._channel_row, self._new_chip)
         self._buttons: dict[str, QToolButton] = {}
 
         filters = QHBoxLayout()
@@ -149,22 +151,26 @@ class ActivityStrip(QFrame):
         button.setCursor(Qt.CursorShape.PointingHandCursor)
         return button
 
+    def _new_chip(self) -> QToolButton:
+        button = QToolButton()
+        button.setObjectName("FilterChip")
+        button.setCheckable(True)
+        button.setIconSize(QSize(12, 12))
+        button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        button.toggled.connect(self._emit)
+        return button
+
     def set_card(self, card: CustomerCard, today: date | None = None) -> None:
         self._today = today or date.today()
         self.open_badge.setText(self.tr("%n open", "", card.open_interactions))
         set_tone(self.open_badge, "warning" if card.open_interactions else "neutral")
         self.total_label.setText(self.tr("%n interaction(s)", "", card.interaction_count))
-        clear_layout(self._channel_row)
-        self._buttons = {}
         widgets = (self.search, self.kind, self.status, self.period, self.since, self.until)
         for widget in widgets:
             widget.blockSignals(True)
         self._debounce.stop()
         self.search.clear()
-        self.kind.clear()
-        self.kind.addItem(self.tr("Every kind"), None)
-        for kind in card.kinds:
-            self.kind.addItem(kind_label(kind), kind)
+        self._fill_kinds(card.kinds)
         self.status.setCurrentIndex(0)
         self.period.setCurrentIndex(0)
         self.since.setDate(_qdate(self._today - timedelta(days=30)))
@@ -173,24 +179,42 @@ class ActivityStrip(QFrame):
         self.until.hide()
         for widget in widgets:
             widget.blockSignals(False)
-        for summary in sorted(card.channels, key=lambda c: -c.count):
-            button = QToolButton()
-            button.setObjectName("FilterChip")
-            button.setCheckable(True)
-            button.setIcon(channel_icon(summary.channel))
-            button.setIconSize(QSize(12, 12))
-            button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-            button.setText(f"{channel_label(summary.channel)}  {summary.count}")
-            button.setToolTip(
-                self.tr("%1: %2 interaction(s), last on %3")
-                .replace("%1", channel_label(summary.channel))
-                .replace("%2", str(summary.count))
-                .replace("%3", format_date(summary.last_at) or "—")
-            )
-            button.toggled.connect(self._emit)
-            self._channel_row.addWidget(button)
-            self._buttons[summary.channel] = button
-        self._channel_row.addStretch(1)
+        self._buttons = {}
+        self._chips.fill(sorted(card.channels, key=lambda c: -c.count), self._fill_chip)
+
+    def _fill_chip(self, button: QToolButton, summary: ChannelSummary) -> None:
+        button.blockSignals(True)  # a new card starts unfiltered: no filter_changed
+        button.setChecked(False)
+        button.blockSignals(False)
+        button.setIcon(channel_icon(summary.channel))
+        button.setText(f"{channel_label(summary.channel)}  {summary.count}")
+        button.setToolTip(
+            self.tr("%1: %2 interaction(s), last on %3")
+            .replace("%1", channel_label(summary.channel))
+            .replace("%2", str(summary.count))
+            .replace("%3", format_date(summary.last_at) or "—")
+        )
+        self._buttons[summary.channel] = button
+
+    def _fill_kinds(self, kinds: tuple[str, ...]) -> None:
+        self.kind.clear()
+        self.kind.addItem(self.tr("Every kind"), None)
+        for kind in kinds:
+            self.kind.addItem(kind_label(kind), kind)
+
+    def set_kinds(self, kinds: tuple[str, ...]) -> None:
+        """The kinds present in the history, known after the card: keep the kind chosen, if
+        any (an unknown one stays as the filter until changed)."""
+        chosen = self.kind.currentData()
+        self.kind.blockSignals(True)
+        self._fill_kinds(kinds)
+        if isinstance(chosen, str):
+            index = self.kind.findData(chosen)
+            if index < 0:
+                self.kind.addItem(kind_label(chosen), chosen)
+                index = self.kind.count() - 1
+            self.kind.setCurrentIndex(index)
+        self.kind.blockSignals(False)
 
     def channel_button(self, channel: str) -> QToolButton | None:
         return self._buttons.get(channel)
@@ -249,6 +273,9 @@ def _start_of(day: date) -> datetime:
     return datetime(day.year, day.month, day.day).astimezone()
 
 
+_MAX_FACTS = 7
+
+
 class InteractionDetail(QFrame):
     """Everything about the selected interaction."""
 
@@ -271,6 +298,14 @@ class InteractionDetail(QFrame):
         self.meta.setVerticalSpacing(2)
         self.meta.setColumnStretch(6, 1)
         layout.addLayout(self.meta)
+        # Up to seven facts, three per line: (caption, value) pairs made once.
+        self._facts: list[tuple[QLabel, QLabel]] = []
+        for index in range(_MAX_FACTS):
+            row, col = divmod(index, 3)
+            pair = (muted(""), selectable(""))
+            self.meta.addWidget(pair[0], row, col * 2)
+            self.meta.addWidget(pair[1], row, col * 2 + 1)
+            self._facts.append(pair)
         self.text = QPlainTextEdit()
         self.text.setObjectName("DetailText")
         self.text.setReadOnly(True)
@@ -279,8 +314,8 @@ class InteractionDetail(QFrame):
         self.set_interaction(None)
 
     def set_interaction(self, item: Interaction | None) -> None:
-        clear_layout(self.meta)
         if item is None:
+            self._show_facts([])
             self.icon_label.clear()
             self.title_label.setText(self.tr("Select an interaction to see its details"))
             self.status_badge.hide()
@@ -300,12 +335,21 @@ class InteractionDetail(QFrame):
             (self.tr("Source"), _source_text(item)),
             (self.tr("By"), item.author or ""),
         ]
-        shown = [(k, v) for k, v in facts if v]
-        for index, (key, value) in enumerate(shown):
-            row, col = divmod(index, 3)
-            self.meta.addWidget(muted(key), row, col * 2)
-            self.meta.addWidget(selectable(value), row, col * 2 + 1)
+        self._show_facts([(k, v) for k, v in facts if v])
         self.text.setPlainText(item.details or item.summary)
+
+    def _show_facts(self, facts: list[tuple[str, str]]) -> None:
+        for index, (caption, value) in enumerate(self._facts):
+            shown = index < len(facts)
+            if shown:
+                caption.setText(facts[index][0])
+                value.setText(facts[index][1])
+            caption.setVisible(shown)
+            value.setVisible(shown)
+
+    def facts(self) -> list[tuple[str, str]]:
+        """The (caption, value) pairs on show, in reading order."""
+        return [(c.text(), v.text()) for c, v in self._facts if not c.isHidden()]
 
 
 class TimelinePanel(QWidget):

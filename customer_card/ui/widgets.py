@@ -7,11 +7,15 @@ only ``Badge(text, tone="gold")`` here and its look lives in resources/themes/.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Sequence
+from typing import Generic, TypeVar
 
 from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QFont, QGuiApplication, QPainter, QPaintEvent, QResizeEvent
 from PySide6.QtWidgets import (
+    QBoxLayout,
     QFrame,
+    QGridLayout,
     QHBoxLayout,
     QLabel,
     QLayout,
@@ -26,12 +30,95 @@ from customer_card.ui.icons import icon
 _AVATAR_COLOURS = ("#2563eb", "#0891b2", "#059669", "#7c3aed", "#db2777", "#ea580c", "#4f46e5")
 
 
-def set_tone(widget: QWidget, tone: str) -> None:
-    """Change a themed property and make the style sheet pick it up."""
-    widget.setProperty("tone", tone)
+def set_themed(widget: QWidget, name: str, value: object) -> None:
+    """Change a property the style sheet selects on, and re-polish the widget only when the
+    value really changed: polishing under an application style sheet is the costly part of
+    showing a card, and most rows keep their look from one customer to the next."""
+    if widget.property(name) == value:
+        return
+    widget.setProperty(name, value)
     style = widget.style()
     style.unpolish(widget)
     style.polish(widget)
+
+
+def set_tone(widget: QWidget, tone: str) -> None:
+    """Change a badge's (or banner's) colour, as named in the theme."""
+    set_themed(widget, "tone", tone)
+
+
+RowT = TypeVar("RowT", bound=QWidget)
+ItemT = TypeVar("ItemT")
+
+
+class RowPool(Generic[RowT]):
+    """The rows of one list on the card, kept from one customer to the next.
+
+    ``fill(items, fill_row)`` updates the first rows in place, creating only the missing ones
+    (filled before they are first shown, so each is polished and laid out once), and hides
+    the others: deleting and re-creating widgets, with their style-sheet polish and first
+    layout, costs far more than setting their texts.
+    """
+
+    def __init__(self, layout: QBoxLayout, factory: Callable[[], RowT], first: int = 0) -> None:
+        self._layout = layout
+        self._factory = factory
+        self._first = first  # where the rows start in the layout
+        self._rows: list[RowT] = []
+        self._shown = 0
+
+    def fill(self, items: Sequence[ItemT], fill_row: Callable[[RowT, ItemT], object]) -> None:
+        while len(self._rows) < len(items):
+            row = self._factory()
+            row.hide()  # shown below, once filled
+            self._layout.insertWidget(self._first + len(self._rows), row)
+            self._rows.append(row)
+        for row, item in zip(self._rows, items, strict=False):
+            fill_row(row, item)
+        for index, row in enumerate(self._rows):
+            row.setVisible(index < len(items))
+        self._shown = len(items)
+
+    @property
+    def shown(self) -> list[RowT]:
+        return self._rows[: self._shown]
+
+
+class GridRows(Generic[RowT]):
+    """Like ``RowPool`` for a grid, whose columns line up across rows: each row is a tuple of
+    cells made once; rows past the items have their cells hidden (an empty grid row takes no
+    room)."""
+
+    def __init__(
+        self,
+        grid: QGridLayout,
+        factory: Callable[[], Sequence[RowT]],
+        alignments: Sequence[Qt.AlignmentFlag] = (),
+    ) -> None:
+        self._grid = grid
+        self._factory = factory
+        self._alignments = alignments
+        self._rows: list[Sequence[RowT]] = []
+
+    def fill(
+        self, items: Sequence[ItemT], fill_row: Callable[[Sequence[RowT], ItemT], object]
+    ) -> None:
+        while len(self._rows) < len(items):
+            cells = self._factory()
+            row = len(self._rows)
+            for column, cell in enumerate(cells):
+                cell.hide()
+                align = self._alignments[column] if column < len(self._alignments) else None
+                if align is None:
+                    self._grid.addWidget(cell, row, column)
+                else:
+                    self._grid.addWidget(cell, row, column, align)
+            self._rows.append(cells)
+        for cells, item in zip(self._rows, items, strict=False):
+            fill_row(cells, item)
+        for index, cells in enumerate(self._rows):
+            for cell in cells:
+                cell.setVisible(index < len(items))
 
 
 class Badge(QLabel):
@@ -43,6 +130,38 @@ class Badge(QLabel):
         self.setProperty("tone", tone)
         self.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
+
+
+class BadgeRow(QWidget):
+    """Small badges in a line, left-aligned (sources of a value, of a customer)."""
+
+    def __init__(self, small: bool = True, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._small = small
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(3 if small else 4)
+        layout.addStretch(1)
+        self._badges = RowPool(layout, self._badge)
+
+    def _badge(self) -> Badge:
+        badge = Badge()
+        badge.setProperty("small", self._small)
+        return badge
+
+    def set_badges(self, badges: Sequence[tuple[str, str, str]]) -> None:
+        """(text, tone, tooltip) per badge."""
+        self._badges.fill(badges, _fill_badge)
+
+    def texts(self) -> list[str]:
+        return [badge.text() for badge in self._badges.shown]
+
+
+def _fill_badge(badge: Badge, spec: tuple[str, str, str]) -> None:
+    text, tone, tooltip = spec
+    badge.setText(text)
+    set_tone(badge, tone)
+    badge.setToolTip(tooltip)
 
 
 class Avatar(QWidget):
@@ -81,7 +200,7 @@ class Avatar(QWidget):
 
 
 class Section(QFrame):
-    """A white card with a title; add rows to ``body``."""
+    """A white card with a title; rows go in ``body`` (made once, updated per customer)."""
 
     def __init__(self, title: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -96,27 +215,21 @@ class Section(QFrame):
         header.addStretch(1)
         self.header_extra = header
         outer.addLayout(header)
-        self._outer = outer
-        self._content: QWidget | None = None
-        self.body = QVBoxLayout()
-        self.clear()
-
-    def clear(self) -> None:
-        """Start an empty body; the previous one is deleted with all its rows."""
-        if self._content is not None:
-            self._content.hide()
-            self._content.deleteLater()
-        self._content = QWidget()
-        self._content.setObjectName("SectionBody")
-        self.body = QVBoxLayout(self._content)
+        content = QWidget()
+        content.setObjectName("SectionBody")
+        self.body = QVBoxLayout(content)
         self.body.setContentsMargins(0, 0, 0, 0)
         self.body.setSpacing(4)
-        self._outer.addWidget(self._content)
+        outer.addWidget(content)
+        self.empty_label = muted("")
+        self.empty_label.hide()
+        self.body.addWidget(self.empty_label)
 
-    def add_empty(self, text: str) -> None:
-        label = QLabel(text)
-        label.setProperty("muted", True)
-        self.body.addWidget(label)
+    def set_empty(self, text: str | None) -> None:
+        """Say there is nothing to show (``None``: there is)."""
+        if text:
+            self.empty_label.setText(text)
+        self.empty_label.setVisible(bool(text))
 
 
 class CopyButton(QToolButton):
@@ -139,6 +252,10 @@ class CopyButton(QToolButton):
     @property
     def value(self) -> str:
         return self._value
+
+    def set_value(self, value: str) -> None:
+        self._value = value
+        self.setAccessibleName(self.tr("Copy %1").replace("%1", value))
 
     def _copy(self) -> None:
         QGuiApplication.clipboard().setText(self._value)

@@ -29,7 +29,8 @@ def _outbox(writable: Writable, customer_id: int) -> list[tuple[str | None, str,
 
 
 def _open(qtbot: Any, window: MainWindow, customer_id: int) -> CustomerCard:
-    with qtbot.waitSignal(window.card_shown, timeout=5000):
+    """Open a card and wait for what follows it (related customers, kinds in the history)."""
+    with qtbot.waitSignals([window.card_shown, window.cards.related_shown], timeout=5000):
         window.cards.open(customer_id)
     card = window.card_view.card
     assert card is not None

@@ -157,8 +157,8 @@ def test_do_not_contact_banner(window: MainWindow, dnc_card: CustomerCard) -> No
     window.show_customer(dnc_card.customer.id)
     header = window.card_view.header
     titles = [
-        header.banners.itemAt(i).widget().findChild(type(header.name_label), "BannerTitle").text()
-        for i in range(header.banners.count())
+        banner.findChild(type(header.name_label), "BannerTitle").text()
+        for banner in header.visible_banners()
     ]
     assert "DO NOT CONTACT" in titles
 
