@@ -6,6 +6,7 @@ strongest agreement; the last level is a clear disagreement. Level names are in 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from rapidfuzz import fuzz
@@ -102,8 +103,12 @@ def compare(a: Profile, b: Profile, names: tuple[FieldWeights, FieldWeights]) ->
     name_levels = crossed if swapped else straight
 
     email = _set_level(a.emails, b.emails, 3)
-    if email == 3 and set(_locals(a.emails)) & set(_locals(b.emails)):
-        email = 2
+    if email == 3:
+        shared = set(_locals(a.emails)) & set(_locals(b.emails))
+        # A mailbox name that only spells the names ('jean.dupont@' at two providers) says
+        # nothing the names have not said: namesakes have it too.
+        if any(not (_spells_names(x, a) or _spells_names(x, b)) for x in shared):
+            email = 2
     phone = _set_level(a.phones, b.phones, 2)
     card = _id_level(a.ids, b.ids)
     social = _id_level(a.social, b.social)
@@ -131,6 +136,28 @@ def _set_level(a: tuple[str, ...], b: tuple[str, ...], different: int) -> int:
 
 def _locals(emails: tuple[str, ...]) -> list[str]:
     return [e.partition("@")[0].partition("+")[0].replace(".", "") for e in emails]
+
+
+_NOT_LETTERS = re.compile(r"[^a-z]")
+
+
+def _spells_names(local: str, p: Profile) -> bool:
+    """Whether a mailbox name (dots removed) is made only of the record's names and their
+    initials, with no digit or other word: 'jeanpierre.vidal', 'jpvidal', 'vidal.j'."""
+    if not local or any(c.isdigit() for c in local):
+        return False
+    letters = _NOT_LETTERS.sub("", local)
+    words = [*p.given.split(), *p.family.split()]
+    pieces = {x for x in (name_core(p.given), name_core(p.family), *words) if x}
+    pieces |= {x[0] for x in pieces}
+    if not pieces:
+        return False
+    reachable = [True] + [False] * len(letters)
+    for end in range(1, len(letters) + 1):
+        reachable[end] = any(
+            reachable[end - len(x)] and letters.endswith(x, 0, end) for x in pieces if len(x) <= end
+        )
+    return reachable[-1]
 
 
 def _id_level(a: tuple[str, ...], b: tuple[str, ...]) -> int:

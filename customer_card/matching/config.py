@@ -58,6 +58,7 @@ class MatchConfig:
     strong_window: int
     max_phone_records: int
     fields: tuple[FieldWeights, ...]
+    tf_min_count: int = 2
     priority_default: tuple[str, ...] = ()
     priority_by_field: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
@@ -126,6 +127,9 @@ def config_from_dict(data: Mapping[str, Any]) -> MatchConfig:
         strong_window=_positive_int(blocking, "strong_window"),
         max_phone_records=_positive_int(blocking, "max_phone_records"),
         fields=tuple(weights),
+        tf_min_count=_positive_int(thresholds, "tf_min_count", "thresholds")
+        if "tf_min_count" in thresholds
+        else 2,
         priority_default=default,
         priority_by_field=by_field,
     )

@@ -11,12 +11,14 @@ suggestion* with its evidence, and the record starts a new customer.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Collection, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from customer_card.matching.compare import (
     ADDRESS,
+    BIRTH,
     CARD,
     EMAIL,
     FAMILY,
@@ -28,6 +30,7 @@ from customer_card.matching.compare import (
     compare,
 )
 from customer_card.matching.config import MatchConfig
+from customer_card.matching.frequency import NameCounts, family_key, given_key, pair_key
 from customer_card.matching.link import conflict
 from customer_card.matching.model import Model, Score
 from customer_card.matching.profile import Profile
@@ -55,6 +58,8 @@ class PairScore:
     score: Score
     comparison: Comparison
     strong: tuple[str, ...]  # kinds of strong identifiers the two records share
+    # Shares a household's e-mail or phone, and nothing tells which member this is.
+    ambiguous: bool = False
 
     @property
     def probability(self) -> float:
@@ -82,18 +87,81 @@ class Matcher:
         self._names = (config.fields[GIVEN], config.fields[FAMILY])
 
     def pair(
-        self, a: Profile, b: Profile, population: int, weak_phones: Collection[str] = ()
+        self,
+        a: Profile,
+        b: Profile,
+        population: int,
+        weak: Collection[str] = (),
+        counts: NameCounts | None = None,
+        household: Collection[str] = (),
     ) -> PairScore:
         """Score two records; ``population`` is the number of records ``a`` is matched
-        against (the prior of each pair depends on it)."""
+        against (the prior of each pair depends on it); ``weak``, phones and e-mail
+        addresses so widely used that they prove nothing (a shop's switchboard);
+        ``household``, those that records of several customers hold (a family's address or
+        landline): they link only a record whose given name or birth date can be checked;
+        ``counts``, how common each name is (without it, names weigh the configured average)."""
         comparison = compare(a, b, self._names)
         strong = [kind for kind, index in _STRONG_FIELDS if comparison.levels[index] == 1]
         if comparison.levels[CARD] == 1:
             strong.extend(sorted({x.partition(":")[0] for x in set(a.ids) & set(b.ids)}))
-        if "phone" in strong and set(a.phones) & set(b.phones) <= set(weak_phones):
-            strong.remove("phone")  # a number shared by too many records proves nothing
-        score = self.model.score(comparison.levels, population)
-        return PairScore(score, comparison, tuple(strong))
+        levels = list(comparison.levels)
+        ambiguous = False
+        checkable = bool(a.births) or len(a.given.replace(" ", "")) > 1
+        for kind, index, mine, theirs in (
+            ("phone", PHONE, a.phones, b.phones),
+            ("email", EMAIL, a.emails, b.emails),
+        ):
+            if kind not in strong:
+                continue
+            common = set(mine) & set(theirs)
+            if common <= set(weak):
+                strong.remove(kind)
+                levels[index] = 0
+            elif common <= set(weak) | set(household) and not checkable:
+                strong.remove(kind)
+                ambiguous = True
+        if tuple(levels) != comparison.levels:
+            comparison = Comparison(tuple(levels), comparison.swapped)
+        overrides = (
+            self._name_weights(comparison, b, population, counts) if counts is not None else None
+        )
+        score = self.model.score(comparison.levels, population, overrides)
+        return PairScore(score, comparison, tuple(strong), ambiguous)
+
+    def _name_weights(
+        self, comparison: Comparison, b: Profile, population: int, counts: NameCounts
+    ) -> dict[int, float] | None:
+        """Exact name agreements weighed by how common the shared value is: u is the share
+        of earlier records with that value (the pair's share when both names agree, as
+        given and family names are not independent)."""
+        given_exact = comparison.levels[GIVEN] == 1
+        family_exact = comparison.levels[FAMILY] == 1
+        if not (given_exact or family_exact):
+            return None
+        # The value each field agreed on, as ``b`` holds it (read the other way when swapped).
+        given_value, family_value = (
+            (b.family, b.given) if comparison.swapped else (b.given, b.family)
+        )
+        size = float(max(population, self.config.min_population))
+        floor = self.config.tf_min_count
+        given_w, family_w = self._names
+        out: dict[int, float] = {}
+        u_given = u_family = 1.0
+        if given_exact:
+            key = given_key(given_value) if not comparison.swapped else family_key(given_value)
+            u_given = max(counts.count(key), floor) / size
+            out[GIVEN] = math.log2(given_w.m[0] / u_given)
+        if family_exact:
+            key = family_key(family_value) if not comparison.swapped else given_key(family_value)
+            u_family = max(counts.count(key), floor) / size
+            out[FAMILY] = math.log2(family_w.m[0] / u_family)
+        if given_exact and family_exact:
+            pair = pair_key(b.given, b.family)
+            u_pair = max(counts.count(pair), floor) / size
+            if u_pair > u_given * u_family:
+                out[GIVEN] = math.log2(given_w.m[0] * family_w.m[0] / u_pair) - out[FAMILY]
+        return out
 
     def decide(
         self,
@@ -101,10 +169,14 @@ class Matcher:
         candidates: Sequence[Candidate[C]],
         population: int,
         weak_phones: Collection[str] = (),
+        counts: NameCounts | None = None,
     ) -> Decision[C]:
         by_cluster: dict[C, list[tuple[Candidate[C], PairScore]]] = {}
+        household = _household(incoming, candidates)
         for candidate in candidates:
-            scored = self.pair(incoming, candidate.profile, population, weak_phones)
+            scored = self.pair(
+                incoming, candidate.profile, population, weak_phones, counts, household
+            )
             by_cluster.setdefault(candidate.cluster, []).append((candidate, scored))
 
         identity = incoming.identity()
@@ -121,7 +193,19 @@ class Matcher:
                 (w for c, _ in members if (w := conflict(identity, c.profile.identity()))), None
             )
             evidence = _evidence(best_candidate, best, strong, why)
-            if why is None and (strong or best.probability >= self.config.link_threshold):
+            probable = best.probability >= self.config.link_threshold
+            if not strong and any(s.ambiguous for _, s in members):
+                # A family's e-mail or landline and no given name or birth date to tell
+                # which member: a supervisor decides.
+                probable = False
+                why = why or _HOUSEHOLD
+                evidence["conflict"] = why
+            elif probable and not strong and not corroborated(best.comparison.levels):
+                # Names (and what spells them) agree, nothing else does: namesakes do that.
+                probable = False
+                why = why or _NAMES_ONLY
+                evidence["conflict"] = why
+            if why is None and (strong or probable):
                 reason = (
                     "shares " + ", ".join(_LABELS[k] for k in strong)
                     if strong
@@ -148,11 +232,15 @@ class Matcher:
                 suggestions.append(
                     Proposal(cluster, probability, f"shares {shared} but {why}", evidence)
                 )
-            elif why is None and best.probability >= self.config.suggest_threshold:
+            elif (why is None or why in (_NAMES_ONLY, _HOUSEHOLD)) and (
+                best.probability >= self.config.suggest_threshold
+            ):
                 # (A clear disagreement without a shared identifier is another person at
                 # the same address or with the same name: nothing to review.)
                 probability = min(best.probability, self.config.link_threshold - _BELOW_LINK)
                 reason = f"possible match ({best.probability:.3f})"
+                if why:
+                    reason += f": {why}"
                 suggestions.append(Proposal(cluster, probability, reason, evidence))
 
         if not linkable:
@@ -173,6 +261,35 @@ class Matcher:
 
 
 _LABELS = {k: k for k in LINK_STRENGTH}
+
+
+def _household(incoming: Profile, candidates: Sequence[Candidate[Any]]) -> set[str]:
+    """E-mail addresses and phones of the incoming record that earlier records of two or more
+    customers hold: a family's address or landline, not one person's."""
+    mine = {*incoming.emails, *incoming.phones}
+    holders: dict[str, set[Any]] = {}
+    for c in candidates:
+        for value in mine & {*c.profile.emails, *c.profile.phones}:
+            holders.setdefault(value, set()).add(c.cluster)
+    return {value for value, clusters in holders.items() if len(clusters) > 1}
+
+
+_NAMES_ONLY = "only the names agree"
+_HOUSEHOLD = "shares an identifier of several customers"
+
+
+def corroborated(levels: tuple[int, ...]) -> bool:
+    """Whether something besides the names agrees: the birth date (or its day/month
+    reading), the street, a phone, an e-mail address or a mailbox name that is more than the
+    names, a card or a social account. Without it a probable match stays a suggestion."""
+    return (
+        levels[BIRTH] in (1, 2)
+        or levels[ADDRESS] == 1
+        or levels[PHONE] == 1
+        or levels[EMAIL] in (1, 2)
+        or levels[CARD] == 1
+        or levels[SOCIAL] == 1
+    )
 
 
 def _evidence(

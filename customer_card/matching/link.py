@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 
 from rapidfuzz.distance import JaroWinkler
 
@@ -111,6 +112,7 @@ class Identity:
         )
 
 
+@lru_cache(maxsize=65536)
 def given_names_compatible(a: str, b: str) -> bool:
     """Folded given names that may denote one person: equal, typo, initial, short form, compound."""
     if a == b:
@@ -120,6 +122,8 @@ def given_names_compatible(a: str, b: str) -> bool:
         return True
     if len(a_compact) == 1 or len(b_compact) == 1:  # an initial: 'j' vs 'jocelyne'
         return a_compact[0] == b_compact[0]
+    if _initials(a) == b_compact or _initials(b) == a_compact:  # 'jp' vs 'jean pierre'
+        return True
     if b in NICKNAMES.get(a, ()) or a in NICKNAMES.get(b, ()):
         return True
     if _SHORT_TO_FULL.get(a, set()) & _SHORT_TO_FULL.get(b, set()):
@@ -128,6 +132,11 @@ def given_names_compatible(a: str, b: str) -> bool:
     if a_words <= b_words or b_words <= a_words:  # 'jean' vs 'jean pierre'
         return True
     return bool(JaroWinkler.similarity(a_compact, b_compact) >= GIVEN_NAME_SIMILARITY)
+
+
+def _initials(name: str) -> str:
+    words = name.split()
+    return "".join(w[0] for w in words) if len(words) > 1 else ""
 
 
 def birth_dates_compatible(a: date, b: date) -> bool:

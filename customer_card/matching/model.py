@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from customer_card.matching.config import FieldWeights, MatchConfig
@@ -44,12 +44,21 @@ class Model:
         prior = self.config.prior(earlier_records)
         return math.log2(prior / (1.0 - prior))
 
-    def score(self, levels: tuple[int, ...], earlier_records: int) -> Score:
+    def score(
+        self,
+        levels: tuple[int, ...],
+        earlier_records: int,
+        overrides: Mapping[int, float] | None = None,
+    ) -> Score:
+        """``overrides`` replaces the weight of some fields (by index): term-frequency
+        adjusted name agreements."""
         total = self.prior_weight(earlier_records)
         evidence: list[FieldEvidence] = []
         for index, level in enumerate(levels):
             if level:
                 w = self._weights[index][level]
+                if overrides and index in overrides:
+                    w = overrides[index]
                 total += w
                 f = self.fields[index]
                 evidence.append(FieldEvidence(f.name, f.levels[level - 1], w))

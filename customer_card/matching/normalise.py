@@ -189,6 +189,7 @@ PARTICLES = frozenset(
 )  # fmt: skip
 
 
+@lru_cache(maxsize=65536)
 def name_core(text: str) -> str:
     """Folded name without particles or spaces: 'de La Fontaine' -> 'fontaine',
     'Lefebvre-Dumas' -> 'lefebvredumas'; the particles alone are kept ('Le' -> 'le')."""

@@ -26,6 +26,13 @@ from customer_card.matching.compare import compare
 from customer_card.matching.config import MatchConfig, load_config
 from customer_card.matching.decide import Candidate, Decision, Matcher
 from customer_card.matching.extract import Extracted
+from customer_card.matching.frequency import (
+    POPULATION_KEY,
+    Frequencies,
+    NameCounts,
+    counted_keys,
+    lookup_keys,
+)
 from customer_card.matching.model import Estimate, estimate, u_from_random_pairs
 from customer_card.matching.profile import Profile, profile_of
 from customer_card.store.database import Database
@@ -74,19 +81,29 @@ class MatchIndex:
     ) -> tuple[list[Candidate[Any]], set[str]]:
         """Earlier records sharing a block key (newest first, within each key's window), and
         the phones shared by so many records that they no longer link on their own."""
-        seqs: set[int] = set()
-        weak_phones: set[str] = set()
-        for key in block_keys(profile):
-            size = self.config.strong_window if is_strong(key) else self.config.window
-            found = self.store.window(key, before, size)
-            seqs.update(found)
-            if key.startswith("p:") and len(found) >= self.config.max_phone_records:
-                weak_phones.add(key[2:])
-        records = self.store.records(seqs) if seqs else []
+        windows = [
+            (key, self.config.strong_window if is_strong(key) else self.config.window)
+            for key in block_keys(profile)
+        ]
+        records, hits = self.store.candidates(windows, before)
+        weak = {
+            key[2:]
+            for key, n in hits.items()
+            if key.startswith("p:") and n >= self.config.max_phone_records
+        }
         return [
             Candidate(r.seq, cluster_of(r), _profile(r.profile), (r.source, r.source_id))
             for r in records
-        ], weak_phones
+        ], weak
+
+    def name_counts(self, profile: Profile, population: int) -> NameCounts | None:
+        """The cache's counts of the names ``profile`` may agree on; None while the counts
+        do not cover the index (a cache from before them: ``match run`` counts it)."""
+        counts = self.store.name_counts(lookup_keys(profile))
+        counted = counts.get(POPULATION_KEY, 0)
+        if population and counted < 0.9 * population:
+            return None
+        return Frequencies(counts)
 
     def match(
         self, source: str, source_id: str, fields: Mapping[str, Any], extracted: Extracted
@@ -95,14 +112,17 @@ class MatchIndex:
         profile = profile_of(fields, self.region, extracted)
         population = self.store.next_seq() - 1
         candidates, weak = self.candidates(profile, _NO_LIMIT, lambda r: r.customer_id)
-        decision = self.matcher.decide(profile, candidates, population, weak)
+        counts = self.name_counts(profile, population)
+        decision = self.matcher.decide(profile, candidates, population, weak, counts)
         self.store.index_record(source, source_id, profile.to_json(), block_keys(profile))
+        self.store.add_name_counts(counted_keys(profile))
         return decision
 
     def reindex(
         self, source: str, source_id: str, fields: Mapping[str, Any], extracted: Extracted
     ) -> None:
-        """A changed record: its profile and keys follow (it keeps its customer)."""
+        """A changed record: its profile and keys follow (it keeps its customer; the name
+        counts catch up at the next ``match run``)."""
         profile = profile_of(fields, self.region, extracted)
         self.store.index_record(source, source_id, profile.to_json(), block_keys(profile))
 
@@ -136,6 +156,9 @@ class Plan:
     cluster_of: dict[int, int] = field(default_factory=dict)  # seq -> cluster (first seq)
     customer_of: dict[int, int] = field(default_factory=dict)  # seq -> current customer
     suggestions: list[tuple[int, int, float, str, dict[str, Any]]] = field(default_factory=list)
+    # Name counts as they grow during the replay: each record meets the counts inline
+    # matching had when it arrived; at the end, the counts of the whole cache.
+    counts: Frequencies = field(default_factory=Frequencies)
 
 
 class MatchService:
@@ -182,7 +205,10 @@ class MatchService:
                     candidates, weak = index.candidates(
                         profile, record.seq, lambda r: plan.cluster_of.get(r.seq, r.seq)
                     )
-                    decision = self.matcher.decide(profile, candidates, record.seq - 1, weak)
+                    decision = self.matcher.decide(
+                        profile, candidates, record.seq - 1, weak, plan.counts
+                    )
+                    plan.counts.add(profile)
                     cluster = decision.link.cluster if decision.link else record.seq
                     plan.cluster_of[record.seq] = cluster
                     for s in decision.suggestions:
@@ -250,6 +276,7 @@ class MatchService:
                     )
                     parent[loser] = survivor
                     report.merges += 1
+            store.replace_name_counts(plan.counts.counts)
             for seq, cluster, probability, reason, evidence in plan.suggestions:
                 a = find(plan.customer_of[seq])
                 b = find(plan.customer_of.get(cluster, cluster))

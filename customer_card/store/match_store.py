@@ -11,6 +11,7 @@ import json
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, cast
 
 from sqlalchemy import Table, delete, func, insert, select, update
@@ -39,6 +40,26 @@ _PROFILES_SQL = (
     "ON sr.source = mr.source AND sr.source_id = mr.source_id "
     "WHERE sr.deleted = 0 AND mr.seq IN ({marks})"
 )
+
+
+_POPULATION = "#"  # matching.frequency.POPULATION_KEY (store imports nothing from matching)
+
+
+@lru_cache(maxsize=64)
+def _candidates_sql(windows: int) -> str:
+    # One window per block key (each reads the newest rows of its key through the primary
+    # key), then each candidate once with the keys that found it, its profile and customer.
+    window = (
+        "SELECT * FROM (SELECT key, seq FROM match_key "
+        "WHERE key = ? AND seq < ? ORDER BY seq DESC LIMIT ?)"
+    )
+    return (
+        "WITH c(key, seq) AS (" + " UNION ALL ".join([window] * windows) + "), "
+        "g(seq, keys) AS (SELECT seq, group_concat(key, char(10)) FROM c GROUP BY seq) "
+        "SELECT g.keys, mr.seq, mr.source, mr.source_id, mr.profile, sr.customer_id, sr.deleted "
+        "FROM g JOIN match_record mr ON mr.seq = g.seq "
+        "JOIN source_record sr ON sr.source = mr.source AND sr.source_id = mr.source_id"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +126,53 @@ class MatchStore:
                 [(key, seq) for key in keys],
             )
         return seq
+
+    def candidates(
+        self, windows: Sequence[tuple[str, int]], before: int
+    ) -> tuple[list[IndexedRecord], dict[str, int]]:
+        """Every block's ``size`` newest records that arrived before ``before``, in one
+        statement: the live records (with their current customer), and how many records
+        each key's window held (deleted ones included)."""
+        if not windows:
+            return [], {}
+        sql = _candidates_sql(len(windows))
+        params: list[Any] = []
+        for key, size in windows:
+            params.extend((key, before, size))
+        records: list[IndexedRecord] = []
+        hits: dict[str, int] = {}
+        for keys, seq, source, sid, profile, cid, deleted in self.conn.exec_driver_sql(
+            sql, tuple(params)
+        ):
+            for key in keys.split("\n"):
+                hits[key] = hits.get(key, 0) + 1
+            if not deleted:
+                records.append(IndexedRecord(int(seq), source, sid, profile, int(cid)))
+        return records, hits
+
+    def name_counts(self, keys: Collection[str]) -> dict[str, int]:
+        """Counts of names (and of counted records, key ``#``) from the name_frequency table."""
+        wanted = sorted({*keys, _POPULATION})
+        sql = "SELECT key, count FROM name_frequency WHERE key IN ({})".format(
+            ",".join("?" * len(wanted))
+        )
+        return {str(k): int(c) for k, c in self.conn.exec_driver_sql(sql, tuple(wanted))}
+
+    def add_name_counts(self, keys: Collection[str]) -> None:
+        """One more record carrying these names."""
+        self.conn.exec_driver_sql(
+            "INSERT INTO name_frequency (key, count) VALUES (?, 1) "
+            "ON CONFLICT (key) DO UPDATE SET count = count + 1",
+            [(key,) for key in (*keys, _POPULATION)],
+        )
+
+    def replace_name_counts(self, counts: Mapping[str, int]) -> None:
+        self.conn.exec_driver_sql("DELETE FROM name_frequency")
+        if counts:
+            self.conn.exec_driver_sql(
+                "INSERT INTO name_frequency (key, count) VALUES (?, ?)",
+                [(k, int(v)) for k, v in counts.items() if v > 0],
+            )
 
     def next_seq(self) -> int:
         last = self.conn.exec_driver_sql("SELECT max(seq) FROM match_record").scalar()

@@ -330,6 +330,18 @@ class MatchKey(Base):
     __table_args__ = (Index("ix_match_key_seq", "seq"), {"sqlite_with_rowid": False})
 
 
+class NameFrequency(Base):
+    """How many match-indexed records carry a name (``g:`` given, ``f:`` family, ``n:`` the
+    pair; ``#`` counts the records): term-frequency name weights (migration 0006)."""
+
+    __tablename__ = "name_frequency"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = ({"sqlite_with_rowid": False},)
+
+
 class AppUser(Base):
     __tablename__ = "app_user"
 

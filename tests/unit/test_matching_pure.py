@@ -23,6 +23,7 @@ from customer_card.matching.config import (
     load_config,
 )
 from customer_card.matching.decide import Candidate, Matcher
+from customer_card.matching.frequency import POPULATION_KEY, Frequencies
 from customer_card.matching.model import Model, estimate
 from customer_card.matching.profile import Profile, profile_of
 
@@ -353,3 +354,86 @@ def test_social_record_with_handle_and_display_name_is_at_least_suggested() -> N
     decision = matcher.decide(social, [_candidate(1, 10, JOCELYNE)], 10_000)
     found = decision.link or decision.suggestions[0]
     assert found.cluster == 10
+
+
+# --- namesakes, households, term frequencies -----------------------------------------------
+
+
+def test_a_mailbox_name_that_only_spells_the_names_is_no_evidence() -> None:
+    matcher = Matcher(CONFIG)
+    elsewhere = profile_of(
+        {"given_name": "Jean-Pierre", "family_name": "Vidal", "email": "jeanpierre.vidal@orange.fr"}
+    )
+    namesake = profile_of(
+        {"given_name": "Jean-Pierre", "family_name": "Vidal",
+         "email": "jeanpierre.vidal@ac-lyon.fr", "postcode": "54100"}
+    )  # fmt: skip
+    levels = matcher.pair(elsewhere, namesake, 100_000).comparison.levels
+    assert levels[FIELDS.index("email")] == 3  # different, not 'local_part'
+    digits = profile_of({"given_name": "Jean-Pierre", "family_name": "Vidal",
+                         "email": "jeanpierre.vidal51@gmail.com"})  # fmt: skip
+    other = profile_of({"full_name": "JP Vidal", "email": "jeanpierre.vidal51@free.fr"})
+    assert matcher.pair(digits, other, 100_000).comparison.levels[FIELDS.index("email")] == 2
+
+
+def test_names_alone_never_link_however_strong() -> None:
+    # A lenient link threshold, so that the names and a handle spelling them score above it.
+    matcher = Matcher(CONFIG.with_thresholds(0.9, 0.5))
+    incoming = profile_of({"full_name": "Philomène K.", "twitter": "@philomenekerherve"})
+    candidate = _candidate(1, 10, {"given_name": "Philomène", "family_name": "Kerhervé"})
+    scored = matcher.pair(incoming, candidate.profile, 1000)
+    assert scored.probability >= 0.9
+    decision = matcher.decide(incoming, [candidate], 1000)
+    assert decision.link is None
+    (suggestion,) = decision.suggestions
+    assert "only the names agree" in suggestion.reason
+    assert suggestion.evidence["conflict"] == "only the names agree"
+
+
+def test_common_names_weigh_less_than_rare_ones() -> None:
+    matcher = Matcher(CONFIG)
+    counts = Frequencies(
+        {"g:marie": 3000, "f:martin": 1500, "n:marie|martin": 60,
+         "g:philomene": 2, "f:kerherve": 2, "n:philomene|kerherve": 2}
+    )  # fmt: skip
+
+    def weight(given: str, family: str) -> float:
+        a = profile_of({"given_name": given, "family_name": family, "birth_date": "1961-04-17"})
+        b = profile_of({"given_name": given, "family_name": family, "birth_date": "1961-04-17"})
+        return matcher.pair(a, b, 100_000, counts=counts).score.weight
+
+    assert weight("Philomène", "Kerhervé") > weight("Marie", "Martin") + 4
+    without = matcher.pair(profile_of(JOCELYNE), profile_of(JOCELYNE), 100_000).score.weight
+    assert weight("Marie", "Martin") < without  # commoner than the configured average
+
+
+def test_household_email_links_only_who_can_be_told_apart() -> None:
+    matcher = Matcher(CONFIG)
+    family = "jocelyne.michu@orange.fr"
+    mother = _candidate(1, 10, JOCELYNE)
+    son = _candidate(2, 20, {"given_name": "Kevin", "family_name": "Michu", "email": family,
+                             "birth_date": "1992-08-30"})  # fmt: skip
+    # A contact with only a title and the family name: which Michu? A supervisor decides.
+    anonymous = profile_of({"full_name": "Mme Michu", "email": family})
+    decision = matcher.decide(anonymous, [mother, son], 100_000)
+    assert decision.link is None
+    assert {s.cluster for s in decision.suggestions} >= {10}
+    # With a given name the household's address still links the right member.
+    kevin = profile_of({"full_name": "Kevin Michu", "email": family})
+    decision = matcher.decide(kevin, [mother, son], 100_000)
+    assert decision.link is not None
+    assert decision.link.cluster == 20
+
+
+def test_compound_given_name_initials_are_compatible() -> None:
+    assert given_level("jp", "jean pierre") == 2
+    assert given_level("jean pierre", "jc") == 4
+
+
+def test_frequencies_count_names_and_records() -> None:
+    counts = Frequencies()
+    counts.add_all([profile_of(JOCELYNE), profile_of({"full_name": "J. Michu"})])
+    assert counts.count("f:michu") == 2
+    assert counts.count("g:jocelyne") == 1
+    assert counts.count("n:jocelyne|michu") == 1
+    assert counts.count(POPULATION_KEY) == 2

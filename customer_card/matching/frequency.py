@@ -1,0 +1,76 @@
+"""How common each name is in the cache, for term-frequency adjusted name weights.
+
+Two records that both say 'Martin' prove much less than two that both say 'Kerhervé': the u
+probability of an exact name agreement is the share of records that carry that value, not
+one figure for every name. Counts are kept per key — ``g:`` a given name, ``f:`` a family
+name, ``n:`` the pair given|family (names are not independent: Nguyen goes with Thi) — plus
+the number of records counted (``#``).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from typing import Protocol
+
+from customer_card.matching.normalise import name_core
+from customer_card.matching.profile import Profile
+
+POPULATION_KEY = "#"
+
+
+class NameCounts(Protocol):
+    def count(self, key: str) -> int: ...
+
+
+def given_key(given: str) -> str:
+    return "g:" + given.replace(" ", "")
+
+
+def family_key(family: str) -> str:
+    return "f:" + name_core(family)
+
+
+def pair_key(given: str, family: str) -> str:
+    return "n:" + given.replace(" ", "") + "|" + name_core(family)
+
+
+def counted_keys(p: Profile) -> tuple[str, ...]:
+    """The keys one record adds to the counts (an initial is not a name worth counting)."""
+    keys: list[str] = []
+    given = len(p.given.replace(" ", "")) > 1
+    family = len(name_core(p.family)) > 1
+    if given:
+        keys.append(given_key(p.given))
+    if family:
+        keys.append(family_key(p.family))
+    if given and family:
+        keys.append(pair_key(p.given, p.family))
+    return tuple(keys)
+
+
+def lookup_keys(p: Profile) -> tuple[str, ...]:
+    """Every key scoring ``p`` against earlier records may need (names read either way)."""
+    keys = {*counted_keys(p)}
+    if p.given and p.family:
+        keys |= {given_key(p.family), family_key(p.given), pair_key(p.family, p.given)}
+    return tuple(sorted(keys))
+
+
+class Frequencies:
+    """Counts held in memory: the batch re-run counts records as it replays them, so every
+    record is scored with the counts inline matching had when it arrived."""
+
+    def __init__(self, counts: Mapping[str, int] | None = None) -> None:
+        self.counts: Counter[str] = Counter(counts or {})
+
+    def count(self, key: str) -> int:
+        return self.counts.get(key, 0)
+
+    def add(self, p: Profile) -> None:
+        self.counts.update(counted_keys(p))
+        self.counts[POPULATION_KEY] += 1
+
+    def add_all(self, profiles: Iterable[Profile]) -> None:
+        for p in profiles:
+            self.add(p)

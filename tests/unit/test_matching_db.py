@@ -1,0 +1,169 @@
+"""Matching against a real cache: inline (ingest) and batch (match run) agree, a re-run is
+idempotent, a threshold change is caught up by a run, exports are complete."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+from sqlalchemy import delete, select
+
+from customer_card import cli, paths
+from customer_card.services.demo import build_demo
+from customer_card.services.matching import MatchService, config_path
+from customer_card.store import models as m
+from customer_card.store.database import Database
+from customer_card.store.match_store import MatchStore
+from tests.conftest import TEST_PASSPHRASE, DemoServices
+
+SMALL_DEMO = 120
+
+
+def partition(groups: dict[int, int]) -> set[frozenset[int]]:
+    members: dict[int, set[int]] = defaultdict(set)
+    for item, group in groups.items():
+        members[group].add(item)
+    return {frozenset(v) for v in members.values()}
+
+
+def current_partition(database: Database) -> set[frozenset[tuple[str, str]]]:
+    with database.read() as session:
+        customer_of = MatchStore(session).record_customers()
+    members: dict[int, set[tuple[str, str]]] = defaultdict(set)
+    for ref, cid in customer_of.items():
+        members[cid].add(ref)
+    return {frozenset(v) for v in members.values()}
+
+
+def test_inline_and_batch_agree_on_the_demo(demo_services: DemoServices) -> None:
+    service = MatchService(demo_services.database)
+    plan = service.plan()  # read-only: the batch decision, not applied
+
+    assert partition(plan.cluster_of) == partition(plan.customer_of)
+    with demo_services.database.read() as session:
+        pending = {(s.customer_a, s.customer_b) for s in MatchStore(session).suggestions("pending")}
+    planned = set()
+    for seq, cluster, *_ in plan.suggestions:
+        a, b = plan.customer_of[seq], plan.customer_of[cluster]
+        planned.add((min(a, b), max(a, b)))
+    assert planned == pending
+
+
+def test_every_link_and_suggestion_carries_its_evidence(demo_services: DemoServices) -> None:
+    with demo_services.database.read() as session:
+        reasons = session.scalars(select(m.SourceRecord.link_reason)).all()
+        suggestions = MatchStore(session).suggestions(None)
+    assert all(reasons)
+    assert {r.split(" ")[0] for r in reasons} <= {"new", "shares", "probable"}
+    assert suggestions
+    for s in suggestions:
+        assert s.reason
+        assert {"probability", "record", "fields", "incoming"} <= set(s.evidence)
+        for field in s.evidence["fields"]:
+            assert set(field) == {"field", "level", "weight"}
+
+
+def test_demo_persons_are_mostly_one_customer(demo_services: DemoServices) -> None:
+    """The foundation left ~356 customers for 300 persons; probabilistic matching links the
+    social accounts and partial support contacts."""
+    with demo_services.database.read() as session:
+        customers = len(set(MatchStore(session).record_customers().values()))
+    assert customers <= 325
+
+
+@pytest.fixture
+def small_demo(database: Database) -> Database:
+    build_demo(database, customers=SMALL_DEMO, seed=3)
+    return database
+
+
+def test_match_run_is_idempotent(small_demo: Database) -> None:
+    before = current_partition(small_demo)
+    first = MatchService(small_demo).run()
+    second = MatchService(small_demo).run()
+
+    assert (first.merges, first.suggestions, first.would_split) == (0, 0, 0)
+    assert (second.merges, second.suggestions, second.would_split) == (0, 0, 0)
+    assert current_partition(small_demo) == before
+
+
+def test_records_from_before_the_match_index_are_indexed_by_a_run(small_demo: Database) -> None:
+    with small_demo.write() as session:
+        session.execute(delete(m.MatchKey))
+        session.execute(delete(m.MatchRecord))
+    report = MatchService(small_demo).run()
+    with small_demo.read() as session:
+        customer_records = session.scalars(
+            select(m.SourceRecord.id).where(m.SourceRecord.deleted.is_(False))
+        ).all()
+        assert MatchStore(session).indexed_count() == len(customer_records)
+    assert report.indexed == len(customer_records)
+
+
+def test_a_run_after_a_threshold_change_merges_like_inline_would(
+    database: Database, tmp_path: Path, keychain: object
+) -> None:
+    from customer_card.store.cache import open_cache
+    from customer_card.store.keys import KdfCost
+
+    # First ingest with probabilistic links switched off (deterministic links only).
+    user_config = paths.config_dir() / "matching.toml"
+    user_config.parent.mkdir(parents=True, exist_ok=True)
+    shipped = (paths.resources_dir() / "matching.toml").read_text(encoding="utf-8")
+    user_config.write_text(shipped.replace("link = 0.995", "link = 0.99999999999"), "utf-8")
+    assert config_path() == user_config
+    build_demo(database, customers=SMALL_DEMO, seed=3)
+    strict = current_partition(database)
+    user_config.unlink()
+
+    report = MatchService(database).run()
+
+    reference = open_cache(tmp_path / "ref.db", keychain, create=True, kdf_cost=KdfCost.minimal())  # type: ignore[arg-type]
+    try:
+        build_demo(reference.database, customers=SMALL_DEMO, seed=3)
+        inline = current_partition(reference.database)
+    finally:
+        reference.database.dispose()
+    assert report.merges > 0
+    assert strict != inline
+    assert current_partition(database) == inline
+
+
+def test_exports(demo_services: DemoServices) -> None:
+    service = MatchService(demo_services.database)
+    links = io.StringIO()
+    rows = service.export_links(links)
+    parsed = list(csv.DictReader(io.StringIO(links.getvalue())))
+    assert len(parsed) == rows
+    assert set(parsed[0]) == {"source", "source_id", "customer_id"}
+    assert all(r["customer_id"].startswith("C") for r in parsed)
+
+    suggestions = io.StringIO()
+    count = service.export_suggestions(suggestions)
+    parsed = list(csv.DictReader(io.StringIO(suggestions.getvalue())))
+    assert len(parsed) == count
+    assert count > 0
+    first = parsed[0]
+    assert first["records_a"]
+    assert first["records_b"]
+    assert json.loads(first["evidence"])["fields"]
+
+
+def test_cli_links_export(
+    demo_services: DemoServices, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CUSTOMER_CARD_PASSPHRASE", TEST_PASSPHRASE)
+    output = tmp_path / "links.csv"
+    assert (
+        cli.main(["--db", str(demo_services.path), "links", "export", "--output", str(output)]) == 0
+    )
+    assert output.read_text(encoding="utf-8").startswith("source,source_id,customer_id")
+    missing = tmp_path / "nowhere" / "x.csv"
+    assert (
+        cli.main(["--db", str(demo_services.path), "links", "export", "--output", str(missing)])
+        == 1
+    )
