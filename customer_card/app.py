@@ -12,13 +12,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from customer_card import paths
+from customer_card.services.actions import ActionService
 from customer_card.services.cards import CardService
 from customer_card.services.demo import DEFAULT_CUSTOMERS, DEFAULT_SEED, build_demo
 from customer_card.services.ingest import IngestReport, IngestService
 from customer_card.services.search import SearchService
+from customer_card.services.sync_runner import SyncRunner
+from customer_card.services.sync_status import SyncService
 from customer_card.store.cache import OpenedCache, Unlock, open_cache
 from customer_card.store.database import Database
 from customer_card.store.keys import PASSPHRASE_ENV, Keychain
+from sync.sources import FILE_NAME as SOURCES_FILE_NAME
+from sync.sources import keyring_secrets
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +39,8 @@ class Services:
     search: SearchService
     cards: CardService
     ingest: IngestService
+    actions: ActionService
+    sync: SyncService
     recovery_code: str | None
     demo: bool
 
@@ -58,6 +65,11 @@ def resolve_db(db: Path | None) -> Path:
     return paths.demo_cache()
 
 
+def resolve_sources(sources: Path | None) -> Path:
+    """The sources file: ``--sources``, else ``sources.toml`` in the user's config dir."""
+    return sources.expanduser() if sources is not None else paths.config_dir() / SOURCES_FILE_NAME
+
+
 def instance_key(db_path: Path) -> str:
     """One running window per cache file: a stable name derived from its absolute path."""
     digest = hashlib.sha256(str(db_path.resolve()).encode()).hexdigest()[:16]
@@ -71,6 +83,7 @@ def open_services(
     demo: bool = False,
     passphrase: str | None = None,
     recovery_code: str | None = None,
+    sources: Path | None = None,
 ) -> Services:
     keychain = Keychain.from_environment()
     passphrase = passphrase or os.environ.get(PASSPHRASE_ENV) or None
@@ -84,12 +97,17 @@ def open_services(
         create=create,
     )
     database = opened.database
+    ingest = IngestService(database)
     return Services(
         path=db_path,
         database=database,
         search=SearchService(database),
         cards=CardService(database),
-        ingest=IngestService(database),
+        ingest=ingest,
+        actions=ActionService(database),
+        sync=SyncService(
+            database, SyncRunner(database, ingest, keyring_secrets()), resolve_sources(sources)
+        ),
         recovery_code=opened.recovery_code,
         demo=demo,
     )

@@ -218,7 +218,7 @@ def _window(args: argparse.Namespace, request: dict[str, Any] | None) -> int:
         services, report = app.ensure_demo(db_path, progress=_progress_printer())
         _report_build(report)
         services.close()
-    return _run_gui(db_path, request)
+    return _run_gui(db_path, request, args.sources)
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -232,16 +232,18 @@ def _demo(args: argparse.Namespace) -> int:
     if args.no_window:
         print(f"demo cache ready: {db_path}")
         return 0
-    return _run_gui(db_path, None)
+    return _run_gui(db_path, None, args.sources)
 
 
-def _run_gui(db_path: Path, request: dict[str, Any] | None) -> int:
+def _run_gui(db_path: Path, request: dict[str, Any] | None, sources: Path | None) -> int:
     from customer_card.ui.startup import run_gui  # Qt only when a window is wanted
 
     return run_gui(
         db_path,
         request,
-        open_services=lambda path, passphrase: app.open_services(path, passphrase=passphrase),
+        open_services=lambda path, passphrase: app.open_services(
+            path, passphrase=passphrase, sources=sources
+        ),
         instance_key=app.instance_key(db_path),
         runtime_dir=paths.runtime_dir(),
     )

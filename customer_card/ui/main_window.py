@@ -23,6 +23,8 @@ from customer_card.ui.ports import ActionPort, CardPort, SearchPort
 from customer_card.ui.search_bar import ResultsPopup, SearchBar
 from customer_card.ui.search_controller import SearchController
 from customer_card.ui.search_model import SearchResultsModel
+from customer_card.ui.sync_controller import SyncController, SyncPort
+from customer_card.ui.sync_views import SyncStatusBar
 from customer_card.ui.timeline_model import TimelineModel
 from customer_card.ui.widgets import muted
 
@@ -70,6 +72,8 @@ class MainWindow(QMainWindow):
         actions: ActionPort | None = None,
         user: str = "",
         parent: QWidget | None = None,
+        *,
+        sync: SyncPort | None = None,
     ):
         super().__init__(parent)
         self.setObjectName("MainWindow")
@@ -154,6 +158,18 @@ class MainWindow(QMainWindow):
             shortcut.setContext(Qt.ShortcutContext.WindowShortcut)
             shortcut.activated.connect(slot)
         self.statusBar().setSizeGripEnabled(False)
+        # Syncs on a worker, their state at the right of the status bar (Ctrl+Shift+S).
+        self.sync_controller: SyncController | None = None
+        self.sync_bar: SyncStatusBar | None = None
+        self._card_loading = False
+        self._stale_card: int | None = None  # changed by a sync while a card was loading
+        if sync is not None:
+            self.sync_controller = SyncController(sync, self._pool, self)
+            self.sync_bar = SyncStatusBar(self.sync_controller, self)
+            self.statusBar().addPermanentWidget(self.sync_bar)
+            self.addAction(self.sync_bar.sync_action)
+            self.sync_controller.customer_changed.connect(self._on_customer_synced)
+            self.sync_controller.refresh_status()
         self.search_bar.field.setFocus(Qt.FocusReason.OtherFocusReason)
 
     # -- what the application (and a second launch) asks for ---------------------------
@@ -302,6 +318,11 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(self._title(name))
         self.pages.setCurrentWidget(self.card_view)
         self.statusBar().clearMessage()
+        if self.sync_controller is not None:
+            self.sync_controller.watch(card)
+        stale, self._stale_card = self._stale_card, None
+        if stale == customer_id:
+            self.cards.open(customer_id)
         # Lay the card out now rather than on a later turn of the event loop: once the card is
         # said to be shown, every row has its final place (and can be clicked).
         QCoreApplication.sendPostedEvents(None, QEvent.Type.LayoutRequest)
@@ -335,7 +356,19 @@ class MainWindow(QMainWindow):
     def _on_load_failed(self, message: str) -> None:
         self.statusBar().showMessage(self.tr("Could not load the card: %1").replace("%1", message))
 
+    def _on_customer_synced(self, customer_id: int) -> None:
+        """A sync changed the customer on screen: show the card as the cache has it now
+        (unless the advisor is already opening another card)."""
+        card = self._card_on_screen()
+        if card is None or card.customer.id != customer_id:
+            return
+        if self._card_loading:
+            self._stale_card = customer_id  # reloaded once the card loading now is shown
+            return
+        self.cards.open(customer_id)
+
     def _on_loading(self, loading: bool) -> None:
+        self._card_loading = loading
         if loading:
             self.statusBar().showMessage(self.tr("Loading the card…"))
         else:
@@ -347,6 +380,9 @@ class MainWindow(QMainWindow):
             self.results_popup.place_under(self.search_bar.field)
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        # Let running searches/loads finish before the objects they answer to go away.
+        # Stop a running sync between two batches, and let running searches/loads finish,
+        # before the objects they answer to go away.
+        if self.sync_controller is not None:
+            self.sync_controller.shutdown()
         self._pool.waitForDone()
         super().closeEvent(event)

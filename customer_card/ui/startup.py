@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QApplication, QInputDialog, QLineEdit, QMessageBox
 from customer_card.services.actions import ActionService
 from customer_card.services.cards import CardService
 from customer_card.services.search import SearchService
+from customer_card.services.sync_status import SyncService
 from customer_card.store.database import Database
 from customer_card.store.errors import CacheError, MissingKeyError, WrongKeyError
 from customer_card.ui.instance import SingleInstance, current_user
@@ -31,6 +32,10 @@ class OpenedServices(Protocol):
     def search(self) -> SearchService: ...
     @property
     def cards(self) -> CardService: ...
+    @property
+    def actions(self) -> ActionService: ...
+    @property
+    def sync(self) -> SyncService: ...
     @property
     def database(self) -> Database: ...
     @property
@@ -122,8 +127,9 @@ def run_gui(
     if services is None:
         return 1
     load_theme(qt_app, theme_name())
-    actions = ActionService(services.database)
-    window = MainWindow(services.search, services.cards, actions, user=current_user())
+    window = MainWindow(
+        services.search, services.cards, services.actions, user=current_user(), sync=services.sync
+    )
     title = _tr("Customer Card")
     window.set_app_title(_tr("%1 — demo data").replace("%1", title) if services.demo else title)
 
@@ -138,4 +144,6 @@ def run_gui(
     try:
         return qt_app.exec()
     finally:
+        if window.sync_controller is not None:
+            window.sync_controller.shutdown()  # no sync may outlive the cache it writes to
         services.close()
