@@ -379,14 +379,10 @@ def _info(services: app.Services, args: argparse.Namespace) -> int:
 # --- sync, sources, outbox ---------------------------------------------------------------------
 
 
-def _sources_path(args: argparse.Namespace) -> Path:
-    return args.sources.expanduser() if args.sources else paths.config_dir() / "sources.toml"
-
-
 def _sync(services: app.Services, args: argparse.Namespace) -> int:
     if args.sync_command == "status":
         return _sync_status(services, args)
-    sources = load_sources(_sources_path(args))
+    sources = load_sources(app.resolve_sources(args.sources))
     runner = SyncRunner(services.database, services.ingest, keyring_secrets())
     if args.sync_command == "quarantine":
         return _sync_quarantine(services, runner, sources.select(None), args)
