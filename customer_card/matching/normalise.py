@@ -27,6 +27,7 @@ class Normalised:
     valid: bool
 
 
+@lru_cache(maxsize=65536)
 def fold(text: str) -> str:
     """Lower case, no accents, punctuation to spaces: 'Hélène  LE-GOFF' -> 'helene le goff'."""
     decomposed = unicodedata.normalize("NFKD", text.casefold())
@@ -102,6 +103,7 @@ def phone(raw: str, region: str = DEFAULT_REGION) -> Normalised:
     return Normalised(raw, e164, phonenumbers.is_valid_number(number))
 
 
+@lru_cache(maxsize=65536)
 def national_digits(e164: str, region: str = DEFAULT_REGION) -> str:
     """'+33612345678' -> '0612345678' (what people type), or the digits when unparseable."""
     try:
@@ -112,6 +114,7 @@ def national_digits(e164: str, region: str = DEFAULT_REGION) -> str:
     return re.sub(r"\D", "", national)
 
 
+@lru_cache(maxsize=65536)
 def is_mobile(e164: str) -> bool:
     try:
         number = phonenumbers.parse(e164, None)
@@ -158,16 +161,21 @@ def birth_date(raw: str | None) -> date | None:
     """Parse a birth date in the common formats (day first, as in France); None when unparseable."""
     if not raw:
         return None
-    text = raw.strip()
+    parsed, fmt = _parse_date(raw.strip())
+    if parsed is not None and fmt == "%d/%m/%y" and parsed.year > date.today().year:
+        parsed = parsed.replace(year=parsed.year - 100)
+    return parsed
+
+
+@lru_cache(maxsize=65536)
+def _parse_date(text: str) -> tuple[date | None, str]:
+    """The first format that reads ``text`` (strptime is slow and the same dates recur)."""
     for fmt in _DATE_FORMATS:
         try:
-            parsed = datetime.strptime(text, fmt).date()
+            return datetime.strptime(text, fmt).date(), fmt
         except ValueError:
             continue
-        if fmt == "%d/%m/%y" and parsed.year > date.today().year:
-            parsed = parsed.replace(year=parsed.year - 100)
-        return parsed
-    return None
+    return None, ""
 
 
 def birth_date_readings(raw: str | None) -> tuple[date, ...]:

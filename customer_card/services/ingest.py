@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -17,19 +17,21 @@ from typing import Any
 
 from customer_card.matching import normalise
 from customer_card.matching.decide import Matcher
-from customer_card.matching.extract import Extracted, extract, names_of
-from customer_card.matching.link import Identity
+from customer_card.matching.extract import Extracted, extract
 from customer_card.matching.survivorship import LinkedRecord, survive
 from customer_card.services.matching import MatchIndex, default_config
 from customer_card.store.database import Database
-from customer_card.store.ingest_store import GoldenUpdate, IngestStore, SearchRow, StoredRecord
+from customer_card.store.ingest_store import (
+    GoldenUpdate,
+    IngestStore,
+    LinkedFields,
+    SearchRow,
+    StoredRecord,
+)
 from customer_card.store.match_store import MatchStore
 from sync.records import Checkpoint, RecordKind, SourceRecord, canonical_json
 
 log = logging.getLogger(__name__)
-
-# Identifiers strong enough to link on, strongest first (used to pick among candidates).
-LINK_STRENGTH = {"crm_id": 5, "loyalty_card": 4, "social": 3, "email": 2, "phone": 1}
 
 
 @dataclass
@@ -123,8 +125,6 @@ class _Batch:
         self.report = report
         self.touched_golden: set[int] = set()
         self.touched_activity: set[int] = set()
-        self.identities: dict[int, Identity] = {}
-        self.local_identifiers: dict[tuple[str, str], set[int]] = {}
         self.records_by_key: dict[tuple[str, str], StoredRecord] = {}
         self.quarantined: list[dict[str, Any]] = []
         self.accepted: dict[tuple[str, str], set[str]] = {}  # (source, kind) -> source ids
@@ -215,7 +215,6 @@ class _Batch:
             outcome = "inserted"
         self.records_by_key[key] = StoredRecord(record_id, customer_id, record.content_hash, False)
         self._stage_details(customer_id, record_id, extracted)
-        self._remember_identity(customer_id, extracted, record.fields)
         self.touched_golden.add(customer_id)
         self._accept(record, outcome)
 
@@ -253,7 +252,6 @@ class _Batch:
             self.report.linked += 1
         else:
             customer_id = self.store.new_customer(self.now)
-            self.identities[customer_id] = Identity(frozenset(), frozenset())
             reason = "new customer"
             self.report.customers_created += 1
         for s in decision.suggestions:
@@ -273,31 +271,6 @@ class _Batch:
             )
             self._matching = index
         return index
-
-    def _suggest(self, a: int, b: int, probability: float, reason: str, via: list[Any]) -> None:
-        if a == b:
-            return
-        evidence = {"shared": [{"kind": kind, "value": value} for kind, value in via]}
-        self.store.suggest_merge(a, b, probability, reason, evidence)
-        self.report.suggestions += 1
-
-    def _identity(self, customer_id: int) -> Identity:
-        identity = self.identities.get(customer_id)
-        if identity is None:
-            linked = self.store.linked_fields([customer_id]).get(customer_id, [])
-            identity = Identity.of(
-                [names_of(f.fields) for f in linked],
-                [normalise.birth_date(f.fields.get("birth_date")) for f in linked],
-            )
-            self.identities[customer_id] = identity
-        return identity
-
-    def _remember_identity(
-        self, customer_id: int, extracted: Extracted, fields: Mapping[str, Any]
-    ) -> None:
-        self.identities[customer_id] = self._identity(customer_id) | _identity_of(extracted, fields)
-        for key in extracted.identifiers:
-            self.local_identifiers.setdefault(key, set()).add(customer_id)
 
     def _stage_details(self, customer_id: int, record_id: int, extracted: Extracted) -> None:
         self.staged[record_id] = (customer_id, extracted)
@@ -366,7 +339,7 @@ class _Batch:
         self.store.reindex(rows, tokens)
 
     def _search_row(
-        self, customer_id: int, public_id: str, records: list[Any], city: str | None
+        self, customer_id: int, public_id: str, records: list[LinkedFields], city: str | None
     ) -> tuple[SearchRow, set[str]]:
         names: dict[str, None] = {}
         emails: dict[str, None] = {}
@@ -374,7 +347,9 @@ class _Batch:
         cards: dict[str, None] = {public_id.lower(): None}
         handles: dict[str, None] = {}
         for record in records:
-            extracted = extract(record.fields, self.region)
+            # Records of this batch were extracted on the way in; older ones are read again.
+            staged = self.staged.get(record.record_id)
+            extracted = staged[1] if staged else extract(record.fields, self.region)
             name = normalise.fold(f"{extracted.given_name} {extracted.family_name}")
             if name:
                 names[name] = None
@@ -523,13 +498,6 @@ class _Batch:
                 "created_at": self.now,
             }
         )
-
-
-def _identity_of(extracted: Extracted, fields: Mapping[str, Any]) -> Identity:
-    return Identity.of(
-        [(extracted.given_name, extracted.family_name)],
-        [normalise.birth_date(fields.get("birth_date"))],
-    )
 
 
 def _datetime(value: Any, field_name: str) -> datetime:

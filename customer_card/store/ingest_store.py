@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, delete, func, insert, select, text, update
+from sqlalchemy import Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from customer_card.store import models as m
@@ -51,6 +51,7 @@ class LinkedFields:
     source: str
     updated_at: datetime | None
     fields: Mapping[str, Any]
+    record_id: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,17 +88,6 @@ def _table(model: type[m.Base]) -> Table:
 
 _SR = _table(m.SourceRecord)
 _CU = _table(m.Customer)
-_ID = _table(m.Identifier)
-_INSERT_SOURCE_RECORD = insert(_SR).returning(_SR.c.id)
-_INSERT_CUSTOMER = insert(_CU).returning(_CU.c.id)
-_PUBLIC_ID_TAKEN = select(_CU.c.id).where(_CU.c.public_id == bindparam("public_id"))
-_CUSTOMERS_BY_IDENTIFIER = (
-    select(_ID.c.customer_id)
-    .join(_CU, _CU.c.id == _ID.c.customer_id)
-    .where(_ID.c.kind == bindparam("kind"))
-    .where(_ID.c.value == bindparam("value"))
-    .where(_CU.c.status == "active")
-)
 _UPDATE_GOLDEN = (
     update(_CU)
     .where(_CU.c.id == bindparam("cid"))
@@ -133,11 +123,34 @@ _UPDATE_ACTIVITY = (
 )
 
 
+_INSERT_SOURCE_RECORD_SQL = (
+    "INSERT INTO source_record (source, source_id, kind, customer_id, fields, source_updated_at, "
+    "content_hash, deleted, link_reason, first_seen_at, last_seen_at) "
+    "VALUES (?, ?, 'customer', ?, ?, ?, ?, 0, ?, ?, ?) RETURNING id"
+)
+_INSERT_CUSTOMER_SQL = (
+    "INSERT INTO customer (public_id, given_name, family_name, vip, lifetime_value_cents, "
+    "order_count, followers, status, created_at, updated_at) "
+    "VALUES (?, '', '', 0, 0, 0, 0, 'active', ?, ?) RETURNING id"
+)
+_PUBLIC_IDS_AT_ONCE = 256  # public ids reserved per look-up
+
 _INSERT_INTERACTION = (
     "INSERT INTO interaction (customer_id, source_record_id, source, source_id, channel, kind, "
     "direction, occurred_at, summary, details, status, amount_cents, currency, content_hash, "
     "deleted, author) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+
+
+_INSERT_CONSENT = (
+    "INSERT INTO consent (customer_id, source_record_id, source, source_id, purpose, status, "
+    "channel, collected_at, source_updated_at, content_hash, deleted) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def _optional_sqlite_datetime(value: datetime | None) -> str | None:
+    return None if value is None else sqlite_datetime(value)
 
 
 def sqlite_datetime(value: datetime) -> str:
@@ -151,6 +164,10 @@ class IngestStore:
     def __init__(self, session: Session) -> None:
         self.session = session
         self.conn = session.connection()
+        # Statements run once per customer record go to the driver's own cursor, inside the
+        # same transaction: SQLAlchemy's per-call bookkeeping cost more than SQLite.
+        self._cursor = self.conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        self._free_public_ids: list[str] = []
 
     # --- source records (the cross-reference) ---------------------------------------------
 
@@ -179,23 +196,24 @@ class IngestStore:
         link_reason: str,
         now: datetime,
     ) -> int:
-        result = self.conn.execute(
-            _INSERT_SOURCE_RECORD,
-            {
-                "source": source,
-                "source_id": source_id,
-                "kind": "customer",
-                "customer_id": customer_id,
-                "fields": dict(fields),
-                "source_updated_at": updated_at,
-                "content_hash": content_hash,
-                "deleted": False,
-                "link_reason": link_reason,
-                "first_seen_at": now,
-                "last_seen_at": now,
-            },
-        )
-        return int(result.scalar_one())
+        # Stored exactly as the models would store them: fields as JSON text (SQLAlchemy's
+        # default serialiser), times as naive UTC text.
+        stamp = sqlite_datetime(now)
+        row = self._cursor.execute(
+            _INSERT_SOURCE_RECORD_SQL,
+            (
+                source,
+                source_id,
+                customer_id,
+                json.dumps(dict(fields)),
+                _optional_sqlite_datetime(updated_at),
+                content_hash,
+                link_reason,
+                stamp,
+                stamp,
+            ),
+        ).fetchone()
+        return int(row[0])
 
     def update_source_record(
         self,
@@ -225,37 +243,39 @@ class IngestStore:
         out: dict[int, list[LinkedFields]] = {cid: [] for cid in customer_ids}
         for chunk in _chunks(sorted(customer_ids)):
             rows = self.session.execute(
-                select(t.c.customer_id, t.c.source, t.c.source_updated_at, t.c.fields)
+                select(t.c.customer_id, t.c.source, t.c.source_updated_at, t.c.fields, t.c.id)
                 .where(t.c.customer_id.in_(chunk))
                 .where(t.c.deleted.is_(False))
                 .order_by(t.c.id)
             )
-            for cid, source, updated_at, fields in rows:
-                out[cid].append(LinkedFields(cid, source, updated_at, fields))
+            for cid, source, updated_at, fields, rid in rows:
+                out[cid].append(LinkedFields(cid, source, updated_at, fields, rid))
         return out
 
     # --- customers --------------------------------------------------------------------------
 
     def new_customer(self, now: datetime) -> int:
-        public_id = new_public_id()
-        while self.conn.execute(_PUBLIC_ID_TAKEN, {"public_id": public_id}).first() is not None:
-            public_id = new_public_id()
-        result = self.conn.execute(
-            _INSERT_CUSTOMER,
-            {
-                "public_id": public_id,
-                "given_name": "",
-                "family_name": "",
-                "vip": False,
-                "lifetime_value_cents": 0,
-                "order_count": 0,
-                "followers": 0,
-                "status": "active",
-                "created_at": now,
-                "updated_at": now,
-            },
-        )
-        return int(result.scalar_one())
+        """A new, empty golden customer (filled by ``update_golden``); returns its id."""
+        stamp = sqlite_datetime(now)
+        row = self._cursor.execute(
+            _INSERT_CUSTOMER_SQL, (self._public_id(), stamp, stamp)
+        ).fetchone()
+        return int(row[0])
+
+    def _public_id(self) -> str:
+        """A public id no customer has: drawn at random, a few hundred checked in one query
+        and kept for the next new customers of this transaction (only it adds customers)."""
+        while not self._free_public_ids:
+            drawn = list(dict.fromkeys(new_public_id() for _ in range(_PUBLIC_IDS_AT_ONCE)))
+            marks = ",".join("?" * len(drawn))
+            taken = {
+                str(pid)
+                for (pid,) in self._cursor.execute(
+                    f"SELECT public_id FROM customer WHERE public_id IN ({marks})", drawn
+                )
+            }
+            self._free_public_ids = [pid for pid in reversed(drawn) if pid not in taken]
+        return self._free_public_ids.pop()
 
     def update_golden(self, updates: Sequence[GoldenUpdate], now: datetime) -> None:
         if not updates:
@@ -317,17 +337,6 @@ class IngestStore:
             self.conn.execute(_UPDATE_ACTIVITY, params)
 
     # --- identifiers, contact points, social profiles, preferences ------------------------
-
-    def customers_by_identifier(
-        self, keys: Collection[tuple[str, str]]
-    ) -> dict[tuple[str, str], set[int]]:
-        out: dict[tuple[str, str], set[int]] = {}
-        for kind, value in keys:
-            rows = self.conn.execute(_CUSTOMERS_BY_IDENTIFIER, {"kind": kind, "value": value})
-            found = {int(r[0]) for r in rows}
-            if found:
-                out[(kind, value)] = found
-        return out
 
     def clear_details(self, source_record_ids: Collection[int]) -> None:
         ids = sorted(source_record_ids)
@@ -406,35 +415,34 @@ class IngestStore:
             self.session.execute(update(m.Interaction), list(rows))
 
     def insert_consents(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        if rows:
-            self.conn.execute(insert(_table(m.Consent)), list(rows))
+        """Bulk insert at the driver with plain tuples, like interactions."""
+        if not rows:
+            return
+        self._cursor.executemany(
+            _INSERT_CONSENT,
+            [
+                (
+                    r["customer_id"],
+                    r["source_record_id"],
+                    r["source"],
+                    r["source_id"],
+                    r["purpose"],
+                    r["status"],
+                    r.get("channel"),
+                    _optional_sqlite_datetime(r.get("collected_at")),
+                    _optional_sqlite_datetime(r.get("source_updated_at")),
+                    r["content_hash"],
+                    1 if r.get("deleted") else 0,
+                )
+                for r in rows
+            ],
+        )
 
     def update_consents(self, rows: Sequence[Mapping[str, Any]]) -> None:
         if rows:
             self.session.execute(update(m.Consent), list(rows))
 
     # --- suggestions, quarantine, sync state ----------------------------------------------
-
-    def suggest_merge(
-        self, a: int, b: int, probability: float, reason: str, evidence: Mapping[str, Any]
-    ) -> None:
-        low, high = min(a, b), max(a, b)
-        self.session.execute(
-            text(
-                "INSERT INTO merge_suggestion "
-                "(customer_a, customer_b, probability, reason, evidence, status, created_at) "
-                "VALUES (:a, :b, :p, :r, :e, 'pending', :now) "
-                "ON CONFLICT (customer_a, customer_b) DO NOTHING"
-            ),
-            {
-                "a": low,
-                "b": high,
-                "p": probability,
-                "r": reason,
-                "e": json.dumps(evidence, ensure_ascii=False),
-                "now": m.utcnow().replace(tzinfo=None),
-            },
-        )
 
     def quarantine(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """Keep each unusable record once: the same record failing again adds no new row."""

@@ -62,6 +62,11 @@ def _candidates_sql(windows: int) -> str:
     )
 
 
+@lru_cache(maxsize=16)
+def _name_counts_sql(keys: int) -> str:
+    return "SELECT key, count FROM name_frequency WHERE key IN ({})".format(",".join("?" * keys))
+
+
 @dataclass(frozen=True, slots=True)
 class IndexedRecord:
     seq: int
@@ -97,31 +102,38 @@ class MatchStore:
     def __init__(self, session: Session) -> None:
         self.session = session
         self.conn = session.connection()
+        # The hottest statements (several per incoming record) go to the driver's own cursor,
+        # inside the same transaction: SQLAlchemy's per-call bookkeeping cost more than SQLite.
+        self._cursor = self.conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        # Highest sequence number in the index, once read (this store adds every new one).
+        self._last_seq: int | None = None
 
     # --- the match index ------------------------------------------------------------------
 
     def index_record(self, source: str, source_id: str, profile: str, keys: Collection[str]) -> int:
         """Store (or refresh) a record's profile and block keys; returns its sequence number.
         A refreshed record keeps its place in the arrival order."""
-        found = self.conn.exec_driver_sql(
-            "SELECT seq FROM match_record WHERE source = ? AND source_id = ?", (source, source_id)
-        ).first()
-        if found is None:
-            seq = int(
-                self.conn.exec_driver_sql(
-                    "INSERT INTO match_record (source, source_id, profile) VALUES (?, ?, ?) "
-                    "RETURNING seq",
-                    (source, source_id, profile),
-                ).scalar_one()
-            )
+        cursor = self._cursor
+        inserted = cursor.execute(
+            "INSERT INTO match_record (source, source_id, profile) VALUES (?, ?, ?) "
+            "ON CONFLICT (source, source_id) DO NOTHING RETURNING seq",
+            (source, source_id, profile),
+        ).fetchone()
+        if inserted is not None:
+            seq = int(inserted[0])
+            if self._last_seq is not None:
+                self._last_seq = max(self._last_seq, seq)
         else:
-            seq = int(found[0])
-            self.conn.exec_driver_sql(
-                "UPDATE match_record SET profile = ? WHERE seq = ?", (profile, seq)
+            seq = int(
+                cursor.execute(
+                    "SELECT seq FROM match_record WHERE source = ? AND source_id = ?",
+                    (source, source_id),
+                ).fetchone()[0]
             )
-            self.conn.exec_driver_sql("DELETE FROM match_key WHERE seq = ?", (seq,))
+            cursor.execute("UPDATE match_record SET profile = ? WHERE seq = ?", (profile, seq))
+            cursor.execute("DELETE FROM match_key WHERE seq = ?", (seq,))
         if keys:
-            self.conn.exec_driver_sql(
+            cursor.executemany(
                 "INSERT OR IGNORE INTO match_key (key, seq) VALUES (?, ?)",
                 [(key, seq) for key in keys],
             )
@@ -141,9 +153,7 @@ class MatchStore:
             params.extend((key, before, size))
         records: list[IndexedRecord] = []
         hits: dict[str, int] = {}
-        for keys, seq, source, sid, profile, cid, deleted in self.conn.exec_driver_sql(
-            sql, tuple(params)
-        ):
+        for keys, seq, source, sid, profile, cid, deleted in self._cursor.execute(sql, params):
             for key in keys.split("\n"):
                 hits[key] = hits.get(key, 0) + 1
             if not deleted:
@@ -153,14 +163,12 @@ class MatchStore:
     def name_counts(self, keys: Collection[str]) -> dict[str, int]:
         """Counts of names (and of counted records, key ``#``) from the name_frequency table."""
         wanted = sorted({*keys, _POPULATION})
-        sql = "SELECT key, count FROM name_frequency WHERE key IN ({})".format(
-            ",".join("?" * len(wanted))
-        )
-        return {str(k): int(c) for k, c in self.conn.exec_driver_sql(sql, tuple(wanted))}
+        sql = _name_counts_sql(len(wanted))
+        return {str(k): int(c) for k, c in self._cursor.execute(sql, wanted)}
 
     def add_name_counts(self, keys: Collection[str]) -> None:
         """One more record carrying these names."""
-        self.conn.exec_driver_sql(
+        self._cursor.executemany(
             "INSERT INTO name_frequency (key, count) VALUES (?, 1) "
             "ON CONFLICT (key) DO UPDATE SET count = count + 1",
             [(key,) for key in (*keys, _POPULATION)],
@@ -175,8 +183,10 @@ class MatchStore:
             )
 
     def next_seq(self) -> int:
-        last = self.conn.exec_driver_sql("SELECT max(seq) FROM match_record").scalar()
-        return int(last or 0) + 1
+        if self._last_seq is None:
+            last = self._cursor.execute("SELECT max(seq) FROM match_record").fetchone()[0]
+            self._last_seq = int(last or 0)
+        return self._last_seq + 1
 
     def window(self, key: str, before: int, size: int) -> list[int]:
         """The ``size`` newest records of a block that arrived before ``before``."""
@@ -234,7 +244,7 @@ class MatchStore:
         """Record a pending suggestion unless the pair already has one (in any status: a
         rejected pair stays rejected). Returns whether a new one was made."""
         low, high = min(a, b), max(a, b)
-        result = self.conn.exec_driver_sql(
+        result = self._cursor.execute(
             "INSERT INTO merge_suggestion "
             "(customer_a, customer_b, probability, reason, evidence, status, created_at) "
             "VALUES (?, ?, ?, ?, ?, 'pending', ?) "

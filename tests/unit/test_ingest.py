@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator, Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -10,6 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from customer_card.services.ingest import IngestReport, IngestService
+from customer_card.store import ingest_store
 from customer_card.store import models as m
 from customer_card.store.database import Database
 from customer_card.store.ingest_store import IngestStore
@@ -586,3 +588,49 @@ def test_birth_date_survives_from_the_best_source(
     (golden,) = customers(database)
     assert golden.birth_date == date(1961, 3, 14)
     assert (golden.given_name, golden.family_name) == ("Jocelyne", "Michu")
+
+
+# --- rows written at the driver ---------------------------------------------------------------
+
+
+def test_rows_written_at_the_driver_read_back_through_the_models(
+    ingest: IngestService, database: Database, clock: Clock
+) -> None:
+    collected = datetime(2026, 9, 30, 18, 15, 7, 250, tzinfo=UTC)
+    ingest.ingest(
+        [
+            customer("crm", "C1", **JOCELYNE, note="Caf\u00e9 cr\u00e8me"),
+            consent("crm", "K1", "C1", collected_at=collected.isoformat()),
+        ]
+    )
+
+    record = source_record(database, "crm", "C1")
+    assert record.fields == {**JOCELYNE, "note": "Caf\u00e9 cr\u00e8me"}
+    assert record.source_updated_at == T0
+    assert record.first_seen_at == record.last_seen_at == clock.now
+    assert (record.kind, record.deleted, record.link_reason) == ("customer", False, "new customer")
+    (golden,) = customers(database)
+    assert (golden.status, golden.created_at, golden.vip) == ("active", clock.now, False)
+    with database.read() as session:
+        (row,) = session.scalars(select(m.Consent))
+    assert (row.customer_id, row.source_record_id) == (golden.id, record.id)
+    assert (row.collected_at, row.source_updated_at, row.deleted) == (collected, None, False)
+
+
+def test_public_ids_already_taken_are_never_given_again(
+    ingest: IngestService, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Only three ids can ever be drawn: the second run must skip the one the first took.
+    drawn = itertools.cycle(["C0000000A", "C0000000B", "C0000000C"])
+    monkeypatch.setattr(ingest_store, "new_public_id", lambda: next(drawn))
+
+    ingest.ingest([customer("crm", "C1", given_name="Ana", family_name="Lopez")])
+    ingest.ingest(
+        [
+            customer("crm", "C2", given_name="Bruno", family_name="Marchal"),
+            customer("crm", "C3", given_name="Chlo\u00e9", family_name="Nguyen"),
+        ]
+    )
+
+    public_ids = [c.public_id for c in customers(database)]
+    assert sorted(public_ids) == ["C0000000A", "C0000000B", "C0000000C"]
