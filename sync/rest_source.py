@@ -173,6 +173,10 @@ class RestConnector:
     def close(self) -> None:
         self._client.close()
 
+    def _same_origin(self, url: str) -> bool:
+        here, there = httpx.URL(self.base_url), httpx.URL(url)
+        return (here.scheme, here.host, here.port) == (there.scheme, there.host, there.port)
+
     def get(self, url: str, params: Mapping[str, Any] | None) -> httpx.Response:
         """GET with retries; raises ConnectorError when the server keeps failing or refuses."""
         attempt = 0
@@ -282,16 +286,25 @@ class RestConnector:
                 if isinstance(item, Rejected) or stream.mapping.keeps(item):
                     yield item
             # The next position, or the end.
+            # Page and offset reads end on an empty page, not a short one: a server that caps
+            # its page size below ours would otherwise look finished after its first page
+            # (and a full extract would then mark everything else deleted).
             if kind == "page":
-                position = None if len(records) < size or not records else position + 1
+                position = None if not records else position + 1
             elif kind == "offset":
-                position = None if len(records) < size or not records else position + len(records)
+                position = None if not records else position + len(records)
             elif kind == "cursor":
                 following = json_path(document, str(pagination["cursor_path"]))
                 position = following if following and records else None
             elif kind == "link":
                 following = response.links.get("next", {}).get("url")
                 position = str(response.url.join(following)) if following else None
+                if position is not None and not self._same_origin(position):
+                    # The client sends our credentials with every request: never elsewhere.
+                    raise ConnectorError(
+                        f"{self.name}/{name}: the next page is on another server ({position}); "
+                        "not following it with this source's credentials"
+                    )
             else:
                 position = None
             if position is None:

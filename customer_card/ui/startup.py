@@ -65,7 +65,9 @@ def resolve_request(services: OpenedServices, request: dict[str, Any]) -> dict[s
         value = request.get(key)
         if isinstance(value, str) and value.strip():
             hits = services.search.search(value, limit=5)
-            exact = [h for h in hits if h.matched == "exact"] or (hits if len(hits) == 1 else [])
+            # Pop a card only on an exact identifier match: a lone fuzzy hit on a fragment (a
+            # truncated caller id, an extension) would show a stranger's card to the advisor.
+            exact = [h for h in hits if h.matched == "exact"]
             if len(exact) == 1:
                 return {"customer_id": exact[0].customer_id}
             if not hits:

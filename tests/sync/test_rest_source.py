@@ -171,7 +171,7 @@ def test_paginated_authenticated_resilient_and_incremental(
     assert first.ok, first.errors
     assert first.total("inserted") == 23
     # 5 pages of 5 (the last one short), after three transient failures.
-    assert len(server.requests) == 3 + 5
+    assert len(server.requests) == 3 + 5 + 1  # 3 failures, 5 pages, the empty page that ends it
     assert not any(TOKEN in r for r in server.requests)
 
     # Second run: only what changed since the newest value seen comes back, unchanged.
