@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -92,6 +92,9 @@ class StreamSpec:
     options: Mapping[str, Any] = field(default_factory=dict)
     full_extract: bool = False
     """A full extract lists every live record: what it no longer lists was deleted."""
+    id_prefix: str = ""
+    """Put before each record's id when several streams of a source hold the same kind of
+    record (an order 1 and a ticket 1 are two interactions): ``"<stream>:"``."""
 
 
 class Connector(Protocol):
@@ -152,7 +155,10 @@ def map_rows(
 
 def map_row(source: str, stream: StreamSpec, row: Mapping[str, Any]) -> SourceRecord | Rejected:
     try:
-        return stream.mapping.apply(source, stream.kind, row)
+        record = stream.mapping.apply(source, stream.kind, row)
+        if stream.id_prefix:
+            record = replace(record, source_id=stream.id_prefix + record.source_id)
+        return record
     except MappingError as error:
         return Rejected(
             source=source,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -138,6 +138,7 @@ def _source(name: str, spec: Any, base_dir: Path) -> SourceConfig:
         _stream(module, kind, stream, stream_spec, f"{key}.streams.{stream}")
         for stream, stream_spec in streams_spec.items()
     )
+    streams = _disambiguate(streams, key)
     settings = {k: v for k, v in spec.items() if k not in _SOURCE_COMMON}
     config = SourceConfig(
         name=name,
@@ -150,6 +151,25 @@ def _source(name: str, spec: Any, base_dir: Path) -> SourceConfig:
     )
     module.check(config, key)
     return config
+
+
+def _disambiguate(streams: tuple[StreamSpec, ...], key: str) -> tuple[StreamSpec, ...]:
+    """Ids are unique per source and kind: streams sharing a kind get ``<stream>:`` before
+    their ids. Customers cannot: history names them by their plain id (``customer_ref``)."""
+    by_kind: dict[RecordKind, list[str]] = {}
+    for stream in streams:
+        by_kind.setdefault(stream.kind, []).append(stream.name)
+    customers = by_kind.get(RecordKind.CUSTOMER, [])
+    if len(customers) > 1:
+        raise ConfigError(
+            f"streams {', '.join(customers)} both hold customers: a source has one customer "
+            "stream (make the others separate sources)",
+            f"{key}.streams",
+        )
+    return tuple(
+        replace(stream, id_prefix=f"{stream.name}:") if len(by_kind[stream.kind]) > 1 else stream
+        for stream in streams
+    )
 
 
 def _stream(module: ModuleType, kind: str, name: str, spec: Any, key: str) -> StreamSpec:

@@ -268,15 +268,20 @@ class SyncRunner:
                 raise ConnectorError(
                     f"{connector.name}/{complete.stream}: cannot list ids after a resumed extract"
                 )
-            seen = array("q", (_id_hash(sid) for sid in ids(complete.stream)))
+            prefix = _prefix_of(connector, complete.stream)
+            seen = array("q", (_id_hash(prefix + sid) for sid in ids(complete.stream)))
         seen = array("q", sorted(seen))
         kind = str(complete.kind)
+        # Only this stream's records: another stream of the same kind is not in this extract.
+        prefix = _prefix_of(connector, complete.stream)
 
         def live_pages() -> Iterator[list[str]]:
             after = ""
             while True:
                 with self.database.read() as session:
-                    page = SyncStore(session).live_ids(complete.source, kind, after, _PAGE)
+                    page = SyncStore(session).live_ids(
+                        complete.source, kind, after, _PAGE, prefix=prefix
+                    )
                 if not page:
                     return
                 yield page
@@ -410,6 +415,11 @@ class _PassItems:
         with self.runner.database.write() as session:
             SyncStore(session).add_quarantined(rows)
         self.pending = []
+
+
+def _prefix_of(connector: Connector, stream: str) -> str:
+    specs = getattr(connector, "streams", ())
+    return next((s.id_prefix for s in specs if getattr(s, "name", None) == stream), "")
 
 
 def _id_hash(source_id: str) -> int:

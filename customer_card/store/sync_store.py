@@ -158,17 +158,22 @@ class SyncStore:
 
     # --- full extracts --------------------------------------------------------------------------
 
-    def live_ids(self, source: str, kind: str, after: str, limit: int) -> list[str]:
-        """The source's live (not deleted) ids of a kind, in order, after ``after``."""
+    def live_ids(
+        self, source: str, kind: str, after: str, limit: int, *, prefix: str = ""
+    ) -> list[str]:
+        """The source's live (not deleted) ids of a kind, in order, after ``after`` (and
+        starting with ``prefix``: one stream's records when streams share a kind)."""
         t = _LIVE_TABLES[kind]
         q = (
             select(t.c.source_id)
             .where(t.c.source == source)
             .where(t.c.deleted.is_(False))
-            .where(t.c.source_id > after)
+            .where(t.c.source_id > max(after, prefix))
             .order_by(t.c.source_id)
             .limit(limit)
         )
+        if prefix:
+            q = q.where(t.c.source_id.startswith(prefix, autoescape=True))
         if kind == "customer":
             q = q.where(t.c.kind == "customer")
         return [str(sid) for sid in self.session.scalars(q)]

@@ -237,3 +237,76 @@ def test_demo_exports_load_into_the_same_cache(database: Database, tmp_path: Pat
         assert landed(database) == landed(direct_db)
     finally:
         direct_db.dispose()
+
+
+TWO_HISTORY_STREAMS = """
+[sources.desk]
+type = "csv"
+
+[sources.desk.streams.customers]
+kind = "customer"
+file = "clients.csv"
+id = "id"
+[sources.desk.streams.customers.fields]
+full_name = "name"
+
+[sources.desk.streams.tickets]
+kind = "interaction"
+file = "tickets.csv"
+id = "id"
+[sources.desk.streams.tickets.fields]
+customer_ref = "client"
+occurred_at = { column = "at", datetime = "%Y-%m-%d" , timezone = "Europe/Paris" }
+channel = { value = "email" }
+kind = { value = "ticket" }
+summary = "subject"
+
+[sources.desk.streams.calls]
+kind = "interaction"
+file = "calls.csv"
+id = "id"
+full_extract = true
+[sources.desk.streams.calls.fields]
+customer_ref = "client"
+occurred_at = { column = "at", datetime = "%Y-%m-%d", timezone = "Europe/Paris" }
+channel = { value = "phone" }
+kind = { value = "call" }
+summary = "subject"
+"""
+
+
+def test_two_streams_of_one_kind_keep_their_records_apart(
+    database: Database, tmp_path: Path
+) -> None:
+    """Ticket 1 and call 1 are two interactions; a full extract of calls leaves tickets alone."""
+    (tmp_path / "clients.csv").write_text("id,name\n1,Jocelyne MICHU\n", encoding="utf-8")
+    (tmp_path / "tickets.csv").write_text(
+        "id,client,at,subject\n1,1,2026-01-02,Remboursement\n2,1,2026-01-03,Livraison\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "calls.csv").write_text(
+        "id,client,at,subject\n1,1,2026-01-04,Appel entrant\n2,1,2026-01-05,Rappel\n",
+        encoding="utf-8",
+    )
+    sources = write_sources(tmp_path, TWO_HISTORY_STREAMS)
+    assert make_runner(database).run(sources.select(None)).ok
+
+    (tmp_path / "calls.csv").write_text(
+        "id,client,at,subject\n1,1,2026-01-04,Appel entrant\n", encoding="utf-8"
+    )
+    second = make_runner(database).run(write_sources(tmp_path, TWO_HISTORY_STREAMS).select(None))
+    assert second.ok, second.errors
+
+    with database.read() as session:
+        rows = {
+            (source_id, deleted)
+            for source_id, deleted in session.execute(
+                select(m.Interaction.source_id, m.Interaction.deleted)
+            )
+        }
+    assert rows == {
+        ("tickets:1", False),
+        ("tickets:2", False),
+        ("calls:1", False),
+        ("calls:2", True),  # gone from the full extract of calls: marked, kept
+    }

@@ -118,3 +118,23 @@ def test_locate_finds_dotted_and_inline_keys() -> None:
     assert locate(GOOD, "sources.crm.url") == 27
     assert locate(GOOD, "sources.shop.streams.customers.fields.full_name.split_name") == 21
     assert locate(GOOD, "sources.shop.streams.customers") == 15
+
+
+def test_one_customer_stream_per_source(tmp_path: Path) -> None:
+    path = tmp_path / "sources.toml"
+    stream = """
+kind = "customer"
+file = "{name}.csv"
+id = "id"
+[sources.crm.streams.{name}.fields]
+full_name = "name"
+"""
+    path.write_text(
+        '[sources.crm]\ntype = "csv"\n'
+        + "".join(
+            f"[sources.crm.streams.{name}]" + stream.format(name=name) for name in ("a", "b")
+        ),
+        encoding="utf-8",
+    )
+    with pytest.raises(SourcesError, match="both hold customers"):
+        load_sources(path)
