@@ -19,6 +19,7 @@ from customer_card.matching.config import ConfigError
 from customer_card.services.cards import card_as_json
 from customer_card.services.demo import DEFAULT_CUSTOMERS, DEFAULT_SEED
 from customer_card.services.demo_files import export_demo
+from customer_card.services.files import ExportError, private_text_file
 from customer_card.services.info import cache_info
 from customer_card.services.ingest import IngestReport
 from customer_card.services.matching import MatchService
@@ -163,7 +164,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CliError as error:
         print(f"customer-card: {error}", file=sys.stderr)
         return error.code
-    except (CacheError, app.DemoError, SourcesError) as error:
+    except (CacheError, app.DemoError, SourcesError, ExportError) as error:
         print(f"customer-card: {error}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
@@ -563,10 +564,8 @@ def _match(services: app.Services, args: argparse.Namespace) -> int:
 
 def _export_matching(services: app.Services, args: argparse.Namespace) -> int:
     output = args.output.expanduser()
-    if not output.parent.is_dir():
-        raise CliError(f"no directory {output.parent}")
     matching = MatchService(services.database)
-    with output.open("w", newline="", encoding="utf-8") as handle:
+    with private_text_file(output, newline="") as handle:
         if args.command == "links":
             n = matching.export_links(handle)
         else:

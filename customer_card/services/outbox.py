@@ -10,12 +10,12 @@ least they are exported as JSON lines (``customer-card outbox export --output FI
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from customer_card.services.files import private_text_file
 from customer_card.store.database import Database
 from customer_card.store.sync_store import OutboxEntry, SyncStore
 
@@ -84,9 +84,8 @@ class OutboxService:
         the entries pending and no half file behind.
         """
         status = None if everything else "pending"
-        tmp = path.with_name(f".{path.name}.tmp")
         ids: list[int] = []
-        with tmp.open("w", encoding="utf-8") as handle:
+        with private_text_file(path) as handle:
             after = 0
             while True:
                 with self.database.read() as session:
@@ -97,9 +96,6 @@ class OutboxService:
                     handle.write(json.dumps(entry_as_json(entry), ensure_ascii=False) + "\n")
                     ids.append(entry.id)
                 after = page[-1].id
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
         if mark_exported and ids:
             with self.database.write() as session:
                 SyncStore(session).mark_outbox(ids, "exported", self.clock())

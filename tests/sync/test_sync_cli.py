@@ -126,6 +126,13 @@ def test_outbox_export_writes_json_lines(
     assert [x["action"] for x in lines] == ["note", "contact_correction"]
     assert lines[0]["format"] == "customer-card/outbox"
     assert lines[0]["target_source"] == "crm"
+    assert target.stat().st_mode & 0o777 == 0o600, "personal data: owner only"
     # Exported entries are no longer pending: a second export is empty.
     code, out, _ = run(capsys, "--db", str(db), "outbox", "export", "--output", str(target))
     assert "0 outbox entries written" in out
+    # A directory given as the output: one line, nothing left behind.
+    code, _, err = run(capsys, "--db", str(db), "outbox", "export", "--output", str(tmp_path))
+    assert code == 1
+    assert err.count("\n") == 1
+    assert "is a directory" in err
+    assert not list(tmp_path.glob(".*"))
