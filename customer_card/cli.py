@@ -140,7 +140,22 @@ def build_parser() -> argparse.ArgumentParser:
     merge.add_argument("merged", help="public id or internal number")
     unmerge = commands.add_parser("unmerge", help="undo a merge event")
     unmerge.add_argument("event", type=_positive)
+    _accept_global_options_everywhere(parser)
     return parser
+
+
+def _accept_global_options_everywhere(parser: argparse.ArgumentParser) -> None:
+    """``--db``, ``--sources`` and ``-v`` work before or after the command
+    (``customer-card --db X demo`` and ``customer-card demo --db X``)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                sub.add_argument("--db", type=Path, default=argparse.SUPPRESS, help="cache file")
+                sub.add_argument(
+                    "--sources", type=Path, default=argparse.SUPPRESS, help="sources file"
+                )
+                sub.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS)
+                _accept_global_options_everywhere(sub)
 
 
 def _positive(text: str) -> int:

@@ -148,3 +148,11 @@ def test_console_script_runs_headless_in_a_subprocess(demo_db: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "Michu" in result.stdout
+
+
+def test_global_options_work_after_the_command(
+    demo_db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(capsys, "search", "Jocelyne Michu", "--db", str(demo_db), "--json")
+    assert code == 0
+    assert json.loads(out)["results"][0]["name"] == "Jocelyne Michu"
