@@ -129,7 +129,7 @@ class ActionService:
             )
             payload = {"customer": customer.public_id, "text": body, "author": author}
             store.queue(
-                _master(store, customer.id), "note.add", customer.id, _stamped(payload, now), now
+                _master(store, customer.id), "note", customer.id, _stamped(payload, now), now
             )
             return item
 
@@ -180,7 +180,7 @@ class ActionService:
                 "author": author,
             }
             store.queue(
-                _master(store, customer.id), "call.log", customer.id, _stamped(payload, now), now
+                _master(store, customer.id), "call_outcome", customer.id, _stamped(payload, now), now
             )
             return item
 
@@ -251,7 +251,7 @@ class ActionService:
                 "author": author,
             }
             store.queue(
-                targets or [None], "contact.correct", customer.id, _stamped(payload, now), now
+                targets or [None], "contact_correction", customer.id, _stamped(payload, now), now
             )
         return valid
 

@@ -83,7 +83,7 @@ def test_ctrl_n_adds_a_note_shown_first_in_the_timeline(
     assert "Call back Friday" in (first.details or "")
     detail = acting_window.card_view.timeline.detail
     assert detail.title_label.text() == first.summary
-    assert [(t, a) for t, a, _ in _outbox(writable, customer_id)] == [("crm", "note.add")]
+    assert [(t, a) for t, a, _ in _outbox(writable, customer_id)] == [("crm", "note")]
     assert _outbox(writable, customer_id)[0][2]["author"] == ADVISOR
 
 
@@ -127,7 +127,7 @@ def test_log_call_with_follow_up(
     assert "Parcel stuck at the depot" in (call.details or "")
     assert call.summary in [i.summary for i in after.open_items]
     (target, action, payload), *_ = _outbox(writable, customer_id)
-    assert (target, action) == ("crm", "call.log")
+    assert (target, action) == ("crm", "call_outcome")
     assert payload["follow_up"] == follow_up.isoformat()
     assert payload["reason"] == "delivery"
 
@@ -178,7 +178,7 @@ def test_correct_a_phone_with_a_valid_number(
     assert first.kind == "correction"
     assert first.author == ADVISOR
     outbox = _outbox(writable, customer_id)
-    assert {a for _, a, _ in outbox} == {"contact.correct"}
+    assert {a for _, a, _ in outbox} == {"contact_correction"}
     holders = {p.source for p in old.provenance}
     assert {t for t, _, _ in outbox} == holders, "sent to every system holding the old number"
 
