@@ -114,6 +114,14 @@ class IngestService:
         with self.database.write() as session:
             _Batch(IngestStore(session), self, report).run(batch)
 
+    def rebuild(self, store: IngestStore, customer_ids: set[int]) -> None:
+        """Rebuild the golden fields, value figures and search rows of these customers inside
+        the caller's transaction (after a merge or an unmerge moved their records)."""
+        batch = _Batch(store, self, IngestReport())
+        batch.touched_golden |= customer_ids
+        batch._rebuild_golden()
+        store.refresh_activity(customer_ids)
+
 
 class _Batch:
     """One transaction's worth of records."""
@@ -131,6 +139,7 @@ class _Batch:
         # Details to insert at the end of the batch, by source record (a record changed twice in
         # one batch keeps only its last version).
         self.staged: dict[int, tuple[int, Extracted]] = {}
+        self._matching: MatchIndex | None = None  # built on the first new customer record
 
     def run(self, batch: list[SourceRecord | Checkpoint]) -> None:
         records = [r for r in batch if isinstance(r, SourceRecord)]
@@ -264,7 +273,7 @@ class _Batch:
         return customer_id, reason[:200]
 
     def _match_index(self) -> MatchIndex:
-        index: MatchIndex | None = getattr(self, "_matching", None)
+        index = self._matching
         if index is None:
             index = MatchIndex(
                 MatchStore(self.store.session), Matcher(default_config()), self.region

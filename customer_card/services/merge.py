@@ -17,7 +17,7 @@ from typing import Any
 from customer_card.matching.config import MatchConfig
 from customer_card.matching.decide import Matcher
 from customer_card.matching.profile import profile_of
-from customer_card.services.ingest import IngestReport, IngestService, _Batch
+from customer_card.services.ingest import IngestService
 from customer_card.services.matching import default_config
 from customer_card.store.database import Database
 from customer_card.store.ingest_store import IngestStore
@@ -154,12 +154,8 @@ class MergeService:
 
     def _rebuild(self, session: Any, customer_ids: set[int], now: datetime) -> None:
         """Golden fields, activity figures and search index of customers whose records moved,
-        through the code ingest uses (``_Batch`` until ingest exposes a rebuild of its own)."""
-        service = IngestService(self.database, clock=lambda: now)
-        batch = _Batch(IngestStore(session), service, IngestReport())
-        batch.touched_golden |= customer_ids
-        batch._rebuild_golden()
-        batch.store.refresh_activity(customer_ids)
+        through the code ingest uses."""
+        IngestService(self.database, clock=lambda: now).rebuild(IngestStore(session), customer_ids)
 
     # --- unmerge ------------------------------------------------------------------------------
 
