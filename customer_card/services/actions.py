@@ -180,7 +180,11 @@ class ActionService:
                 "author": author,
             }
             store.queue(
-                _master(store, customer.id), "call_outcome", customer.id, _stamped(payload, now), now
+                _master(store, customer.id),
+                "call_outcome",
+                customer.id,
+                _stamped(payload, now),
+                now,
             )
             return item
 

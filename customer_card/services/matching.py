@@ -12,10 +12,12 @@ import csv
 import json
 import logging
 import random
+from array import array
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
+from itertools import accumulate
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -193,32 +195,79 @@ class MatchService:
                 return done
 
     def plan(self, progress: Callable[[int], None] | None = None) -> Plan:
-        """Replay every record in arrival order through the inline decision."""
+        """Replay every record in arrival order through the inline decision.
+
+        The same candidates as inline matching (each block key's newest records before the
+        record, within the key's window), found without a query per record: one ordered pass
+        over the block keys lays out every record's windows, then one pass over the records
+        in arrival order replays them, keeping each profile in memory only until the last
+        window that holds it has been replayed."""
         plan = Plan()
         with self.database.read() as session:
             store = MatchStore(session)
-            index = MatchIndex(store, self.matcher, self.region)
-            for batch in store.iter_records():
-                for record in batch:
-                    plan.customer_of[record.seq] = record.customer_id
-                    profile = _profile(record.profile)
-                    candidates, weak = index.candidates(
-                        profile, record.seq, lambda r: plan.cluster_of.get(r.seq, r.seq)
+            windows = _Windows.read(store, self.config)
+            state = bytearray(windows.size)  # 0 unseen, _DELETED or _LIVE
+            held: dict[int, tuple[Profile, tuple[str, str]]] = {}
+            for seq, source, source_id, text, customer_id, deleted in store.arrivals():
+                state[seq] = _DELETED if deleted else _LIVE
+                profile = Profile.from_json(text) if not deleted else None
+                if profile is not None and windows.last_use[seq] > seq:
+                    held[seq] = (profile, (source, source_id))
+                indexed, weak = windows.of(seq, state)
+                if profile is not None:
+                    found, weak = self._stale_keys(
+                        store, windows, seq, profile, indexed, weak, state
                     )
-                    decision = self.matcher.decide(
-                        profile, candidates, record.seq - 1, weak, plan.counts
-                    )
-                    plan.counts.add(profile)
-                    cluster = decision.link.cluster if decision.link else record.seq
-                    plan.cluster_of[record.seq] = cluster
-                    for s in decision.suggestions:
-                        evidence = {**s.evidence, "incoming": [record.source, record.source_id]}
-                        plan.suggestions.append(
-                            (record.seq, s.cluster, s.probability, s.reason, evidence)
+                    candidates: list[Candidate[int]] = []
+                    for c in sorted(found):
+                        if state[c] != _LIVE:
+                            continue
+                        other = held.get(c) or _fetch(store, c)
+                        candidates.append(
+                            Candidate(c, plan.cluster_of.get(c, c), other[0], other[1])
                         )
-                if progress:
-                    progress(len(plan.cluster_of))
+                    plan.customer_of[seq] = customer_id
+                    decision = self.matcher.decide(profile, candidates, seq - 1, weak, plan.counts)
+                    plan.counts.add(profile)
+                    cluster = decision.link.cluster if decision.link else seq
+                    plan.cluster_of[seq] = cluster
+                    for s in decision.suggestions:
+                        evidence = {**s.evidence, "incoming": [source, source_id]}
+                        plan.suggestions.append((seq, s.cluster, s.probability, s.reason, evidence))
+                    if progress and len(plan.cluster_of) % _PROGRESS_EVERY == 0:
+                        progress(len(plan.cluster_of))
+                for c in indexed:
+                    if windows.last_use[c] <= seq:
+                        held.pop(c, None)
+            if progress:
+                progress(len(plan.cluster_of))
         return plan
+
+    def _stale_keys(
+        self,
+        store: MatchStore,
+        windows: _Windows,
+        seq: int,
+        profile: Profile,
+        found: set[int],
+        weak: set[str],
+        state: bytearray,
+    ) -> tuple[set[int], set[str]]:
+        """The record's block keys as inline matching computes them from its profile: the
+        index normally holds exactly those; keys it lacks (an index written by an older
+        blocking) are looked up one by one, keys it has in excess are ignored."""
+        wanted = block_keys(profile)
+        if windows.holds(seq, wanted):
+            return found, weak
+        found, weak = set(), set()
+        for key in wanted:
+            size = self.config.strong_window if is_strong(key) else self.config.window
+            window = store.window(key, seq, size)
+            found.update(window)
+            existing = sum(1 for c in window if state[c])
+            if key.startswith("p:") and existing >= self.config.max_phone_records:
+                weak.add(key[2:])
+        return found, weak
 
     def run(self, progress: Callable[[int], None] | None = None) -> RunReport:
         started = datetime.now(UTC)
@@ -365,3 +414,88 @@ class MatchService:
                 )
                 rows += 1
         return rows
+
+
+_DELETED, _LIVE = 1, 2
+_PROGRESS_EVERY = 2000
+
+
+def _fetch(store: MatchStore, seq: int) -> tuple[Profile, tuple[str, str]]:
+    """A candidate the windows did not foresee (stale block keys): read it from the index."""
+    (record,) = store.records([seq])
+    return _profile(record.profile), (record.source, record.source_id)
+
+
+class _Windows:
+    """Every record's block windows, laid out from one pass over the block keys in key
+    order. Row ``r`` is one (key, record) pair of the index; rows of a key are consecutive
+    and oldest first, so a row's window is the rows from ``start[r]`` to ``r`` (excluded):
+    the key's newest earlier records, as many as the key's window size."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size  # highest sequence number + 1
+        self.seqs = array("i")  # row -> record
+        self.start = array("i")  # row -> first row of its window
+        self.key_hash = array("q")  # row -> hash of its key (to check the keys are current)
+        self.phone_rows: dict[int, str] = {}  # rows of phone keys with a window that can weaken
+        self.last_use = array("i", bytes(4 * size))  # record -> last record whose window holds it
+        self.offsets = array("i")  # record -> its first entry in ``rows``
+        self.rows = array("i")  # rows, grouped by record
+        self.max_phone_records = 0
+
+    @classmethod
+    def read(cls, store: MatchStore, config: MatchConfig) -> _Windows:
+        self = cls(store.last_seq() + 1)
+        self.max_phone_records = config.max_phone_records
+        seqs, start, key_hash, last_use = self.seqs, self.start, self.key_hash, self.last_use
+        for key, group in store.block_groups():
+            first = len(seqs)
+            n = len(group)
+            seqs.extend(group)
+            key_hash.extend([hash(key)] * n)
+            if n == 1:
+                start.append(first)
+                continue
+            width = config.strong_window if is_strong(key) else config.window
+            start.extend(first + max(0, i - width) for i in range(n))
+            # A record is in the windows of the ``width`` records of its key after it.
+            for i in range(n - 1):
+                seq, last = group[i], group[min(i + width, n - 1)]
+                if last_use[seq] < last:
+                    last_use[seq] = last
+            if key.startswith("p:") and n > config.max_phone_records:
+                phone = key[2:]
+                for i in range(config.max_phone_records, n):
+                    self.phone_rows[first + i] = phone
+        # Rows grouped by record (a counting sort: no list per record).
+        counts = array("i", bytes(4 * (self.size + 1)))
+        for seq in seqs:
+            counts[seq + 1] += 1
+        self.offsets = array("i", accumulate(counts))
+        fill = array("i", self.offsets)
+        rows = array("i", bytes(4 * len(seqs)))
+        for row, seq in enumerate(seqs):
+            rows[fill[seq]] = row
+            fill[seq] += 1
+        self.rows = rows
+        return self
+
+    def of(self, seq: int, state: bytearray) -> tuple[set[int], set[str]]:
+        """The records in ``seq``'s windows, and its phones held by so many earlier
+        records (with a source record, deleted or not) that they no longer link alone."""
+        seqs, start = self.seqs, self.start
+        found: set[int] = set()
+        weak: set[str] = set()
+        for row in self.rows[self.offsets[seq] : self.offsets[seq + 1]]:
+            window = seqs[start[row] : row]
+            found.update(window)
+            phone = self.phone_rows.get(row)
+            if phone is not None and sum(1 for c in window if state[c]) >= self.max_phone_records:
+                weak.add(phone)
+        return found, weak
+
+    def holds(self, seq: int, keys: tuple[str, ...]) -> bool:
+        """Whether the index holds exactly these block keys for ``seq``."""
+        hashes = self.key_hash
+        held = sorted(hashes[row] for row in self.rows[self.offsets[seq] : self.offsets[seq + 1]])
+        return held == sorted(hash(key) for key in keys)

@@ -12,6 +12,8 @@ from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
+from itertools import groupby
+from operator import itemgetter
 from typing import Any, cast
 
 from sqlalchemy import Table, delete, func, insert, select, update
@@ -217,6 +219,36 @@ class MatchStore:
                 return
             yield [IndexedRecord(int(s), src, sid, p, int(c)) for s, src, sid, p, c in rows]
             after = int(rows[-1][0])
+
+    # --- batch reads (match run): whole-index passes in storage order, no per-record SQL ------
+
+    def last_seq(self) -> int:
+        """Highest sequence number in the index (0 when empty)."""
+        return int(self._cursor.execute("SELECT max(seq) FROM match_record").fetchone()[0] or 0)
+
+    def block_groups(self) -> Iterator[tuple[str, list[int]]]:
+        """Every block key with the records carrying it, oldest first: one pass over the
+        key table in its primary-key order."""
+        cursor = self._new_cursor()
+        cursor.execute("SELECT key, seq FROM match_key ORDER BY key, seq")
+        for key, rows in groupby(cursor, key=itemgetter(0)):
+            yield str(key), [int(seq) for _, seq in rows]
+
+    def arrivals(self) -> Iterator[tuple[int, str, str, str, int, bool]]:
+        """Every indexed record that has a source record, deleted ones included, in arrival
+        order: (seq, source, source id, profile JSON, customer id, deleted)."""
+        cursor = self._new_cursor()
+        cursor.execute(
+            "SELECT mr.seq, mr.source, mr.source_id, mr.profile, sr.customer_id, sr.deleted "
+            "FROM match_record mr JOIN source_record sr "
+            "ON sr.source = mr.source AND sr.source_id = mr.source_id ORDER BY mr.seq"
+        )
+        for seq, source, sid, profile, cid, deleted in cursor:
+            yield int(seq), source, sid, profile, int(cid), bool(deleted)
+
+    def _new_cursor(self) -> Any:
+        # A cursor of its own: a long read stays open while other statements run.
+        return self.conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
 
     def unindexed_records(self, batch: int = 2000) -> list[tuple[str, str, dict[str, Any]]]:
         """Live customer records without a profile yet (ingested before the match index)."""

@@ -7,14 +7,22 @@ import csv
 import io
 import json
 from collections import defaultdict
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select, update
 
 from customer_card import cli, paths
+from customer_card.matching.profile import Profile
 from customer_card.services.demo import build_demo
-from customer_card.services.matching import MatchService, config_path
+from customer_card.services.matching import (
+    MatchIndex,
+    MatchService,
+    Plan,
+    config_path,
+    default_config,
+)
 from customer_card.store import models as m
 from customer_card.store.database import Database
 from customer_card.store.match_store import MatchStore
@@ -79,6 +87,75 @@ def test_demo_persons_are_mostly_one_customer(demo_services: DemoServices) -> No
 def small_demo(database: Database) -> Database:
     build_demo(database, customers=SMALL_DEMO, seed=3)
     return database
+
+
+def replay_record_by_record(service: MatchService) -> Plan:
+    """The batch replay as it was first written: one indexed candidate look-up per record,
+    exactly as inline matching makes it. ``plan()`` must decide the same without it."""
+    plan = Plan()
+    with service.database.read() as session:
+        store = MatchStore(session)
+        index = MatchIndex(store, service.matcher, service.region)
+        for batch in store.iter_records():
+            for record in batch:
+                plan.customer_of[record.seq] = record.customer_id
+                profile = Profile.from_json(record.profile)
+                candidates, weak = index.candidates(
+                    profile, record.seq, lambda r: plan.cluster_of.get(r.seq, r.seq)
+                )
+                decision = service.matcher.decide(
+                    profile, candidates, record.seq - 1, weak, plan.counts
+                )
+                plan.counts.add(profile)
+                plan.cluster_of[record.seq] = decision.link.cluster if decision.link else record.seq
+                for s in decision.suggestions:
+                    evidence = {**s.evidence, "incoming": [record.source, record.source_id]}
+                    plan.suggestions.append(
+                        (record.seq, s.cluster, s.probability, s.reason, evidence)
+                    )
+    return plan
+
+
+def assert_same_plan(service: MatchService) -> Plan:
+    plan = service.plan()
+    reference = replay_record_by_record(service)
+    assert plan.cluster_of == reference.cluster_of
+    assert plan.customer_of == reference.customer_of
+    assert plan.suggestions == reference.suggestions
+    assert plan.counts.counts == reference.counts.counts
+    return plan
+
+
+def test_the_batch_replay_decides_like_a_look_up_per_record(small_demo: Database) -> None:
+    # Lower thresholds and a small phone limit, so that the replay makes links that are
+    # not in the cache yet and meets phones too common to link.
+    config = replace(default_config().with_thresholds(0.9, 0.3), max_phone_records=2, window=3)
+    plan = assert_same_plan(MatchService(small_demo, config=config))
+    assert partition(plan.cluster_of) != partition(plan.customer_of)
+    assert plan.suggestions
+
+
+def test_the_batch_replay_copes_with_deleted_records_and_stale_block_keys(
+    small_demo: Database,
+) -> None:
+    before = MatchService(small_demo).plan()
+    with small_demo.write() as session:
+        seqs = session.scalars(select(m.MatchRecord.seq).order_by(m.MatchRecord.seq)).all()
+        gone = session.scalars(
+            select(m.MatchRecord.source_id).where(m.MatchRecord.seq == seqs[10])
+        ).one()
+        session.execute(
+            update(m.SourceRecord).where(m.SourceRecord.source_id == gone).values(deleted=True)
+        )
+        # An index written by another blocking: a linked record's keys missing, a key too
+        # many for others.
+        linked = next(seq for seq, cluster in before.cluster_of.items() if cluster != seq)
+        session.execute(delete(m.MatchKey).where(m.MatchKey.seq == linked))
+        session.execute(insert(m.MatchKey).values(key="x:old", seq=seqs[50]))
+        session.execute(insert(m.MatchKey).values(key="x:old", seq=seqs[60]))
+    plan = assert_same_plan(MatchService(small_demo))
+    assert seqs[10] not in plan.cluster_of
+    assert plan.cluster_of[linked] == before.cluster_of[linked]
 
 
 def test_match_run_is_idempotent(small_demo: Database) -> None:
