@@ -61,7 +61,7 @@ class CardController(QObject):
 
     def show_now(self, customer_id: int) -> bool:
         """Load on the calling (GUI) thread; for hand-offs where the caller needs the answer."""
-        self._runner.cancel()
+        self.clear()  # drop a load in flight, and say loading stopped
         card = self._cards.load(customer_id)
         if card is None:
             self.card_missing.emit(customer_id)

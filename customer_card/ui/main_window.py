@@ -176,7 +176,7 @@ class MainWindow(QMainWindow):
 
     def show_customer(self, customer_id: int) -> bool:
         """Show this customer's card now; False (and a message) when there is none."""
-        self.search.hide_results()
+        self.search.cancel()
         return self.cards.show_now(customer_id)
 
     def show_public_id(self, public_id: str) -> bool:
@@ -194,7 +194,7 @@ class MainWindow(QMainWindow):
     def show_unknown_caller(self, value: str, key: str = "phone") -> None:
         """Nobody in the cache has this number (e-mail, card): say so, and leave the value in
         the search field, selected, so the advisor can search by name instead."""
-        self.search.hide_results()
+        self.search.cancel()
         self.cards.clear()
         titles = {
             "phone": self.tr("Unknown caller"),

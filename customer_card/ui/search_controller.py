@@ -64,6 +64,13 @@ class SearchController(QObject):
     def hide_results(self) -> None:
         self._popup.hide()
 
+    def cancel(self) -> None:
+        """Drop the search in flight and its pending "open the first hit": another card was
+        asked for (a screen pop), and a late answer must not replace it."""
+        self._cancel()
+        self._open_when_ready = False
+        self._popup.hide()
+
     def show_recent(self, hits: list[SearchHit], start_row: int = 0) -> None:
         """List recently viewed customers under the empty field; Enter opens the current row."""
         self._cancel()

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QCoreApplication, Qt
 from PySide6.QtGui import QGuiApplication
 
 from customer_card.domain.model import CustomerCard
@@ -60,6 +61,42 @@ def test_enter_before_results_opens_best_hit_when_they_arrive(
         qtbot.keyClicks(window.search_bar.field, "martin")
         qtbot.keyClick(window.search_bar.field, Qt.Key.Key_Return)  # within the debounce
     assert shown.args == [expected]
+
+
+class _GatedSearch:
+    """The real search, held back until the test opens the gate."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.gate = threading.Event()
+
+    def search(self, text: str, limit: int = 30) -> Any:
+        self.gate.wait(10)
+        return self.inner.search(text, limit)
+
+
+def test_a_screen_pop_wins_over_a_search_still_running(
+    qtbot: Any, demo_services: Any, themed: None
+) -> None:
+    """Enter pressed on a search, then a call pops another card: the late search answer
+    must not replace the caller's card."""
+    searched = demo_services.search.search("martin")[0].customer_id
+    caller = demo_services.search.search("Jocelyne Michu")[0].customer_id
+    assert caller != searched
+    gated = _GatedSearch(demo_services.search)
+    window = MainWindow(gated, demo_services.cards)
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.keyClicks(window.search_bar.field, "martin")
+    qtbot.keyClick(window.search_bar.field, Qt.Key.Key_Return)
+    assert window.show_customer(caller)
+    gated.gate.set()
+    for _ in range(3):  # the answer, then the card load it would start, then its display
+        assert window.thread_pool.waitForDone(10_000)
+        QCoreApplication.processEvents()
+    assert window.cards.card is not None
+    assert window.cards.card.customer.id == caller
+    window.close()
 
 
 def test_escape_clears_search(qtbot: Any, window: MainWindow) -> None:
