@@ -470,9 +470,13 @@ def _to_type(value: Any, kind: str) -> Any:
             return int(value)
         text = _DECIMAL_JUNK.sub("", str(value))
         try:
-            return int(Decimal(text.replace(",", ".")))
+            number = Decimal(text.replace(",", "."))
         except InvalidOperation:
             raise ValueError(f"not a whole number: {value!r}") from None
+        # '1e1000000' parses instantly but int() of it takes minutes: no count is that big.
+        if not number.is_finite() or number.adjusted() > 18:
+            raise ValueError(f"not a plausible whole number: {value!r}")
+        return int(number)
     try:
         return float(str(value).replace(",", "."))
     except ValueError:

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from sync.sources import SourceConfig
 
 log = logging.getLogger(__name__)
+TERMINATE_TIMEOUT_S = 10.0
 
 SOURCE_KEYS = frozenset({"command", "file", "config_secret", "state_arg", "config_arg"})
 STREAM_KEYS = frozenset({"tap_stream"})
@@ -118,6 +119,9 @@ class SingerConnector:
                 stderr=subprocess.PIPE,
                 text=True,
                 encoding="utf-8",
+                # A tap printing bad bytes must not kill our readers (a dead stderr reader
+                # leaves the tap blocked on a full pipe, and the sync hung with it).
+                errors="replace",
             )
         except OSError as error:
             raise ConnectorError(f"{self.name}: cannot start {command[0]} ({error})") from None
@@ -133,7 +137,11 @@ class SingerConnector:
         finally:
             if process.poll() is None:
                 process.terminate()
-            code = process.wait()
+            try:
+                code = process.wait(timeout=TERMINATE_TIMEOUT_S)
+            except subprocess.TimeoutExpired:  # a tap that ignores SIGTERM
+                process.kill()
+                code = process.wait()
             drain.join(timeout=5)
             process.stdout.close()
             stderr.close()

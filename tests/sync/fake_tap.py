@@ -35,7 +35,12 @@ def main() -> int:
     parser.add_argument("--config", required=True)
     parser.add_argument("--state")
     parser.add_argument("--extra", type=int, default=0, help="customers added since")
+    parser.add_argument("--noisy", action="store_true", help="log 256 KiB of Latin-1 first")
     args = parser.parse_args()
+    if args.noisy:  # more than a pipe holds, and not UTF-8
+        for _ in range(4096):
+            sys.stderr.buffer.write("avertissement : données reçues\n".encode("latin-1") * 2)
+        sys.stderr.flush()
     with open(args.config, encoding="utf-8") as handle:
         if json.load(handle).get("api_key") != "tap-key":
             sys.stderr.write("CRITICAL invalid api_key\n")

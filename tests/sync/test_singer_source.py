@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 from pathlib import Path
+from typing import Any
 
 from customer_card.store.database import Database
 from customer_card.store.sync_store import SyncStore
@@ -31,8 +33,8 @@ channel = { value = "web" }
 """
 
 
-def tap_sources(extra: int = 0) -> str:
-    command = json.dumps([sys.executable, str(TAP), "--extra", str(extra)])
+def tap_sources(extra: int = 0, *flags: str) -> str:
+    command = json.dumps([sys.executable, str(TAP), "--extra", str(extra), *flags])
     return (
         f"""
 [sources.eshop]
@@ -101,3 +103,15 @@ def test_tap_output_file_twice_changes_nothing(database: Database, tmp_path: Pat
         reasons = sorted(q.reason for q in SyncStore(session).quarantined())
     assert reasons[0].startswith("line 4: not a JSON message")
     assert "unparseable occurred_at 'yesterday'" in reasons[1]
+
+
+def test_a_tap_logging_bad_bytes_does_not_hang_the_sync(database: Database, tmp_path: Path) -> None:
+    store_secret("eshop-tap", json.dumps({"api_key": "tap-key"}))
+    sources = write_sources(tmp_path, tap_sources(0, "--noisy")).select(None)
+    result: list[Any] = []
+    worker = threading.Thread(target=lambda: result.append(make_runner(database).run(sources)))
+    worker.start()
+    worker.join(timeout=60)
+    assert not worker.is_alive(), "the sync hung on the tap's stderr"
+    assert result[0].ok, result[0].errors
+    assert result[0].total("inserted") == 32

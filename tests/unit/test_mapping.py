@@ -6,7 +6,14 @@ from typing import Any
 
 import pytest
 
-from sync.mapping import ConfigError, FieldRule, MappingError, StreamMapping, split_full_name
+from sync.mapping import (
+    ConfigError,
+    FieldRule,
+    MappingError,
+    StreamMapping,
+    _to_type,
+    split_full_name,
+)
 from sync.records import RecordKind
 
 
@@ -153,3 +160,9 @@ def test_filter_keeps_one_store() -> None:
     drop = mapping.apply("crm", RecordKind.CUSTOMER, {"id": "2", "store": "Nice"})
     assert mapping.keeps(keep)
     assert not mapping.keeps(drop)
+
+
+@pytest.mark.parametrize("value", ["1e1000000", "nan", "inf", "12345678901234567890123"])
+def test_implausible_whole_numbers_are_refused_at_once(value: str) -> None:
+    with pytest.raises(ValueError, match="not a plausible whole number"):
+        _to_type(value, "int")
