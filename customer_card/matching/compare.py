@@ -35,6 +35,9 @@ class Comparison:
 def given_level(a: str, b: str) -> int:
     if not a or not b:
         return 0
+    if min(len(a.replace(" ", "")), len(b.replace(" ", ""))) == 1:
+        # An initial is never an exact agreement, even with the same initial ('A.' and 'A.').
+        return 3 if a[0] == b[0] else 4
     if a == b or a.replace(" ", "") == b.replace(" ", ""):
         return 1
     if given_names_compatible(a, b):
@@ -46,10 +49,10 @@ def family_level(a: str, b: str) -> int:
     if not a or not b:
         return 0
     core_a, core_b = name_core(a), name_core(b)
+    if len(core_a) == 1 or len(core_b) == 1:  # an initial: at best an initial's agreement
+        return 3 if core_a[:1] == core_b[:1] else 4
     if core_a == core_b or a.replace(" ", "") == b.replace(" ", ""):
         return 1
-    if len(core_a) == 1 or len(core_b) == 1:
-        return 3 if core_a[0] == core_b[0] else 4
     if JaroWinkler.similarity(core_a, core_b) >= FAMILY_SIMILARITY:
         return 2
     # Compound names kept whole in one system: 'lefebvredumas' and 'lefebvre'.

@@ -79,8 +79,10 @@ def extract(fields: Mapping[str, Any], region: str = DEFAULT_REGION) -> Extracte
 
     for index, raw in enumerate(_strings(fields.get("email"))):
         result = normalise.email(raw)
-        contacts.append(ContactRow("email", raw.strip(), result.value, result.valid, index == 0))
-        if result.valid:
+        # A placeholder address is kept, shown as not valid, and never links anybody.
+        usable = result.valid and not normalise.placeholder_email(result.value)
+        contacts.append(ContactRow("email", raw.strip(), result.value, usable, index == 0))
+        if usable:
             identifiers.append(("email", result.value))
         else:
             problems.append(f"invalid e-mail {raw!r}")
@@ -88,14 +90,13 @@ def extract(fields: Mapping[str, Any], region: str = DEFAULT_REGION) -> Extracte
     for index, raw in enumerate(_strings(fields.get("phone"))):
         result = normalise.phone(raw, region)
         label = None
-        if result.valid:
+        usable = result.valid and not normalise.placeholder_phone(result.value)
+        if usable:
             label = "mobile" if normalise.is_mobile(result.value) else "landline"
             identifiers.append(("phone", result.value))
         else:
             problems.append(f"invalid phone {raw!r}")
-        contacts.append(
-            ContactRow("phone", raw.strip(), result.value, result.valid, index == 0, label)
-        )
+        contacts.append(ContactRow("phone", raw.strip(), result.value, usable, index == 0, label))
 
     address = _address(fields)
     if address:

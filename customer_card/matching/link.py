@@ -80,6 +80,7 @@ for _full, _shorts in NICKNAMES.items():
         _SHORT_TO_FULL.setdefault(_short, set()).add(_full)
 
 GIVEN_NAME_SIMILARITY = 0.88
+FAMILY_NAME_SIMILARITY = 0.85
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,4 +174,34 @@ def conflict(incoming: Identity, existing: Identity) -> str | None:
         and not _swapped(existing, incoming)
     ):
         return "different given names"
+    fams_a, fams_b = incoming.family_names, existing.family_names
+    if (
+        # Only full names on both sides: a lone word ('Bernard', 'Mme Jocelyne') may be either.
+        names_a
+        and names_b
+        and fams_a
+        and fams_b
+        and not any(_family_compatible(a, b) for a in fams_a for b in fams_b)
+        and not _swapped(incoming, existing)
+        and not _swapped(existing, incoming)
+    ):
+        # 'Marie Dupont' and 'Marie Martin' on test@test.com, or on a company switchboard.
+        return "different family names"
     return None
+
+
+def _family_compatible(a: str, b: str) -> bool:
+    """Folded family names that may denote one person: equal, a typo, an initial, or one part
+    of a compound name ('lefebvre dumas' and 'dumas')."""
+    a_compact, b_compact = a.replace(" ", ""), b.replace(" ", "")
+    if a_compact == b_compact:
+        return True
+    if len(a_compact) == 1 or len(b_compact) == 1:
+        return a_compact[:1] == b_compact[:1]
+    a_words, b_words = set(a.split()), set(b.split())
+    if a_words & b_words:
+        return True
+    shorter, longer = sorted((a_compact, b_compact), key=len)
+    if len(shorter) >= 4 and (longer.startswith(shorter) or longer.endswith(shorter)):
+        return True
+    return bool(JaroWinkler.similarity(a_compact, b_compact) >= FAMILY_NAME_SIMILARITY)

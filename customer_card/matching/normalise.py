@@ -259,3 +259,56 @@ def postcode(raw: str | None) -> str:
     if not raw:
         return ""
     return re.sub(r"[^0-9A-Za-z]", "", str(raw)).upper()
+
+
+# Values people type when a form insists: never evidence that two records are one person.
+PLACEHOLDER_MAILBOXES = frozenset(
+    {
+        "noemail",
+        "no-email",
+        "no.email",
+        "nomail",
+        "no-mail",
+        "pasdemail",
+        "pas-de-mail",
+        "aucun",
+        "aucune",
+        "none",
+        "null",
+        "nil",
+        "na",
+        "n.a",
+        "test",
+        "tests",
+        "essai",
+        "inconnu",
+        "unknown",
+        "noreply",
+        "no-reply",
+        "donotreply",
+        "xxx",
+        "xx",
+        "x",
+        "a",
+        "client",
+        "customer",
+        "refus",
+        "refuse",
+    }
+)
+PLACEHOLDER_DOMAINS = frozenset(
+    {"test.com", "test.fr", "noemail.com", "nomail.com", "none.com", "aucun.fr", "invalid"}
+)
+
+
+def placeholder_email(normalised: str) -> bool:
+    """'noemail@noemail.com', 'test@test.com', 'x@x.fr': an address nobody reads."""
+    mailbox, _, domain = normalised.rpartition("@")
+    if mailbox in PLACEHOLDER_MAILBOXES or domain in PLACEHOLDER_DOMAINS:
+        return True
+    return domain.endswith((".invalid", ".test", ".localhost"))
+
+
+def placeholder_phone(e164: str) -> bool:
+    """'+33600000000', '+33611111111': a number typed to get past a form."""
+    return len(set(e164.lstrip("+")[-8:])) <= 1

@@ -23,7 +23,9 @@ from customer_card.matching.config import (
     load_config,
 )
 from customer_card.matching.decide import Candidate, Matcher
+from customer_card.matching.extract import extract
 from customer_card.matching.frequency import POPULATION_KEY, Frequencies
+from customer_card.matching.link import Identity, conflict
 from customer_card.matching.model import Model, estimate
 from customer_card.matching.profile import Profile, profile_of
 
@@ -437,3 +439,52 @@ def test_frequencies_count_names_and_records() -> None:
     assert counts.count("g:jocelyne") == 1
     assert counts.count("n:jocelyne|michu") == 1
     assert counts.count(POPULATION_KEY) == 2
+
+
+@pytest.mark.parametrize(
+    ("address", "placeholder"),
+    [
+        ("noemail@noemail.com", True),
+        ("test@test.com", True),
+        ("aucun@orange.fr", True),
+        ("jean@example.invalid", True),
+        ("jocelyne.michu@orange.fr", False),
+        ("contact.ineskaddour@gmail.com", False),
+    ],
+)
+def test_placeholder_e_mails_never_link(address: str, placeholder: bool) -> None:
+    assert normalise.placeholder_email(address) is placeholder
+    extracted = extract({"given_name": "Jean", "email": address})
+    assert (("email", address) in extracted.identifiers) is not placeholder
+
+
+@pytest.mark.parametrize(
+    ("number", "placeholder"),
+    [("06 00 00 00 00", True), ("01 11 11 11 11", True), ("06 12 34 56 78", False)],
+)
+def test_placeholder_phones_never_link(number: str, placeholder: bool) -> None:
+    e164 = normalise.phone(number).value
+    assert normalise.placeholder_phone(e164) is placeholder
+    assert (("phone", e164) in extract({"phone": number}).identifiers) is not placeholder
+
+
+def test_an_initial_is_never_an_exact_name_agreement() -> None:
+    assert given_level("a", "a") == 3
+    assert family_level("b", "b") == 3
+    assert given_level("a", "b") == 4
+
+
+@pytest.mark.parametrize(
+    ("incoming", "existing", "why"),
+    [
+        ((("marie", "dupont"),), (("marie", "martin"),), "different family names"),
+        ((("marie", "dupont"),), (("marie", "dupond"),), None),  # a typo
+        ((("bernard", "dumas"),), (("bernard", "lefebvre dumas"),), None),  # compound
+        ((("", "bernard"),), (("bernard", "lefebvre dumas"),), None),  # a lone word
+        ((("dupont", "marie"),), (("marie", "dupont"),), None),  # swapped
+    ],
+)
+def test_family_names_that_clearly_differ_keep_people_apart(
+    incoming: Any, existing: Any, why: str | None
+) -> None:
+    assert conflict(Identity.of(incoming, []), Identity.of(existing, [])) == why
