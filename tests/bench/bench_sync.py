@@ -61,45 +61,15 @@ CHANGE_EVERY = 100  # one row in a hundred changes for the incremental run
 RECORDS_PER_PERSON = 1.87
 INTERACTIONS_PER_MEAN = 0.465
 
-CUSTOMER_COLUMNS: tuple[str, ...] = (
-    "id",
-    "updated_at",
-    "given_name",
-    "family_name",
-    "full_name",
-    "email",
-    "phone",
-    "birth_date",
-    "street",
-    "postcode",
-    "city",
-    "country",
-    "loyalty_card",
-    "loyalty_tier",
-    "vip",
-    "language",
-    "preferred_channel",
-    "preferred_store",
-    "interests",
-    "twitter",
-    "instagram",
-    "followers",
-    "customer_since",
-)
-INTERACTION_COLUMNS: tuple[str, ...] = (
-    "id",
-    "updated_at",
-    "customer_ref",
-    "occurred_at",
-    "channel",
-    "kind",
-    "direction",
-    "summary",
-    "details",
-    "status",
-    "amount",
-    "currency",
-)
+
+def export_columns(kind: str) -> tuple[str, ...]:
+    """The demo exports' own columns: the bench writes the files the csv connector reads."""
+    from customer_card.services.demo_files import COLUMNS
+    from sync.records import RecordKind
+
+    return COLUMNS[RecordKind(kind)]
+
+
 LIST_COLUMNS = frozenset({"email", "phone", "interests"})
 # PostgreSQL types of the columns that are not text.
 PG_TYPES = {
@@ -125,7 +95,7 @@ class Stream:
 
     @property
     def columns(self) -> tuple[str, ...]:
-        return CUSTOMER_COLUMNS if self.kind == "customer" else INTERACTION_COLUMNS
+        return export_columns(self.kind)
 
     @property
     def delimiter(self) -> str:
@@ -188,7 +158,7 @@ def generate(directory: Path, customers: int, interactions: int, seed: int) -> C
             if record.source not in SOURCES:
                 continue
             if record.kind == RecordKind.CUSTOMER:
-                columns = CUSTOMER_COLUMNS
+                columns = export_columns("customer")
                 taken.add((record.source, record.source_id))
             elif record.kind == RecordKind.INTERACTION:
                 if counts["interaction"] >= interactions:
@@ -197,7 +167,7 @@ def generate(directory: Path, customers: int, interactions: int, seed: int) -> C
                 if owner not in taken or history[owner] >= per_customer:
                     continue
                 history[owner] += 1
-                columns = INTERACTION_COLUMNS
+                columns = export_columns("interaction")
             else:
                 continue  # consents: not part of this benchmark
             writers[(record.source, str(record.kind))].writerow(_cells(record, columns))
