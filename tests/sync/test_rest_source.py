@@ -54,6 +54,8 @@ class Api:
     requests: list[str] = field(default_factory=list)
     failures: dict[str, list[int]] = field(default_factory=dict)
     """Path → statuses to answer first (then the real answer)."""
+    elsewhere: str = ""
+    """Another server's address, which /v1/leaky names as its next page."""
 
 
 def page(items: list[Any], start: int, size: int) -> list[Any]:
@@ -111,6 +113,9 @@ def handler_for(api: Api) -> type[BaseHTTPRequestHandler]:
                 if start + 5 < len(TICKETS):
                     headers["Link"] = f'</v1/tickets?from={start + 5}>; rel="next"'
                 self.send(200, page(TICKETS, start, 5), headers)
+            elif url.path == "/v1/leaky":
+                link = f'<{api.elsewhere}/v1/tickets?from=5>; rel="next"'
+                self.send(200, page(TICKETS, 0, 5), {"Link": link})
             elif url.path == "/v1/consents":
                 start = int(query.get("cursor", "0"))
                 following = str(start + 4) if start + 4 < len(CONSENTS) else None
@@ -279,3 +284,40 @@ def test_refused_credentials_fail_alone(
     assert "nope" not in summary.errors["bad"]
     assert "shop" not in summary.errors
     assert summary.total("inserted") == 23
+
+
+def test_a_next_link_to_another_server_is_not_followed(
+    api: tuple[Api, str], database: Database, tmp_path: Path
+) -> None:
+    """The client sends the source's credentials with every request: never to another host."""
+    state, base = api
+    other = Api()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler_for(other))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        state.elsewhere = f"http://127.0.0.1:{server.server_address[1]}"
+        store_secret("desk-password", "pw")
+        text = f"""
+[sources.desk]
+type = "rest"
+base_url = "{base}/v1"
+auth = {{ type = "basic", username = "agent", secret = "desk-password" }}
+[sources.desk.streams.tickets]
+kind = "interaction"
+path = "/leaky"
+pagination = {{ type = "link" }}
+id = "ref"
+[sources.desk.streams.tickets.fields]
+customer_ref = "who"
+occurred_at = {{ column = "at", datetime = "iso" }}
+channel = {{ value = "web" }}
+"""
+        summary = make_runner(database).run(write_sources(tmp_path, text).select(None))
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+    assert not summary.ok
+    assert "another server" in summary.errors["desk"]
+    assert other.requests == [], "nothing was sent to the other host"
