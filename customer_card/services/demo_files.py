@@ -102,7 +102,7 @@ def export_demo(
                 writer.writerow(COLUMNS[record.kind])
                 handles[key] = (handle, writer)
                 counts[name] = 0
-            handles[key][1].writerow(_row(record))
+            handles[key][1].writerow(export_row(record))
             counts[file_name(*key)] += 1
             written += 1
             if progress is not None and written % 10_000 == 0:
@@ -118,7 +118,8 @@ def file_name(source: str, kind: RecordKind) -> str:
     return f"{source}-{STREAMS[kind]}.csv"
 
 
-def _row(record: SourceRecord) -> list[str]:
+def export_row(record: SourceRecord) -> list[str]:
+    """One record as a row of its demo export file (the CSV dialect the sources file reads)."""
     fields = record.fields
     unknown = set(fields) - set(COLUMNS[record.kind])
     if unknown:

@@ -40,12 +40,11 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from sync.records import SourceRecord
+    pass
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -123,6 +122,7 @@ def generate(directory: Path, customers: int, interactions: int, seed: int) -> C
     most 1 % of the total per customer) until ``interactions``; the generator is sized so that
     both run out about together.
     """
+    from customer_card.services.demo_files import export_row
     from sync.demo import DemoConfig, DemoGenerator
     from sync.records import RecordKind
 
@@ -158,7 +158,6 @@ def generate(directory: Path, customers: int, interactions: int, seed: int) -> C
             if record.source not in SOURCES:
                 continue
             if record.kind == RecordKind.CUSTOMER:
-                columns = export_columns("customer")
                 taken.add((record.source, record.source_id))
             elif record.kind == RecordKind.INTERACTION:
                 if counts["interaction"] >= interactions:
@@ -167,39 +166,14 @@ def generate(directory: Path, customers: int, interactions: int, seed: int) -> C
                 if owner not in taken or history[owner] >= per_customer:
                     continue
                 history[owner] += 1
-                columns = export_columns("interaction")
             else:
                 continue  # consents: not part of this benchmark
-            writers[(record.source, str(record.kind))].writerow(_cells(record, columns))
+            writers[(record.source, str(record.kind))].writerow(export_row(record))
             counts[str(record.kind)] += 1
     finally:
         for handle in handles.values():
             handle.close()
     return counts
-
-
-def _cells(record: SourceRecord, columns: tuple[str, ...]) -> list[str]:
-    out: list[str] = []
-    for column in columns:
-        if column == "id":
-            value: Any = record.source_id
-        elif column == "updated_at":
-            value = record.updated_at.isoformat() if record.updated_at else ""
-        else:
-            value = record.fields.get(column)
-        if value is None:
-            out.append("")
-        elif isinstance(value, list):
-            out.append("|".join(str(v) for v in value))
-        elif isinstance(value, bool):
-            out.append("1" if value else "0")
-        elif column == "birth_date":
-            out.append(date.fromisoformat(str(value)).strftime("%d/%m/%Y"))
-        elif column == "amount":
-            out.append(str(value).replace(".", ","))
-        else:
-            out.append(str(value))
-    return out
 
 
 def read_rows(directory: Path, stream: Stream) -> Iterator[list[str]]:
