@@ -44,7 +44,7 @@ class IngestReport:
     linked: int = 0
     suggestions: int = 0
 
-    def add(self, record: SourceRecord | None, source: str, kind: str, outcome: str) -> None:
+    def add(self, source: str, kind: str, outcome: str) -> None:
         self.counts[(source, kind, outcome)] += 1
 
     def total(self, outcome: str | None = None) -> int:
@@ -438,7 +438,7 @@ class _Batch:
                     "deleted": True,
                     "content_hash": record.content_hash,
                 }
-                self.report.add(record, record.source, kind, "deleted")
+                self.report.add(record.source, kind, "deleted")
                 self.accepted.setdefault((record.source, kind), set()).add(record.source_id)
                 continue
             ref = str(record.fields.get("customer_ref") or "")
@@ -466,7 +466,7 @@ class _Batch:
             else:
                 inserts[key] = {"source": record.source, "source_id": record.source_id, **row}
                 outcome = "inserted"
-            self.report.add(record, record.source, kind, outcome)
+            self.report.add(record.source, kind, outcome)
             self.accepted.setdefault((record.source, kind), set()).add(record.source_id)
 
         if interaction:
@@ -479,11 +479,11 @@ class _Batch:
     # --- bookkeeping ----------------------------------------------------------------------------
 
     def _accept(self, record: SourceRecord, outcome: str) -> None:
-        self.report.add(record, record.source, str(record.kind), outcome)
+        self.report.add(record.source, str(record.kind), outcome)
         self.accepted.setdefault((record.source, str(record.kind)), set()).add(record.source_id)
 
     def _quarantine(self, record: SourceRecord, reason: str) -> None:
-        self.report.add(record, record.source, str(record.kind), "quarantined")
+        self.report.add(record.source, str(record.kind), "quarantined")
         try:
             raw = canonical_json(
                 {
