@@ -59,6 +59,9 @@ class MatchConfig:
     max_phone_records: int
     fields: tuple[FieldWeights, ...]
     tf_min_count: int = 2
+    # Absolute discount of name counts (Good-Turing style): a name seen once in the cache is
+    # usually rarer than one in the cache's size.
+    tf_discount: float = 0.0
     priority_default: tuple[str, ...] = ()
     priority_by_field: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
@@ -130,6 +133,7 @@ def config_from_dict(data: Mapping[str, Any]) -> MatchConfig:
         tf_min_count=_positive_int(thresholds, "tf_min_count", "thresholds")
         if "tf_min_count" in thresholds
         else 2,
+        tf_discount=_discount(thresholds),
         priority_default=default,
         priority_by_field=by_field,
     )
@@ -154,6 +158,13 @@ def _positive_int(table: Mapping[str, Any], key: str, where: str = "blocking") -
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise ConfigError(f"{where}.{key} must be a whole number >= 1, not {value!r}")
     return value
+
+
+def _discount(table: Mapping[str, Any]) -> float:
+    value = table.get("tf_discount", 0.0)
+    if not isinstance(value, int | float) or isinstance(value, bool) or not 0 <= value < 1:
+        raise ConfigError(f"thresholds.tf_discount must be a number from 0 to 1, not {value!r}")
+    return float(value)
 
 
 def _positive_number(table: Mapping[str, Any], key: str) -> float:

@@ -12,7 +12,8 @@ suggestion* with its evidence, and the record starts a new customer.
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Hashable, Sequence
+from collections import Counter
+from collections.abc import Collection, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -30,7 +31,13 @@ from customer_card.matching.compare import (
     compare,
 )
 from customer_card.matching.config import MatchConfig
-from customer_card.matching.frequency import NameCounts, family_key, given_key, pair_key
+from customer_card.matching.frequency import (
+    NameCounts,
+    counted_keys,
+    family_key,
+    given_key,
+    pair_key,
+)
 from customer_card.matching.link import conflict
 from customer_card.matching.model import Model, Score
 from customer_card.matching.profile import Profile
@@ -94,13 +101,16 @@ class Matcher:
         weak: Collection[str] = (),
         counts: NameCounts | None = None,
         household: Collection[str] = (),
+        holders: Mapping[str, tuple[int, int]] | None = None,
     ) -> PairScore:
         """Score two records; ``population`` is the number of records ``a`` is matched
         against (the prior of each pair depends on it); ``weak``, phones and e-mail
         addresses so widely used that they prove nothing (a shop's switchboard);
         ``household``, those that records of several customers hold (a family's address or
         landline): they link only a record whose given name or birth date can be checked;
-        ``counts``, how common each name is (without it, names weigh the configured average)."""
+        ``counts``, how common each name is (without it, names weigh the configured average);
+        ``holders``, per name key, how many compared records carry it and how many customers
+        they make (records of one person repeat the name: the counts count people)."""
         comparison = compare(a, b, self._names)
         strong = [kind for kind, index in _STRONG_FIELDS if comparison.levels[index] == 1]
         if comparison.levels[CARD] == 1:
@@ -124,41 +134,69 @@ class Matcher:
         if tuple(levels) != comparison.levels:
             comparison = Comparison(tuple(levels), comparison.swapped)
         overrides = (
-            self._name_weights(comparison, b, population, counts) if counts is not None else None
+            self._name_weights(comparison, a, population, counts, holders)
+            if counts is not None
+            else None
         )
         score = self.model.score(comparison.levels, population, overrides)
         return PairScore(score, comparison, tuple(strong), ambiguous)
 
     def _name_weights(
-        self, comparison: Comparison, b: Profile, population: int, counts: NameCounts
+        self,
+        comparison: Comparison,
+        a: Profile,
+        population: int,
+        counts: NameCounts,
+        holders: Mapping[str, tuple[int, int]] | None,
     ) -> dict[int, float] | None:
         """Exact name agreements weighed by how common the shared value is: u is the share
         of earlier records with that value (the pair's share when both names agree, as
-        given and family names are not independent)."""
+        given and family names are not independent), discounted because a name met once in
+        the cache is most often rarer than one in the cache's size (absolute discounting).
+        A count of records becomes a count of people by the share of distinct customers among
+        the compared records that carry the name.
+        Names agreeing read the other way round are counted in either role, whichever is
+        more common: one of the two records filed them the wrong way."""
         given_exact = comparison.levels[GIVEN] == 1
         family_exact = comparison.levels[FAMILY] == 1
         if not (given_exact or family_exact):
             return None
-        # The value each field agreed on, as ``b`` holds it (read the other way when swapped).
-        given_value, family_value = (
-            (b.family, b.given) if comparison.swapped else (b.given, b.family)
-        )
+        # The values agreed on, as the incoming record ``a`` holds them: the counts looked up
+        # for it (``frequency.lookup_keys``) cover them, inline as in the batch.
+        given_value, family_value = a.given, a.family
         size = float(max(population, self.config.min_population))
-        floor = self.config.tf_min_count
+
+        def share(*keys: str) -> float:
+            seen = 0.0
+            for key in keys:
+                n = float(counts.count(key))
+                records, people = holders.get(key, (0, 0)) if holders else (0, 0)
+                if records > people > 0:
+                    n *= people / records
+                seen = max(seen, n)
+            return (max(seen, self.config.tf_min_count) - self.config.tf_discount) / size
+
         given_w, family_w = self._names
         out: dict[int, float] = {}
         u_given = u_family = 1.0
+        swapped = comparison.swapped
         if given_exact:
-            key = given_key(given_value) if not comparison.swapped else family_key(given_value)
-            u_given = max(counts.count(key), floor) / size
+            keys = [given_key(given_value)]
+            if swapped:
+                keys.append(family_key(given_value))
+            u_given = share(*keys)
             out[GIVEN] = math.log2(given_w.m[0] / u_given)
         if family_exact:
-            key = family_key(family_value) if not comparison.swapped else given_key(family_value)
-            u_family = max(counts.count(key), floor) / size
+            keys = [family_key(family_value)]
+            if swapped:
+                keys.append(given_key(family_value))
+            u_family = share(*keys)
             out[FAMILY] = math.log2(family_w.m[0] / u_family)
         if given_exact and family_exact:
-            pair = pair_key(b.given, b.family)
-            u_pair = max(counts.count(pair), floor) / size
+            pairs = [pair_key(given_value, family_value)]
+            if swapped:
+                pairs.append(pair_key(family_value, given_value))
+            u_pair = share(*pairs)
             if u_pair > u_given * u_family:
                 out[GIVEN] = math.log2(given_w.m[0] * family_w.m[0] / u_pair) - out[FAMILY]
         return out
@@ -173,9 +211,10 @@ class Matcher:
     ) -> Decision[C]:
         by_cluster: dict[C, list[tuple[Candidate[C], PairScore]]] = {}
         household = _household(incoming, candidates)
+        holders = _holders(candidates) if counts is not None else None
         for candidate in candidates:
             scored = self.pair(
-                incoming, candidate.profile, population, weak_phones, counts, household
+                incoming, candidate.profile, population, weak_phones, counts, household, holders
             )
             by_cluster.setdefault(candidate.cluster, []).append((candidate, scored))
 
@@ -261,6 +300,17 @@ class Matcher:
 
 
 _LABELS = {k: k for k in LINK_STRENGTH}
+
+
+def _holders(candidates: Sequence[Candidate[Any]]) -> dict[str, tuple[int, int]]:
+    """Per name key, the compared records carrying it and the customers they belong to."""
+    records: Counter[str] = Counter()
+    people: dict[str, set[Any]] = {}
+    for c in candidates:
+        for key in counted_keys(c.profile):
+            records[key] += 1
+            people.setdefault(key, set()).add(c.cluster)
+    return {key: (n, len(people[key])) for key, n in records.items()}
 
 
 def _household(incoming: Profile, candidates: Sequence[Candidate[Any]]) -> set[str]:

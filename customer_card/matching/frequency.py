@@ -52,8 +52,12 @@ def counted_keys(p: Profile) -> tuple[str, ...]:
 def lookup_keys(p: Profile) -> tuple[str, ...]:
     """Every key scoring ``p`` against earlier records may need (names read either way)."""
     keys = {*counted_keys(p)}
+    if p.family:
+        keys.add(given_key(p.family))
+    if p.given:
+        keys.add(family_key(p.given))
     if p.given and p.family:
-        keys |= {given_key(p.family), family_key(p.given), pair_key(p.family, p.given)}
+        keys.add(pair_key(p.family, p.given))
     return tuple(sorted(keys))
 
 

@@ -73,6 +73,27 @@ NICKNAMES: dict[str, frozenset[str]] = {
     "charlotte": frozenset({"charlie", "lotte"}),
     "pierre": frozenset({"pierrot"}),
     "laurence": frozenset({"laure"}),
+    "monique": frozenset({"momo"}),
+    "maurice": frozenset({"momo"}),
+    "mohamed": frozenset({"momo", "mo"}),
+    "marguerite": frozenset({"margot", "guite"}),
+    "jocelyne": frozenset({"jojo", "jo"}),
+    "christiane": frozenset({"kiki"}),
+    "sandrine": frozenset({"sandy"}),
+    "christina": frozenset({"tina"}),
+    "suzanne": frozenset({"suzy", "suzon"}),
+    "bernadette": frozenset({"bernie"}),
+    "charles": frozenset({"charlie", "chuck"}),
+    "edward": frozenset({"ed", "eddie", "ted"}),
+    "james": frozenset({"jim", "jimmy"}),
+    "john": frozenset({"jack", "johnny"}),
+    "katherine": frozenset({"kate", "kathy", "katie"}),
+    "susan": frozenset({"sue", "suzy"}),
+    "rebecca": frozenset({"becky"}),
+    "henry": frozenset({"harry", "hank"}),
+    "lawrence": frozenset({"larry"}),
+    "francis": frozenset({"frank"}),
+    "theodore": frozenset({"theo", "ted"}),
 }
 _SHORT_TO_FULL: dict[str, set[str]] = {}
 for _full, _shorts in NICKNAMES.items():
@@ -132,6 +153,9 @@ def given_names_compatible(a: str, b: str) -> bool:
     a_words, b_words = set(a.split()), set(b.split())
     if a_words <= b_words or b_words <= a_words:  # 'jean' vs 'jean pierre'
         return True
+    shorter, longer = sorted((a_compact, b_compact), key=len)
+    if len(shorter) >= 4 and longer.startswith(shorter):  # 'nath', 'vero': cut short
+        return True
     return bool(JaroWinkler.similarity(a_compact, b_compact) >= GIVEN_NAME_SIMILARITY)
 
 
@@ -187,6 +211,19 @@ def conflict(incoming: Identity, existing: Identity) -> str | None:
     ):
         # 'Marie Dupont' and 'Marie Martin' on test@test.com, or on a company switchboard.
         return "different family names"
+    for lone, full in ((incoming, existing), (existing, incoming)):
+        # One name alone ('Laure', 'Mme Simon', a display name) must be one of the other
+        # record's names, whichever role it was filed in.
+        words = lone.given_names | lone.family_names
+        if (
+            words
+            and not (lone.given_names and lone.family_names)
+            and full.given_names
+            and full.family_names
+            and not any(given_names_compatible(w, g) for w in words for g in full.given_names)
+            and not any(_family_compatible(w, f) for w in words for f in full.family_names)
+        ):
+            return "different names"
     return None
 
 

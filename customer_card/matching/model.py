@@ -94,11 +94,21 @@ def estimate(
     fixed_u: bool = False,
     max_iterations: int = 200,
     tolerance: float = 1e-6,
+    m_prior_share: float = 0.0,
 ) -> Estimate:
     """EM for the two-class (match / non-match) latent model with conditionally independent
-    fields; a missing value (level 0) drops out of both likelihoods. ``fixed_u`` keeps the u
-    probabilities of ``start`` (as when u comes from random pairs, which are almost all
-    non-matches) and estimates m and the prior only."""
+    fields; a missing value (level 0) drops out of both likelihoods.
+
+    ``fixed_u`` returns the u probabilities of ``start`` (u from random pairs, which are
+    almost all non-matches) with the m and prior estimated here. The non-matches among
+    candidate pairs still get their own u during EM: blocking brings together records that
+    agree (namesakes, households), so with random-pair u every candidate pair would look
+    like a match and EM collapses to a prior of 1.
+
+    ``m_prior_share`` adds a Dirichlet prior on m centred on ``start``'s m, worth that share
+    of the pairs: it keeps the match class on people rather than on households (records
+    sharing a family name, an address and a landline), the other cluster candidate pairs
+    form."""
     patterns = Counter(vectors)
     if not patterns:
         return Estimate(start, prior, 0, True)
@@ -106,10 +116,11 @@ def estimate(
     u = [list(f.u) for f in start]
     lam = prior
     total = sum(patterns.values())
+    pseudo = [[m_prior_share * total * x for x in f.m] for f in start]
     converged = False
     iteration = 0
     for iteration in range(1, max_iterations + 1):  # noqa: B007 - reported below
-        m_counts = [[0.0] * len(f.levels) for f in start]
+        m_counts = [list(p) for p in pseudo]
         u_counts = [[0.0] * len(f.levels) for f in start]
         match_mass = 0.0
         for levels, n in patterns.items():
@@ -132,15 +143,15 @@ def estimate(
             new_m = _normalised(m_counts[i], m[i])
             change = max(change, *(abs(x - y) for x, y in zip(new_m, m[i], strict=True)))
             m[i] = new_m
-            if not fixed_u:
-                new_u = _normalised(u_counts[i], u[i])
-                change = max(change, *(abs(x - y) for x, y in zip(new_u, u[i], strict=True)))
-                u[i] = new_u
+            new_u = _normalised(u_counts[i], u[i])
+            change = max(change, *(abs(x - y) for x, y in zip(new_u, u[i], strict=True)))
+            u[i] = new_u
         if change < tolerance:
             converged = True
             break
     fields = tuple(
-        FieldWeights(f.name, f.levels, tuple(m[i]), tuple(u[i])) for i, f in enumerate(start)
+        FieldWeights(f.name, f.levels, tuple(m[i]), f.u if fixed_u else tuple(u[i]))
+        for i, f in enumerate(start)
     )
     return Estimate(fields, lam, iteration, converged)
 

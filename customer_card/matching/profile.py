@@ -16,6 +16,7 @@ from customer_card.matching.link import Identity
 from customer_card.matching.normalise import DEFAULT_REGION
 
 _LETTERS = re.compile(r"[^a-z]")
+_SEPARATED = re.compile(r"[\s_.]")
 # Mailbox names that say nothing about who reads them.
 _ROLE_MAILBOXES = frozenset(
     {"contact", "info", "infos", "admin", "bonjour", "hello", "famille", "family", "home",
@@ -87,9 +88,10 @@ def profile_of(
     """The profile of a customer record's fields (``extracted`` when the caller has it)."""
     x = extracted if extracted is not None else extract(fields, region)
     given, family = normalise.fold(x.given_name), normalise.fold(x.family_name)
-    if not given and " " in family:
+    if not given and " " in family and _SEPARATED.search(x.family_name):
         # A display name in one piece ('jocelyne_michu', 'Jocelyne Michu' without capitals
-        # split elsewhere): the first word is the given name.
+        # split elsewhere): the first word is the given name. A hyphen joins one name
+        # ('Pierre-Yves', 'Lefebvre-Dumas'): it is not a separator.
         given, _, family = family.partition(" ")
     ids = tuple(f"{k}:{v}" for k, v in x.identifiers if k in ("loyalty_card", "crm_id"))
     social = tuple(v for k, v in x.identifiers if k == "social")

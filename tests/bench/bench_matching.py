@@ -192,10 +192,14 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--order", choices=("person", "source"), default="person")
     parser.add_argument("--no-run", action="store_true", help="skip the match run timing")
+    parser.add_argument(
+        "--tag", default="", help="prefix of the cache files under .bench/ (parallel benchmarks)"
+    )
     args = parser.parse_args()
     for size in args.records:
         persons = persons_for(size)
-        path = BENCH_DIR / f"match-{args.order}-{persons}-{args.seed}.db"
+        prefix = f"{args.tag}-" if args.tag else ""
+        path = BENCH_DIR / f"{prefix}match-{args.order}-{persons}-{args.seed}.db"
         path.parent.mkdir(parents=True, exist_ok=True)
         database, figures = build(path, persons, args.seed, args.order)
         try:

@@ -1,0 +1,275 @@
+"""Why matching misses or confuses records: an in-memory replay of the demo generator's
+records through the same decision as inline matching, against its ground truth.
+
+    python tests/bench/analyse_matching.py --records 10000 [--examples 5] [--json]
+
+Replays the customer records in arrival order (each record against the newest records of
+each of its block keys, the configured windows, name counts as they grow), like ``match run``,
+without building a cache, so a change to the comparators, the model or the decision can be
+judged in seconds. Prints pairwise precision/recall/F1 (links; links + suggestions to review)
+and groups the missed true pairs and the wrong suggestions by cause:
+
+- ``no common key``: the two records share no block key (blocking miss);
+- ``outside window``: they share a key, but too many newer records hold it;
+- ``linked elsewhere``: the later record was linked to another customer (a wrong link);
+- ``below suggest``: compared, probability under ``thresholds.suggest``;
+- ``kept apart: <why>``: compared and probable, kept apart by a safety rule;
+- ``transitive``: compared and linked or suggested with another record of the person, but
+  this pair's two customers are not (clusters split).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from customer_card.matching.blocking import block_keys, is_strong
+from customer_card.matching.config import MatchConfig, load_config
+from customer_card.matching.decide import Candidate, Matcher
+from customer_card.matching.frequency import Frequencies
+from customer_card.matching.profile import Profile, profile_of
+from sync.demo import DemoConfig, DemoGenerator
+from sync.records import RecordKind
+
+RECORDS_PER_PERSON = 2.3
+DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "resources" / "matching.toml"
+
+
+@dataclass
+class Replay:
+    refs: list[tuple[str, str]] = field(default_factory=list)  # seq -> (source, id)
+    fields: list[dict[str, Any]] = field(default_factory=list)
+    profiles: list[Profile] = field(default_factory=list)
+    person: list[int] = field(default_factory=list)
+    cluster: list[int] = field(default_factory=list)
+    candidates: list[set[int]] = field(default_factory=list)
+    keys: list[tuple[str, ...]] = field(default_factory=list)
+    suggestions: list[tuple[int, int, float, str]] = field(default_factory=list)
+    evidence: list[dict[str, Any]] = field(default_factory=list)  # one per suggestion
+    link_reason: list[str] = field(default_factory=list)
+
+
+def records(persons: int, seed: int) -> Iterator[tuple[tuple[str, str], dict[str, Any], int]]:
+    generator = DemoGenerator(DemoConfig(customers=persons, seed=seed))
+    truth = {(s, i): p for s, i, p in generator.truth()}
+    for record in DemoGenerator(DemoConfig(customers=persons, seed=seed)).records():
+        if record.kind == RecordKind.CUSTOMER and not record.deleted:
+            ref = (record.source, record.source_id)
+            yield ref, dict(record.fields or {}), truth[ref]
+
+
+def replay(persons: int, seed: int, config: MatchConfig) -> Replay:
+    matcher = Matcher(config)
+    out = Replay()
+    blocks: dict[str, list[int]] = defaultdict(list)
+    counts = Frequencies()
+    for seq, (ref, fields, person) in enumerate(records(persons, seed)):
+        profile = profile_of(fields, "FR")
+        keys = block_keys(profile)
+        found: set[int] = set()
+        weak: set[str] = set()
+        for key in keys:
+            size = config.strong_window if is_strong(key) else config.window
+            window = blocks[key][-size:]
+            found.update(window)
+            if key.startswith("p:") and len(window) >= config.max_phone_records:
+                weak.add(key[2:])
+        candidates = [
+            Candidate(c, out.cluster[c], out.profiles[c], out.refs[c]) for c in sorted(found)
+        ]
+        decision = matcher.decide(profile, candidates, seq, weak, counts)
+        counts.add(profile)
+        cluster = decision.link.cluster if decision.link else seq
+        out.refs.append(ref)
+        out.fields.append(fields)
+        out.profiles.append(profile)
+        out.person.append(person)
+        out.cluster.append(cluster)
+        out.candidates.append(found)
+        out.keys.append(keys)
+        out.link_reason.append(decision.link.reason if decision.link else "new")
+        for s in decision.suggestions:
+            if s.cluster != cluster:
+                out.suggestions.append((cluster, s.cluster, s.probability, s.reason))
+                out.evidence.append(s.evidence)
+        for key in keys:
+            blocks[key].append(seq)
+    return out
+
+
+def _pairs(groups: dict[int, list[int]]) -> set[tuple[int, int]]:
+    out: set[tuple[int, int]] = set()
+    for members in groups.values():
+        ordered = sorted(members)
+        for i, a in enumerate(ordered):
+            for b in ordered[i + 1 :]:
+                out.add((a, b))
+    return out
+
+
+def _prf(found: set[tuple[int, int]], truth: set[tuple[int, int]]) -> dict[str, float]:
+    tp = len(found & truth)
+    p = tp / len(found) if found else 1.0
+    r = tp / len(truth) if truth else 1.0
+    f = 2 * p * r / (p + r) if p + r else 0.0
+    return {"precision": round(p, 4), "recall": round(r, 4), "f1": round(f, 4)}
+
+
+def analyse(run: Replay, config: MatchConfig, examples: int) -> dict[str, Any]:
+    matcher = Matcher(config)
+    by_person: dict[int, list[int]] = defaultdict(list)
+    by_cluster: dict[int, list[int]] = defaultdict(list)
+    for seq, (person, cluster) in enumerate(zip(run.person, run.cluster, strict=True)):
+        by_person[person].append(seq)
+        by_cluster[cluster].append(seq)
+    truth = _pairs(by_person)
+    linked = _pairs(by_cluster)
+    review = [s for s in run.suggestions if s[2] >= config.suggest_threshold]
+    patterns: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for (a, b, probability, _), evidence in zip(run.suggestions, run.evidence, strict=True):
+        if probability >= config.suggest_threshold:
+            pattern = " ".join(f"{f['field']}={f['level']}" for f in evidence["fields"])
+            patterns[pattern][run.person[a] == run.person[b]] += 1
+    suggested_clusters = {(min(a, b), max(a, b)) for a, b, _, _ in review}
+    with_suggestions = set(linked)
+    for a, b in suggested_clusters:
+        for x in by_cluster[a]:
+            for y in by_cluster[b]:
+                with_suggestions.add((min(x, y), max(x, y)))
+
+    # Missed true pairs, by cause (the later record's view of the earlier one).
+    causes: Counter[str] = Counter()
+    samples: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    counts = Frequencies()
+    counts.add_all(run.profiles)
+    for a, b in sorted(truth - with_suggestions):
+        cause = _cause(run, matcher, a, b, counts)
+        causes[cause] += 1
+        if len(samples[cause]) < examples:
+            samples[cause].append(
+                {"a": _show(run, a), "b": _show(run, b), "cluster_b": run.link_reason[b]}
+            )
+
+    wrong: Counter[str] = Counter()
+    wrong_samples: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for a, b, probability, reason in review:
+        if run.person[a] == run.person[b]:
+            continue
+        kind = reason.split("(")[0].split(":")[-1].strip() if "(" in reason else reason
+        kind = kind if len(kind) < 60 else kind[:60]
+        wrong[kind] += 1
+        if len(wrong_samples[kind]) < examples:
+            wrong_samples[kind].append(
+                {
+                    "p": round(probability, 3),
+                    "reason": reason,
+                    "a": _show(run, a),
+                    "b": _show(run, b),
+                }
+            )
+    wrong_links: Counter[str] = Counter()
+    wrong_link_samples: list[dict[str, Any]] = []
+    for seq, cluster in enumerate(run.cluster):
+        if cluster != seq and run.person[cluster] != run.person[seq]:
+            wrong_links[run.link_reason[seq].split("(")[0].strip()] += 1
+            if len(wrong_link_samples) < examples * 3:
+                wrong_link_samples.append(
+                    {"reason": run.link_reason[seq], "a": _show(run, cluster), "b": _show(run, seq)}
+                )
+    return {
+        "records": len(run.person),
+        "persons": len(by_person),
+        "customers": len(by_cluster),
+        "true_pairs": len(truth),
+        "links": _prf(linked, truth),
+        "with_suggestions": _prf(with_suggestions, truth),
+        "suggestions_to_review": len(review),
+        "suggestions_all": len(run.suggestions),
+        "missed_by_cause": dict(causes.most_common()),
+        "wrong_suggestions_by_reason": dict(wrong.most_common()),
+        "wrong_links_by_reason": dict(wrong_links.most_common()),
+        "review_patterns_wrong_right": dict(
+            sorted(patterns.items(), key=lambda kv: -kv[1][0] - kv[1][1])
+        ),
+        "missed_examples": samples,
+        "wrong_suggestion_examples": wrong_samples,
+        "wrong_link_examples": wrong_link_samples,
+    }
+
+
+def _cause(run: Replay, matcher: Matcher, a: int, b: int, counts: Frequencies) -> str:
+    if run.cluster[b] != b and run.person[run.cluster[b]] != run.person[b]:
+        return "linked elsewhere"
+    if a not in run.candidates[b]:
+        if set(run.keys[a]) & set(run.keys[b]):
+            return "outside window"
+        return "no common key"
+    scored = matcher.pair(run.profiles[b], run.profiles[a], b, (), counts)
+    decision = matcher.decide(
+        run.profiles[b], [Candidate(a, a, run.profiles[a], run.refs[a])], b, (), counts
+    )
+    if decision.link is not None:
+        return "transitive (alone it links)"
+    if decision.suggestions:
+        s = decision.suggestions[0]
+        if s.probability >= matcher.config.suggest_threshold:
+            return "transitive (alone it is suggested)"
+        if "but" in s.reason:
+            return "kept apart: " + s.reason.split(" but ")[1]
+    conflict = None
+    if scored.probability >= matcher.config.suggest_threshold:
+        from customer_card.matching.link import conflict as why
+
+        conflict = why(run.profiles[b].identity(), run.profiles[a].identity())
+        return f"kept apart: {conflict}"
+    return "below suggest"
+
+
+def _show(run: Replay, seq: int) -> dict[str, Any]:
+    f = run.fields[seq]
+    keep = (
+        "given_name",
+        "family_name",
+        "full_name",
+        "birth_date",
+        "email",
+        "phone",
+        "postcode",
+        "city",
+        "street",
+        "loyalty_card",
+        "twitter",
+        "instagram",
+    )
+    return {"ref": ":".join(run.refs[seq]), **{k: f[k] for k in keep if k in f}}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--records", type=int, default=10_000)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    parser.add_argument("--examples", type=int, default=3)
+    parser.add_argument("--output", type=Path, help="write the full analysis (JSON) here")
+    args = parser.parse_args()
+    config = load_config(args.config)
+    started = time.perf_counter()
+    run = replay(max(10, round(args.records / RECORDS_PER_PERSON)), args.seed, config)
+    result = analyse(run, config, args.examples)
+    result["seconds"] = round(time.perf_counter() - started, 1)
+    if args.output:
+        args.output.write_text(json.dumps(result, indent=1, ensure_ascii=False))
+    summary = {k: v for k, v in result.items() if not k.endswith("examples") and "pattern" not in k}
+    print(json.dumps(summary, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
