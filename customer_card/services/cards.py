@@ -31,18 +31,19 @@ class CardService:
             return None if resolved is None else store.card(resolved)
 
     def open(
-        self, customer_id: int, first_page: int
+        self, customer_id: int, first_page: int, timeline_filter: TimelineFilter | None = None
     ) -> tuple[CustomerCard, list[Interaction]] | None:
         """What the window shows first, in one read: the card, following merge redirects,
-        and the newest ``first_page`` interactions. The card's ``kinds`` are left out (they
-        cost a read of the whole history): ask ``kinds`` afterwards."""
+        and the newest ``first_page`` interactions (matching ``timeline_filter``, when the
+        card on screen is refreshed with a filter set). The card's ``kinds`` are left out
+        (they cost a read of the whole history): ask ``kinds`` afterwards."""
         with self.database.read() as session:
             store = CardStore(session)
             resolved = store.resolve(customer_id)
             card = None if resolved is None else store.card(resolved, with_kinds=False)
             if card is None:
                 return None
-            return card, store.timeline(card.customer.id, None, first_page)
+            return card, store.timeline(card.customer.id, None, first_page, timeline_filter)
 
     def kinds(self, customer_id: int) -> tuple[str, ...]:
         """The kinds of interaction in a customer's history (for the timeline's filter)."""

@@ -8,7 +8,7 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import JaroWinkler
@@ -23,6 +23,9 @@ PHONE_LIKE = re.compile(r"^[+()\d][\d\s().+-]*$")
 CANDIDATES = 200
 VOCABULARY_TTL_S = 30.0
 TYPO_SCORE = 80.0
+TYPO_WORDS = 5  # closest spellings by similarity, after those one edit away
+TYPO_OPTIONS = 6  # spellings tried per word at most
+TYPO_MIN_LENGTH = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +40,7 @@ class SearchService:
         self.database = database
         self.region = region
         self._vocabulary: list[str] = []
+        self._known_words: frozenset[str] = frozenset()
         self._vocabulary_at = float("-inf")
         self._lock = threading.Lock()
 
@@ -63,10 +67,15 @@ class SearchService:
                     if i not in exact:
                         scores[i] = _score(wanted, names, city)
             best = sorted(scores, key=lambda i: -scores[i])[: limit * 2]
-            candidates = store.candidates(best)
-        hits = [self._hit(c, scores[c.customer_id], c.customer_id in exact) for c in candidates]
-        hits.sort(key=lambda h: (-h.score, h.name))
-        return hits[:limit]
+            hits = [
+                self._hit(c, scores[c.customer_id], c.customer_id in exact)
+                for c in store.candidates(best)
+            ]
+            hits.sort(key=lambda h: (-h.score, h.name))
+            hits = hits[:limit]
+            # Source badges for the hits shown only: each customer's costs a few page reads.
+            sources = store.sources([h.customer_id for h in hits])
+        return [replace(h, sources=sources.get(h.customer_id, ())) for h in hits]
 
     # --- planning -------------------------------------------------------------------------------
 
@@ -98,16 +107,34 @@ class SearchService:
         return _Query(" AND ".join(fts_phrase(t) for t in long_terms), [], terms)
 
     def _fuzzy_query(self, store: SearchStore, terms: list[str]) -> str | None:
-        """The same words, each widened to the close spellings the cache knows."""
+        """The same words, each widened to the close spellings the cache knows.
+
+        Every spelling is a substring search over the whole index, so the alternatives are
+        kept few and telling: a typo swaps, drops or doubles one letter (one letter longer or
+        shorter at most), a 3-letter alternative is a single trigram found almost everywhere,
+        and a spelling containing another one adds nothing to it ("jeanne" ⊂ "jean")."""
         vocabulary = self._words(store)
         groups = []
         for term in terms:
             if len(term) < 3:
                 continue
+            # One edit away first (a swapped, dropped, doubled or wrong letter: the usual
+            # typo, and the cache's vocabulary is full of other people's typos scoring as
+            # well as the right spelling), then the closest by similarity.
+            known = self._known(store)
+            one_edit = sorted(w for w in _one_edit(term) if w in known)
             close = process.extract(
-                term, vocabulary, scorer=fuzz.ratio, score_cutoff=TYPO_SCORE, limit=8
+                term, vocabulary, scorer=fuzz.ratio, score_cutoff=TYPO_SCORE, limit=TYPO_WORDS
             )
-            options = {term} | {word for word, _, _ in close if len(word) >= 3}
+            ordered = [term, *one_edit, *(word for word, _, _ in close)]
+            options = set(
+                [
+                    w
+                    for w in dict.fromkeys(ordered)
+                    if len(w) >= TYPO_MIN_LENGTH and abs(len(w) - len(term)) <= 1
+                ][:TYPO_OPTIONS]
+            ) | {term}
+            options = {o for o in options if not any(p != o and p in o for p in options)}
             groups.append("(" + " OR ".join(fts_phrase(o) for o in sorted(options)) + ")")
         return " AND ".join(groups) if groups else None
 
@@ -115,8 +142,13 @@ class SearchService:
         with self._lock:
             if time.monotonic() - self._vocabulary_at > VOCABULARY_TTL_S:
                 self._vocabulary = store.vocabulary()
+                self._known_words = frozenset(self._vocabulary)
                 self._vocabulary_at = time.monotonic()
             return self._vocabulary
+
+    def _known(self, store: SearchStore) -> frozenset[str]:
+        self._words(store)
+        return self._known_words
 
     # --- ranking --------------------------------------------------------------------------------
 
@@ -152,6 +184,20 @@ def _name_score(wanted: str, variant: str) -> float:
     partial = fuzz.token_set_ratio(wanted, variant)
     jw = 100 * JaroWinkler.similarity(wanted, variant)
     return float(max(tokens, 0.9 * partial, 0.95 * jw))
+
+
+_LETTERS = "abcdefghijklmnopqrstuvwxyz"
+
+
+def _one_edit(word: str) -> set[str]:
+    """Every spelling one edit away: two neighbours swapped, a letter dropped, added or
+    replaced (folded words: lower-case ASCII letters)."""
+    splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
+    swaps = {a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1}
+    drops = {a + b[1:] for a, b in splits if b}
+    adds = {a + c + b for a, b in splits for c in _LETTERS}
+    replaces = {a + c + b[1:] for a, b in splits if b for c in _LETTERS}
+    return (swaps | drops | adds | replaces) - {word}
 
 
 def _column(column: str, text: str) -> str:

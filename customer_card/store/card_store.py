@@ -19,6 +19,7 @@ from customer_card.store import models as m
 MAX_REDIRECTS = 20
 MAX_RELATED = 12
 OPEN_ITEMS = 5
+OPEN_ITEMS_READ_WHOLE = 200  # up to this many open items, read them all and sort
 # A value shared by more customers than this is not a household tie (a shop's own number…).
 HOUSEHOLD_MAX_SHARED = 8
 LOCAL_SOURCE = "local"
@@ -80,10 +81,14 @@ class CardStore:
         row = self.session.get(m.Customer, customer_id)
         if row is None:
             return None
+        r = m.SourceRecord
+        # Columns, not whole records: the card never needs a record's fields (JSON to parse).
         records = {
-            r.id: r
-            for r in self.session.scalars(
-                select(m.SourceRecord).where(m.SourceRecord.customer_id == customer_id)
+            rec.id: rec
+            for rec in self.session.execute(
+                select(r.id, r.source, r.source_id, r.source_updated_at, r.deleted).where(
+                    r.customer_id == customer_id
+                )
             )
         }
 
@@ -118,9 +123,9 @@ class CardStore:
                 )
             ),
             sources=tuple(
-                d.Provenance(r.source, r.source_id, r.source_updated_at)
-                for r in records.values()
-                if not r.deleted
+                d.Provenance(x.source, x.source_id, x.source_updated_at)
+                for x in records.values()
+                if not x.deleted
             ),
             channels=channels,
             open_interactions=open_count,
@@ -130,12 +135,25 @@ class CardStore:
             kinds=kinds,
             # Walking the timeline for open items finds none only after reading every row:
             # not worth it when the (indexed) count says there is none.
-            open_items=tuple(
-                self.timeline(customer_id, None, OPEN_ITEMS, d.TimelineFilter(status="open"))
-            )
-            if open_count
-            else (),
+            open_items=self._open_items(customer_id, open_count) if open_count else (),
         )
+
+    def _open_items(self, customer_id: int, open_count: int) -> tuple[d.Interaction, ...]:
+        """The newest open items. Walking the timeline for them reads a long history whole
+        when its open items are old; a few open items are read through the open-status index
+        (unordered: an ORDER BY would make SQLite walk the timeline index) and sorted here."""
+        if open_count > OPEN_ITEMS_READ_WHOLE:
+            filtered = d.TimelineFilter(status="open")  # many: the newest come soon
+            return tuple(self.timeline(customer_id, None, OPEN_ITEMS, filtered))
+        i = m.Interaction
+        rows = self.session.execute(
+            select(*_INTERACTION_COLUMNS)
+            .where(i.customer_id == customer_id)
+            .where(i.status.in_(sorted(d.OPEN_STATUSES)))
+            .where(i.deleted.is_(False))
+        )
+        items = sorted((_interaction(r) for r in rows), key=lambda x: (x.occurred_at, x.id))
+        return tuple(reversed(items[-OPEN_ITEMS:]))
 
     def _contact_points(self, customer_id: int, provenance: object) -> tuple[d.ContactPoint, ...]:
         grouped: dict[tuple[str, str], list[m.ContactPoint]] = defaultdict(list)
@@ -281,15 +299,19 @@ class CardStore:
                     shared[other].append(kind)
         s = m.MergeSuggestion
         suggested: dict[int, str] = {}
-        for a, b, reason, probability in self.session.execute(
-            select(s.customer_a, s.customer_b, s.reason, s.probability)
-            .where(s.status == "pending")
-            .where(or_(s.customer_a == customer_id, s.customer_b == customer_id))
-        ):
-            other = b if a == customer_id else a
-            suggested[other] = (
-                reason if "%" in reason or "." in reason else f"{reason} ({probability:.0%})"
-            )
+        # One indexed query per side: with an OR across both columns SQLite reads every
+        # pending suggestion of the cache (a quarter of a million at a million customers).
+        for side in (s.customer_a, s.customer_b):
+            for a, b, reason, probability in self.session.execute(
+                select(s.customer_a, s.customer_b, s.reason, s.probability)
+                .where(side == customer_id)
+                .where(s.status == "pending")
+                .order_by(s.id)
+            ):
+                other = b if a == customer_id else a
+                suggested[other] = (
+                    reason if "%" in reason or "." in reason else f"{reason} ({probability:.0%})"
+                )
         namesakes = self._namesakes(customer_id)
         wanted = list(dict.fromkeys([*suggested, *shared, *namesakes]))
         if not wanted:

@@ -64,22 +64,30 @@ class SearchStore:
         ).first()
         return [] if row is None else [int(row[0])]
 
-    def candidates(self, customer_ids: Sequence[int]) -> list[Candidate]:
-        """Display data of active customers (merged ones redirect, erased ones never show)."""
+    def sources(self, customer_ids: Sequence[int]) -> dict[int, tuple[str, ...]]:
+        """The systems each customer is known in (live records only), sorted."""
         if not customer_ids:
-            return []
-        c = m.Customer
+            return {}
         r = m.SourceRecord
-        ids = list(customer_ids)
         # One grouped query over the customer index: a correlated subquery per row cost more.
         sources: dict[int, tuple[str, ...]] = {}
         for cid, names in self.session.execute(
             select(r.customer_id, func.group_concat(r.source.distinct()))
-            .where(r.customer_id.in_(ids))
+            .where(r.customer_id.in_(list(customer_ids)))
             .where(r.deleted.is_(False))
             .group_by(r.customer_id)
         ):
             sources[int(cid)] = tuple(sorted(str(names).split(","))) if names else ()
+        return sources
+
+    def candidates(self, customer_ids: Sequence[int]) -> list[Candidate]:
+        """Display data of active customers (merged ones redirect, erased ones never show);
+        ``sources`` left empty: ask ``sources`` for the ones shown (each costs reads of the
+        customer's source records)."""
+        if not customer_ids:
+            return []
+        c = m.Customer
+        ids = list(customer_ids)
         rows = self.session.execute(
             select(
                 c.id,
@@ -106,7 +114,7 @@ class SearchStore:
                 loyalty_tier=row[6],
                 vip=bool(row[7]),
                 last_contact_at=row[8],
-                sources=sources.get(row[0], ()),
+                sources=(),
             )
             for row in rows
         ]

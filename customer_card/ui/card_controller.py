@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from PySide6.QtCore import QObject, QThreadPool, QTimer, Signal
 
 from customer_card.domain.model import CustomerCard, Interaction, RelatedCustomer, TimelineFilter
@@ -9,6 +11,17 @@ from customer_card.ui.card_view import CardView
 from customer_card.ui.ports import CardPort
 from customer_card.ui.tasks import LatestOnlyRunner
 from customer_card.ui.timeline_model import DEFAULT_PAGE_SIZE, TimelineModel
+
+
+@dataclass(frozen=True, slots=True)
+class _Kept:
+    """A refresh of the card on screen: the timeline filter it had when the load started."""
+
+    timeline_filter: TimelineFilter | None
+
+
+# requested id, the card (None: no such customer), its first timeline page, what a refresh kept
+_Answer = tuple[int, CustomerCard | None, list[Interaction], _Kept | None]
 
 
 class CardController(QObject):
@@ -46,15 +59,29 @@ class CardController(QObject):
         return self._view.card
 
     def open(self, customer_id: int) -> None:
-        """Load in the background; ``card_shown`` or ``card_missing`` follows."""
+        """Load in the background; ``card_shown`` or ``card_missing`` follows. The timeline
+        starts unfiltered."""
+        self._load(customer_id, None)
+
+    def refresh(self, customer_id: int) -> None:
+        """Load the card on screen again (a note was added, a sync changed it), keeping the
+        advisor's timeline filter; another customer's card is simply opened."""
+        card = self._view.card
+        if card is None or card.customer.id != customer_id:
+            self._load(customer_id, None)
+        else:
+            self._load(customer_id, _Kept(self.timeline_model.timeline_filter))
+
+    def _load(self, customer_id: int, kept: _Kept | None) -> None:
         cards = self._cards
         size = self.timeline_model.page_size
+        wanted = kept.timeline_filter if kept else None
 
-        def load() -> tuple[int, CustomerCard | None, list[Interaction]]:
-            opened = cards.open(customer_id, size)  # card and first page in one read
+        def load() -> _Answer:
+            opened = cards.open(customer_id, size, wanted)  # card and first page in one read
             if opened is None:
-                return customer_id, None, []
-            return customer_id, *opened
+                return customer_id, None, [], kept
+            return customer_id, *opened, kept
 
         self.loading.emit(True)
         self._runner.submit(load)
@@ -75,13 +102,17 @@ class CardController(QObject):
             self._runner.cancel()
             self.loading.emit(False)
 
-    def _on_loaded(self, answer: tuple[int, CustomerCard | None, list[Interaction]]) -> None:
+    def _on_loaded(self, answer: _Answer) -> None:
         self.loading.emit(False)
-        requested, card, first_page = answer
+        requested, card, first_page, kept = answer
         if card is None:
             self.card_missing.emit(requested)
             return
-        self._display(card, first_page)
+        shown = self._view.card
+        if kept is not None and shown is not None and shown.customer.id == card.customer.id:
+            self._refresh_display(card, first_page, kept.timeline_filter)
+        else:
+            self._display(card, first_page)
 
     def _on_failed(self, message: str) -> None:
         self.loading.emit(False)
@@ -90,6 +121,24 @@ class CardController(QObject):
     def _display(self, card: CustomerCard, first_page: list[Interaction] | None) -> None:
         self._view.set_card(card)
         self.timeline_model.set_customer(card.customer.id, first_page)
+        self._shown(card)
+
+    def _refresh_display(
+        self,
+        card: CustomerCard,
+        first_page: list[Interaction],
+        loaded_with: TimelineFilter | None,
+    ) -> None:
+        """The same customer again: new figures and history, the same filter and place."""
+        current = self.timeline_model.timeline_filter
+        self._view.set_card(card, keep_filters=True)
+        # The advisor may have changed the filter while the card was loading: then the page
+        # read is for the old one, and the current filter's first page is read now.
+        page = first_page if current == loaded_with else None
+        self.timeline_model.set_customer(card.customer.id, page, current)
+        self._shown(card)
+
+    def _shown(self, card: CustomerCard) -> None:
         self.card_shown.emit(card.customer.id)
         # Start the slower reads once the card is painted (timers run after posted events such
         # as the paint): a worker running Python meanwhile would slow the paint down, each

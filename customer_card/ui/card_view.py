@@ -133,7 +133,11 @@ class CardView(QWidget):
         self.timeline.strip.note_button.setVisible(editable)
         self.timeline.strip.call_button.setVisible(editable)
 
-    def set_card(self, card: CustomerCard) -> None:
+    def set_card(self, card: CustomerCard, keep_filters: bool = False) -> None:
+        """Show ``card``; ``keep_filters`` when it is the card on screen again (refreshed
+        after a note or a sync): the timeline filters and the scroll position stay."""
+        if keep_filters and self._card is not None and not card.kinds:
+            card = replace(card, kinds=self._card.kinds)  # known already; re-read after
         self._card = card
         self.header.set_card(card)
         self.open_now.set_card(card)
@@ -141,5 +145,6 @@ class CardView(QWidget):
         self.identifiers.set_card(card)
         self.consents.set_card(card)
         self.related.set_related(card.related)
-        self.timeline.set_card(card)
-        self.left_scroll.verticalScrollBar().setValue(0)
+        self.timeline.set_card(card, keep_filters)
+        if not keep_filters:
+            self.left_scroll.verticalScrollBar().setValue(0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import cache
+from typing import Any
 
 import qtawesome as qta
 from PySide6.QtCore import QSize
@@ -72,6 +73,23 @@ def tier_colours(tier: str | None) -> tuple[QColor, QColor]:
 
 
 _PIXMAP_SIZES = (12, 13, 16, 18, 20, 24, 32, 48, 64)
+_PREFIXES = ("fa5s", "fa5b")  # the only icon fonts the app uses
+
+
+@cache
+def _fonts() -> Any:
+    """The Font Awesome 5 fonts alone: qtawesome's default loads (and checksums) its dozen
+    bundled fonts on first use, a tenth of a second of every start. Falls back to it if its
+    font table changes shape."""
+    try:
+        from qtawesome.iconic_font import IconicFont  # type: ignore[import-untyped]
+
+        wanted = [f for f in qta._BUNDLED_FONTS if f[0] in _PREFIXES]
+        if len(wanted) == len(_PREFIXES):
+            return IconicFont(*wanted)
+    except (AttributeError, ImportError, TypeError):
+        pass
+    return qta
 
 
 @cache
@@ -82,7 +100,7 @@ def icon(name: str, colour: str = MUTED) -> QIcon:
     under a style sheet sometimes ask for an empty one (a Qt warning); a pixmap icon simply
     scales.
     """
-    live = qta.icon(name, color=colour)
+    live = _fonts().icon(name, color=colour)
     fixed = QIcon()
     for size in _PIXMAP_SIZES:
         fixed.addPixmap(live.pixmap(QSize(size, size)))

@@ -322,7 +322,7 @@ class MainWindow(QMainWindow):
             self.sync_controller.watch(card)
         stale, self._stale_card = self._stale_card, None
         if stale == customer_id:
-            self.cards.open(customer_id)
+            self.cards.refresh(customer_id)
         # Lay the card out now rather than on a later turn of the event loop: once the card is
         # said to be shown, every row has its final place (and can be clicked).
         QCoreApplication.sendPostedEvents(None, QEvent.Type.LayoutRequest)
@@ -344,7 +344,7 @@ class MainWindow(QMainWindow):
         self.action_saved.emit(customer_id, message)
         card = self.cards.card
         if card is not None and card.customer.id == customer_id:
-            self.cards.open(customer_id)  # counts, contact points and the new timeline item
+            self.cards.refresh(customer_id)  # counts, contacts, the new item; same filter
 
     def _on_action_failed(self, message: str) -> None:
         self.statusBar().showMessage(self.tr("Nothing saved: %1").replace("%1", message), 10000)
@@ -365,7 +365,7 @@ class MainWindow(QMainWindow):
         if self._card_loading:
             self._stale_card = customer_id  # reloaded once the card loading now is shown
             return
-        self.cards.open(customer_id)
+        self.cards.refresh(customer_id)
 
     def _on_loading(self, loading: bool) -> None:
         self._card_loading = loading

@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from customer_card.domain.model import ChannelSummary, CustomerCard, Interaction, TimelineFilter
-from customer_card.ui.formatting import format_date, format_datetime, format_money
+from customer_card.ui.formatting import format_date, format_datetime, format_integer, format_money
 from customer_card.ui.icons import channel_icon, icon
 from customer_card.ui.labels import (
     channel_label,
@@ -84,6 +84,7 @@ class ActivityStrip(QFrame):
         outer.addLayout(self._channel_row)
         self._chips = RowPool(self._channel_row, self._new_chip)
         self._buttons: dict[str, QToolButton] = {}
+        self._checked: set[str] = set()  # channels to keep checked while refilling the chips
 
         filters = QHBoxLayout()
         filters.setSpacing(6)
@@ -160,11 +161,29 @@ class ActivityStrip(QFrame):
         button.toggled.connect(self._emit)
         return button
 
-    def set_card(self, card: CustomerCard, today: date | None = None) -> None:
-        self._today = today or date.today()
+    def set_card(
+        self, card: CustomerCard, today: date | None = None, keep_filters: bool = False
+    ) -> None:
+        """A new card starts unfiltered; the same card refreshed (``keep_filters``) keeps what
+        the advisor chose: channels, kind, status, period and words."""
         self.open_badge.setText(self.tr("%n open", "", card.open_interactions))
         set_tone(self.open_badge, "warning" if card.open_interactions else "neutral")
-        self.total_label.setText(self.tr("%n interaction(s)", "", card.interaction_count))
+        self.total_label.setText(
+            self.tr("%n interaction(s)", "", card.interaction_count).replace(
+                str(card.interaction_count), format_integer(card.interaction_count), 1
+            )
+        )
+        if keep_filters:
+            self._checked = {ch for ch, b in self._buttons.items() if b.isChecked()}
+            self.set_kinds(card.kinds)
+        else:
+            self._today = today or date.today()
+            self._clear_filters(card)
+            self._checked = set()
+        self._buttons = {}
+        self._chips.fill(sorted(card.channels, key=lambda c: -c.count), self._fill_chip)
+
+    def _clear_filters(self, card: CustomerCard) -> None:
         widgets = (self.search, self.kind, self.status, self.period, self.since, self.until)
         for widget in widgets:
             widget.blockSignals(True)
@@ -179,19 +198,17 @@ class ActivityStrip(QFrame):
         self.until.hide()
         for widget in widgets:
             widget.blockSignals(False)
-        self._buttons = {}
-        self._chips.fill(sorted(card.channels, key=lambda c: -c.count), self._fill_chip)
 
     def _fill_chip(self, button: QToolButton, summary: ChannelSummary) -> None:
-        button.blockSignals(True)  # a new card starts unfiltered: no filter_changed
-        button.setChecked(False)
+        button.blockSignals(True)  # filling is not choosing: no filter_changed
+        button.setChecked(summary.channel in self._checked)
         button.blockSignals(False)
         button.setIcon(channel_icon(summary.channel))
-        button.setText(f"{channel_label(summary.channel)}  {summary.count}")
+        button.setText(f"{channel_label(summary.channel)}  {format_integer(summary.count)}")
         button.setToolTip(
             self.tr("%1: %2 interaction(s), last on %3")
             .replace("%1", channel_label(summary.channel))
-            .replace("%2", str(summary.count))
+            .replace("%2", format_integer(summary.count))
             .replace("%3", format_date(summary.last_at) or "—")
         )
         self._buttons[summary.channel] = button
@@ -418,8 +435,8 @@ class TimelinePanel(QWidget):
         model.modelReset.connect(self._on_reset)
         model.rowsInserted.connect(self._update_empty)
 
-    def set_card(self, card: CustomerCard) -> None:
-        self.strip.set_card(card)
+    def set_card(self, card: CustomerCard, keep_filters: bool = False) -> None:
+        self.strip.set_card(card, keep_filters=keep_filters)
 
     def _on_selection(self, selected: QItemSelection, _deselected: QItemSelection) -> None:
         indexes = selected.indexes()

@@ -47,6 +47,13 @@ def set_tone(widget: QWidget, tone: str) -> None:
     set_themed(widget, "tone", tone)
 
 
+def _show(widget: QWidget, visible: bool) -> None:
+    """``setVisible`` only on a change: most rows keep their state from one card to the
+    next, and each call crosses into Qt (a hundred rows per card)."""
+    if widget.isHidden() == visible:
+        widget.setVisible(visible)
+
+
 RowT = TypeVar("RowT", bound=QWidget)
 ItemT = TypeVar("ItemT")
 
@@ -76,7 +83,7 @@ class RowPool(Generic[RowT]):
         for row, item in zip(self._rows, items, strict=False):
             fill_row(row, item)
         for index, row in enumerate(self._rows):
-            row.setVisible(index < len(items))
+            _show(row, index < len(items))
         self._shown = len(items)
 
     @property
@@ -118,7 +125,7 @@ class GridRows(Generic[RowT]):
             fill_row(cells, item)
         for index, cells in enumerate(self._rows):
             for cell in cells:
-                cell.setVisible(index < len(items))
+                _show(cell, index < len(items))
 
 
 class Badge(QLabel):

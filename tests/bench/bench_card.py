@@ -1,9 +1,12 @@
 """Card window benchmark: measured inside the real widgets (offscreen), over a cache built once.
 
-    python tests/bench/bench_card.py --customers 100000
+    python tests/bench/bench_card.py --customers 1000000
 
-Reuses ``.bench/cache-N.db`` (passphrase "benchmark"), as built by ``bench_cache.py``; builds it
-through the real ingest path when missing. Prints one JSON line:
+Reuses ``.bench/card-1m.db`` (``card-<N>``, passphrase "benchmark"), built once by the bulk
+builder (``_bulk_card_cache.py``: the demo generator's people written straight into the cache,
+linked by the generator's ground truth; about 10 interactions per person, one customer with
+20,000). ``--ingest`` uses ``.bench/cache-N.db`` built through the real ingest path instead (as
+``bench_cache.py`` does: hours at a million). Prints one JSON line:
 
 - ``typeahead_ms``: from the last keystroke of a query (the rest typed before) to the results
   model filled, p50/p95, per kind of query (typo'd names, phone fragments, e-mails);
@@ -57,7 +60,11 @@ def _percentiles(values: list[float]) -> dict[str, float]:
     return {"p50": round(statistics.median(ordered), 1), "p95": round(p95, 1), "n": len(values)}
 
 
-def _open(path: Path, customers: int, seed: int) -> object:
+def _open(path: Path, customers: int, seed: int, ingest: bool) -> object:
+    if not ingest:
+        from tests.bench._bulk_card_cache import ensure
+
+        return ensure(path, customers, seed)
     from customer_card.services.demo import build_demo
     from customer_card.store.cache import Unlock, open_cache
 
@@ -96,7 +103,8 @@ def cold_start(path: Path) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--customers", type=int, default=100_000)
+    parser.add_argument("--customers", type=int, default=1_000_000, help="people generated")
+    parser.add_argument("--ingest", action="store_true", help="build through the real ingest")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--db", type=Path)
     parser.add_argument("--queries", type=int, default=300)
@@ -105,7 +113,14 @@ def main() -> int:
     parser.add_argument("--cold-starts", type=int, default=3)
     parser.add_argument("--cold-start-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    path = args.db or Path(".bench") / f"cache-{args.customers}.db"
+    if args.db:
+        path = args.db
+    elif args.ingest:
+        path = Path(".bench") / f"cache-{args.customers}.db"
+    else:
+        from tests.bench._bulk_card_cache import default_path
+
+        path = default_path(args.customers)
     if args.cold_start_child:
         cold_start(path)
         return 0
@@ -125,7 +140,7 @@ def main() -> int:
     from customer_card.ui.theme import load_theme
     from tests.bench.bench_cache import sample_queries
 
-    database = _open(path, args.customers, args.seed)
+    database = _open(path, args.customers, args.seed, args.ingest)
     app = QApplication([])
     load_theme(app, "light")
     search = SearchService(database)  # type: ignore[arg-type]

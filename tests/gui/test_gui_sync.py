@@ -219,6 +219,12 @@ def test_the_open_card_refreshes_when_the_sync_changes_its_customer(
     assert summary.total("inserted") == 1
     assert changed == []
 
+    # The advisor looks for an order not there yet: the filter survives the refresh below.
+    strip = sync_window.card_view.timeline.strip
+    strip.search.setText("commande 3")
+    strip.search.returnPressed.emit()
+    assert sync_window.timeline_model.rowCount() == 0
+
     # She married, and ordered again: the card shows it without being asked.
     rows = ["C1,Jocelyne,Michu-Bernard,jocelyne.michu@example.org,17/04/1961\n", *CRM_ROWS[1:]]
     write_sources(tmp_path, crm_rows=rows)
@@ -238,7 +244,14 @@ def test_the_open_card_refreshes_when_the_sync_changes_its_customer(
         return card.customer.family_name == "Michu-Bernard" and card.interaction_count == 2
 
     qtbot.waitUntil(refreshed)
+    assert strip.search.text() == "commande 3"
+    model = sync_window.timeline_model
+    assert model.timeline_filter is not None
+    assert model.timeline_filter.text == "commande 3"
+    assert [model.interaction(r).summary for r in range(model.rowCount())] == ["Commande 3"]  # type: ignore[union-attr]
     assert "Michu-Bernard" in sync_window.windowTitle()
+    strip.search.clear()
+    strip.search.returnPressed.emit()
     assert sync_window.timeline_model.rowCount() == 2
 
 

@@ -5,12 +5,16 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
+import pytest
 from PySide6.QtCore import QDate, QModelIndex, Qt
 
-from customer_card.domain.model import CustomerCard
+from customer_card.domain.model import CustomerCard, TimelineFilter
+from customer_card.ui.dialogs import NoteDialog
+from customer_card.ui.formatting import format_integer
 from customer_card.ui.labels import is_open_status
 from customer_card.ui.main_window import MainWindow
 from customer_card.ui.timeline_model import TimelineModel
+from tests.gui.conftest import Writable
 
 ROOT = QModelIndex()
 
@@ -139,3 +143,99 @@ def test_filtered_timeline_and_recent_list_pass_modeltester(
     qtmodeltester.check(window.timeline_model)
     window.show_recent()
     qtmodeltester.check(window.search_results_model)
+
+
+def test_a_note_keeps_the_timeline_filter(
+    qtbot: Any, acting_window: MainWindow, writable: Writable, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The card refreshes after a note (new counts, the new item) without dropping the filter
+    the advisor set: channel, status, words."""
+    customer_id = writable.search.search("Jocelyne Michu", limit=1)[0].customer_id
+    with qtbot.waitSignals([acting_window.card_shown, acting_window.cards.related_shown]):
+        acting_window.cards.open(customer_id)
+    before = acting_window.card_view.card
+    assert before is not None
+    strip = acting_window.card_view.timeline.strip
+    chip = strip.channel_button("web")
+    assert chip is not None
+    chip.setChecked(True)
+    strip.status.setCurrentIndex(strip.status.findData("closed"))
+    strip.search.setText("commande")
+    strip.search.returnPressed.emit()
+    model = acting_window.timeline_model
+    wanted = model.timeline_filter
+    assert wanted is not None
+    assert wanted.channels == {"web"}
+    filtered = _rows(model)
+    assert filtered
+
+    monkeypatch.setattr(NoteDialog, "ask", lambda parent, name: "Parcel left at the Lyon store")
+    with qtbot.waitSignals([acting_window.action_saved, acting_window.card_shown], timeout=5000):
+        acting_window.card_actions.add_note()
+
+    after = acting_window.card_view.card
+    assert after is not None
+    assert after.interaction_count == before.interaction_count + 1
+    assert strip.total_label.text().startswith(format_integer(after.interaction_count))
+    assert model.timeline_filter == wanted
+    assert strip.current_filter() == wanted
+    assert strip.channel_button("web") is not None
+    assert strip.channel_button("web").isChecked()  # type: ignore[union-attr]
+    assert strip.search.text() == "commande"
+    assert _rows(model) == filtered, "the note is not a closed web order: filtered out"
+    # Kinds come back after the refresh, the kind list still there meanwhile.
+    assert strip.kind.count() == len(before.kinds) + 1
+
+    strip.search.clear()
+    strip.status.setCurrentIndex(0)
+    chip.setChecked(False)
+    assert model.timeline_filter is None
+    newest = model.interaction(0)
+    assert newest is not None
+    assert (newest.kind, newest.summary) == ("note", "Parcel left at the Lyon store")
+
+
+def test_a_filter_changed_during_a_refresh_wins(
+    qtbot: Any, acting_window: MainWindow, writable: Writable
+) -> None:
+    customer_id = writable.search.search("Jocelyne Michu", limit=1)[0].customer_id
+    with qtbot.waitSignal(acting_window.card_shown):
+        acting_window.cards.open(customer_id)
+    strip = acting_window.card_view.timeline.strip
+    strip.status.setCurrentIndex(strip.status.findData("open"))
+    with qtbot.waitSignal(acting_window.card_shown):
+        acting_window.cards.refresh(customer_id)  # loads the first page for "open"…
+        strip.status.setCurrentIndex(strip.status.findData("closed"))  # …the advisor moves on
+    model = acting_window.timeline_model
+    assert model.timeline_filter is not None
+    assert model.timeline_filter.status == "closed"
+    assert strip.status.currentData() == "closed"
+    rows = _rows(model)
+    assert rows
+    assert all(r.status == "closed" for r in rows)
+
+
+def test_opening_another_card_is_not_a_refresh(
+    qtbot: Any, window: MainWindow, rich_card: CustomerCard, open_card: CustomerCard
+) -> None:
+    with qtbot.waitSignal(window.card_shown):
+        window.cards.open(rich_card.customer.id)
+    strip = window.card_view.timeline.strip
+    strip.status.setCurrentIndex(strip.status.findData("closed"))
+    with qtbot.waitSignal(window.card_shown):
+        window.cards.refresh(open_card.customer.id)  # not the card on screen: a plain open
+    assert window.timeline_model.timeline_filter is None
+    assert strip.status.currentIndex() == 0
+
+
+def test_open_items_are_the_newest_open_ones(demo_services: Any) -> None:
+    """The card's "Open now" list: the newest open items, as the filtered timeline has them."""
+    checked = 0
+    for customer_id in range(1, 300):
+        card = demo_services.cards.load(customer_id)
+        if card is None or not card.open_interactions:
+            continue
+        newest = demo_services.cards.timeline(customer_id, None, 5, TimelineFilter(status="open"))
+        assert list(card.open_items) == newest
+        checked += 1
+    assert checked >= 5

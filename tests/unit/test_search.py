@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from sqlalchemy import update
@@ -225,3 +226,15 @@ def test_erased_public_id_finds_nothing(cache: Cache) -> None:
 @pytest.mark.parametrize("query", ["", "   ", "zzzzzz", "xq"])
 def test_nothing_to_find(cache: Cache, query: str) -> None:
     assert cache.find(query) == []
+
+
+def test_hits_show_the_systems_each_customer_is_known_in(demo_services: Any) -> None:
+    """Source badges are read for the hits shown only, each from the hit's own records."""
+    hits = demo_services.search.search("Lyon", limit=30)
+    assert len(hits) > 5
+    for hit in hits:
+        card = demo_services.cards.load(hit.customer_id)
+        assert hit.sources == tuple(sorted({p.source for p in card.sources}))
+    assert len({h.sources for h in hits}) > 1
+    (jocelyne,) = demo_services.search.search("Jocelyne Michu", limit=10)
+    assert jocelyne.sources == ("crm", "eshop", "loyalty", "social", "support")
