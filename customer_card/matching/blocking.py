@@ -17,9 +17,25 @@ from customer_card.matching.profile import Profile
 
 STRONG_PREFIXES = ("e:", "p:", "i:", "s:")
 
+# A name or place key already held by this many earlier records makes no more candidates:
+# hundreds of 'Jean Martin' prove nothing about each other, and the few newest of them a
+# window holds are namesakes by chance (like ``max_phone_records`` for switchboards).
+# Strong identifiers are never pruned. Inline and batch matching both apply it to the count
+# of earlier records, so they keep deciding alike. Measured on the demo's ground truth at
+# 100k records: pairs scored per record 15.6 -> 12.4, links unchanged, links + suggestions
+# recall -0.0002; at 1M it halves the window pairs (49.9 -> 24.6 per record).
+MAX_BLOCK_RECORDS = 30
+
 
 def is_strong(key: str) -> bool:
     return key.startswith(STRONG_PREFIXES)
+
+
+def window_of(key: str, earlier: int, window: int, strong_window: int, limit: int) -> int:
+    """How many of the newest of ``earlier`` records sharing ``key`` a new record meets."""
+    if is_strong(key):
+        return min(earlier, strong_window)
+    return 0 if earlier >= limit else min(earlier, window)
 
 
 def block_keys(p: Profile) -> tuple[str, ...]:

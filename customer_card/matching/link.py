@@ -100,6 +100,12 @@ for _full, _shorts in NICKNAMES.items():
     for _short in _shorts:
         _SHORT_TO_FULL.setdefault(_short, set()).add(_full)
 
+
+def full_forms(given: str) -> frozenset[str]:
+    """The full given names a short form stands for ('manu' -> emmanuel, emmanuelle)."""
+    return frozenset(_SHORT_TO_FULL.get(given, ()))
+
+
 GIVEN_NAME_SIMILARITY = 0.88
 FAMILY_NAME_SIMILARITY = 0.85
 

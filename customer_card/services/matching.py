@@ -11,9 +11,14 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import multiprocessing
+import os
 import random
+import sys
 from array import array
-from collections.abc import Callable, Mapping
+from collections import Counter
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -23,7 +28,7 @@ from typing import Any, TextIO
 
 from customer_card import paths
 from customer_card.matching import normalise
-from customer_card.matching.blocking import block_keys, is_strong
+from customer_card.matching.blocking import MAX_BLOCK_RECORDS, block_keys, is_strong, window_of
 from customer_card.matching.compare import compare
 from customer_card.matching.config import MatchConfig, load_config
 from customer_card.matching.decide import Candidate, Decision, Matcher
@@ -69,23 +74,42 @@ def _profile(text: str) -> Profile:
     return Profile.from_json(text)
 
 
+def _customer(record: IndexedRecord) -> int:
+    return record.customer_id
+
+
 class MatchIndex:
     """Candidate look-up and decision for one record, inside the caller's transaction."""
 
-    def __init__(self, store: MatchStore, matcher: Matcher, region: str) -> None:
+    def __init__(
+        self,
+        store: MatchStore,
+        matcher: Matcher,
+        region: str,
+        *,
+        max_block_records: int = MAX_BLOCK_RECORDS,
+    ) -> None:
         self.store = store
         self.matcher = matcher
         self.region = region
         self.config = matcher.config
+        self.max_block_records = max_block_records
 
     def candidates(
-        self, profile: Profile, before: int, cluster_of: Callable[[IndexedRecord], Any]
+        self,
+        profile: Profile,
+        before: int,
+        cluster_of: Callable[[IndexedRecord], Any],
+        keys: tuple[str, ...] | None = None,
     ) -> tuple[list[Candidate[Any]], set[str]]:
         """Earlier records sharing a block key (newest first, within each key's window), and
-        the phones shared by so many records that they no longer link on their own."""
+        the phones shared by so many records that they no longer link on their own.
+        ``keys``: the profile's block keys, when the caller has them."""
         windows = [
-            (key, self.config.strong_window if is_strong(key) else self.config.window)
-            for key in block_keys(profile)
+            (key, self.config.strong_window, None)
+            if is_strong(key)
+            else (key, self.config.window, self.max_block_records)
+            for key in (block_keys(profile) if keys is None else keys)
         ]
         records, hits = self.store.candidates(windows, before)
         weak = {
@@ -103,6 +127,7 @@ class MatchIndex:
         do not cover the index (a cache from before them: ``match run`` counts it)."""
         counts = self.store.name_counts(lookup_keys(profile))
         counted = counts.get(POPULATION_KEY, 0)
+        # (``match_many`` decides the same way on counts it holds.)
         if population and counted < 0.9 * population:
             return None
         return Frequencies(counts)
@@ -112,13 +137,47 @@ class MatchIndex:
     ) -> Decision[int]:
         """Decide where a new record belongs (by customer id) and add it to the index."""
         profile = profile_of(fields, self.region, extracted)
+        keys = block_keys(profile)
         population = self.store.next_seq() - 1
-        candidates, weak = self.candidates(profile, _NO_LIMIT, lambda r: r.customer_id)
+        candidates, weak = self.candidates(profile, _NO_LIMIT, _customer, keys)
         counts = self.name_counts(profile, population)
         decision = self.matcher.decide(profile, candidates, population, weak, counts)
-        self.store.index_record(source, source_id, profile.to_json(), block_keys(profile))
+        self.store.index_record(source, source_id, profile.to_json(), keys)
         self.store.add_name_counts(counted_keys(profile))
         return decision
+
+    def match_many(
+        self,
+        records: Sequence[tuple[str, str, Mapping[str, Any], Extracted]],
+        place: Callable[[int, Decision[int]], None],
+    ) -> list[Decision[int]]:
+        """``match`` for each (source, source id, fields, extracted) in turn — the same
+        decisions — with the name counts read once and written once for the whole batch.
+        ``place(i, decision)`` must store record ``i``'s source record with its customer
+        before it returns: the next records of the batch are matched against it."""
+        profiles = [profile_of(fields, self.region, x) for _, _, fields, x in records]
+        wanted = {key for profile in profiles for key in lookup_keys(profile)}
+        counts = Frequencies(self.store.name_counts(wanted))
+        added: Counter[str] = Counter()
+        decisions: list[Decision[int]] = []
+        for i, ((source, source_id, _, _), profile) in enumerate(
+            zip(records, profiles, strict=True)
+        ):
+            keys = block_keys(profile)
+            population = self.store.next_seq() - 1
+            candidates, weak = self.candidates(profile, _NO_LIMIT, _customer, keys)
+            covered = not population or counts.count(POPULATION_KEY) >= 0.9 * population
+            decision = self.matcher.decide(
+                profile, candidates, population, weak, counts if covered else None
+            )
+            self.store.index_record(source, source_id, profile.to_json(), keys)
+            counts.add(profile)
+            added.update(counted_keys(profile))
+            added[POPULATION_KEY] += 1
+            place(i, decision)
+            decisions.append(decision)
+        self.store.add_name_counts_many(added)
+        return decisions
 
     def reindex(
         self, source: str, source_id: str, fields: Mapping[str, Any], extracted: Extracted
@@ -137,6 +196,8 @@ class RunReport:
     suggestions: int = 0  # new suggestions
     kept_apart: int = 0  # merges not done: a supervisor rejected or undid that pair
     would_split: int = 0  # customers the model would now split (never done automatically)
+    pairs: int = 0  # record pairs scored (candidates of every record)
+    redecided: int = 0  # records worker processes decided on other clusters (done again)
     seconds: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
@@ -147,6 +208,8 @@ class RunReport:
             "suggestions": self.suggestions,
             "kept_apart": self.kept_apart,
             "would_split": self.would_split,
+            "pairs": self.pairs,
+            "redecided": self.redecided,
             "seconds": round(self.seconds, 2),
         }
 
@@ -161,6 +224,9 @@ class Plan:
     # Name counts as they grow during the replay: each record meets the counts inline
     # matching had when it arrived; at the end, the counts of the whole cache.
     counts: Frequencies = field(default_factory=Frequencies)
+    pairs: int = 0  # record pairs scored
+    # Records decided by worker processes assuming other clusters, decided again in order.
+    redecided: int = 0
 
 
 class MatchService:
@@ -171,12 +237,14 @@ class MatchService:
         config: MatchConfig | None = None,
         region: str = normalise.DEFAULT_REGION,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        max_block_records: int = MAX_BLOCK_RECORDS,
     ) -> None:
         self.database = database
         self.config = config or default_config()
         self.matcher = Matcher(self.config)
         self.region = region
         self.clock = clock
+        self.max_block_records = max_block_records
 
     # --- batch ----------------------------------------------------------------------------
 
@@ -194,54 +262,93 @@ class MatchService:
             if not rows:
                 return done
 
-    def plan(self, progress: Callable[[int], None] | None = None) -> Plan:
+    def plan(
+        self, progress: Callable[[int], None] | None = None, workers: int | None = None
+    ) -> Plan:
         """Replay every record in arrival order through the inline decision.
 
         The same candidates as inline matching (each block key's newest records before the
         record, within the key's window), found without a query per record: one ordered pass
         over the block keys lays out every record's windows, then one pass over the records
         in arrival order replays them, keeping each profile in memory only until the last
-        window that holds it has been replayed."""
+        window that holds it has been replayed.
+
+        With ``workers`` > 1 (by default, every core for a cache of at least
+        ``PARALLEL_MIN_RECORDS`` records, where processes can be forked) the decisions are
+        computed ahead by worker processes, each over its own stretches of the arrival order,
+        with every earlier record's customer taken as its cluster; this process replays the
+        records in order and keeps a worker's decision only where the clusters it assumed
+        group the candidates as the replay's own clusters do, deciding itself otherwise. The
+        plan is exactly the sequential one (a test checks it)."""
         plan = Plan()
         with self.database.read() as session:
             store = MatchStore(session)
-            windows = _Windows.read(store, self.config)
-            state = bytearray(windows.size)  # 0 unseen, _DELETED or _LIVE
-            held: dict[int, tuple[Profile, tuple[str, str]]] = {}
-            for seq, source, source_id, text, customer_id, deleted in store.arrivals():
-                state[seq] = _DELETED if deleted else _LIVE
-                profile = Profile.from_json(text) if not deleted else None
-                if profile is not None and windows.last_use[seq] > seq:
-                    held[seq] = (profile, (source, source_id))
-                indexed, weak = windows.of(seq, state)
-                if profile is not None:
-                    found, weak = self._stale_keys(
-                        store, windows, seq, profile, indexed, weak, state
-                    )
-                    candidates: list[Candidate[int]] = []
-                    for c in sorted(found):
-                        if state[c] != _LIVE:
-                            continue
-                        other = held.get(c) or _fetch(store, c)
-                        candidates.append(
-                            Candidate(c, plan.cluster_of.get(c, c), other[0], other[1])
+            windows = _Windows.read(store, self.config, self.max_block_records)
+            replay = _Replay(self, store, windows)
+            plan.counts = replay.counts
+            if workers is None:
+                workers = _default_workers(windows.size)
+            outcomes = (
+                self._outcomes_ahead(store, windows, workers) if workers > 1 else _no_outcomes()
+            )
+            with closing(outcomes):
+                outcome = next(outcomes, None)
+                for turn in replay:
+                    # (Worker and replay read the same records; skip one the worker read and
+                    # the replay did not, as a write between their snapshots could make.)
+                    while outcome is not None and outcome[0] < turn.seq:
+                        outcome = next(outcomes, None)
+                    kept = None
+                    if outcome is not None and outcome[0] == turn.seq:
+                        kept = _translate(outcome, plan.cluster_of)
+                        outcome = next(outcomes, None)
+                        plan.redecided += kept is None
+                    if kept is None:
+                        candidates, weak = replay.candidates(turn, plan.cluster_of)
+                        decision = self.matcher.decide(
+                            turn.profile, candidates, turn.seq - 1, weak, replay.counts
                         )
-                    plan.customer_of[seq] = customer_id
-                    decision = self.matcher.decide(profile, candidates, seq - 1, weak, plan.counts)
-                    plan.counts.add(profile)
-                    cluster = decision.link.cluster if decision.link else seq
-                    plan.cluster_of[seq] = cluster
-                    for s in decision.suggestions:
-                        evidence = {**s.evidence, "incoming": [source, source_id]}
-                        plan.suggestions.append((seq, s.cluster, s.probability, s.reason, evidence))
+                        kept = (
+                            len(candidates),
+                            decision.link.cluster if decision.link else None,
+                            [
+                                (s.cluster, s.probability, s.reason, s.evidence)
+                                for s in decision.suggestions
+                            ],
+                        )
+                    pairs, link, suggestions = kept
+                    seq = turn.seq
+                    plan.customer_of[seq] = turn.customer_id
+                    plan.pairs += pairs
+                    plan.cluster_of[seq] = link if link is not None else seq
+                    for cluster, probability, reason, evidence in suggestions:
+                        evidence = {**evidence, "incoming": [turn.source, turn.source_id]}
+                        plan.suggestions.append((seq, cluster, probability, reason, evidence))
                     if progress and len(plan.cluster_of) % _PROGRESS_EVERY == 0:
                         progress(len(plan.cluster_of))
-                for c in indexed:
-                    if windows.last_use[c] <= seq:
-                        held.pop(c, None)
             if progress:
                 progress(len(plan.cluster_of))
         return plan
+
+    def _outcomes_ahead(
+        self, store: MatchStore, windows: _Windows, workers: int
+    ) -> Generator[_Outcome, None, None]:
+        """Decisions of every live record in arrival order, computed by worker processes
+        that take each record's current customer as its cluster."""
+        guess = array("i", bytes(4 * windows.size))
+        first_of: dict[int, int] = {}
+        for seq, customer_id in store.live_customers():
+            guess[seq] = first_of.setdefault(customer_id, seq)
+        chunks = [(lo, min(lo + _CHUNK, windows.size)) for lo in range(1, windows.size, _CHUNK)]
+        global _AHEAD
+        _AHEAD = _Ahead(self, windows, guess)
+        try:
+            context = multiprocessing.get_context("fork")
+            with context.Pool(workers, initializer=_start_worker) as pool:
+                for outcomes in pool.imap(_decide_ahead, chunks):
+                    yield from outcomes
+        finally:
+            _AHEAD = None
 
     def _stale_keys(
         self,
@@ -260,9 +367,11 @@ class MatchService:
         if windows.holds(seq, wanted):
             return found, weak
         found, weak = set(), set()
+        config, limit = self.config, self.max_block_records
         for key in wanted:
-            size = self.config.strong_window if is_strong(key) else self.config.window
-            window = store.window(key, seq, size)
+            earlier = store.count_before(key, seq, max(limit, config.strong_window))
+            size = window_of(key, earlier, config.window, config.strong_window, limit)
+            window = store.window(key, seq, size) if size else []
             found.update(window)
             existing = sum(1 for c in window if state[c])
             if key.startswith("p:") and existing >= self.config.max_phone_records:
@@ -271,9 +380,15 @@ class MatchService:
 
     def run(self, progress: Callable[[int], None] | None = None) -> RunReport:
         started = datetime.now(UTC)
-        report = RunReport(indexed=self.index_missing())
-        plan = self.plan(progress)
-        report.records = len(plan.cluster_of)
+        indexed = self.index_missing()
+        report = self.apply(self.plan(progress))
+        report.indexed = indexed
+        report.seconds = (datetime.now(UTC) - started).total_seconds()
+        return report
+
+    def apply(self, plan: Plan) -> RunReport:
+        """Merge what the plan puts together and record its suggestions."""
+        report = RunReport(records=len(plan.cluster_of), pairs=plan.pairs, redecided=plan.redecided)
         now = self.clock()
 
         # Customers the replay puts together: union them (a customer in two replay clusters
@@ -331,7 +446,6 @@ class MatchService:
                 b = find(plan.customer_of.get(cluster, cluster))
                 if a != b and store.suggest(a, b, probability, reason, evidence):
                     report.suggestions += 1
-        report.seconds = (datetime.now(UTC) - started).total_seconds()
         return report
 
     # --- estimation -----------------------------------------------------------------------
@@ -344,7 +458,9 @@ class MatchService:
         vectors: list[tuple[int, ...]] = []
         with self.database.read() as session:
             store = MatchStore(session)
-            index = MatchIndex(store, self.matcher, self.region)
+            index = MatchIndex(
+                store, self.matcher, self.region, max_block_records=self.max_block_records
+            )
             for batch in store.iter_records():
                 for record in batch:
                     profile = _profile(record.profile)
@@ -418,12 +534,182 @@ class MatchService:
 
 _DELETED, _LIVE = 1, 2
 _PROGRESS_EVERY = 2000
+# The batch re-run uses worker processes from this many records on (below, starting them
+# costs more than it saves), in stretches of this many sequence numbers.
+PARALLEL_MIN_RECORDS = 50_000
+_CHUNK = 2000
+
+# A record's decision as the plan keeps it: pairs scored, the cluster it links to (None: a
+# new customer), its suggestions as (cluster, probability, reason, evidence).
+_Kept = tuple[int, int | None, list[tuple[int, float, str, dict[str, Any]]]]
+# A worker's decision: the record, its candidates with the clusters the worker assumed for
+# them, and the decision in those clusters.
+_Outcome = tuple[int, tuple[int, ...], tuple[int, ...], _Kept]
 
 
 def _fetch(store: MatchStore, seq: int) -> tuple[Profile, tuple[str, str]]:
     """A candidate the windows did not foresee (stale block keys): read it from the index."""
     (record,) = store.records([seq])
     return _profile(record.profile), (record.source, record.source_id)
+
+
+def _default_workers(records: int) -> int:
+    if records < PARALLEL_MIN_RECORDS or sys.platform != "linux":
+        return 1  # (fork is Linux's; spawning would copy the windows to every worker)
+    return min(os.cpu_count() or 1, 4)
+
+
+def _no_outcomes() -> Generator[_Outcome, None, None]:
+    yield from ()
+
+
+def _translate(outcome: _Outcome, cluster_of: Mapping[int, int]) -> _Kept | None:
+    """A worker's decision in the replay's clusters, or None when the clusters it assumed
+    do not group the candidates as the replay's do (the decision may then differ)."""
+    _, candidates, assumed, (pairs, link, suggestions) = outcome
+    to_actual: dict[int, int] = {}
+    to_assumed: dict[int, int] = {}
+    for c, a in zip(candidates, assumed, strict=True):
+        actual = cluster_of.get(c, c)
+        if to_actual.setdefault(a, actual) != actual or to_assumed.setdefault(actual, a) != a:
+            return None
+    return (
+        pairs,
+        None if link is None else to_actual[link],
+        [(to_actual[cluster], p, reason, evidence) for cluster, p, reason, evidence in suggestions],
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Turn:
+    seq: int
+    source: str
+    source_id: str
+    customer_id: int
+    profile: Profile
+    indexed: set[int]  # records in its windows, as the index holds its keys
+    weak: set[str]
+
+
+class _Replay:
+    """One pass over the records in arrival order: which are live, the name counts as each
+    record met them, and the profiles later windows still need."""
+
+    def __init__(self, service: MatchService, store: MatchStore, windows: _Windows) -> None:
+        self.service = service
+        self.store = store
+        self.windows = windows
+        self.state = bytearray(windows.size)  # 0 unseen, _DELETED or _LIVE
+        self.held: dict[int, tuple[Profile, tuple[str, str]]] = {}
+        self.counts = Frequencies()
+
+    def __iter__(self) -> Iterator[_Turn]:
+        """The live records; a record's name counts are added once the consumer asks for
+        the next one (it is decided with the counts of the records before it)."""
+        state, held, windows = self.state, self.held, self.windows
+        last_use = windows.last_use
+        for seq, source, source_id, text, customer_id, deleted in self.store.arrivals():
+            state[seq] = _DELETED if deleted else _LIVE
+            profile = None if deleted else Profile.from_json(text)
+            if profile is not None and last_use[seq] > seq:
+                held[seq] = (profile, (source, source_id))
+            indexed, weak = windows.of(seq, state)
+            if profile is not None:
+                yield _Turn(seq, source, source_id, customer_id, profile, indexed, weak)
+                self.counts.add(profile)
+            for c in indexed:
+                if last_use[c] <= seq:
+                    held.pop(c, None)
+
+    def candidates(
+        self, turn: _Turn, cluster_of: Mapping[int, int]
+    ) -> tuple[list[Candidate[int]], set[str]]:
+        found, weak = self.service._stale_keys(
+            self.store, self.windows, turn.seq, turn.profile, turn.indexed, turn.weak, self.state
+        )
+        candidates: list[Candidate[int]] = []
+        for c in sorted(found):
+            if self.state[c] != _LIVE:
+                continue
+            other = self.held.get(c) or _fetch(self.store, c)
+            candidates.append(Candidate(c, cluster_of.get(c, c), other[0], other[1]))
+        return candidates, weak
+
+
+class _Ahead:
+    """What a worker process inherits (fork) to decide records ahead of the replay."""
+
+    def __init__(self, service: MatchService, windows: _Windows, guess: array[int]) -> None:
+        self.service = service
+        self.windows = windows
+        self.guess = guess  # record -> assumed cluster (the first record of its customer)
+        self.replay: _Replay | None = None
+        self.turns: Iterator[_Turn] = iter(())
+        self.pending: _Turn | None = None
+
+
+_AHEAD: _Ahead | None = None
+
+
+def _start_worker() -> None:
+    ahead = _AHEAD
+    assert ahead is not None
+    database = ahead.service.database
+    # The parent's connections stay the parent's: this process opens its own.
+    database.engine.dispose(close=False)
+    session = database.read().__enter__()  # held until the worker process ends
+    ahead.replay = _Replay(ahead.service, MatchStore(session), ahead.windows)
+    ahead.turns = iter(ahead.replay)
+
+
+def _decide_ahead(bounds: tuple[int, int]) -> list[_Outcome]:
+    """Decide the live records with sequence numbers in ``[lo, hi)``; the worker's replay
+    only moves forward (its chunks come in order)."""
+    ahead = _AHEAD
+    assert ahead is not None
+    assert ahead.replay is not None
+    lo, hi = bounds
+    replay, guess, matcher = ahead.replay, ahead.guess, ahead.service.matcher
+    out: list[_Outcome] = []
+    turn = ahead.pending or next(ahead.turns, None)
+    while turn is not None and turn.seq < hi:
+        if turn.seq >= lo:
+            candidates, weak = replay.candidates(turn, _Guess(guess))
+            decision = matcher.decide(turn.profile, candidates, turn.seq - 1, weak, replay.counts)
+            out.append(
+                (
+                    turn.seq,
+                    tuple(c.key for c in candidates),
+                    tuple(c.cluster for c in candidates),
+                    (
+                        len(candidates),
+                        decision.link.cluster if decision.link else None,
+                        [
+                            (s.cluster, s.probability, s.reason, s.evidence)
+                            for s in decision.suggestions
+                        ],
+                    ),
+                )
+            )
+        turn = next(ahead.turns, None)
+    ahead.pending = turn
+    return out
+
+
+class _Guess(Mapping[int, int]):
+    """The assumed clusters as a read-only mapping (what ``_Replay.candidates`` reads)."""
+
+    def __init__(self, guess: array[int]) -> None:
+        self.guess = guess
+
+    def __getitem__(self, seq: int) -> int:
+        return self.guess[seq]
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(range(len(self.guess)))
+
+    def __len__(self) -> int:
+        return len(self.guess)
 
 
 class _Windows:
@@ -444,7 +730,8 @@ class _Windows:
         self.max_phone_records = 0
 
     @classmethod
-    def read(cls, store: MatchStore, config: MatchConfig) -> _Windows:
+    def read(cls, store: MatchStore, config: MatchConfig, limit: int) -> _Windows:
+        """``limit``: a weak key's records after the first ``limit`` get no window."""
         self = cls(store.last_seq() + 1)
         self.max_phone_records = config.max_phone_records
         seqs, start, key_hash, last_use = self.seqs, self.start, self.key_hash, self.last_use
@@ -456,11 +743,15 @@ class _Windows:
             if n == 1:
                 start.append(first)
                 continue
-            width = config.strong_window if is_strong(key) else config.window
-            start.extend(first + max(0, i - width) for i in range(n))
+            strong = is_strong(key)
+            width = config.strong_window if strong else config.window
+            # Positions (earlier records of the key) that still get a window.
+            windowed = n if strong else min(n, limit)
+            start.extend(first + max(0, i - width) for i in range(windowed))
+            start.extend(range(first + windowed, first + n))  # empty windows
             # A record is in the windows of the ``width`` records of its key after it.
-            for i in range(n - 1):
-                seq, last = group[i], group[min(i + width, n - 1)]
+            for i in range(windowed - 1):
+                seq, last = group[i], group[min(i + width, windowed - 1)]
                 if last_use[seq] < last:
                     last_use[seq] = last
             if key.startswith("p:") and n > config.max_phone_records:

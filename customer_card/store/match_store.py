@@ -47,6 +47,9 @@ _PROFILES_SQL = (
 _POPULATION = "#"  # matching.frequency.POPULATION_KEY (store imports nothing from matching)
 
 
+_COUNT_SQL = "SELECT count(*) FROM (SELECT 1 FROM match_key WHERE key = ? AND seq < ? LIMIT ?)"
+
+
 @lru_cache(maxsize=64)
 def _candidates_sql(windows: int) -> str:
     # One window per block key (each reads the newest rows of its key through the primary
@@ -62,6 +65,15 @@ def _candidates_sql(windows: int) -> str:
         "FROM g JOIN match_record mr ON mr.seq = g.seq "
         "JOIN source_record sr ON sr.source = mr.source AND sr.source_id = mr.source_id"
     )
+
+
+@lru_cache(maxsize=64)
+def _pruned_sql(keys: int) -> str:
+    one = (
+        "SELECT ? WHERE (SELECT seq FROM match_key WHERE key = ? AND seq < ? "
+        "ORDER BY seq LIMIT 1 OFFSET ?) IS NOT NULL"
+    )
+    return " UNION ALL ".join([one] * keys)
 
 
 @lru_cache(maxsize=16)
@@ -142,25 +154,48 @@ class MatchStore:
         return seq
 
     def candidates(
-        self, windows: Sequence[tuple[str, int]], before: int
+        self, windows: Sequence[tuple[str, int, int | None]], before: int
     ) -> tuple[list[IndexedRecord], dict[str, int]]:
-        """Every block's ``size`` newest records that arrived before ``before``, in one
-        statement: the live records (with their current customer), and how many records
-        each key's window held (deleted ones included)."""
+        """Every block's ``size`` newest records that arrived before ``before`` — none for a
+        block that already held ``limit`` records (None: no limit): the live records (with
+        their current customer), and how many records each key's window held (deleted ones
+        included). One statement, and a second one only when a limited window came back
+        full."""
         if not windows:
             return [], {}
         sql = _candidates_sql(len(windows))
         params: list[Any] = []
-        for key, size in windows:
+        for key, size, _ in windows:
             params.extend((key, before, size))
-        records: list[IndexedRecord] = []
+        rows = self._cursor.execute(sql, params).fetchall()
         hits: dict[str, int] = {}
-        for keys, seq, source, sid, profile, cid, deleted in self._cursor.execute(sql, params):
+        for keys, *_ in rows:
             for key in keys.split("\n"):
                 hits[key] = hits.get(key, 0) + 1
-            if not deleted:
-                records.append(IndexedRecord(int(seq), source, sid, profile, int(cid)))
+        # Only a key whose window came back full can have ``limit`` earlier records.
+        full = [
+            (key, limit)
+            for key, size, limit in windows
+            if limit is not None and hits.get(key, 0) >= min(size, limit)
+        ]
+        pruned = self._pruned(full, before) if full else set()
+        for key in pruned:
+            hits.pop(key, None)
+        records: list[IndexedRecord] = []
+        for keys, seq, source, sid, profile, cid, deleted in rows:
+            if deleted or (pruned and pruned.issuperset(keys.split("\n"))):
+                continue
+            records.append(IndexedRecord(int(seq), source, sid, profile, int(cid)))
         return records, hits
+
+    def _pruned(self, keys: Sequence[tuple[str, int]], before: int) -> set[str]:
+        """The keys that already have ``limit`` records before ``before``: the limit-th
+        oldest is looked up, a short walk along the primary key."""
+        sql = _pruned_sql(len(keys))
+        params: list[Any] = []
+        for key, limit in keys:
+            params.extend((key, key, before, limit - 1))
+        return {str(key) for (key,) in self._cursor.execute(sql, params)}
 
     def name_counts(self, keys: Collection[str]) -> dict[str, int]:
         """Counts of names (and of counted records, key ``#``) from the name_frequency table."""
@@ -174,6 +209,14 @@ class MatchStore:
             "INSERT INTO name_frequency (key, count) VALUES (?, 1) "
             "ON CONFLICT (key) DO UPDATE SET count = count + 1",
             [(key,) for key in (*keys, _POPULATION)],
+        )
+
+    def add_name_counts_many(self, counts: Mapping[str, int]) -> None:
+        """Several records' names at once (``counts`` includes the records counted, ``#``)."""
+        self._cursor.executemany(
+            "INSERT INTO name_frequency (key, count) VALUES (?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET count = count + excluded.count",
+            [(key, n) for key, n in counts.items() if n],
         )
 
     def replace_name_counts(self, counts: Mapping[str, int]) -> None:
@@ -192,8 +235,12 @@ class MatchStore:
 
     def window(self, key: str, before: int, size: int) -> list[int]:
         """The ``size`` newest records of a block that arrived before ``before``."""
-        rows = self.conn.exec_driver_sql(_WINDOW_SQL, (key, before, size))
+        rows = self._cursor.execute(_WINDOW_SQL, (key, before, size))
         return [int(r[0]) for r in rows]
+
+    def count_before(self, key: str, before: int, cap: int) -> int:
+        """How many records of a block arrived before ``before``, counted up to ``cap``."""
+        return int(self._cursor.execute(_COUNT_SQL, (key, before, cap)).fetchone()[0])
 
     def records(self, seqs: Collection[int]) -> list[IndexedRecord]:
         """Live (not deleted) indexed records with their current customer."""
@@ -245,6 +292,17 @@ class MatchStore:
         )
         for seq, source, sid, profile, cid, deleted in cursor:
             yield int(seq), source, sid, profile, int(cid), bool(deleted)
+
+    def live_customers(self) -> Iterator[tuple[int, int]]:
+        """(seq, customer id) of every live indexed record, in arrival order."""
+        cursor = self._new_cursor()
+        cursor.execute(
+            "SELECT mr.seq, sr.customer_id FROM match_record mr JOIN source_record sr "
+            "ON sr.source = mr.source AND sr.source_id = mr.source_id "
+            "WHERE sr.deleted = 0 ORDER BY mr.seq"
+        )
+        for seq, cid in cursor:
+            yield int(seq), int(cid)
 
     def _new_cursor(self) -> Any:
         # A cursor of its own: a long read stays open while other statements run.

@@ -1,7 +1,8 @@
 """Why matching misses or confuses records: an in-memory replay of the demo generator's
 records through the same decision as inline matching, against its ground truth.
 
-    python tests/bench/analyse_matching.py --records 10000 [--examples 5] [--json]
+    python tests/bench/analyse_matching.py --records 10000 [--examples 5] [--output FILE.json]
+        [--extra-keys]
 
 Replays the customer records in arrival order (each record against the newest records of
 each of its block keys, the configured windows, name counts as they grow), like ``match run``,
@@ -16,6 +17,9 @@ and groups the missed true pairs and the wrong suggestions by cause:
 - ``kept apart: <why>``: compared and probable, kept apart by a safety rule;
 - ``transitive``: compared and linked or suggested with another record of the person, but
   this pair's two customers are not (clusters split).
+
+Name and place keys held by ``blocking.MAX_BLOCK_RECORDS`` earlier records make no more
+candidates, as inline; ``--extra-keys`` adds the block keys proposed in ``extra_keys``.
 """
 
 from __future__ import annotations
@@ -30,10 +34,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from customer_card.matching.blocking import block_keys, is_strong
+from customer_card.matching.blocking import MAX_BLOCK_RECORDS, block_keys, window_of
 from customer_card.matching.config import MatchConfig, load_config
 from customer_card.matching.decide import Candidate, Matcher
 from customer_card.matching.frequency import Frequencies
+from customer_card.matching.link import full_forms
+from customer_card.matching.normalise import name_core
 from customer_card.matching.profile import Profile, profile_of
 from sync.demo import DemoConfig, DemoGenerator
 from sync.records import RecordKind
@@ -65,7 +71,54 @@ def records(persons: int, seed: int) -> Iterator[tuple[tuple[str, str], dict[str
             yield ref, dict(record.fields or {}), truth[ref]
 
 
-def replay(persons: int, seed: int, config: MatchConfig) -> Replay:
+def extra_keys(p: Profile) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Block keys proposed for ``blocking.py``, simulated here (``--extra-keys``) to measure
+    what they bring before the blocking changes. They are asymmetric — (keys a record looks
+    up, keys it is filed under) — so that only a short form meets a full one; two full
+    names sharing a prefix or an initial never meet through them:
+
+    ``t``   the first 8 letters of a handle or mailbox name of a record without a full name
+            meet the same letters of a name written as one word (given+family,
+            family+given): '@buissonel' and Élise Buisson, '@stuartwal' and Stuart Walker;
+    ``fi``  a family name with a lone initial meets that family name with a given name of
+            that initial, short forms' full names included: 'E. Turpin' and 'Manu Turpin'.
+    """
+    lookup: dict[str, None] = {}
+    filed: dict[str, None] = {}
+    given, family = name_core(p.given), name_core(p.family)
+    if len(given) > 1 and len(family) > 1:
+        for word in (given + family, family + given):
+            if len(word) >= _TRUNCATED:
+                lookup["ta:" + word[:_TRUNCATED]] = None
+                filed["tn:" + word[:_TRUNCATED]] = None
+    for alias in p.aliases if not (len(given) > 1 and len(family) > 1) else ():
+        # Only where the handle stands in for a name the record lacks.
+        if len(alias) >= _TRUNCATED:
+            lookup["tn:" + alias[:_TRUNCATED]] = None
+            filed["ta:" + alias[:_TRUNCATED]] = None
+    if len(family) > 1 and len(given) == 1:
+        lookup[f"fn:{family}:{given}"] = None
+        filed[f"fi:{family}:{given}"] = None
+    elif len(family) > 1 and len(given) > 1:
+        for initial in sorted({given[0]} | {full[0] for full in full_forms(p.given)}):
+            lookup[f"fi:{family}:{initial}"] = None
+            filed[f"fn:{family}:{initial}"] = None
+    return tuple(lookup), tuple(filed)
+
+
+_TRUNCATED = 8
+
+
+def replay(
+    persons: int,
+    seed: int,
+    config: MatchConfig,
+    limit: int = MAX_BLOCK_RECORDS,
+    extra: bool = False,
+) -> Replay:
+    """``limit``: a name or place key held by that many earlier records makes no more
+    candidates (``blocking.MAX_BLOCK_RECORDS``, as inline matching does); ``extra``: add
+    the proposed ``extra_keys``."""
     matcher = Matcher(config)
     out = Replay()
     blocks: dict[str, list[int]] = defaultdict(list)
@@ -73,11 +126,13 @@ def replay(persons: int, seed: int, config: MatchConfig) -> Replay:
     for seq, (ref, fields, person) in enumerate(records(persons, seed)):
         profile = profile_of(fields, "FR")
         keys = block_keys(profile)
+        lookup, filed = extra_keys(profile) if extra else ((), ())
         found: set[int] = set()
         weak: set[str] = set()
-        for key in keys:
-            size = config.strong_window if is_strong(key) else config.window
-            window = blocks[key][-size:]
+        for key in keys + lookup:
+            held = blocks[key]
+            size = window_of(key, len(held), config.window, config.strong_window, limit)
+            window = held[len(held) - size :]
             found.update(window)
             if key.startswith("p:") and len(window) >= config.max_phone_records:
                 weak.add(key[2:])
@@ -99,7 +154,7 @@ def replay(persons: int, seed: int, config: MatchConfig) -> Replay:
             if s.cluster != cluster:
                 out.suggestions.append((cluster, s.cluster, s.probability, s.reason))
                 out.evidence.append(s.evidence)
-        for key in keys:
+        for key in keys + filed:
             blocks[key].append(seq)
     return out
 
@@ -188,6 +243,7 @@ def analyse(run: Replay, config: MatchConfig, examples: int) -> dict[str, Any]:
         "persons": len(by_person),
         "customers": len(by_cluster),
         "true_pairs": len(truth),
+        "compared_per_record": round(sum(map(len, run.candidates)) / max(1, len(run.person)), 2),
         "links": _prf(linked, truth),
         "with_suggestions": _prf(with_suggestions, truth),
         "suggestions_to_review": len(review),
@@ -258,10 +314,14 @@ def main() -> int:
     parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
     parser.add_argument("--examples", type=int, default=3)
     parser.add_argument("--output", type=Path, help="write the full analysis (JSON) here")
+    parser.add_argument(
+        "--extra-keys", action="store_true", help="simulate the proposed extra block keys"
+    )
     args = parser.parse_args()
     config = load_config(args.config)
     started = time.perf_counter()
-    run = replay(max(10, round(args.records / RECORDS_PER_PERSON)), args.seed, config)
+    persons = max(10, round(args.records / RECORDS_PER_PERSON))
+    run = replay(persons, args.seed, config, extra=args.extra_keys)
     result = analyse(run, config, args.examples)
     result["seconds"] = round(time.perf_counter() - started, 1)
     if args.output:

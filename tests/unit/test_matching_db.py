@@ -6,15 +6,20 @@ from __future__ import annotations
 import csv
 import io
 import json
+import sys
 from collections import defaultdict
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from sqlalchemy import delete, insert, select, update
 
 from customer_card import cli, paths
+from customer_card.matching.decide import Decision, Matcher
+from customer_card.matching.extract import extract
 from customer_card.matching.profile import Profile
+from customer_card.services import matching as matching_service
 from customer_card.services.demo import build_demo
 from customer_card.services.matching import (
     MatchIndex,
@@ -25,7 +30,10 @@ from customer_card.services.matching import (
 )
 from customer_card.store import models as m
 from customer_card.store.database import Database
+from customer_card.store.ingest_store import IngestStore
 from customer_card.store.match_store import MatchStore
+from sync.demo import DemoConfig, DemoGenerator
+from sync.records import RecordKind
 from tests.conftest import TEST_PASSPHRASE, DemoServices
 
 SMALL_DEMO = 120
@@ -95,7 +103,9 @@ def replay_record_by_record(service: MatchService) -> Plan:
     plan = Plan()
     with service.database.read() as session:
         store = MatchStore(session)
-        index = MatchIndex(store, service.matcher, service.region)
+        index = MatchIndex(
+            store, service.matcher, service.region, max_block_records=service.max_block_records
+        )
         for batch in store.iter_records():
             for record in batch:
                 plan.customer_of[record.seq] = record.customer_id
@@ -116,13 +126,16 @@ def replay_record_by_record(service: MatchService) -> Plan:
     return plan
 
 
-def assert_same_plan(service: MatchService) -> Plan:
-    plan = service.plan()
-    reference = replay_record_by_record(service)
+def assert_plans_equal(plan: Plan, reference: Plan) -> None:
     assert plan.cluster_of == reference.cluster_of
     assert plan.customer_of == reference.customer_of
     assert plan.suggestions == reference.suggestions
     assert plan.counts.counts == reference.counts.counts
+
+
+def assert_same_plan(service: MatchService) -> Plan:
+    plan = service.plan()
+    assert_plans_equal(plan, replay_record_by_record(service))
     return plan
 
 
@@ -133,6 +146,40 @@ def test_the_batch_replay_decides_like_a_look_up_per_record(small_demo: Database
     plan = assert_same_plan(MatchService(small_demo, config=config))
     assert partition(plan.cluster_of) != partition(plan.customer_of)
     assert plan.suggestions
+
+
+def test_common_block_keys_stop_making_candidates_alike_inline_and_batch(
+    small_demo: Database,
+) -> None:
+    # A tiny limit, so that the demo's name and place keys pass it: the replay and the
+    # record-by-record look-up prune the same windows, and pruning drops candidates.
+    config = replace(default_config().with_thresholds(0.9, 0.3), window=3)
+    pruned = assert_same_plan(MatchService(small_demo, config=config, max_block_records=2))
+    unpruned = assert_same_plan(MatchService(small_demo, config=config))
+    assert pruned.suggestions != unpruned.suggestions
+    # Strong identifiers are never pruned: what a shared e-mail or phone links stays linked.
+    with small_demo.read() as session:
+        customer_of = MatchStore(session).record_customers()
+    assert len(set(pruned.cluster_of.values())) < len(customer_of)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="worker processes are forked (Linux)")
+def test_worker_processes_decide_exactly_like_the_sequential_replay(
+    small_demo: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(matching_service, "_CHUNK", 16)  # many stretches per worker
+    lowered = replace(default_config().with_thresholds(0.9, 0.3), max_phone_records=2, window=3)
+    # The cache as inline matching left it (the workers' assumed clusters hold), then a
+    # threshold change (the replay links records of different customers: it decides itself
+    # wherever the workers assumed other clusters).
+    for service in (
+        MatchService(small_demo),
+        MatchService(small_demo, config=lowered, max_block_records=2),
+    ):
+        sequential = service.plan(workers=1)
+        parallel = service.plan(workers=2)
+        assert_plans_equal(parallel, sequential)
+        assert parallel.pairs == sequential.pairs > 0
 
 
 def test_the_batch_replay_copes_with_deleted_records_and_stale_block_keys(
@@ -155,7 +202,57 @@ def test_the_batch_replay_copes_with_deleted_records_and_stale_block_keys(
         session.execute(insert(m.MatchKey).values(key="x:old", seq=seqs[60]))
     plan = assert_same_plan(MatchService(small_demo))
     assert seqs[10] not in plan.cluster_of
+    # The stale keys are looked up one by one, pruned like the others; workers do the same.
+    pruned = assert_same_plan(MatchService(small_demo, max_block_records=2))
+    assert_plans_equal(MatchService(small_demo, max_block_records=2).plan(workers=2), pruned)
     assert plan.cluster_of[linked] == before.cluster_of[linked]
+
+
+def test_a_batch_of_records_is_matched_like_one_record_at_a_time(small_demo: Database) -> None:
+    # People of the cache under another system's ids (they link to existing customers), then
+    # new people with several accounts each (they link within the batch).
+    known = DemoGenerator(DemoConfig(customers=25, seed=3)).records()
+    new = DemoGenerator(DemoConfig(customers=25, seed=4)).records()
+    records = [
+        ("batch", f"B{i}", r.fields, extract(r.fields))
+        for i, r in enumerate(r for r in (*known, *new) if r.kind == RecordKind.CUSTOMER)
+    ]
+    now = datetime(2026, 11, 2, tzinfo=UTC)
+
+    def decide(batch: bool) -> list[Decision[int]]:
+        with small_demo.read() as session:
+            ingest = IngestStore(session)
+            index = MatchIndex(MatchStore(session), Matcher(default_config()), "FR")
+
+            def place(i: int, decision: Decision[int]) -> None:
+                source, source_id, fields, _ = records[i]
+                ingest.insert_source_record(
+                    source=source,
+                    source_id=source_id,
+                    customer_id=decision.link.cluster
+                    if decision.link
+                    else ingest.new_customer(now),
+                    fields=fields,
+                    updated_at=None,
+                    content_hash=source_id,
+                    link_reason="test",
+                    now=now,
+                )
+
+            try:
+                if batch:
+                    return index.match_many(records, place)
+                decisions = []
+                for i, record in enumerate(records):
+                    decisions.append(index.match(*record))
+                    place(i, decisions[-1])
+                return decisions
+            finally:
+                session.rollback()
+
+    one_by_one = decide(batch=False)
+    assert decide(batch=True) == one_by_one
+    assert sum(d.link is not None for d in one_by_one) > len(records) // 3
 
 
 def test_match_run_is_idempotent(small_demo: Database) -> None:
