@@ -23,6 +23,8 @@ class _Kept:
 # requested id, the card (None: no such customer), its first timeline page, what a refresh kept
 _Answer = tuple[int, CustomerCard | None, list[Interaction], _Kept | None]
 
+EXTRAS_DELAY_MS = 150  # after a card is shown, before its related customers are read
+
 
 class CardController(QObject):
     card_shown = Signal(int)  # customer id actually shown (after merge redirects)
@@ -53,6 +55,16 @@ class CardController(QObject):
         self._related = LatestOnlyRunner(pool, self)
         self._related.finished.connect(self._on_related)
         self._extras_for: int | None = None
+        self._extras_shown: int | None = None
+        self._closed = False
+        # The extras wait a moment after the card is painted: an advisor going through cards
+        # one after another does not read each one's related customers, and a read started
+        # for a card being left competes with the next card's load (a CPU core and the
+        # interpreter lock), costing it 20–30 ms at a million customers.
+        self._extras_timer = QTimer(self)
+        self._extras_timer.setSingleShot(True)
+        self._extras_timer.setInterval(EXTRAS_DELAY_MS)
+        self._extras_timer.timeout.connect(self._load_extras)
 
     @property
     def card(self) -> CustomerCard | None:
@@ -84,6 +96,7 @@ class CardController(QObject):
             return customer_id, *opened, kept
 
         self.loading.emit(True)
+        self._extras_timer.stop()  # the card being left: its extras are not wanted now
         self._runner.submit(load)
 
     def show_now(self, customer_id: int) -> bool:
@@ -101,12 +114,19 @@ class CardController(QObject):
         if self._runner.busy:
             self._runner.cancel()
             self.loading.emit(False)
+            self._extras_pending()
+
+    def shutdown(self) -> None:
+        """The window is closing: start no more background reads."""
+        self._extras_timer.stop()
+        self._closed = True
 
     def _on_loaded(self, answer: _Answer) -> None:
         self.loading.emit(False)
         requested, card, first_page, kept = answer
         if card is None:
             self.card_missing.emit(requested)
+            self._extras_pending()
             return
         shown = self._view.card
         if kept is not None and shown is not None and shown.customer.id == card.customer.id:
@@ -117,6 +137,7 @@ class CardController(QObject):
     def _on_failed(self, message: str) -> None:
         self.loading.emit(False)
         self.load_failed.emit(message)
+        self._extras_pending()
 
     def _display(self, card: CustomerCard, first_page: list[Interaction] | None) -> None:
         self._view.set_card(card)
@@ -140,18 +161,26 @@ class CardController(QObject):
 
     def _shown(self, card: CustomerCard) -> None:
         self.card_shown.emit(card.customer.id)
-        # Start the slower reads once the card is painted (timers run after posted events such
-        # as the paint): a worker running Python meanwhile would slow the paint down, each
-        # call back into Python waiting for the interpreter lock.
+        # The slower reads start a moment after the card is painted (see EXTRAS_DELAY_MS;
+        # the timer runs after posted events such as the paint).
         self._extras_for = card.customer.id
-        QTimer.singleShot(0, self, self._load_extras)
+        self._extras_shown = None
+        self._extras_timer.start()
+
+    def _extras_pending(self) -> None:
+        """No new card came (missing, failed, cancelled): the card still on screen gets the
+        extras its opening dropped."""
+        if self._extras_for is not None and self._extras_shown != self._extras_for:
+            self._extras_timer.start()
 
     def _load_extras(self) -> None:
         customer_id, cards = self._extras_for, self._cards
-        if customer_id is None or self._view.card is None:
+        if self._closed or customer_id is None or self._view.card is None:
             return
         if self._view.card.customer.id != customer_id:
             return  # another card came in between: its own timer follows
+        if self._runner.busy:
+            return  # a card is loading: its own timer follows, or _extras_pending
         self._related.submit(
             lambda: (customer_id, cards.related(customer_id), cards.kinds(customer_id))
         )
@@ -159,6 +188,7 @@ class CardController(QObject):
     def _on_related(self, answer: tuple[int, tuple[RelatedCustomer, ...], tuple[str, ...]]) -> None:
         customer_id, related, kinds = answer
         if self._view.set_related(customer_id, related, kinds):
+            self._extras_shown = customer_id
             self.related_shown.emit(customer_id)
 
     def _on_filter(self, timeline_filter: TimelineFilter) -> None:

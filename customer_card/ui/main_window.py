@@ -384,5 +384,6 @@ class MainWindow(QMainWindow):
         # before the objects they answer to go away.
         if self.sync_controller is not None:
             self.sync_controller.shutdown()
+        self.cards.shutdown()
         self._pool.waitForDone()
         super().closeEvent(event)

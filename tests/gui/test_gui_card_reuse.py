@@ -150,3 +150,43 @@ def test_open_reads_card_and_first_page_together(demo_services: Any) -> None:
     assert page == demo_services.cards.timeline(card.customer.id, None, PAGE)
     assert demo_services.cards.kinds(card.customer.id) == card.kinds
     assert demo_services.cards.open(10_000_000, PAGE) is None
+
+
+def test_extras_of_a_card_left_at_once_are_not_read(
+    qtbot: Any, window: MainWindow, rich_card: CustomerCard, dnc_card: CustomerCard
+) -> None:
+    """Going through cards one after another reads only the last one's related customers:
+    a read for a card being left would slow the next card down."""
+    assert rich_card.customer.id != dnc_card.customer.id
+    related_for: list[int] = []
+    window.cards.related_shown.connect(related_for.append)
+
+    def next_card(customer_id: int) -> None:
+        if customer_id == rich_card.customer.id:
+            window.cards.open(dnc_card.customer.id)  # before the first card's extras start
+
+    window.card_shown.connect(next_card)
+    with qtbot.waitSignal(window.cards.related_shown, timeout=5000):
+        window.cards.open(rich_card.customer.id)
+    assert related_for == [dnc_card.customer.id]
+    assert window.card_view.card is not None
+    assert window.card_view.card.customer.id == dnc_card.customer.id
+
+
+def test_a_missing_customer_leaves_the_card_on_screen_its_extras(
+    qtbot: Any, window: MainWindow, rich_card: CustomerCard
+) -> None:
+    missing = 10**9
+
+    def next_card(customer_id: int) -> None:
+        if customer_id == rich_card.customer.id:
+            window.cards.open(missing)  # stops the first card's extras
+
+    related_for: list[int] = []
+    window.cards.related_shown.connect(related_for.append)
+    window.card_shown.connect(next_card)
+    with qtbot.waitSignals([window.cards.card_missing, window.cards.related_shown], timeout=5000):
+        window.cards.open(rich_card.customer.id)
+    assert related_for == [rich_card.customer.id]
+    assert window.card_view.card is not None
+    assert window.card_view.card.customer.id == rich_card.customer.id
