@@ -14,7 +14,7 @@ from pathlib import Path
 from customer_card import paths
 from customer_card.services.actions import ActionService
 from customer_card.services.cards import CardService
-from customer_card.services.demo import DEFAULT_CUSTOMERS, DEFAULT_SEED, build_demo
+from customer_card.services.demo_defaults import DEFAULT_CUSTOMERS, DEFAULT_SEED
 from customer_card.services.ingest import IngestReport, IngestService
 from customer_card.services.search import SearchService
 from customer_card.services.sync_runner import SyncRunner
@@ -133,6 +133,8 @@ def ensure_demo(
         log.info("demo cache %s was built with other options; keeping it", db_path)
         return services, None
     marker.write_text(json.dumps({"customers": customers, "seed": seed, "complete": False}))
+    from customer_card.services.demo import build_demo  # the generator (Faker) only to build
+
     truth = db_path.with_name(db_path.stem + "-truth.csv")
     report = build_demo(
         services.database, customers=customers, seed=seed, truth_path=truth, progress=progress

@@ -17,14 +17,19 @@ from typing import Any
 from customer_card import __version__, app, paths
 from customer_card.matching.config import ConfigError
 from customer_card.services.cards import card_as_json
-from customer_card.services.demo import DEFAULT_CUSTOMERS, DEFAULT_SEED
-from customer_card.services.demo_files import export_demo
+from customer_card.services.demo_defaults import DEFAULT_CUSTOMERS, DEFAULT_SEED
 from customer_card.services.files import ExportError, private_text_file
 from customer_card.services.info import cache_info
 from customer_card.services.ingest import IngestReport
 from customer_card.services.matching import MatchService
 from customer_card.services.merge import MergeError, MergeService
 from customer_card.services.outbox import OutboxService
+from customer_card.services.overrides import (
+    CustomerOverrides,
+    OverrideError,
+    OverrideService,
+    UnknownCustomerError,
+)
 from customer_card.services.sync_runner import SyncProgress, SyncRunner, SyncSummary
 from customer_card.store.errors import CacheError
 from customer_card.store.sync_store import SyncStore
@@ -140,6 +145,21 @@ def build_parser() -> argparse.ArgumentParser:
     merge.add_argument("merged", help="public id or internal number")
     unmerge = commands.add_parser("unmerge", help="undo a merge event")
     unmerge.add_argument("event", type=_positive)
+    override = commands.add_parser(
+        "override", help="pin a golden field's value for a customer (manual survivorship)"
+    )
+    override_commands = override.add_subparsers(
+        dest="override_command", metavar="OVERRIDE_COMMAND", required=True
+    )
+    pin = override_commands.add_parser("set", help="pin FIELD to VALUE: it wins over the rules")
+    unpin = override_commands.add_parser("clear", help="let the rules pick FIELD again")
+    pins = override_commands.add_parser("list", help="the customer's pinned fields")
+    for command in (pin, unpin, pins):
+        command.add_argument("customer", help="public id or internal number")
+    for command in (pin, unpin):
+        command.add_argument("field", help="given_name, family_name, birth_date, city, …")
+    pin.add_argument("value")
+    pins.add_argument("--json", action="store_true", help="machine-readable output")
     _accept_global_options_everywhere(parser)
     return parser
 
@@ -222,6 +242,8 @@ def _dispatch(args: argparse.Namespace) -> int:
             return _export_matching(services, args)
         if args.command in ("merge", "unmerge"):
             return _merge(services, args)
+        if args.command == "override":
+            return _override(services, args)
     finally:
         services.close()
     raise CliError(f"unknown command {args.command}")
@@ -550,6 +572,8 @@ def _demo_export(args: argparse.Namespace) -> int:
     output = args.output.expanduser()
     if output.exists() and any(output.iterdir()):
         raise CliError(f"{output} is not empty; choose a new directory")
+    from customer_card.services.demo_files import export_demo  # the generator, only here
+
     counts = export_demo(output, customers=args.customers, seed=args.seed)
     for name, n in counts.items():
         print(f"  {name:<28} {n:>9,} rows")
@@ -605,6 +629,40 @@ def _merge(services: app.Services, args: argparse.Namespace) -> int:
         raise CliError(str(error)) from None
     print(f"merged {args.merged} into {args.survivor} (merge event {event}; undo: unmerge {event})")
     return 0
+
+
+def _override(services: app.Services, args: argparse.Namespace) -> int:
+    overrides = OverrideService(services.database)
+    try:
+        if args.override_command == "set":
+            result = overrides.set(args.customer, args.field, args.value, actor="cli")
+        elif args.override_command == "clear":
+            result = overrides.clear(args.customer, args.field, actor="cli")
+        else:
+            result = overrides.list(args.customer)
+    except UnknownCustomerError as error:
+        raise CliError(str(error), EXIT_NOT_FOUND) from None
+    except OverrideError as error:
+        raise CliError(str(error)) from None
+    if args.override_command == "list" and args.json:
+        print(json.dumps(result.as_dict(), ensure_ascii=False, indent=2))
+        return 0
+    _print_overrides(result, args)
+    return 0
+
+
+def _print_overrides(result: CustomerOverrides, args: argparse.Namespace) -> None:
+    if result.redirected_from:
+        print(f"{result.redirected_from} was merged into {result.public_id}")
+    if args.override_command == "set":
+        print(f"{result.public_id}: {args.field} pinned")
+    elif args.override_command == "clear":
+        print(f"{result.public_id}: {args.field} no longer pinned (the rules pick it again)")
+    if not result.pinned:
+        print(f"{result.public_id}: no pinned fields")
+    for p in result.pinned:
+        when = p.set_at.astimezone().strftime("%Y-%m-%d %H:%M")
+        print(f"  {p.field:<14} {p.value}  (by {p.set_by}, {when})")
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ import csv
 import hashlib
 import io
 import logging
+import re
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -235,12 +236,14 @@ class CsvConnector:
                 return
             names = [h.strip() for h in header]
             for cells in reader:
-                if not any(c.strip() for c in cells):
+                # One look at the whole line instead of one per cell (U+001F is whitespace).
+                line = "\x1f".join(cells)
+                if not line.strip():
                     continue  # blank line
                 row: dict[str, Any] = dict(zip(names, cells, strict=False))
                 if len(cells) > len(names):
                     row["_extra"] = cells[len(names) :]
-                if any(_has_bad_bytes(c) for c in cells):
+                if _BAD_BYTES.search(line):
                     clean = {k: _visible(v) for k, v in row.items()}
                     yield Rejected(
                         self.name,
@@ -292,8 +295,8 @@ def _chain(first: str, rest: io.TextIOBase | Any) -> Iterator[str]:
     yield from rest
 
 
-def _has_bad_bytes(text: str) -> bool:
-    return any("\udc80" <= c <= "\udcff" for c in text)
+# Bytes that are not text in the file's encoding, as the surrogateescape decoding keeps them.
+_BAD_BYTES = re.compile("[\udc80-\udcff]")
 
 
 def _visible(text: Any) -> Any:

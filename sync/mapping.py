@@ -131,6 +131,27 @@ class FieldRule:
     case: str | None = None
     split_name: str | None = None
     required: bool = False
+    _plain_column: str | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Most rules name one column and transform nothing: they take a short way per row.
+        plain_column = (
+            len(self.columns) == 1
+            and not self.has_value
+            and self.strip
+            and self.default is None
+            and self.value_map is None
+            and self.split is None
+            and not self.date_formats
+            and not self.datetime_formats
+            and self.decimal is None
+            and self.type is None
+            and self.phone_region is None
+            and self.case is None
+            and self.split_name is None
+            and not self.required
+        )
+        object.__setattr__(self, "_plain_column", self.columns[0] if plain_column else None)
 
     @classmethod
     def parse(cls, target: str, spec: Any, key: str) -> FieldRule:
@@ -211,6 +232,14 @@ class FieldRule:
 
     def extract(self, row: Mapping[str, Any]) -> Any:
         """The rule's output for a row (``None`` when empty); raises MappingError."""
+        column = self._plain_column
+        if column is not None:
+            value = row[column] if column in row else lookup(row, column)
+            if value is None:
+                return None
+            if isinstance(value, str):
+                return value.strip() or None
+            # Other values (a database's dates, numbers …) take the general way below.
         if self.has_value:
             value = self.value
         elif len(self.columns) == 1:

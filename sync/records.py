@@ -26,9 +26,14 @@ def _json_default(value: object) -> str:
     raise TypeError(f"cannot serialise {type(value).__name__}")
 
 
+# What json.dumps(..., sort_keys=True, ensure_ascii=False, default=_json_default) writes, with
+# the encoder built once instead of at every call (a third of the time of a record's hash).
+_CANONICAL = json.JSONEncoder(sort_keys=True, ensure_ascii=False, default=_json_default)
+
+
 def canonical_json(fields: Mapping[str, Any]) -> str:
     """Stable JSON text of a record's fields: same content, same text, same hash."""
-    return json.dumps(fields, sort_keys=True, ensure_ascii=False, default=_json_default)
+    return _CANONICAL.encode(fields)
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ NAME``. Every error names the file, the line and the key at fault.
 
 from __future__ import annotations
 
+import importlib
 import re
 import tomllib
 from collections.abc import Callable, Mapping
@@ -16,7 +17,6 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from sync import csv_source, rest_source, singer_source, sql_source
 from sync.connector import Connector, MissingSecretError, SecretLookup, StreamSpec
 from sync.mapping import ConfigError, StreamMapping
 from sync.records import RecordKind
@@ -34,12 +34,18 @@ _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _SCHEDULE = re.compile(r"^(\d+)\s*(s|m|h|d)$")
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
-CONNECTORS: dict[str, ModuleType] = {
-    "csv": csv_source,
-    "sql": sql_source,
-    "rest": rest_source,
-    "singer": singer_source,
+# Connector modules by source type, imported on first use: a window with no REST source never
+# pays for httpx, nor one without a SQL source for the dialects.
+CONNECTORS: dict[str, str] = {
+    "csv": "sync.csv_source",
+    "sql": "sync.sql_source",
+    "rest": "sync.rest_source",
+    "singer": "sync.singer_source",
 }
+
+
+def connector_module(kind: str) -> ModuleType:
+    return importlib.import_module(CONNECTORS[kind])
 
 
 class SourcesError(Exception):
@@ -57,7 +63,7 @@ class SourceConfig:
     base_dir: Path = field(default_factory=Path)
 
     def connector(self, secrets: SecretLookup) -> Connector:
-        module = CONNECTORS[self.type]
+        module = connector_module(self.type)
         connector: Connector = module.create(self, secrets)
         return connector
 
@@ -121,7 +127,7 @@ def _source(name: str, spec: Any, base_dir: Path) -> SourceConfig:
     kind = spec.get("type")
     if kind not in CONNECTORS:
         raise ConfigError(f"type is one of {', '.join(CONNECTORS)} (got {kind!r})", f"{key}.type")
-    module = CONNECTORS[kind]
+    module = connector_module(kind)
     _refuse_secrets(spec, key)
     allowed = _SOURCE_COMMON | module.SOURCE_KEYS
     unknown = sorted(set(spec) - allowed)

@@ -2,12 +2,13 @@
 
 Each field is taken from the first record that has it, records ordered by the field's
 source priority and then by recency. Priorities are data, passed in by the caller.
+A supervisor's manual override of a field wins over all of that until it is cleared.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -63,7 +64,14 @@ def _first(records: Sequence[LinkedRecord], field: str) -> str | None:
     return None
 
 
-def survive(records: Sequence[LinkedRecord]) -> Golden:
+def survive(records: Sequence[LinkedRecord], overrides: Mapping[str, str] | None = None) -> Golden:
+    """The golden fields of a customer's linked records; ``overrides`` (field -> value, as
+    ``override_value`` returns it) replace what the rules would pick."""
+    golden = _by_rules(records)
+    return apply_overrides(golden, overrides) if overrides else golden
+
+
+def _by_rules(records: Sequence[LinkedRecord]) -> Golden:
     given = family = ""
     for record in _ordered(records, "name"):
         record_given, record_family = names_of(record.fields)
@@ -108,6 +116,87 @@ def survive(records: Sequence[LinkedRecord]) -> Golden:
         customer_since=since,
         followers=sum(followers_by_handle.values()),
     )
+
+
+# --- manual overrides ---------------------------------------------------------------------
+
+# The golden fields a supervisor may pin. The value figures (followers, lifetime value,
+# customer since) are computed from the history, not chosen, so they cannot be pinned.
+OVERRIDABLE: tuple[str, ...] = (
+    "given_name",
+    "family_name",
+    "birth_date",
+    "language",
+    "city",
+    "postcode",
+    "loyalty_tier",
+    "loyalty_card",
+    "vip",
+)
+_TRUE = frozenset({"true", "yes", "oui", "1", "y"})
+_FALSE = frozenset({"false", "no", "non", "0", "n"})
+_MAX_LENGTH = {"language": 8, "postcode": 16, "loyalty_tier": 32, "loyalty_card": 64}
+
+
+class OverrideError(ValueError):
+    """A field that cannot be pinned or a value it cannot take; the message says which."""
+
+
+def check_field(field: str) -> None:
+    """Raise ``OverrideError`` unless ``field`` is a golden field that can be pinned."""
+    if field not in OVERRIDABLE:
+        raise OverrideError(
+            f"{field!r} is not a golden field that can be pinned; use one of: "
+            + ", ".join(OVERRIDABLE)
+        )
+
+
+def override_value(field: str, value: str) -> str:
+    """The value to store for a pinned field, checked and in canonical form (ISO dates,
+    'true'/'false'); raises ``OverrideError`` with one clear sentence."""
+    check_field(field)
+    text = value.strip()
+    if field == "vip":
+        if text.lower() in _TRUE:
+            return "true"
+        if text.lower() in _FALSE:
+            return "false"
+        raise OverrideError(f"vip must be yes or no, not {value!r}")
+    if field == "birth_date":
+        parsed = normalise.birth_date(text)
+        if parsed is None or parsed > date.today():
+            raise OverrideError(f"{value!r} is not a birth date (use YYYY-MM-DD)")
+        return parsed.isoformat()
+    if field == "loyalty_tier":
+        text = text.lower()
+        if text not in TIER_ORDER:
+            raise OverrideError(
+                f"{value!r} is not a loyalty tier; use one of: " + ", ".join(TIER_ORDER)
+            )
+    if not text and field in ("given_name", "family_name"):
+        raise OverrideError(f"{field} cannot be pinned to an empty value")
+    limit = _MAX_LENGTH.get(field, 120)
+    if len(text) > limit:
+        raise OverrideError(f"{field} holds at most {limit} characters ({len(text)} given)")
+    return text
+
+
+def apply_overrides(golden: Golden, overrides: Mapping[str, str]) -> Golden:
+    """``golden`` with the pinned fields' values; fields that cannot be pinned are ignored
+    (every stored value went through ``override_value``)."""
+    changes: dict[str, Any] = {}
+    for field, value in overrides.items():
+        if field not in OVERRIDABLE:
+            continue
+        if field == "vip":
+            changes[field] = value == "true"
+        elif field == "birth_date":
+            changes[field] = date.fromisoformat(value)
+        elif field in ("given_name", "family_name"):
+            changes[field] = value
+        else:
+            changes[field] = value or None  # pinned blank: the card shows nothing
+    return replace(golden, **changes) if changes else golden
 
 
 def _as_int(value: Any) -> int:

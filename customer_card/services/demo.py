@@ -6,12 +6,10 @@ import csv
 from collections.abc import Callable
 from pathlib import Path
 
+from customer_card.services.demo_defaults import DEFAULT_CUSTOMERS, DEFAULT_SEED
 from customer_card.services.ingest import IngestReport, IngestService
 from customer_card.store.database import Database
 from sync.demo import DemoConfig, DemoGenerator
-
-DEFAULT_CUSTOMERS = 2000
-DEFAULT_SEED = 42
 
 
 def build_demo(

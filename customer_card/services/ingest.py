@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -22,6 +22,7 @@ from customer_card.matching.survivorship import LinkedRecord, survive
 from customer_card.services.matching import MatchIndex, default_config
 from customer_card.store.database import Database
 from customer_card.store.ingest_store import (
+    ActivityDelta,
     GoldenUpdate,
     IngestStore,
     LinkedFields,
@@ -29,6 +30,7 @@ from customer_card.store.ingest_store import (
     StoredRecord,
 )
 from customer_card.store.match_store import MatchStore
+from customer_card.store.overrides_store import OverrideStore
 from sync.records import Checkpoint, RecordKind, SourceRecord, canonical_json
 
 log = logging.getLogger(__name__)
@@ -46,6 +48,13 @@ class IngestReport:
 
     def add(self, source: str, kind: str, outcome: str) -> None:
         self.counts[(source, kind, outcome)] += 1
+
+    def merge(self, other: IngestReport) -> None:
+        """Count in what another report counted (a committed batch)."""
+        self.counts.update(other.counts)
+        self.customers_created += other.customers_created
+        self.linked += other.linked
+        self.suggestions += other.suggestions
 
     def total(self, outcome: str | None = None) -> int:
         return sum(n for (_, _, o), n in self.counts.items() if outcome in (None, o))
@@ -72,6 +81,9 @@ class IngestReport:
         }
 
 
+_KINDS = tuple(RecordKind)
+
+
 class RecordError(ValueError):
     """A record that cannot be used as it is; the message becomes the quarantine reason."""
 
@@ -82,26 +94,43 @@ class IngestService:
         database: Database,
         *,
         region: str = normalise.DEFAULT_REGION,
-        batch_size: int = 2000,
+        batch_size: int = 50_000,
+        customer_batch_size: int = 500,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.database = database
         self.region = region
+        # A transaction holds at most ``batch_size`` items, of which at most
+        # ``customer_batch_size`` customer records. History rows are cheap to write but land all
+        # over the table's customer-ordered indexes, and a commit encrypts and writes every page
+        # the batch dirtied: a big batch dirties each page once for many rows (at 1M
+        # interactions, 50,000 a batch wrote them 1.7x faster than 10,000). Each new customer
+        # is matched, so a customer batch stays small and the write lock short (the window's
+        # own writes wait for it).
         self.batch_size = batch_size
+        self.customer_batch_size = customer_batch_size
         self.clock = clock
 
     def ingest(
         self,
         items: Iterable[SourceRecord | Checkpoint],
         progress: Callable[[IngestReport], None] | None = None,
+        report: IngestReport | None = None,
     ) -> IngestReport:
-        report = IngestReport()
+        """Ingest every item, a transaction per batch; returns what was done. ``report``, when
+        given, is filled as batches commit: after an error or a cancellation it holds exactly
+        what the committed batches did."""
+        report = report if report is not None else IngestReport()
         batch: list[SourceRecord | Checkpoint] = []
+        customers = 0
         for item in items:
             batch.append(item)
-            if len(batch) >= self.batch_size:
+            if isinstance(item, SourceRecord) and item.kind == RecordKind.CUSTOMER:
+                customers += 1
+            if len(batch) >= self.batch_size or customers >= self.customer_batch_size:
                 self._run_batch(batch, report)
                 batch = []
+                customers = 0
                 if progress:
                     progress(report)
         if batch:
@@ -111,8 +140,10 @@ class IngestService:
         return report
 
     def _run_batch(self, batch: list[SourceRecord | Checkpoint], report: IngestReport) -> None:
+        done = IngestReport()
         with self.database.write() as session:
-            _Batch(IngestStore(session), self, report).run(batch)
+            _Batch(IngestStore(session), self, done).run(batch)
+        report.merge(done)  # only once committed
 
     def rebuild(self, store: IngestStore, customer_ids: set[int]) -> None:
         """Rebuild the golden fields, value figures and search rows of these customers inside
@@ -120,7 +151,7 @@ class IngestService:
         batch = _Batch(store, self, IngestReport())
         batch.touched_golden |= customer_ids
         batch._rebuild_golden()
-        store.refresh_activity(customer_ids)
+        store.refresh_activity(customer_ids, batch.now)
 
 
 class _Batch:
@@ -132,7 +163,12 @@ class _Batch:
         self.now = service.clock()
         self.report = report
         self.touched_golden: set[int] = set()
+        # Customers whose value figures need their whole history again (an interaction of
+        # theirs changed or went), and what new interactions add to the others'.
         self.touched_activity: set[int] = set()
+        self.activity_added: dict[int, ActivityDelta] = {}
+        # Customer records whose details are replaced by this batch's version.
+        self.cleared: set[int] = set()
         self.records_by_key: dict[tuple[str, str], StoredRecord] = {}
         self.quarantined: list[dict[str, Any]] = []
         self.accepted: dict[tuple[str, str], set[str]] = {}  # (source, kind) -> source ids
@@ -142,31 +178,36 @@ class _Batch:
         self._matching: MatchIndex | None = None  # built on the first new customer record
 
     def run(self, batch: list[SourceRecord | Checkpoint]) -> None:
-        records = [r for r in batch if isinstance(r, SourceRecord)]
-        customers = [r for r in records if r.kind == RecordKind.CUSTOMER]
-        others = [r for r in records if r.kind != RecordKind.CUSTOMER]
-        unknown = [r for r in records if r.kind not in tuple(RecordKind)]
+        by_kind: dict[str, list[SourceRecord]] = {kind: [] for kind in _KINDS}
+        unknown: list[SourceRecord] = []
+        for item in batch:
+            if isinstance(item, SourceRecord):
+                by_kind.get(item.kind, unknown).append(item)
 
-        self._load_source_records(customers)
-        for record in customers:
+        self._load_source_records(by_kind[RecordKind.CUSTOMER])
+        for record in by_kind[RecordKind.CUSTOMER]:
             self._customer(record)
         self._insert_details()
-        self._history([r for r in others if r.kind == RecordKind.INTERACTION], interaction=True)
-        self._history([r for r in others if r.kind == RecordKind.CONSENT], interaction=False)
+        self._history(by_kind[RecordKind.INTERACTION], interaction=True)
+        self._history(by_kind[RecordKind.CONSENT], interaction=False)
         for record in unknown:
             self._quarantine(record, f"unknown record kind {record.kind!r}")
 
         self._rebuild_golden()
+        added = [d for cid, d in self.activity_added.items() if cid not in self.touched_activity]
+        if added:
+            self.store.add_activity(added, self.now)
         if self.touched_activity:
-            self.store.refresh_activity(self.touched_activity)
+            self.store.refresh_activity(self.touched_activity, self.now)
         self.store.quarantine(self.quarantined)
         pending = self.store.sources_in_quarantine()
         for (source, kind), ids in self.accepted.items():
             if source in pending:
                 self.store.resolve_quarantine(source, kind, ids, self.now)
-        for item in batch:
-            if isinstance(item, Checkpoint):
-                self.store.save_state(item.source, item.stream, item.state, self.now)
+        # Checkpoints follow each other: the last of each stream covers the whole batch.
+        states = {(c.source, c.stream): c.state for c in batch if isinstance(c, Checkpoint)}
+        for (source, stream), state in states.items():
+            self.store.save_state(source, stream, state, self.now)
 
     # --- customers --------------------------------------------------------------------------
 
@@ -196,7 +237,7 @@ class _Batch:
             return
 
         if stored is not None:
-            self.store.clear_details([stored.id])
+            self.cleared.add(stored.id)
             self.staged.pop(stored.id, None)
             self.store.update_source_record(
                 stored.id,
@@ -232,7 +273,7 @@ class _Batch:
             self._accept(record, "unchanged")
             return
         # Marked, never dropped: the row stays for provenance, its details stop matching.
-        self.store.clear_details([stored.id])
+        self.cleared.add(stored.id)
         self.staged.pop(stored.id, None)
         self.store.update_source_record(
             stored.id,
@@ -285,6 +326,8 @@ class _Batch:
         self.staged[record_id] = (customer_id, extracted)
 
     def _insert_details(self) -> None:
+        if self.cleared:
+            self.store.clear_details(self.cleared)
         contacts: list[dict[str, Any]] = []
         identifiers: list[dict[str, Any]] = []
         social: list[dict[str, Any]] = []
@@ -320,11 +363,15 @@ class _Batch:
             return
         linked = self.store.linked_fields(self.touched_golden)
         public_ids = self.store.public_ids(self.touched_golden)
+        # Fields a supervisor pinned win over the survivorship rules.
+        pinned = OverrideStore(self.store.session).values_of(self.touched_golden)
         updates: list[GoldenUpdate] = []
         rows: list[SearchRow] = []
         tokens: set[str] = set()
         for cid, records in linked.items():
-            golden = survive([LinkedRecord(r.source, r.updated_at, r.fields) for r in records])
+            golden = survive(
+                [LinkedRecord(r.source, r.updated_at, r.fields) for r in records], pinned.get(cid)
+            )
             updates.append(
                 GoldenUpdate(
                     customer_id=cid,
@@ -422,18 +469,34 @@ class _Batch:
                 continue
             key = (record.source, record.source_id)
             stored = existing.get(key)
-            if stored is not None and stored.content_hash == record.content_hash:
+            # A record met earlier in this batch is compared with the version it left.
+            pending = inserts.get(key)
+            if pending is not None:
+                current: str | None = pending["content_hash"]
+            elif stored is not None:
+                current = updates.get(stored.id, {}).get("content_hash", stored.content_hash)
+            else:
+                current = None
+            if current == record.content_hash:
                 self._accept(record, "unchanged")
                 continue
             if record.deleted and stored is None:
-                self._accept(record, "unchanged")
+                if pending is None or pending["deleted"]:
+                    self._accept(record, "unchanged")
+                else:
+                    # New in this batch and already gone: kept, marked, like any other.
+                    pending["deleted"] = True
+                    pending["content_hash"] = record.content_hash
+                    self._accept(record, "deleted")
                 continue
-            if stored is not None:
+            if stored is not None and interaction:
                 # The previous owner's figures change too (a delete, or a move to another customer).
                 self.touched_activity.add(stored.customer_id)
             if record.deleted and stored is not None:
-                # A tombstone needs no fields: mark the row, keep it for the record.
+                # A tombstone needs no fields: mark the row, keep it for the record (with what an
+                # earlier version in this batch brought).
                 updates[stored.id] = {
+                    **updates.get(stored.id, {}),
                     "id": stored.id,
                     "deleted": True,
                     "content_hash": record.content_hash,
@@ -459,11 +522,13 @@ class _Batch:
             if owner is not None:
                 row["customer_id"] = owner.customer_id
                 row["source_record_id"] = owner.id
-                self.touched_activity.add(owner.customer_id)
             if stored is not None:
                 updates[stored.id] = {"id": stored.id, **row}
+                if interaction:
+                    self.touched_activity.add(row.get("customer_id", stored.customer_id))
                 outcome = "updated"
             else:
+                # The same new record twice in one batch: its last version goes in.
                 inserts[key] = {"source": record.source, "source_id": record.source_id, **row}
                 outcome = "inserted"
             self.report.add(record.source, kind, outcome)
@@ -472,9 +537,30 @@ class _Batch:
         if interaction:
             self.store.insert_interactions(list(inserts.values()))
             self.store.update_interactions(list(updates.values()))
+            for row in inserts.values():
+                self._add_activity(row)
         else:
             self.store.insert_consents(list(inserts.values()))
             self.store.update_consents(list(updates.values()))
+
+    def _add_activity(self, row: Mapping[str, Any]) -> None:
+        """Count a new interaction into its customer's figures (as the full re-total would:
+        a purchase is a positive amount; a contact is any interaction)."""
+        if row["deleted"]:
+            return
+        cid = row["customer_id"]
+        delta = self.activity_added.get(cid)
+        if delta is None:
+            delta = self.activity_added[cid] = ActivityDelta(cid)
+        occurred: datetime = row["occurred_at"]
+        amount = row["amount_cents"]
+        if amount is not None and amount > 0:
+            delta.value_cents += amount
+            delta.orders += 1
+            if delta.last_purchase is None or occurred > delta.last_purchase:
+                delta.last_purchase = occurred
+        if delta.last_contact is None or occurred > delta.last_contact:
+            delta.last_contact = occurred
 
     # --- bookkeeping ----------------------------------------------------------------------------
 

@@ -69,7 +69,7 @@ def default_config() -> MatchConfig:
     return _cached_config(path, path.stat().st_mtime if path.exists() else 0.0)
 
 
-@lru_cache(maxsize=200_000)
+@lru_cache(maxsize=50_000)  # ~0.9 KB each: about 45 MB at most
 def _profile(text: str) -> Profile:
     return Profile.from_json(text)
 

@@ -5,7 +5,10 @@ identifiers, consents, interactions, notes, suggestions) to the survivor, keeps 
 id as a redirect, rebuilds the survivor's golden fields by survivorship, and records a
 ``merge_event`` with what unmerge needs to put both customers back exactly — including
 whatever arrived since for either of them. Consents merge conservatively: a purpose
-withdrawn or denied in either customer stays withdrawn after the merge.
+withdrawn or denied in either customer stays withdrawn after the merge. Fields a supervisor
+pinned (manual overrides) follow the records: the survivor keeps its own, takes the merged
+customer's other pins, and wins a conflict; the event records both sides' pins, so unmerge
+gives each customer its own back.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from customer_card.services.matching import default_config
 from customer_card.store.database import Database
 from customer_card.store.ingest_store import IngestStore
 from customer_card.store.match_store import MatchStore
+from customer_card.store.overrides_store import OverrideStore, PinnedField
 
 _NEGATIVE = ("withdrawn", "denied")
 
@@ -110,6 +114,7 @@ class MergeService:
         snapshot["suggestions"] = [_jsonable(s) for s in suggestions]
         snapshot["moved_suggestions"] = moved
         snapshot["consents_added"] = [store.add_consent(row) for row in withdrawals]
+        snapshot["overrides"] = _merge_overrides(OverrideStore(session), survivor, merged)
         self._rebuild(session, {survivor}, now)
         return store.add_event(survivor, merged, actor, reason, snapshot, now)
 
@@ -197,6 +202,7 @@ class MergeService:
                 [_restored(row) for row in snap["suggestions"]], snap["moved_suggestions"]
             )
             store.restore_customer_row(_restored(snap["merged"]))
+            _unmerge_overrides(OverrideStore(session), survivor, merged, snap.get("overrides"))
             store.point_redirects(snap["redirects"], merged)
             store.mark_undone(event_id, now)
             store.decide_suggestion(survivor, merged, "rejected", actor, now, "merge undone")
@@ -231,6 +237,42 @@ class MergeService:
             if best[True] > best[False]:
                 to_merged.add(rid)
         return to_merged
+
+
+def _merge_overrides(store: OverrideStore, survivor: int, merged: int) -> dict[str, Any]:
+    """Move the merged customer's pinned fields to the survivor, except those the survivor
+    pinned too (the survivor's value wins); returns both sides' pins as they were, for the
+    merge event, with the fields moved and the conflicts."""
+    own = store.pinned(survivor)
+    theirs = store.pinned(merged)
+    own_values = {p.field: p.value for p in own}
+    moved = [p for p in theirs if p.field not in own_values]
+    store.unpin(merged, [p.field for p in theirs])
+    store.pin_all(survivor, moved)
+    return {
+        "survivor": [p.as_dict() for p in own],
+        "merged": [p.as_dict() for p in theirs],
+        "moved": [p.field for p in moved],
+        "conflicts": [
+            {"field": p.field, "kept": own_values[p.field], "dropped": p.value}
+            for p in theirs
+            if p.field in own_values
+        ],
+    }
+
+
+def _unmerge_overrides(
+    store: OverrideStore, survivor: int, merged: int, recorded: Mapping[str, Any] | None
+) -> None:
+    """Give the merged customer its pins back and take from the survivor those it received
+    by the merge (unless a supervisor changed them since: then they stay)."""
+    if not recorded:
+        return  # a merge recorded before overrides existed
+    theirs = [PinnedField.from_dict(p) for p in recorded["merged"]]
+    current = {p.field: p for p in store.pinned(survivor)}
+    store.unpin(survivor, [p.field for p in theirs if current.get(p.field) == p])
+    store.unpin(merged, [p.field for p in store.pinned(merged)])
+    store.pin_all(merged, theirs)
 
 
 def _effective(consents: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:

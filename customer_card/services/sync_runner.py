@@ -17,10 +17,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import queue
+import threading
 import time
 from array import array
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -35,6 +38,7 @@ from sync.connector import (
     Connector,
     ConnectorError,
     ExtractComplete,
+    Item,
     Rejected,
     SecretLookup,
     StreamSpec,
@@ -245,9 +249,16 @@ class SyncRunner:
             if cancel is not None and cancel.cancelled:
                 raise Cancelled
 
+        # Filled as batches commit: a cancelled or failed pass still counts what it committed.
         report = IngestReport()
+        items = connector.read(name, state)
+        # History rows are many and cheap to write: they are read and mapped on a second thread
+        # while this one writes (SQLite and the cipher work without the GIL). Customer records
+        # are few and each is matched in many short statements, which a busy reader would slow.
+        read_ahead = spec is not None and spec.kind != RecordKind.CUSTOMER
         try:
-            report = self.ingest.ingest(tracker.items(connector.read(name, state)), on_batch)
+            with _ReadAhead(items) if read_ahead else nullcontext(items) as feed:
+                self.ingest.ingest(tracker.items(feed), on_batch, report)
         finally:
             outcome.add(report)
             outcome.read += tracker.rejected_count
@@ -373,6 +384,76 @@ class SyncRunner:
         }
 
 
+class _ReadAhead:
+    """Reads a connector's items on a thread of its own, a chunk at a time, a few chunks ahead
+    of their consumer; records are hashed there too. The items come out in the same order, and
+    the reader's exceptions come out where the item would have. Leaving the ``with`` block stops
+    the reader and waits for it, so the connector is never read after its pass."""
+
+    CHUNK = 500
+    DEPTH = 8
+
+    def __init__(self, items: Iterator[Item]) -> None:
+        self._items = items
+        self._queue: queue.Queue[list[Item] | BaseException | None] = queue.Queue(self.DEPTH)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._read, name="sync-read-ahead", daemon=True)
+
+    def __enter__(self) -> Iterator[Item]:
+        self._thread.start()
+        return self._consume()
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        # A reader blocked on a full queue gets room; after the stop it queues nothing more
+        # than the value it was putting, so it never blocks again.
+        while True:
+            try:
+                self._queue.get_nowait()
+            except queue.Empty:
+                break
+        self._thread.join()
+
+    def _consume(self) -> Iterator[Item]:
+        while True:
+            chunk = self._queue.get()
+            if chunk is None:
+                return
+            if isinstance(chunk, BaseException):
+                raise chunk
+            yield from chunk
+
+    def _read(self) -> None:
+        items = self._items
+        chunk: list[Item] = []
+        try:
+            for item in items:
+                if isinstance(item, SourceRecord):
+                    _ = item.content_hash  # computed here, kept in the record
+                chunk.append(item)
+                if len(chunk) >= self.CHUNK:
+                    if not self._put(chunk):
+                        return
+                    chunk = []
+            if chunk and not self._put(chunk):
+                return
+            self._put(None)
+        except BaseException as error:  # handed to the consumer, raised after what came before
+            if not chunk or self._put(chunk):
+                self._put(error)
+        finally:
+            close = getattr(items, "close", None)
+            if callable(close):
+                close()
+
+    def _put(self, value: list[Item] | BaseException | None) -> bool:
+        """Queue a value unless the consumer has left; False once it has."""
+        if self._stop.is_set():
+            return False
+        self._queue.put(value)
+        return not self._stop.is_set()
+
+
 class _PassItems:
     """Feeds a connector's items to ingest: rejections go to quarantine before the checkpoint
     that covers them; a full extract's end is kept aside for the sweep; the ids a fresh full
@@ -401,7 +482,6 @@ class _PassItems:
                 if self.seen is not None and item.source_id:
                     self.seen.append(_id_hash(item.source_id))
                 self.pending.append(item)
-                self.rejected_count += 1
                 if len(self.pending) >= 1000:
                     self.flush()
             else:
@@ -414,6 +494,7 @@ class _PassItems:
         rows = [self.runner._quarantine_row(r) for r in self.pending]
         with self.runner.database.write() as session:
             SyncStore(session).add_quarantined(rows)
+        self.rejected_count += len(rows)  # counted once kept
         self.pending = []
 
 

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from functools import lru_cache
+from operator import attrgetter, itemgetter
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, delete, func, insert, select, update
+from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from customer_card.store import models as m
@@ -70,6 +72,17 @@ class GoldenUpdate:
     followers: int
 
 
+@dataclass(slots=True)
+class ActivityDelta:
+    """What newly inserted interactions add to a customer's value figures."""
+
+    customer_id: int
+    value_cents: int = 0
+    orders: int = 0
+    last_purchase: datetime | None = None
+    last_contact: datetime | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class SearchRow:
     customer_id: int
@@ -86,31 +99,7 @@ def _table(model: type[m.Base]) -> Table:
     return cast(Table, model.__table__)
 
 
-_SR = _table(m.SourceRecord)
 _CU = _table(m.Customer)
-_UPDATE_GOLDEN = (
-    update(_CU)
-    .where(_CU.c.id == bindparam("cid"))
-    .values(
-        {
-            name: bindparam(name)
-            for name in (
-                "given_name",
-                "family_name",
-                "birth_date",
-                "language",
-                "city",
-                "postcode",
-                "loyalty_tier",
-                "loyalty_card",
-                "vip",
-                "customer_since",
-                "followers",
-                "updated_at",
-            )
-        }
-    )
-)
 _UPDATE_ACTIVITY = (
     update(_CU)
     .where(_CU.c.id == bindparam("cid"))
@@ -119,7 +108,22 @@ _UPDATE_ACTIVITY = (
         order_count=bindparam("orders"),
         last_purchase_at=bindparam("last_purchase"),
         last_contact_at=bindparam("last_contact"),
+        updated_at=bindparam("now"),
     )
+)
+# Inserted interactions only add to the figures: no need to read the customer's history again.
+# Times are compared as the naive-UTC text every writer stores (same width, so text order is
+# time order).
+_ADD_ACTIVITY_SQL = (
+    "UPDATE customer SET "
+    "lifetime_value_cents = lifetime_value_cents + :value, "
+    "order_count = order_count + :orders, "
+    "last_purchase_at = CASE WHEN :last_purchase IS NOT NULL AND (last_purchase_at IS NULL "
+    "OR last_purchase_at < :last_purchase) THEN :last_purchase ELSE last_purchase_at END, "
+    "last_contact_at = CASE WHEN :last_contact IS NOT NULL AND (last_contact_at IS NULL "
+    "OR last_contact_at < :last_contact) THEN :last_contact ELSE last_contact_at END, "
+    "updated_at = :now "
+    "WHERE id = :cid"
 )
 
 
@@ -127,6 +131,31 @@ _INSERT_SOURCE_RECORD_SQL = (
     "INSERT INTO source_record (source, source_id, kind, customer_id, fields, source_updated_at, "
     "content_hash, deleted, link_reason, first_seen_at, last_seen_at) "
     "VALUES (?, ?, 'customer', ?, ?, ?, ?, 0, ?, ?, ?) RETURNING id"
+)
+_UPDATE_SOURCE_RECORD_SQL = (
+    "UPDATE source_record SET fields = ?, source_updated_at = ?, content_hash = ?, deleted = ?, "
+    "last_seen_at = ? WHERE id = ?"
+)
+_DETAIL_COLUMNS = {
+    "contact_point": (
+        "customer_id",
+        "source_record_id",
+        "kind",
+        "value",
+        "normalised",
+        "valid",
+        "is_primary",
+        "label",
+    ),
+    "identifier": ("customer_id", "source_record_id", "kind", "value"),
+    "social_profile": ("customer_id", "source_record_id", "network", "handle", "followers"),
+    "preference": ("customer_id", "source_record_id", "key", "value"),
+}
+_DETAIL_TABLES = tuple(_DETAIL_COLUMNS)
+_UPDATE_GOLDEN_SQL = (
+    "UPDATE customer SET given_name = ?, family_name = ?, birth_date = ?, language = ?, "
+    "city = ?, postcode = ?, loyalty_tier = ?, loyalty_card = ?, vip = ?, customer_since = ?, "
+    "followers = ?, updated_at = ? WHERE id = ?"
 )
 _INSERT_CUSTOMER_SQL = (
     "INSERT INTO customer (public_id, given_name, family_name, vip, lifetime_value_cents, "
@@ -141,12 +170,24 @@ _INSERT_INTERACTION = (
     "deleted, author) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
+_INSERT_INTERACTION_WITH_ID = _INSERT_INTERACTION.replace(
+    "INSERT INTO interaction (", "INSERT INTO interaction (id, "
+).replace("VALUES (", "VALUES (?, ")
+
 
 _INSERT_CONSENT = (
     "INSERT INTO consent (customer_id, source_record_id, source, source_id, purpose, status, "
     "channel, collected_at, source_updated_at, content_hash, deleted) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+
+
+@lru_cache(maxsize=64)
+def _by_source_id_sql(table: str, columns: str, ids: int) -> str:
+    marks = ",".join("?" * ids)
+    return (
+        f"SELECT source_id, id, {columns} FROM {table} WHERE source = ? AND source_id IN ({marks})"
+    )
 
 
 def _optional_sqlite_datetime(value: datetime | None) -> str | None:
@@ -157,7 +198,8 @@ def sqlite_datetime(value: datetime) -> str:
     """The text SQLAlchemy's SQLite DateTime stores for an aware datetime (naive UTC)."""
     if value.tzinfo is None:
         raise ValueError("naive datetime given to the cache; attach a timezone")
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    # isoformat is several times faster than strftime and writes the same text.
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 class IngestStore:
@@ -173,16 +215,21 @@ class IngestStore:
 
     def source_records(self, source: str, source_ids: Collection[str]) -> dict[str, StoredRecord]:
         found: dict[str, StoredRecord] = {}
-        t = m.SourceRecord.__table__
-        for chunk in _chunks(sorted(source_ids)):
-            rows = self.session.execute(
-                select(t.c.source_id, t.c.id, t.c.customer_id, t.c.content_hash, t.c.deleted)
-                .where(t.c.source == source)
-                .where(t.c.source_id.in_(chunk))
-            )
-            for sid, rid, cid, digest, deleted in rows:
-                found[sid] = StoredRecord(rid, cid, digest, bool(deleted))
+        for sid, rid, cid, digest, deleted in self._by_source_id(
+            "source_record", "customer_id, content_hash, deleted", source, source_ids
+        ):
+            found[sid] = StoredRecord(rid, cid, digest, bool(deleted))
         return found
+
+    def _by_source_id(
+        self, table: str, columns: str, source: str, source_ids: Collection[str]
+    ) -> Iterator[tuple[Any, ...]]:
+        """(source_id, id, *columns) of the rows of ``table`` with these ids in ``source``,
+        through the (source, source_id) unique index, a few hundred ids a statement."""
+        for chunk in _chunks(sorted(source_ids)):
+            yield from self._cursor.execute(
+                _by_source_id_sql(table, columns, len(chunk)), [source, *chunk]
+            )
 
     def insert_source_record(
         self,
@@ -225,31 +272,33 @@ class IngestStore:
         deleted: bool,
         now: datetime,
     ) -> None:
-        self.session.execute(
-            update(m.SourceRecord)
-            .where(m.SourceRecord.id == record_id)
-            .values(
-                fields=dict(fields),
-                source_updated_at=updated_at,
-                content_hash=content_hash,
-                deleted=deleted,
-                last_seen_at=now,
-            )
+        self._cursor.execute(
+            _UPDATE_SOURCE_RECORD_SQL,
+            (
+                json.dumps(dict(fields)),
+                _optional_sqlite_datetime(updated_at),
+                content_hash,
+                1 if deleted else 0,
+                sqlite_datetime(now),
+                record_id,
+            ),
         )
 
     def linked_fields(self, customer_ids: Collection[int]) -> dict[int, list[LinkedFields]]:
-        """The live (not deleted) source records of each customer."""
-        t = m.SourceRecord.__table__
+        """The live (not deleted) source records of each customer, oldest first."""
         out: dict[int, list[LinkedFields]] = {cid: [] for cid in customer_ids}
         for chunk in _chunks(sorted(customer_ids)):
-            rows = self.session.execute(
-                select(t.c.customer_id, t.c.source, t.c.source_updated_at, t.c.fields, t.c.id)
-                .where(t.c.customer_id.in_(chunk))
-                .where(t.c.deleted.is_(False))
-                .order_by(t.c.id)
-            )
+            marks = ",".join("?" * len(chunk))
+            rows = self._cursor.execute(
+                "SELECT customer_id, source, source_updated_at, fields, id FROM source_record "
+                f"WHERE customer_id IN ({marks}) AND deleted = 0",
+                chunk,
+            ).fetchall()
+            rows.sort(key=itemgetter(4))
             for cid, source, updated_at, fields, rid in rows:
-                out[cid].append(LinkedFields(cid, source, updated_at, fields, rid))
+                out[cid].append(
+                    LinkedFields(cid, source, _as_utc(updated_at), json.loads(fields), rid)
+                )
         return out
 
     # --- customers --------------------------------------------------------------------------
@@ -280,30 +329,51 @@ class IngestStore:
     def update_golden(self, updates: Sequence[GoldenUpdate], now: datetime) -> None:
         if not updates:
             return
-        self.conn.execute(
-            _UPDATE_GOLDEN,
+        stamp = sqlite_datetime(now)
+        self._cursor.executemany(
+            _UPDATE_GOLDEN_SQL,
             [
-                {
-                    "cid": g.customer_id,
-                    "given_name": g.given_name,
-                    "family_name": g.family_name,
-                    "birth_date": g.birth_date,
-                    "language": g.language,
-                    "city": g.city,
-                    "postcode": g.postcode,
-                    "loyalty_tier": g.loyalty_tier,
-                    "loyalty_card": g.loyalty_card,
-                    "vip": g.vip,
-                    "customer_since": g.customer_since,
-                    "followers": g.followers,
-                    "updated_at": now,
-                }
+                (
+                    g.given_name,
+                    g.family_name,
+                    _optional_iso(g.birth_date),
+                    g.language,
+                    g.city,
+                    g.postcode,
+                    g.loyalty_tier,
+                    g.loyalty_card,
+                    1 if g.vip else 0,
+                    _optional_iso(g.customer_since),
+                    g.followers,
+                    stamp,
+                    g.customer_id,
+                )
                 for g in updates
             ],
         )
 
-    def refresh_activity(self, customer_ids: Collection[int]) -> None:
-        """Recompute value and last-contact figures from the history (idempotent by design)."""
+    def add_activity(self, deltas: Iterable[ActivityDelta], now: datetime) -> None:
+        """Add what newly inserted interactions bring to their customers' value figures."""
+        stamp = sqlite_datetime(now)
+        self._cursor.executemany(
+            _ADD_ACTIVITY_SQL,
+            [
+                {
+                    "cid": d.customer_id,
+                    "value": d.value_cents,
+                    "orders": d.orders,
+                    "last_purchase": _optional_sqlite_datetime(d.last_purchase),
+                    "last_contact": _optional_sqlite_datetime(d.last_contact),
+                    "now": stamp,
+                }
+                for d in sorted(deltas, key=attrgetter("customer_id"))
+            ],
+        )
+
+    def refresh_activity(self, customer_ids: Collection[int], now: datetime | None = None) -> None:
+        """Recompute value and last-contact figures from the whole history (idempotent by
+        design; needed when interactions change or go, :meth:`add_activity` for new ones)."""
+        now = now or datetime.now(UTC)
         i = m.Interaction.__table__
         params: list[dict[str, Any]] = []
         for chunk in _chunks(sorted(customer_ids)):
@@ -331,6 +401,7 @@ class IngestStore:
                         "orders": int(orders),
                         "last_purchase": _as_utc(last_purchase),
                         "last_contact": _as_utc(last_contact),
+                        "now": now,
                     }
                 )
         if params:
@@ -340,9 +411,12 @@ class IngestStore:
 
     def clear_details(self, source_record_ids: Collection[int]) -> None:
         ids = sorted(source_record_ids)
-        for table in (m.ContactPoint, m.Identifier, m.SocialProfile, m.Preference):
+        for table in _DETAIL_TABLES:
             for chunk in _chunks(ids):
-                self.session.execute(delete(table).where(table.source_record_id.in_(chunk)))
+                marks = ",".join("?" * len(chunk))
+                self._cursor.execute(
+                    f"DELETE FROM {table} WHERE source_record_id IN ({marks})", chunk
+                )
 
     def insert_details(
         self,
@@ -351,33 +425,30 @@ class IngestStore:
         social: Sequence[Mapping[str, Any]],
         preferences: Sequence[Mapping[str, Any]],
     ) -> None:
-        for table, rows in (
-            (m.ContactPoint, contacts),
-            (m.Identifier, identifiers),
-            (m.SocialProfile, social),
-            (m.Preference, preferences),
+        for (table, columns), rows in zip(
+            _DETAIL_COLUMNS.items(), (contacts, identifiers, social, preferences), strict=True
         ):
             if rows:
-                self.conn.execute(insert(_table(table)), list(rows))
+                marks = ",".join("?" * len(columns))
+                self._cursor.executemany(
+                    f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})",
+                    [tuple(_plain_value(row.get(c)) for c in columns) for row in rows],
+                )
 
     # --- interactions and consents ----------------------------------------------------------
 
     def interactions(self, source: str, source_ids: Collection[str]) -> dict[str, StoredItem]:
-        return self._items(m.Interaction.__table__, source, source_ids)
+        return self._items("interaction", source, source_ids)
 
     def consents(self, source: str, source_ids: Collection[str]) -> dict[str, StoredItem]:
-        return self._items(m.Consent.__table__, source, source_ids)
+        return self._items("consent", source, source_ids)
 
-    def _items(self, t: Any, source: str, source_ids: Collection[str]) -> dict[str, StoredItem]:
+    def _items(self, table: str, source: str, source_ids: Collection[str]) -> dict[str, StoredItem]:
         found: dict[str, StoredItem] = {}
-        for chunk in _chunks(sorted(source_ids)):
-            rows = self.session.execute(
-                select(t.c.source_id, t.c.id, t.c.content_hash, t.c.customer_id)
-                .where(t.c.source == source)
-                .where(t.c.source_id.in_(chunk))
-            )
-            for sid, iid, digest, cid in rows:
-                found[sid] = StoredItem(iid, digest, cid)
+        for sid, iid, digest, cid in self._by_source_id(
+            table, "content_hash, customer_id", source, source_ids
+        ):
+            found[sid] = StoredItem(iid, digest, cid)
         return found
 
     def insert_interactions(self, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -385,10 +456,16 @@ class IngestStore:
         plain tuples (SQLAlchemy's per-row parameter processing cost as much as SQLite)."""
         if not rows:
             return
-        self.conn.exec_driver_sql(
-            _INSERT_INTERACTION,
-            [
+        # Written in customer order: most of the table's indexes start with the customer, so
+        # each of their pages is visited once, in order, instead of at random. Ids are still
+        # given in arrival order, the ones SQLite would have given (the largest plus one each).
+        last = self._cursor.execute("SELECT max(id) FROM interaction").fetchone()[0] or 0
+        numbered = sorted(enumerate(rows, start=last + 1), key=_by_customer)
+        self._cursor.executemany(
+            _INSERT_INTERACTION_WITH_ID,
+            (  # one row's parameters at a time, not the whole batch's at once
                 (
+                    iid,
                     r["customer_id"],
                     r.get("source_record_id"),
                     r["source"],
@@ -406,8 +483,8 @@ class IngestStore:
                     1 if r.get("deleted") else 0,
                     r.get("author"),
                 )
-                for r in rows
-            ],
+                for iid, r in numbered
+            ),
         )
 
     def update_interactions(self, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -527,11 +604,26 @@ class IngestStore:
     def public_ids(self, customer_ids: Collection[int]) -> dict[int, str]:
         out: dict[int, str] = {}
         for chunk in _chunks(sorted(customer_ids)):
-            rows = self.session.execute(
-                select(m.Customer.id, m.Customer.public_id).where(m.Customer.id.in_(chunk))
+            marks = ",".join("?" * len(chunk))
+            rows = self._cursor.execute(
+                f"SELECT id, public_id FROM customer WHERE id IN ({marks})", chunk
             )
             out.update({int(cid): str(pid) for cid, pid in rows})
         return out
+
+
+def _by_customer(numbered: tuple[int, Mapping[str, Any]]) -> int:
+    return int(numbered[1]["customer_id"])
+
+
+def _optional_iso(value: date | None) -> str | None:
+    """A date as SQLAlchemy's SQLite Date stores it."""
+    return None if value is None else value.isoformat()
+
+
+def _plain_value(value: Any) -> Any:
+    """A detail's value as the models store it (booleans as 0/1)."""
+    return int(value) if isinstance(value, bool) else value
 
 
 def _as_utc(value: datetime | str | None) -> datetime | None:

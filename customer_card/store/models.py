@@ -354,6 +354,19 @@ class AppUser(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class GoldenOverride(Base):
+    """A golden field pinned by a supervisor: it wins over survivorship, through syncs and
+    merges, until it is cleared (migration 0008)."""
+
+    __tablename__ = "golden_override"
+
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id"), primary_key=True)
+    field: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[str] = mapped_column(String(120))
+    set_by: Mapped[str] = mapped_column(String(64))
+    set_at: Mapped[datetime]
+
+
 class AuditLog(Base):
     __tablename__ = "audit_log"
 

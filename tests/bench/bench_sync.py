@@ -361,7 +361,11 @@ def child(db_path: Path, sources_path: Path) -> int:
     sources = load_sources(sources_path)
     kinds = {(c.name, s.name): str(s.kind) for c in sources.sources.values() for s in c.streams}
     runner = SyncRunner(database, IngestService(database), no_secrets)
+    matching = _time_matching()
+    load_before = os.getloadavg()[0]
+    cpu_started = time.process_time()
     summary = runner.run(sources.select(None), progress=progress)
+    cpu_seconds = time.process_time() - cpu_started
 
     read: Counter[str] = Counter()
     seconds: dict[str, float] = {}
@@ -401,6 +405,13 @@ def child(db_path: Path, sources_path: Path) -> int:
             }
             for kind in sorted(outcomes)
         },
+        # Inline matching of new customer records (MatchIndex.match), inside the customer passes.
+        "matching_seconds": round(matching[0], 2),
+        "matched_records": int(matching[1]),
+        # CPU time of the process (both threads) against the wall time above; the load average
+        # shows what else ran on the machine.
+        "cpu_seconds": round(cpu_seconds, 2),
+        "load_average": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         "rss_after_open_mb": round(rss_open, 1) if rss_open else None,
         "rss_max_during_sync_mb": round(rss_max, 1),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
@@ -411,6 +422,25 @@ def child(db_path: Path, sources_path: Path) -> int:
     }
     print(json.dumps(figures))
     return 0 if summary.ok else 1
+
+
+def _time_matching() -> list[float]:
+    """Time spent in inline matching, measured around ``MatchIndex.match``: [seconds, calls]."""
+    from customer_card.services.matching import MatchIndex
+
+    spent = [0.0, 0]
+    match = MatchIndex.match
+
+    def timed(self: MatchIndex, *args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return match(self, *args, **kwargs)
+        finally:
+            spent[0] += time.perf_counter() - started
+            spent[1] += 1
+
+    MatchIndex.match = timed  # type: ignore[method-assign]
+    return spent
 
 
 def run_child(db_path: Path, sources_path: Path) -> dict[str, Any]:
@@ -480,7 +510,10 @@ def main() -> int:
     parser.add_argument("--interactions", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--only", choices=("csv", "postgres"), help="run one of the two")
-    parser.add_argument("--keep", action="store_true", help="keep .bench/sync-C-I/ afterwards")
+    parser.add_argument("--keep", action="store_true", help="keep the work directory afterwards")
+    parser.add_argument(
+        "--workdir", type=Path, help="where the data and caches go (default .bench/sync-C-I/)"
+    )
     parser.add_argument("--child", nargs=2, type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -489,7 +522,7 @@ def main() -> int:
         parser.error("--customers must be at least 1 and --interactions at least 0")
 
     began = time.perf_counter()
-    work = Path(".bench") / f"sync-{args.customers}-{args.interactions}"
+    work = args.workdir or Path(".bench") / f"sync-{args.customers}-{args.interactions}"
     shutil.rmtree(work, ignore_errors=True)
     original, exports, sql_dir = work / "original", work / "csv", work / "pg"
     figures: dict[str, Any] = {"bench": "sync", "seed": args.seed, "goal_per_second": GOAL}

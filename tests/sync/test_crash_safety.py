@@ -4,6 +4,7 @@ equals the cache of one clean run."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -91,7 +92,8 @@ def snapshot(db: Path) -> dict[str, object]:
 @pytest.mark.slow
 def test_killed_sync_resumes_without_loss_or_duplicates(tmp_path: Path) -> None:
     exports = tmp_path / "exports"
-    export_demo(exports, customers=500, seed=5)
+    # Enough customers for the CRM's customers stream to take two transactions.
+    rows = export_demo(exports, customers=700, seed=5)
     sources = exports / "sources.toml"
     env = {**os.environ, "CUSTOMER_CARD_PASSPHRASE": PASSPHRASE}
 
@@ -104,17 +106,18 @@ def test_killed_sync_resumes_without_loss_or_duplicates(tmp_path: Path) -> None:
         text=True,
     )
     assert process.stderr is not None
-    committed = 0
+    killed_at = ""
     for line in process.stderr:
-        # One line per committed batch; kill once a few are in, in the middle of a stream.
-        if line.startswith("progress "):
-            committed += 1
-            if committed == 3:
-                process.send_signal(signal.SIGKILL)
-                break
+        # One line per committed batch ("progress crm/customers: 500 records (500 in all)");
+        # kill at the first that leaves its stream half-read.
+        found = re.match(r"progress (\w+)/(\w+): ([\d,]+) records", line)
+        if found and int(found[3].replace(",", "")) < rows[f"{found[1]}-{found[2]}.csv"]:
+            killed_at = line
+            process.send_signal(signal.SIGKILL)
+            break
     process.wait(timeout=60)
     process.stderr.close()
-    assert committed == 3, "the sync ended before it could be killed"
+    assert killed_at, "the sync ended before it could be killed in the middle of a stream"
     assert process.returncode == -signal.SIGKILL
 
     partial = snapshot(killed)

@@ -1,4 +1,4 @@
-"""The sql connector against a real PostgreSQL server."""
+"""The sql connector against a real PostgreSQL server, and a SQLite file."""
 
 from __future__ import annotations
 
@@ -204,3 +204,50 @@ fields = { given_name = "first_name" }
         errors = {(s.source, s.stream): s.last_error for s in SyncStore(session).status()}
     assert errors[("down", "customers")]
     assert errors[("crm", "customers")] is None
+
+
+def test_a_sqlite_file_source_reads_its_history_on_the_read_ahead_thread(
+    database: Database, tmp_path: Path
+) -> None:
+    # The customers pass opens the source's connection on this thread, the history pass reads
+    # on the runner's reader thread: the pooled SQLite connection must work on both.
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'crm.db'}")
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE clients (id integer PRIMARY KEY, nom text)")
+        conn.exec_driver_sql(
+            "CREATE TABLE visites (id integer PRIMARY KEY, client integer, quand text, "
+            "montant real)"
+        )
+        conn.exec_driver_sql("INSERT INTO clients VALUES (1, 'Michu'), (2, 'Dupont')")
+        conn.execute(
+            sa.text("INSERT INTO visites VALUES (:id, :c, '2026-01-02T10:00:00+00:00', 2.5)"),
+            [{"id": n, "c": 1 + n % 2} for n in range(1, 1201)],
+        )
+    engine.dispose()
+    sources = write_sources(
+        tmp_path,
+        f"""
+[sources.crm]
+type = "sql"
+url = "sqlite:///{tmp_path / "crm.db"}"
+[sources.crm.streams.customers]
+kind = "customer"
+table = "clients"
+id = "id"
+[sources.crm.streams.customers.fields]
+family_name = "nom"
+[sources.crm.streams.visits]
+kind = "interaction"
+table = "visites"
+id = "id"
+[sources.crm.streams.visits.fields]
+customer_ref = "client"
+occurred_at = "quand"
+amount = "montant"
+""",
+    )
+
+    summary = make_runner(database, batch_size=500).run(sources.select(None))
+
+    assert summary.ok, summary.errors
+    assert [(p.stream, p.inserted) for p in summary.passes] == [("customers", 2), ("visits", 1200)]

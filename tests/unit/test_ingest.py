@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator, Mapping
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -433,6 +434,128 @@ def test_interaction_moved_to_another_customer(ingest: IngestService, database: 
     assert jocelyne.last_purchase_at is None
 
 
+def figures(database: Database) -> dict[int, tuple[Any, ...]]:
+    with database.read() as session:
+        rows = session.execute(
+            select(
+                m.Customer.id,
+                m.Customer.lifetime_value_cents,
+                m.Customer.order_count,
+                m.Customer.last_purchase_at,
+                m.Customer.last_contact_at,
+            )
+        )
+        return {row[0]: tuple(row[1:]) for row in rows}
+
+
+def retotalled(database: Database) -> dict[int, tuple[Any, ...]]:
+    """The figures a full re-total of every customer's history gives (rolled back after)."""
+    with database.write() as session:
+        ids = list(session.scalars(select(m.Customer.id)))
+        IngestStore(session).refresh_activity(ids)
+        rows = session.execute(
+            select(
+                m.Customer.id,
+                m.Customer.lifetime_value_cents,
+                m.Customer.order_count,
+                m.Customer.last_purchase_at,
+                m.Customer.last_contact_at,
+            )
+        )
+        out = {row[0]: tuple(row[1:]) for row in rows}
+        session.rollback()
+    return out
+
+
+def test_added_figures_equal_a_full_retotal_through_inserts_updates_and_deletes(
+    database: Database, clock: Clock
+) -> None:
+    # Small batches, so that figures are added to across many transactions.
+    ingest = IngestService(database, batch_size=3, clock=clock)
+    paul = customer("crm", "C2", given_name="Paul", family_name="Durand", email="p@mail.fr")
+    ingest.ingest([customer("crm", "C1", **JOCELYNE), paul])
+
+    def at(day: int, hour: int = 10) -> str:
+        return f"2026-01-{day:02d}T{hour:02d}:00:00+01:00"
+
+    history = [
+        interaction("crm", "O1", "C1", occurred_at=at(10), amount="49.90"),
+        interaction("crm", "O2", "C1", occurred_at=at(3), amount="100,10"),  # older, later
+        interaction("crm", "R1", "C1", occurred_at=at(20), amount="-20"),  # a refund
+        interaction("crm", "T1", "C1", channel="phone", kind="call", occurred_at=at(25)),
+        interaction("crm", "O3", "C2", occurred_at=at(5), amount="0"),
+        interaction("crm", "O4", "C2", occurred_at=at(6), amount="15"),
+        interaction("crm", "O5", "C2", occurred_at=at(7, 9), amount="7"),
+    ]
+    ingest.ingest(history)
+    assert figures(database) == retotalled(database)
+    jocelyne = customer_of(database, "crm", "C1")
+    assert (jocelyne.lifetime_value_cents, jocelyne.order_count) == (15000, 2)
+    assert jocelyne.last_contact_at == datetime(2026, 1, 25, 9, 0, tzinfo=UTC)
+
+    changes = [
+        interaction("crm", "O1", "C1", occurred_at=at(10), amount="10"),  # cheaper
+        interaction("crm", "O4", "C1", occurred_at=at(6), amount="15"),  # moved to Jocelyne
+        interaction("crm", "O6", "C2", occurred_at=at(28), amount="30"),  # new, newest
+        SourceRecord("crm", "O5", RecordKind.INTERACTION, {}, deleted=True),
+        interaction("crm", "O7", "C2", occurred_at=at(29), amount="99"),
+        interaction("crm", "O8", "C1", occurred_at=at(30), amount="5"),
+        SourceRecord("crm", "O7", RecordKind.INTERACTION, {}, deleted=True),  # same batch
+        interaction("crm", "O2", "C1", deleted=True, occurred_at=at(3), amount="100,10"),
+    ]
+    ingest.ingest(changes)
+
+    assert figures(database) == retotalled(database)
+    paul_now = customer_of(database, "crm", "C2")
+    assert (paul_now.lifetime_value_cents, paul_now.order_count) == (3000, 1)
+    assert paul_now.last_purchase_at == datetime(2026, 1, 28, 9, 0, tzinfo=UTC)
+    jocelyne = customer_of(database, "crm", "C1")
+    assert (jocelyne.lifetime_value_cents, jocelyne.order_count) == (3000, 3)
+
+
+def test_a_record_new_and_deleted_in_one_batch_is_kept_marked(
+    ingest: IngestService, database: Database
+) -> None:
+    order = interaction("crm", "O1", "C1", occurred_at="2026-01-10T10:00:00+00:00", amount="50")
+    gone = SourceRecord("crm", "O1", RecordKind.INTERACTION, {}, deleted=True)
+
+    report = ingest.ingest([customer("crm", "C1", **JOCELYNE), order, gone])
+
+    assert outcomes(report) == {"inserted": 2, "deleted": 1}
+    with database.read() as session:
+        (row,) = session.scalars(select(m.Interaction))
+        assert row.deleted
+        assert row.content_hash == gone.content_hash
+    (golden,) = customers(database)
+    assert (golden.lifetime_value_cents, golden.order_count, golden.last_contact_at) == (0, 0, None)
+
+    # The same two again: the order comes back for a moment, and goes again.
+    assert outcomes(ingest.ingest([order, gone])) == {"updated": 1, "deleted": 1}
+    with database.read() as session:
+        (row,) = session.scalars(select(m.Interaction))
+        assert row.deleted
+        assert row.content_hash == gone.content_hash
+    assert customers(database)[0].lifetime_value_cents == 0
+
+
+def test_a_transaction_holds_few_customer_records_and_many_history_rows(
+    database: Database,
+) -> None:
+    ingest = IngestService(database, batch_size=6, customer_batch_size=2)
+    sizes: list[int] = []
+
+    def batches(report: IngestReport) -> None:
+        sizes.append(report.read - sum(sizes))
+
+    items: list[SourceRecord] = [*people(0, 5)]
+    items += [
+        interaction("crm", f"O{n}", "P0", occurred_at="2026-01-10T10:00:00+00:00") for n in range(8)
+    ]
+    ingest.ingest(items, batches)
+
+    assert sizes == [2, 2, 6, 3]
+
+
 # --- checkpoints --------------------------------------------------------------------------------
 
 
@@ -615,6 +738,81 @@ def test_rows_written_at_the_driver_read_back_through_the_models(
         (row,) = session.scalars(select(m.Consent))
     assert (row.customer_id, row.source_record_id) == (golden.id, record.id)
     assert (row.collected_at, row.source_updated_at, row.deleted) == (collected, None, False)
+
+
+def test_updates_written_at_the_driver_read_back_through_the_models(
+    ingest: IngestService, database: Database, clock: Clock
+) -> None:
+    ingest.ingest([customer("crm", "C1", **JOCELYNE)])
+    first_seen = clock.now
+    clock.tick()
+    paris = timezone(timedelta(hours=2))
+    changed = SourceRecord(
+        "crm",
+        "C1",
+        RecordKind.CUSTOMER,
+        {**JOCELYNE, "vip": True, "customer_since": "2015-06-01", "phone": "07 98 76 54 32"},
+        updated_at=datetime(2026, 10, 2, 9, 30, tzinfo=paris),
+    )
+    visit = interaction("crm", "V1", "C1", occurred_at="2026-10-02T11:00:00+02:00", amount="12")
+
+    assert outcomes(ingest.ingest([changed, visit])) == {"updated": 1, "inserted": 1}
+
+    record = source_record(database, "crm", "C1")
+    assert record.fields == changed.fields
+    assert record.source_updated_at == datetime(2026, 10, 2, 7, 30, tzinfo=UTC)
+    assert (record.first_seen_at, record.last_seen_at) == (first_seen, clock.now)
+    (golden,) = customers(database)
+    assert (golden.vip, golden.birth_date, golden.customer_since) == (
+        True,
+        date(1961, 3, 14),
+        date(2015, 6, 1),
+    )
+    assert (golden.given_name, golden.family_name, golden.updated_at) == (
+        "Jocelyne",
+        "Michu",
+        clock.now,
+    )
+    assert golden.last_contact_at == golden.last_purchase_at == datetime(2026, 10, 2, 9, tzinfo=UTC)
+    with database.read() as session:
+        phones = session.execute(
+            select(
+                m.ContactPoint.normalised, m.ContactPoint.valid, m.ContactPoint.is_primary
+            ).where(m.ContactPoint.kind == "phone")
+        ).all()
+    assert [tuple(p) for p in phones] == [("+33798765432", True, True)]
+
+
+def test_interactions_are_numbered_in_arrival_order(
+    ingest: IngestService, database: Database
+) -> None:
+    paul = customer("crm", "C2", given_name="Paul", family_name="Durand", email="p@mail.fr")
+    ingest.ingest([customer("crm", "C1", **JOCELYNE), paul])
+    at = "2026-01-10T10:00:00+00:00"
+    arrivals = [("O1", "C2"), ("O2", "C1"), ("O3", "C2"), ("O4", "C1")]
+
+    ingest.ingest([interaction("crm", sid, ref, occurred_at=at) for sid, ref in arrivals])
+    ingest.ingest([interaction("crm", "O5", "C2", occurred_at=at)])
+
+    with database.read() as session:
+        rows = session.execute(select(m.Interaction.source_id).order_by(m.Interaction.id))
+        assert [sid for (sid,) in rows] == ["O1", "O2", "O3", "O4", "O5"]
+
+
+def test_a_record_hash_never_changes() -> None:
+    # Caches keep these hashes: a new digest for the same content would make the next sync
+    # update every record.
+    fields = {
+        "given_name": "Zoé",
+        "amount": Decimal("12.50"),
+        "born": date(1961, 3, 14),
+        "at": datetime(2026, 1, 2, 3, 4, tzinfo=UTC),
+        "tags": ["a", "b"],
+        "n": 3,
+    }
+    record = SourceRecord("crm", "1", RecordKind.CUSTOMER, fields)
+
+    assert record.content_hash == "91188ceb17c0b13f96877587eeb92441"
 
 
 def test_public_ids_already_taken_are_never_given_again(

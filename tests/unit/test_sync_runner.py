@@ -1,0 +1,152 @@
+"""The sync runner around ingest: counts of a stopped sync, and the read-ahead of history rows."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from customer_card.services.ingest import IngestService
+from customer_card.services.sync_runner import SyncProgress, SyncRunner, _ReadAhead
+from customer_card.store import models as m
+from customer_card.store.database import Database
+from sync.connector import CancelToken, Item
+from sync.records import Checkpoint, RecordKind, SourceRecord
+from sync.sources import load_sources
+
+SOURCES = """
+[sources.shop]
+type = "csv"
+checkpoint_every = 2
+
+[sources.shop.streams.customers]
+kind = "customer"
+file = "clients.csv"
+id = "id"
+[sources.shop.streams.customers.fields]
+given_name = "prenom"
+family_name = "nom"
+email = "email"
+
+[sources.shop.streams.visits]
+kind = "interaction"
+file = "visits.csv"
+id = "id"
+[sources.shop.streams.visits.fields]
+customer_ref = "client"
+occurred_at = { column = "date", datetime = "iso" }
+amount = { column = "montant", decimal = "," }
+"""
+
+
+def write_exports(directory: Path, clients: int, visits: int) -> Path:
+    rows = ["id;prenom;nom;email"]
+    rows += [f"{n};Prénom{n};Nom{n};p{n}@mail.fr" for n in range(clients)]
+    (directory / "clients.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    rows = ["id;client;date;montant"]
+    rows += [
+        f"V{n};{n % clients};2026-01-{1 + n % 28:02d}T10:00:00+01:00;1,50" for n in range(visits)
+    ]
+    (directory / "visits.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    path = directory / "sources.toml"
+    path.write_text(SOURCES, encoding="utf-8")
+    return path
+
+
+def count(database: Database, model: type[m.Base]) -> int:
+    with database.read() as session:
+        return int(session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+def test_a_cancelled_sync_counts_what_it_committed(database: Database, tmp_path: Path) -> None:
+    sources = load_sources(write_exports(tmp_path, clients=3, visits=40))
+    runner = SyncRunner(database, IngestService(database, batch_size=10), lambda name: "")
+    token = CancelToken()
+    seen: list[SyncProgress] = []
+
+    def progress(p: SyncProgress) -> None:
+        seen.append(p)
+        if p.stream == "visits" and p.read >= 20:
+            token.cancel()
+
+    summary = runner.run(sources.select(None), progress=progress, cancel=token)
+
+    assert summary.cancelled
+    customers, visits = summary.passes
+    assert (customers.read, customers.inserted, customers.cancelled) == (3, 3, False)
+    assert visits.cancelled
+    # Two batches of visits were committed (10 items each, checkpoints included) before the stop.
+    assert visits.inserted == visits.read == count(database, m.Interaction) > 0
+    assert visits.inserted == seen[-1].read
+
+
+def test_history_read_ahead_loads_everything_in_order(database: Database, tmp_path: Path) -> None:
+    sources = load_sources(write_exports(tmp_path, clients=5, visits=1200))
+    runner = SyncRunner(database, IngestService(database, batch_size=100), lambda name: "")
+
+    summary = runner.run(sources.select(None))
+
+    assert summary.ok, summary.errors
+    assert [(p.stream, p.inserted) for p in summary.passes] == [("customers", 5), ("visits", 1200)]
+    with database.read() as session:
+        value = session.scalar(select(func.sum(m.Customer.lifetime_value_cents)))
+        state = session.get(m.SyncState, ("shop", "visits"))
+    assert value == 1200 * 150
+    assert state is not None
+    assert state.state["done"]
+    assert state.state["offset"] == 1200
+    again = runner.run(sources.select(None))
+    assert again.ok
+    assert again.total("read") == 0
+
+
+def records(
+    n: int, fail_at: int | None = None, closed: threading.Event | None = None
+) -> Iterator[Item]:
+    try:
+        for i in range(n):
+            if i == fail_at:
+                raise OSError("connection reset by peer")
+            yield SourceRecord("crm", f"O{i}", RecordKind.INTERACTION, {"n": i})
+            if i % 7 == 6:
+                yield Checkpoint("crm", "orders", {"at": i})
+    finally:
+        if closed is not None:
+            closed.set()
+
+
+def test_read_ahead_gives_every_item_in_order_hashed() -> None:
+    expected = list(records(3000))
+
+    with _ReadAhead(records(3000)) as items:
+        got = list(items)
+
+    assert got == expected
+    assert all(r._hash for r in got if isinstance(r, SourceRecord))
+
+
+def test_read_ahead_raises_the_reader_error_after_the_items_before_it() -> None:
+    got: list[Item] = []
+
+    def drain() -> None:
+        with _ReadAhead(records(2000, 1234)) as items:
+            got.extend(items)
+
+    with pytest.raises(OSError, match="connection reset"):
+        drain()
+    assert [r.source_id for r in got if isinstance(r, SourceRecord)] == [
+        f"O{i}" for i in range(1234)
+    ]
+
+
+def test_read_ahead_stops_and_closes_the_reader_when_left_early() -> None:
+    closed = threading.Event()
+    ahead = _ReadAhead(records(100_000, closed=closed))
+    with ahead as items:
+        next(items)
+
+    assert closed.is_set()  # the connector's own clean-up ran before the block was left
+    assert not ahead._thread.is_alive()
