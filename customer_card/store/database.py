@@ -26,22 +26,10 @@ log = logging.getLogger(__name__)
 
 DEFAULT_BUSY_TIMEOUT_MS = 5000
 KEY_BYTES = 32
-# Page cache per connection, in KiB (SQLite's default is 2 MiB). Ingest and inline matching
-# touch customers all over the file (a sync in time order, not person order): every page read
-# again is decrypted again, so a larger cache saves real work. It grows with the file, a
-# sixteenth of it between these bounds (at 1M customers inline matching's p50 fell from about
-# 6 to 2 ms with a larger cache); pages are only held once used.
+# Page cache per connection, in KiB (SQLite's default is 2 MiB). Ingest touches customers all
+# over the file (a sync in time order, not person order): every page read again is decrypted
+# again, so a larger cache saves real work. Pages are only held once used.
 CACHE_KIB = 64 * 1024
-MAX_CACHE_KIB = 256 * 1024
-
-
-def cache_kib(path: Path) -> int:
-    """The page cache for a cache file of this size (the file may not exist yet)."""
-    try:
-        size_kib = path.stat().st_size // 1024
-    except OSError:
-        size_kib = 0
-    return max(CACHE_KIB, min(MAX_CACHE_KIB, size_kib // 16))
 
 
 def _key_pragma(data_key: bytes) -> str:
@@ -63,7 +51,7 @@ def connect_raw(path: Path, data_key: bytes, busy_timeout_ms: int) -> Any:
         conn.execute("PRAGMA synchronous = FULL")
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute("PRAGMA secure_delete = ON")
-        conn.execute(f"PRAGMA cache_size = -{cache_kib(path)}")
+        conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
     except BaseException:
         conn.close()
         raise

@@ -23,7 +23,7 @@ from customer_card.store import cache as cache_module
 from customer_card.store import migrate
 from customer_card.store import models as m
 from customer_card.store.cache import MissingCacheError, Unlock, open_cache, slots_path
-from customer_card.store.database import CACHE_KIB, MAX_CACHE_KIB, Database, cache_kib
+from customer_card.store.database import Database
 from customer_card.store.errors import (
     CacheBusyError,
     CacheNewerError,
@@ -558,16 +558,3 @@ def test_foreign_keys_are_enforced(database: Database) -> None:
 def test_migration_files_form_one_line_named_by_revision() -> None:
     """Start-up skips Alembic when the file is at ``known_head()``: it must be the real head."""
     assert migrate.known_head() == migrate.head_revision()
-
-
-def test_page_cache_grows_with_the_file_within_bounds(tmp_path: Path) -> None:
-    missing = tmp_path / "new.db"
-    assert cache_kib(missing) == CACHE_KIB
-    medium = tmp_path / "medium.db"
-    with medium.open("wb") as f:
-        f.truncate(2 * 1024**3)  # sparse: 2 GiB -> 128 MiB
-    assert cache_kib(medium) == 128 * 1024
-    large = tmp_path / "large.db"
-    with large.open("wb") as f:
-        f.truncate(40 * 1024**3)
-    assert cache_kib(large) == MAX_CACHE_KIB
