@@ -656,7 +656,7 @@ def _start_worker() -> None:
     assert ahead is not None
     database = ahead.service.database
     # The parent's connections stay the parent's: this process opens its own.
-    database.engine.dispose(close=False)
+    database.dispose(close=False)
     session = database.read().__enter__()  # held until the worker process ends
     ahead.replay = _Replay(ahead.service, MatchStore(session), ahead.windows)
     ahead.turns = iter(ahead.replay)

@@ -8,7 +8,7 @@ dialect would send an empty key with a creator and otherwise wants the key in th
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -26,10 +26,14 @@ log = logging.getLogger(__name__)
 
 DEFAULT_BUSY_TIMEOUT_MS = 5000
 KEY_BYTES = 32
-# Page cache per connection, in KiB (SQLite's default is 2 MiB). Ingest touches customers all
-# over the file (a sync in time order, not person order): every page read again is decrypted
-# again, so a larger cache saves real work. Pages are only held once used.
+# Page cache per connection, in KiB (SQLite's default is 2 MiB). Ingest and inline matching
+# touch customers all over the file (a sync in time order, not person order): every page read
+# again is decrypted again, so a larger cache saves real work. Pages are only held once used.
+# In WAL mode a connection's cache is dropped whenever another connection has written, so
+# writes go through one connection of their own (which keeps its cache from one batch to the
+# next) with the larger cache, and reads reuse the most recently used connection.
 CACHE_KIB = 64 * 1024
+WRITE_CACHE_KIB = 256 * 1024
 
 
 def _key_pragma(data_key: bytes) -> str:
@@ -38,7 +42,9 @@ def _key_pragma(data_key: bytes) -> str:
     return f"PRAGMA key = \"x'{data_key.hex()}'\""
 
 
-def connect_raw(path: Path, data_key: bytes, busy_timeout_ms: int) -> Any:
+def connect_raw(
+    path: Path, data_key: bytes, busy_timeout_ms: int, cache_kib: int = CACHE_KIB
+) -> Any:
     """Open one SQLCipher connection, keyed and configured; sqlcipher3 errors propagate."""
     conn = sqlcipher3.connect(str(path), check_same_thread=False, isolation_level=None)
     try:
@@ -51,7 +57,7 @@ def connect_raw(path: Path, data_key: bytes, busy_timeout_ms: int) -> Any:
         conn.execute("PRAGMA synchronous = FULL")
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute("PRAGMA secure_delete = ON")
-        conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+        conn.execute(f"PRAGMA cache_size = -{int(cache_kib)}")
     except BaseException:
         conn.close()
         raise
@@ -81,18 +87,19 @@ class Database:
     ) -> None:
         self.path = path
         self.busy_timeout_ms = busy_timeout_ms
-        self.engine: Engine = create_engine(
-            "sqlite://",
-            creator=lambda: connect_raw(path, data_key, busy_timeout_ms),
-            module=sqlcipher3.dbapi2,
-            poolclass=QueuePool,
-            pool_size=4,
-            max_overflow=4,
+        self.engine: Engine = _engine(
+            lambda: connect_raw(path, data_key, busy_timeout_ms), pool_size=4, max_overflow=4
         )
-        event.listen(self.engine, "begin", _begin)
+        # One writer at a time anyway (BEGIN IMMEDIATE): a second one in this process waits
+        # on the busy timeout through an overflow connection, as it would from another process.
+        self.write_engine: Engine = _engine(
+            lambda: connect_raw(path, data_key, busy_timeout_ms, WRITE_CACHE_KIB),
+            pool_size=1,
+            max_overflow=3,
+        )
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._write_sessions = sessionmaker(
-            self.engine.execution_options(immediate=True), expire_on_commit=False
+            self.write_engine.execution_options(immediate=True), expire_on_commit=False
         )
 
     @contextmanager
@@ -117,8 +124,25 @@ class Database:
                 ) from error
             raise
 
-    def dispose(self) -> None:
-        self.engine.dispose()
+    def dispose(self, *, close: bool = True) -> None:
+        """Drop the pooled connections (``close=False`` in a forked child: they are the
+        parent's, the child opens its own)."""
+        self.engine.dispose(close=close)
+        self.write_engine.dispose(close=close)
+
+
+def _engine(creator: Callable[[], Any], *, pool_size: int, max_overflow: int) -> Engine:
+    engine = create_engine(
+        "sqlite://",
+        creator=creator,
+        module=sqlcipher3.dbapi2,
+        poolclass=QueuePool,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_use_lifo=True,  # the warmest connection first
+    )
+    event.listen(engine, "begin", _begin)
+    return engine
 
 
 def _begin(conn: Connection) -> None:
