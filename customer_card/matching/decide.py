@@ -28,7 +28,8 @@ from customer_card.matching.compare import (
     PHONE,
     SOCIAL,
     Comparison,
-    compare,
+    compare_weighed,
+    name_weights,
 )
 from customer_card.matching.config import MatchConfig
 from customer_card.matching.frequency import (
@@ -40,6 +41,7 @@ from customer_card.matching.frequency import (
 )
 from customer_card.matching.link import conflict
 from customer_card.matching.model import Model, Score
+from customer_card.matching.model import probability as probability_of
 from customer_card.matching.profile import Profile
 
 C = TypeVar("C", bound=Hashable)
@@ -62,15 +64,22 @@ class Candidate(Generic[C]):
 
 @dataclass(frozen=True, slots=True)
 class PairScore:
-    score: Score
     comparison: Comparison
     strong: tuple[str, ...]  # kinds of strong identifiers the two records share
     # Shares a household's e-mail or phone, and nothing tells which member this is.
-    ambiguous: bool = False
+    ambiguous: bool
+    weight: float  # total log2 odds, prior included
+    probability: float
+    # What ``score`` needs to explain the weight field by field: a decision compares every
+    # candidate but shows the evidence of a few, so it is built only when asked for.
+    model: Model = field(repr=False, compare=False)
+    population: int
+    overrides: Mapping[int, float] | None
 
     @property
-    def probability(self) -> float:
-        return self.score.probability
+    def score(self) -> Score:
+        """The weight with its evidence (the same weight: ``Model.total`` adds alike)."""
+        return self.model.score(self.comparison.levels, self.population, self.overrides)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +101,7 @@ class Matcher:
         self.config = config
         self.model = model or Model(config)
         self._names = (config.fields[GIVEN], config.fields[FAMILY])
+        self._name_weights_table = name_weights(self._names)
 
     def pair(
         self,
@@ -111,35 +121,46 @@ class Matcher:
         ``counts``, how common each name is (without it, names weigh the configured average);
         ``holders``, per name key, how many compared records carry it and how many customers
         they make (records of one person repeat the name: the counts count people)."""
-        comparison = compare(a, b, self._names)
+        prior = self.model.prior_weight(population)
+        return self._pair(a, b, population, prior, weak, counts, household, holders, None)
+
+    def _pair(
+        self,
+        a: Profile,
+        b: Profile,
+        population: int,
+        prior: float,
+        weak: Collection[str],
+        counts: NameCounts | None,
+        household: Collection[str],
+        holders: Mapping[str, tuple[int, int]] | None,
+        memo: _NameMemo | None,
+    ) -> PairScore:
+        """``pair`` with the prior weight of ``population`` computed once per decision, and
+        the name weights of the incoming record once per way its names agree (``memo``)."""
+        comparison = compare_weighed(a, b, self._name_weights_table)
         strong = [kind for kind, index in _STRONG_FIELDS if comparison.levels[index] == 1]
         if comparison.levels[CARD] == 1:
             strong.extend(sorted({x.partition(":")[0] for x in set(a.ids) & set(b.ids)}))
-        levels = list(comparison.levels)
         ambiguous = False
-        checkable = bool(a.births) or len(a.given.replace(" ", "")) > 1
-        for kind, index, mine, theirs in (
-            ("phone", PHONE, a.phones, b.phones),
-            ("email", EMAIL, a.emails, b.emails),
-        ):
-            if kind not in strong:
-                continue
-            common = set(mine) & set(theirs)
-            if common <= set(weak):
-                strong.remove(kind)
-                levels[index] = 0
-            elif common <= set(weak) | set(household) and not checkable:
-                strong.remove(kind)
-                ambiguous = True
-        if tuple(levels) != comparison.levels:
-            comparison = Comparison(tuple(levels), comparison.swapped)
+        if "phone" in strong or "email" in strong:
+            comparison, ambiguous = _shared_contact(a, b, comparison, strong, weak, household)
         overrides = (
-            self._name_weights(comparison, a, population, counts, holders)
+            self._name_weights(comparison, a, population, counts, holders, memo)
             if counts is not None
             else None
         )
-        score = self.model.score(comparison.levels, population, overrides)
-        return PairScore(score, comparison, tuple(strong), ambiguous)
+        total = self.model.total(comparison.levels, prior, overrides)
+        return PairScore(
+            comparison,
+            tuple(strong),
+            ambiguous,
+            total,
+            probability_of(total),
+            self.model,
+            population,
+            overrides,
+        )
 
     def _name_weights(
         self,
@@ -148,6 +169,7 @@ class Matcher:
         population: int,
         counts: NameCounts,
         holders: Mapping[str, tuple[int, int]] | None,
+        memo: _NameMemo | None = None,
     ) -> dict[int, float] | None:
         """Exact name agreements weighed by how common the shared value is: u is the share
         of earlier records with that value (the pair's share when both names agree, as
@@ -161,6 +183,10 @@ class Matcher:
         family_exact = comparison.levels[FAMILY] == 1
         if not (given_exact or family_exact):
             return None
+        # Within one decision only these three vary: the rest is the incoming record's.
+        way = (given_exact, family_exact, comparison.swapped)
+        if memo is not None and (known := memo.get(way)) is not None:
+            return known
         # The values agreed on, as the incoming record ``a`` holds them: the counts looked up
         # for it (``frequency.lookup_keys``) cover them, inline as in the batch.
         given_value, family_value = a.given, a.family
@@ -199,6 +225,8 @@ class Matcher:
             u_pair = share(*pairs)
             if u_pair > u_given * u_family:
                 out[GIVEN] = math.log2(given_w.m[0] * family_w.m[0] / u_pair) - out[FAMILY]
+        if memo is not None:
+            memo[way] = out
         return out
 
     def decide(
@@ -211,14 +239,27 @@ class Matcher:
     ) -> Decision[C]:
         by_cluster: dict[C, list[tuple[Candidate[C], PairScore]]] = {}
         household = _household(incoming, candidates)
-        holders = _holders(candidates) if counts is not None else None
+        holders = _holders(incoming, candidates) if counts is not None else None
+        prior = self.model.prior_weight(population)
+        memo: _NameMemo = {}
         for candidate in candidates:
-            scored = self.pair(
-                incoming, candidate.profile, population, weak_phones, counts, household, holders
+            scored = self._pair(
+                incoming,
+                candidate.profile,
+                population,
+                prior,
+                weak_phones,
+                counts,
+                household,
+                holders,
+                memo,
             )
             by_cluster.setdefault(candidate.cluster, []).append((candidate, scored))
 
         identity = incoming.identity()
+        # Without a shared identifier a customer under both thresholds is neither linked nor
+        # suggested, whatever disagrees: most customers compared, not worth checking further.
+        floor = min(self.config.suggest_threshold, self.config.link_threshold)
         linkable: list[tuple[tuple[int, float, int], Proposal[C]]] = []
         suggestions: list[Proposal[C]] = []
         for order, (cluster, members) in enumerate(by_cluster.items()):
@@ -226,25 +267,25 @@ class Matcher:
             strong = sorted(
                 {kind for _, s in members for kind in s.strong}, key=lambda k: -LINK_STRENGTH[k]
             )
+            if not strong and best.probability < floor:
+                continue
             # Every compared record of the customer must agree: one clear disagreement (a
             # sister's given name, a son's birth date) keeps the record apart.
             why = next(
                 (w for c, _ in members if (w := conflict(identity, c.profile.identity()))), None
             )
-            evidence = _evidence(best_candidate, best, strong, why)
             probable = best.probability >= self.config.link_threshold
             if not strong and any(s.ambiguous for _, s in members):
                 # A family's e-mail or landline and no given name or birth date to tell
                 # which member: a supervisor decides.
                 probable = False
                 why = why or _HOUSEHOLD
-                evidence["conflict"] = why
             elif probable and not strong and not corroborated(best.comparison.levels):
                 # Names (and what spells them) agree, nothing else does: namesakes do that.
                 probable = False
                 why = why or _NAMES_ONLY
-                evidence["conflict"] = why
             if why is None and (strong or probable):
+                evidence = _evidence(best_candidate, best, strong, why)
                 reason = (
                     "shares " + ", ".join(_LABELS[k] for k in strong)
                     if strong
@@ -268,6 +309,7 @@ class Matcher:
                 rest = self.model.score(levels, population).probability
                 probability = min(rest, self.config.link_threshold - _BELOW_LINK)
                 shared = ", ".join(_LABELS[k] for k in strong)
+                evidence = _evidence(best_candidate, best, strong, why)
                 suggestions.append(
                     Proposal(cluster, probability, f"shares {shared} but {why}", evidence)
                 )
@@ -280,6 +322,7 @@ class Matcher:
                 reason = f"possible match ({best.probability:.3f})"
                 if why:
                     reason += f": {why}"
+                evidence = _evidence(best_candidate, best, strong, why)
                 suggestions.append(Proposal(cluster, probability, reason, evidence))
 
         if not linkable:
@@ -302,14 +345,25 @@ class Matcher:
 _LABELS = {k: k for k in LINK_STRENGTH}
 
 
-def _holders(candidates: Sequence[Candidate[Any]]) -> dict[str, tuple[int, int]]:
-    """Per name key, the compared records carrying it and the customers they belong to."""
+def _holders(incoming: Profile, candidates: Sequence[Candidate[Any]]) -> dict[str, tuple[int, int]]:
+    """Per name key the incoming record's name weights may ask for (its names read either
+    way), the compared records carrying it and the customers they belong to."""
+    given, family = incoming.given, incoming.family
+    wanted = {
+        given_key(given),
+        given_key(family),
+        family_key(given),
+        family_key(family),
+        pair_key(given, family),
+        pair_key(family, given),
+    }
     records: Counter[str] = Counter()
     people: dict[str, set[Any]] = {}
     for c in candidates:
         for key in counted_keys(c.profile):
-            records[key] += 1
-            people.setdefault(key, set()).add(c.cluster)
+            if key in wanted:
+                records[key] += 1
+                people.setdefault(key, set()).add(c.cluster)
     return {key: (n, len(people[key])) for key, n in records.items()}
 
 
@@ -324,6 +378,40 @@ def _household(incoming: Profile, candidates: Sequence[Candidate[Any]]) -> set[s
     return {value for value, clusters in holders.items() if len(clusters) > 1}
 
 
+def _shared_contact(
+    a: Profile,
+    b: Profile,
+    comparison: Comparison,
+    strong: list[str],
+    weak: Collection[str],
+    household: Collection[str],
+) -> tuple[Comparison, bool]:
+    """A shared phone or e-mail address that proves nothing (``weak``: dropped from the
+    comparison) or that a household shares (``household``: ambiguous when nothing tells
+    which member ``a`` is); removes such kinds from ``strong``."""
+    levels = list(comparison.levels)
+    ambiguous = False
+    checkable = bool(a.births) or len(a.given.replace(" ", "")) > 1
+    for kind, index, mine, theirs in (
+        ("phone", PHONE, a.phones, b.phones),
+        ("email", EMAIL, a.emails, b.emails),
+    ):
+        if kind not in strong:
+            continue
+        common = set(mine) & set(theirs)
+        if common <= set(weak):
+            strong.remove(kind)
+            levels[index] = 0
+        elif common <= set(weak) | set(household) and not checkable:
+            strong.remove(kind)
+            ambiguous = True
+    if tuple(levels) != comparison.levels:
+        comparison = Comparison(tuple(levels), comparison.swapped)
+    return comparison, ambiguous
+
+
+# Name weights of one decision's incoming record, by (given exact, family exact, swapped).
+_NameMemo = dict[tuple[bool, bool, bool], dict[int, float]]
 _NAMES_ONLY = "only the names agree"
 _HOUSEHOLD = "shares an identifier of several customers"
 
@@ -345,11 +433,12 @@ def corroborated(levels: tuple[int, ...]) -> bool:
 def _evidence(
     candidate: Candidate[Any], best: PairScore, strong: list[str], why: str | None
 ) -> dict[str, Any]:
+    score = best.score
     evidence: dict[str, Any] = {
-        "probability": round(best.probability, 6),
-        "weight": round(best.score.weight, 2),
+        "probability": round(score.probability, 6),
+        "weight": round(score.weight, 2),
         "record": {"source": candidate.ref[0], "source_id": candidate.ref[1]},
-        "fields": [e.as_dict() for e in best.score.evidence],
+        "fields": [e.as_dict() for e in score.evidence],
     }
     if strong:
         evidence["shared"] = strong

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 from typing import Protocol
 
 from customer_card.matching.normalise import name_core
@@ -37,15 +38,20 @@ def pair_key(given: str, family: str) -> str:
 
 def counted_keys(p: Profile) -> tuple[str, ...]:
     """The keys one record adds to the counts (an initial is not a name worth counting)."""
+    return _counted_keys(p.given, p.family)
+
+
+@lru_cache(maxsize=1 << 15)  # every decision asks it of each candidate; names repeat
+def _counted_keys(given_name: str, family_name: str) -> tuple[str, ...]:
     keys: list[str] = []
-    given = len(p.given.replace(" ", "")) > 1
-    family = len(name_core(p.family)) > 1
+    given = len(given_name.replace(" ", "")) > 1
+    family = len(name_core(family_name)) > 1
     if given:
-        keys.append(given_key(p.given))
+        keys.append(given_key(given_name))
     if family:
-        keys.append(family_key(p.family))
+        keys.append(family_key(family_name))
     if given and family:
-        keys.append(pair_key(p.given, p.family))
+        keys.append(pair_key(given_name, family_name))
     return tuple(keys)
 
 

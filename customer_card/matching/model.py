@@ -64,6 +64,27 @@ class Model:
                 evidence.append(FieldEvidence(f.name, f.levels[level - 1], w))
         return Score(probability(total), total, tuple(evidence))
 
+    def total(
+        self,
+        levels: tuple[int, ...],
+        prior_weight: float,
+        overrides: Mapping[int, float] | None = None,
+    ) -> float:
+        """The total weight ``score`` gives (the same sum, in the same order, so the same
+        float) without its evidence: what comparing every candidate needs; the evidence is
+        built (``score``) only for the pairs a decision shows."""
+        total = prior_weight
+        weights = self._weights
+        if overrides:
+            for index, level in enumerate(levels):
+                if level:
+                    total += overrides[index] if index in overrides else weights[index][level]
+        else:
+            for index, level in enumerate(levels):
+                if level:
+                    total += weights[index][level]
+        return total
+
     def weight(self, levels: tuple[int, ...], earlier_records: int) -> float:
         return self.prior_weight(earlier_records) + sum(
             self._weights[i][level] for i, level in enumerate(levels) if level

@@ -2,7 +2,7 @@
 records through the same decision as inline matching, against its ground truth.
 
     python tests/bench/analyse_matching.py --records 10000 [--examples 5] [--output FILE.json]
-        [--extra-keys]
+        [--extra-keys] [--dump DECISIONS.jsonl]
 
 Replays the customer records in arrival order (each record against the newest records of
 each of its block keys, the configured windows, name counts as they grow), like ``match run``,
@@ -18,6 +18,10 @@ and groups the missed true pairs and the wrong suggestions by cause:
 - ``transitive``: compared and linked or suggested with another record of the person, but
   this pair's two customers are not (clusters split).
 
+``--dump`` writes every decision (link, suggestions, probabilities to 1e-9, evidence), one
+JSON line per record, so two versions of the engine can be compared byte for byte; the
+summary gives the CPU time per record of the whole replay and of the decision alone.
+
 Name and place keys held by ``blocking.MAX_BLOCK_RECORDS`` earlier records make no more
 candidates, as inline; ``--extra-keys`` adds the block keys proposed in ``extra_keys``.
 """
@@ -32,11 +36,11 @@ from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from customer_card.matching.blocking import MAX_BLOCK_RECORDS, block_keys, window_of
 from customer_card.matching.config import MatchConfig, load_config
-from customer_card.matching.decide import Candidate, Matcher
+from customer_card.matching.decide import Candidate, Decision, Matcher, Proposal
 from customer_card.matching.frequency import Frequencies
 from customer_card.matching.link import full_forms
 from customer_card.matching.normalise import name_core
@@ -60,6 +64,8 @@ class Replay:
     suggestions: list[tuple[int, int, float, str]] = field(default_factory=list)
     evidence: list[dict[str, Any]] = field(default_factory=list)  # one per suggestion
     link_reason: list[str] = field(default_factory=list)
+    decide_cpu: float = 0.0  # CPU seconds spent in ``Matcher.decide``
+    replay_cpu: float = 0.0  # CPU seconds of the whole replay (records generated included)
 
 
 def records(persons: int, seed: int) -> Iterator[tuple[tuple[str, str], dict[str, Any], int]]:
@@ -115,10 +121,12 @@ def replay(
     config: MatchConfig,
     limit: int = MAX_BLOCK_RECORDS,
     extra: bool = False,
+    dump: TextIO | None = None,
 ) -> Replay:
     """``limit``: a name or place key held by that many earlier records makes no more
     candidates (``blocking.MAX_BLOCK_RECORDS``, as inline matching does); ``extra``: add
-    the proposed ``extra_keys``."""
+    the proposed ``extra_keys``; ``dump``: write each decision there (``_dump_line``)."""
+    started = time.process_time()
     matcher = Matcher(config)
     out = Replay()
     blocks: dict[str, list[int]] = defaultdict(list)
@@ -139,7 +147,11 @@ def replay(
         candidates = [
             Candidate(c, out.cluster[c], out.profiles[c], out.refs[c]) for c in sorted(found)
         ]
+        before = time.process_time()
         decision = matcher.decide(profile, candidates, seq, weak, counts)
+        out.decide_cpu += time.process_time() - before
+        if dump is not None:
+            dump.write(_dump_line(seq, decision))
         counts.add(profile)
         cluster = decision.link.cluster if decision.link else seq
         out.refs.append(ref)
@@ -156,7 +168,17 @@ def replay(
                 out.evidence.append(s.evidence)
         for key in keys + filed:
             blocks[key].append(seq)
+    out.replay_cpu = time.process_time() - started
     return out
+
+
+def _dump_line(seq: int, decision: Decision[int]) -> str:
+    def proposal(p: Proposal[int]) -> list[Any]:
+        return [p.cluster, round(p.probability, 9), p.reason, p.evidence]
+
+    link = proposal(decision.link) if decision.link else None
+    line = [seq, link, [proposal(s) for s in decision.suggestions]]
+    return json.dumps(line, ensure_ascii=False, sort_keys=True, separators=(",", ":")) + "\n"
 
 
 def _pairs(groups: dict[int, list[int]]) -> set[tuple[int, int]]:
@@ -317,12 +339,22 @@ def main() -> int:
     parser.add_argument(
         "--extra-keys", action="store_true", help="simulate the proposed extra block keys"
     )
+    parser.add_argument(
+        "--dump", type=Path, help="write every decision here (JSON lines), to compare runs"
+    )
     args = parser.parse_args()
     config = load_config(args.config)
     started = time.perf_counter()
     persons = max(10, round(args.records / RECORDS_PER_PERSON))
-    run = replay(persons, args.seed, config, extra=args.extra_keys)
+    if args.dump:
+        with args.dump.open("w", encoding="utf-8") as dump:
+            run = replay(persons, args.seed, config, extra=args.extra_keys, dump=dump)
+    else:
+        run = replay(persons, args.seed, config, extra=args.extra_keys)
     result = analyse(run, config, args.examples)
+    records = max(1, len(run.person))
+    result["replay_cpu_ms_per_record"] = round(1000 * run.replay_cpu / records, 4)
+    result["decide_cpu_ms_per_record"] = round(1000 * run.decide_cpu / records, 4)
     result["seconds"] = round(time.perf_counter() - started, 1)
     if args.output:
         args.output.write_text(json.dumps(result, indent=1, ensure_ascii=False))
