@@ -16,7 +16,7 @@ from rapidfuzz.distance import JaroWinkler
 from customer_card.domain.model import SearchHit
 from customer_card.matching import normalise
 from customer_card.store.database import Database
-from customer_card.store.search_store import Candidate, SearchStore, fts_phrase
+from customer_card.store.search_store import Candidate, SearchStore, fts_phrase, fts_prefix
 
 PUBLIC_ID = re.compile(r"^C[0-9A-HJKMNP-TV-Z]{8}$", re.IGNORECASE)
 PHONE_LIKE = re.compile(r"^[+()\d][\d\s().+-]*$")
@@ -56,8 +56,8 @@ class SearchService:
                 ids.extend(i for i in store.match(query.fts, CANDIDATES) if i not in ids)
             if len(ids) < limit and query.terms:
                 fuzzy = self._fuzzy_query(store, query.terms)
-                if fuzzy and fuzzy != query.fts:
-                    ids.extend(i for i in store.match(fuzzy, CANDIDATES) if i not in ids)
+                if fuzzy:
+                    ids.extend(i for i in store.match_words(fuzzy, CANDIDATES) if i not in ids)
             exact = set(query.exact_ids)
             scores = {i: 100.0 if i in exact else 90.0 for i in ids[:CANDIDATES]}
             if query.terms:
@@ -107,12 +107,12 @@ class SearchService:
         return _Query(" AND ".join(fts_phrase(t) for t in long_terms), [], terms)
 
     def _fuzzy_query(self, store: SearchStore, terms: list[str]) -> str | None:
-        """The same words, each widened to the close spellings the cache knows.
+        """The same words, each widened to the close spellings the cache knows, as a query on
+        the word index.
 
-        Every spelling is a substring search over the whole index, so the alternatives are
-        kept few and telling: a typo swaps, drops or doubles one letter (one letter longer or
-        shorter at most), a 3-letter alternative is a single trigram found almost everywhere,
-        and a spelling containing another one adds nothing to it ("jeanne" ⊂ "jean")."""
+        The alternatives are kept few and telling: a typo swaps, drops or doubles one letter
+        (one letter longer or shorter at most), and a 3-letter alternative is too short to
+        tell anyone apart. What was typed also counts as the start of a word (type-ahead)."""
         vocabulary = self._words(store)
         groups = []
         for term in terms:
@@ -134,8 +134,9 @@ class SearchService:
                     if len(w) >= TYPO_MIN_LENGTH and abs(len(w) - len(term)) <= 1
                 ][:TYPO_OPTIONS]
             ) | {term}
-            options = {o for o in options if not any(p != o and p in o for p in options)}
-            groups.append("(" + " OR ".join(fts_phrase(o) for o in sorted(options)) + ")")
+            # Known spellings as whole words; what was typed also as the start of a word.
+            words = [fts_prefix(term), *(fts_phrase(o) for o in sorted(options - {term}))]
+            groups.append("(" + " OR ".join(words) + ")")
         return " AND ".join(groups) if groups else None
 
     def _words(self, store: SearchStore) -> list[str]:

@@ -584,9 +584,10 @@ class IngestStore:
         ids = [r.customer_id for r in rows]
         for chunk in _chunks(ids):
             marks = ",".join("?" * len(chunk))
-            self.session.connection().exec_driver_sql(
-                f"DELETE FROM customer_search WHERE rowid IN ({marks})", tuple(chunk)
-            )
+            for table in ("customer_search", "customer_search_words"):
+                self.session.connection().exec_driver_sql(
+                    f"DELETE FROM {table} WHERE rowid IN ({marks})", tuple(chunk)
+                )
         if rows:
             self.session.connection().exec_driver_sql(
                 "INSERT INTO customer_search (rowid, names, emails, phones, cards, handles, city) "
@@ -595,6 +596,10 @@ class IngestStore:
                     (r.customer_id, r.names, r.emails, r.phones, r.cards, r.handles, r.city)
                     for r in rows
                 ],
+            )
+            self.session.connection().exec_driver_sql(
+                "INSERT INTO customer_search_words (rowid, names) VALUES (?, ?)",
+                [(r.customer_id, r.names) for r in rows],
             )
         if tokens:
             self.session.connection().exec_driver_sql(

@@ -441,3 +441,9 @@ SEARCH_FTS_DDL = (
     "names, emails, phones, cards, handles, city, "
     "tokenize='trigram remove_diacritics 1')"
 )
+# The same names as words (rowid = customer.id): typo-tolerant search asks for whole known
+# spellings, answered from the words' short posting lists instead of trigram intersections.
+SEARCH_WORDS_DDL = (
+    "CREATE VIRTUAL TABLE customer_search_words USING fts5("
+    "names, tokenize='unicode61 remove_diacritics 2', prefix='2 3')"
+)

@@ -1,4 +1,5 @@
-"""Search reads: the FTS5 trigram index, exact contact look-ups and the name vocabulary."""
+"""Search reads: the FTS5 trigram and word indexes, exact contact look-ups and the name
+vocabulary."""
 
 from __future__ import annotations
 
@@ -31,6 +32,11 @@ def fts_phrase(text: str) -> str:
     return '"' + text.replace('"', '""') + '"'
 
 
+def fts_prefix(text: str) -> str:
+    """Words starting with ``text``, for the word index (the word being typed)."""
+    return fts_phrase(text) + "*"
+
+
 class SearchStore:
     def __init__(self, session: Session) -> None:
         self.session = session
@@ -43,6 +49,15 @@ class SearchStore:
         """
         rows = self.session.connection().exec_driver_sql(
             "SELECT rowid FROM customer_search WHERE customer_search MATCH ? LIMIT ?",
+            (query, limit),
+        )
+        return [int(r[0]) for r in rows]
+
+    def match_words(self, query: str, limit: int) -> list[int]:
+        """Up to ``limit`` customer ids whose names match an FTS5 query over whole words
+        (``fts_phrase`` for a word, ``fts_prefix`` for the start of one)."""
+        rows = self.session.connection().exec_driver_sql(
+            "SELECT rowid FROM customer_search_words WHERE customer_search_words MATCH ? LIMIT ?",
             (query, limit),
         )
         return [int(r[0]) for r in rows]

@@ -505,6 +505,11 @@ def build(path: Path, people: int, seed: int, *, progress: bool = True) -> dict[
             print(f"  loaded in {loaded - started:.0f} s; indexing", file=sys.stderr)
         for _, sql in indexes:
             conn.execute(sql)
+        # The word index holds the same names as the trigram index (ingest writes both).
+        conn.execute(
+            "INSERT INTO customer_search_words (rowid, names) "
+            "SELECT rowid, names FROM customer_search"
+        )
         # No ANALYZE: a cache filled by ingest has no planner statistics either.
         conn.execute("PRAGMA journal_mode = WAL").fetchone()
     finally:

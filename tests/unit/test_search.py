@@ -142,6 +142,29 @@ def test_names(cache: Cache, query: str, who: str) -> None:
 
 @pytest.mark.parametrize(
     ("query", "who"),
+    [("Jocleyne Mic", "jocelyne"), ("Prousst Marc", "marcel"), ("Le Gof Hél", "helene")],
+)
+def test_a_misspelt_word_with_the_next_one_half_typed(cache: Cache, query: str, who: str) -> None:
+    # Typed so far: a typo in one word, the start of the other (the exact substring search
+    # finds nothing; the word index takes the known spellings and the typed start).
+    found = cache.find(query)
+
+    assert found, f"nothing found for {query!r}"
+    assert found[0] == cache.ids[who]
+
+
+def test_the_word_index_holds_every_indexed_customer(built: Built) -> None:
+    with built.database.read() as session:
+        conn = session.connection()
+        trigram = conn.exec_driver_sql("SELECT rowid FROM customer_search ORDER BY 1").all()
+        words = conn.exec_driver_sql("SELECT rowid FROM customer_search_words ORDER BY 1").all()
+
+    assert trigram
+    assert words == trigram
+
+
+@pytest.mark.parametrize(
+    ("query", "who"),
     [
         ("06 12 34 56 78", "jocelyne"),
         ("0612345678", "jocelyne"),

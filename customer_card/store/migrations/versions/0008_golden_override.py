@@ -2,7 +2,7 @@
 
 Revision ID: 0008
 Revises: 0006
-Create Date: 2026-12-05 10:00:00.000000
+Create Date: 2026-11-22 16:30:00.000000
 """
 
 from collections.abc import Sequence
