@@ -52,12 +52,15 @@ class SearchService:
             store = SearchStore(session)
             query = self._plan(store, text)
             ids: list[int] = list(query.exact_ids)
-            if query.fts:
+            if query.terms:
+                # Words (short posting lists) first: the words as typed, then their known
+                # spellings; substrings anywhere (the trigram index: inside a word, a city, a
+                # handle) only when the words found too few.
+                for words in (_typed_words(query.terms), self._fuzzy_query(store, query.terms)):
+                    if words and len(ids) < limit:
+                        ids.extend(i for i in store.match_words(words, CANDIDATES) if i not in ids)
+            if query.fts and (not query.terms or len(ids) < limit):
                 ids.extend(i for i in store.match(query.fts, CANDIDATES) if i not in ids)
-            if len(ids) < limit and query.terms:
-                fuzzy = self._fuzzy_query(store, query.terms)
-                if fuzzy:
-                    ids.extend(i for i in store.match_words(fuzzy, CANDIDATES) if i not in ids)
             exact = set(query.exact_ids)
             scores = {i: 100.0 if i in exact else 90.0 for i in ids[:CANDIDATES]}
             if query.terms:
@@ -188,6 +191,12 @@ def _name_score(wanted: str, variant: str) -> float:
 
 
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
+
+
+def _typed_words(terms: list[str]) -> str | None:
+    """Every word as typed, each the start of a word of the names, in any order."""
+    long_terms = [t for t in terms if len(t) >= 3]
+    return " AND ".join(fts_prefix(t) for t in long_terms) if long_terms else None
 
 
 def _one_edit(word: str) -> set[str]:
