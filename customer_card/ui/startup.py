@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from PySide6.QtCore import QCoreApplication
-from PySide6.QtWidgets import QApplication, QInputDialog, QLineEdit, QMessageBox
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import QApplication, QInputDialog, QLineEdit, QMessageBox, QWidget
 
 from customer_card.services.actions import ActionService
 from customer_card.services.cards import CardService
@@ -98,6 +99,34 @@ def _open(open_services: OpenServices, db_path: Path) -> OpenedServices | None:
     return None
 
 
+# Up to this size a screen is a kiosk or laptop one: the window takes all of it.
+SMALL_SCREEN = (1440, 900)
+
+
+def fitted_size(available_width: int, available_height: int) -> tuple[int, int] | None:
+    """The window's first size on a screen with this much room: None to maximise (small
+    screens), else most of a large screen, never below the kiosk size it is designed for."""
+    if available_width <= SMALL_SCREEN[0] or available_height <= SMALL_SCREEN[1]:
+        return None
+    return max(1366, available_width * 4 // 5), max(768, available_height * 17 // 20)
+
+
+def _show_fitted(window: QWidget) -> None:
+    screen = window.screen() or QGuiApplication.primaryScreen()
+    area = screen.availableGeometry()
+    size = fitted_size(area.width(), area.height())
+    if size is None:
+        # The whole screen also without a window manager to maximise it (a bare kiosk session).
+        window.setGeometry(area)
+        window.showMaximized()
+        return
+    window.resize(*size)
+    frame = window.frameGeometry()
+    frame.moveCenter(area.center())
+    window.move(frame.topLeft())
+    window.show()
+
+
 def run_gui(
     db_path: Path,
     request: dict[str, Any] | None,
@@ -139,8 +168,7 @@ def run_gui(
         window.handle_request(resolve_request(services, message))
 
     instance.message_received.connect(on_request)
-    window.resize(1366, 768)
-    window.show()
+    _show_fitted(window)
     if request:
         on_request(request)
     try:

@@ -81,3 +81,19 @@ def _shared_phone(demo_services: DemoServices) -> str:
 def test_screen_pop_by_id(demo_services: DemoServices) -> None:
     assert startup.resolve_request(demo_services, {"id": "12"}) == {"customer_id": 12}
     assert startup.resolve_request(demo_services, {"id": "c1234abcd"}) == {"public_id": "c1234abcd"}
+
+
+@pytest.mark.parametrize(
+    ("available", "expected"),
+    [
+        ((1366, 728), None),  # kiosk laptop (taskbar taken off): all of it
+        ((1440, 870), None),
+        ((1920, 1040), (1536, 884)),  # most of a large screen
+        ((2560, 1400), (2048, 1190)),
+        ((1600, 780), None),  # wide but short: still a small screen
+    ],
+)
+def test_the_first_window_size_fits_the_screen(
+    available: tuple[int, int], expected: tuple[int, int] | None
+) -> None:
+    assert startup.fitted_size(*available) == expected
