@@ -4,7 +4,7 @@ both customers back exactly — including what arrived for either since the merg
 from __future__ import annotations
 
 import dataclasses
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -17,12 +17,7 @@ from customer_card.services.merge import MergeError, MergeService
 from customer_card.store import models as m
 from customer_card.store.database import Database
 from sync.records import RecordKind, SourceRecord
-
-T0 = datetime(2026, 10, 1, 8, 0, tzinfo=UTC)
-
-
-def customer(source: str, source_id: str, **fields: Any) -> SourceRecord:
-    return SourceRecord(source, source_id, RecordKind.CUSTOMER, fields, updated_at=T0)
+from tests.unit.merge_people import ESHOP, LOYALTY, T0, Clock, customer
 
 
 def interaction(source: str, source_id: str, ref: str, days: int, **fields: Any) -> SourceRecord:
@@ -46,26 +41,6 @@ def consent(source: str, source_id: str, ref: str, status: str, days: int) -> So
         "collected_at": (T0 + timedelta(days=days)).isoformat(),
     }
     return SourceRecord(source, source_id, RecordKind.CONSENT, fields)
-
-
-# Two records of one person that share nothing the engine can link on: a supervisor merges.
-LOYALTY = customer(
-    "loyalty", "L1", given_name="Jocelyne", family_name="MICHU", loyalty_card="290410000035",
-    city="Lyon", postcode="69003", loyalty_tier="gold",
-)  # fmt: skip
-ESHOP = customer(
-    "eshop", "E1", given_name="Jo", family_name="Michu", email="jo.m@free.fr",
-    street="12 rue Paul Bert", postcode="69008", city="Lyon",
-)  # fmt: skip
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        self.now += timedelta(seconds=1)
-        return self.now
 
 
 @pytest.fixture

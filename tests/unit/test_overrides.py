@@ -3,7 +3,7 @@ merges and unmerges, until it is cleared; every change is audited."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -32,33 +32,7 @@ from customer_card.services.overrides import (
 from customer_card.store import models as m
 from customer_card.store.database import Database
 from customer_card.store.overrides_store import OverrideStore
-from sync.records import RecordKind, SourceRecord
-
-T0 = datetime(2026, 10, 1, 8, 0, tzinfo=UTC)
-
-
-def customer(source: str, source_id: str, when: datetime = T0, **fields: Any) -> SourceRecord:
-    return SourceRecord(source, source_id, RecordKind.CUSTOMER, fields, updated_at=when)
-
-
-# Two records of one person that share nothing the engine links on: a supervisor merges.
-LOYALTY = customer(
-    "loyalty", "L1", given_name="Jocelyne", family_name="MICHU", loyalty_card="290410000035",
-    city="Lyon", postcode="69003", loyalty_tier="gold",
-)  # fmt: skip
-ESHOP = customer(
-    "eshop", "E1", given_name="Jo", family_name="Michu", email="jo.m@free.fr",
-    street="12 rue Paul Bert", postcode="69008", city="Lyon",
-)  # fmt: skip
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        self.now += timedelta(seconds=1)
-        return self.now
+from tests.unit.merge_people import ESHOP, LOYALTY, T0, Clock, customer
 
 
 @pytest.fixture
