@@ -349,6 +349,31 @@ def _tooltip(summary: SyncSummary) -> str:
 # -- per-source status ---------------------------------------------------------------------
 
 
+class _TableModel(QAbstractTableModel):
+    """A read-only table over ``self._rows``: one column per member of ``columns``, titled by
+    ``titles()`` in the same order."""
+
+    columns: type[IntEnum]
+    _rows: list[Any]
+
+    def titles(self) -> list[str]:
+        raise NotImplementedError
+
+    def rowCount(self, parent: _Index = _ROOT) -> int:
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: _Index = _ROOT) -> int:
+        return 0 if parent.isValid() else len(self.columns)
+
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        if orientation != Qt.Orientation.Horizontal or role != Qt.ItemDataRole.DisplayRole:
+            return None
+        titles = self.titles()
+        return titles[section] if 0 <= section < len(titles) else None
+
+
 class SourceColumn(IntEnum):
     SOURCE = 0
     SCHEDULE = 1
@@ -358,10 +383,11 @@ class SourceColumn(IntEnum):
     LAST_ERROR = 5
 
 
-class SourceStatusModel(QAbstractTableModel):
+class SourceStatusModel(_TableModel):
     """One row per source: type and schedule, last success, next run, quarantine, last error."""
 
     STATUS_ROLE = Qt.ItemDataRole.UserRole + 1
+    columns = SourceColumn
 
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
@@ -377,26 +403,15 @@ class SourceStatusModel(QAbstractTableModel):
     def status(self, row: int) -> SourceStatus | None:
         return self._rows[row][0] if 0 <= row < len(self._rows) else None
 
-    def rowCount(self, parent: _Index = _ROOT) -> int:
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: _Index = _ROOT) -> int:
-        return 0 if parent.isValid() else len(SourceColumn)
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if orientation != Qt.Orientation.Horizontal or role != Qt.ItemDataRole.DisplayRole:
-            return None
-        titles = {
-            SourceColumn.SOURCE: self.tr("Source"),
-            SourceColumn.SCHEDULE: self.tr("Schedule"),
-            SourceColumn.LAST_SUCCESS: self.tr("Last success"),
-            SourceColumn.NEXT_RUN: self.tr("Next run"),
-            SourceColumn.QUARANTINED: self.tr("Quarantined"),
-            SourceColumn.LAST_ERROR: self.tr("Last error"),
-        }
-        return titles.get(SourceColumn(section)) if 0 <= section < len(SourceColumn) else None
+    def titles(self) -> list[str]:
+        return [
+            self.tr("Source"),
+            self.tr("Schedule"),
+            self.tr("Last success"),
+            self.tr("Next run"),
+            self.tr("Quarantined"),
+            self.tr("Last error"),
+        ]
 
     def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid() or not 0 <= index.row() < len(self._rows):
@@ -538,12 +553,13 @@ class QuarantineColumn(IntEnum):
     DATE = 4
 
 
-class QuarantineModel(QAbstractTableModel):
+class QuarantineModel(_TableModel):
     """Quarantined records (read-only): source, kind, id there, reason, date; the raw content
     under ``RAW_ROLE``."""
 
     RAW_ROLE = Qt.ItemDataRole.UserRole + 1
     ID_ROLE = Qt.ItemDataRole.UserRole + 2
+    columns = QuarantineColumn
 
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
@@ -557,27 +573,14 @@ class QuarantineModel(QAbstractTableModel):
     def entry(self, row: int) -> QuarantineEntry | None:
         return self._rows[row] if 0 <= row < len(self._rows) else None
 
-    def rowCount(self, parent: _Index = _ROOT) -> int:
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: _Index = _ROOT) -> int:
-        return 0 if parent.isValid() else len(QuarantineColumn)
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if orientation != Qt.Orientation.Horizontal or role != Qt.ItemDataRole.DisplayRole:
-            return None
-        titles = {
-            QuarantineColumn.SOURCE: self.tr("Source"),
-            QuarantineColumn.KIND: self.tr("Kind"),
-            QuarantineColumn.ID: self.tr("Id there"),
-            QuarantineColumn.REASON: self.tr("Reason"),
-            QuarantineColumn.DATE: self.tr("Since"),
-        }
-        return (
-            titles.get(QuarantineColumn(section)) if 0 <= section < len(QuarantineColumn) else None
-        )
+    def titles(self) -> list[str]:
+        return [
+            self.tr("Source"),
+            self.tr("Kind"),
+            self.tr("Id there"),
+            self.tr("Reason"),
+            self.tr("Since"),
+        ]
 
     def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid() or not 0 <= index.row() < len(self._rows):
