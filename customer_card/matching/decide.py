@@ -31,9 +31,11 @@ from customer_card.matching.compare import (
     compare_weighed,
     name_weights,
 )
-from customer_card.matching.config import MatchConfig
+from customer_card.matching.config import FieldWeights, MatchConfig
 from customer_card.matching.frequency import (
+    CITY_POPULATION_KEY,
     NameCounts,
+    city_key,
     counted_keys,
     family_key,
     given_key,
@@ -52,6 +54,8 @@ _STRONG_FIELDS = (("social", SOCIAL), ("email", EMAIL), ("phone", PHONE))
 _IDENTIFIER_FIELDS = frozenset({CARD, SOCIAL, EMAIL, PHONE, HANDLE, ADDRESS})
 # A suggestion's probability always shows it is below the link threshold.
 _BELOW_LINK = 1e-4
+# Beyond this a pair is certain (``model.probability`` says 1.0): odds stay finite.
+_MAX_LOG2_ODDS = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +106,7 @@ class Matcher:
         self.model = model or Model(config)
         self._names = (config.fields[GIVEN], config.fields[FAMILY])
         self._name_weights_table = name_weights(self._names)
+        self._address = config.fields[ADDRESS]
 
     def pair(
         self,
@@ -179,12 +184,13 @@ class Matcher:
         the compared records that carry the name.
         Names agreeing read the other way round are counted in either role, whichever is
         more common: one of the two records filed them the wrong way."""
-        given_exact = comparison.levels[GIVEN] == 1
-        family_exact = comparison.levels[FAMILY] == 1
-        if not (given_exact or family_exact):
+        given_level, family_level = comparison.levels[GIVEN], comparison.levels[FAMILY]
+        given_exact, family_exact = given_level == 1, family_level == 1
+        same_city = comparison.levels[ADDRESS] == _CITY_LEVEL
+        if not (given_level in (1, 2) or family_level in (1, 2) or same_city):
             return None
-        # Within one decision only these three vary: the rest is the incoming record's.
-        way = (given_exact, family_exact, comparison.swapped)
+        # Within one decision only these vary: the rest is the incoming record's.
+        way = (given_level, family_level, comparison.swapped, same_city)
         if memo is not None and (known := memo.get(way)) is not None:
             return known
         # The values agreed on, as the incoming record ``a`` holds them: the counts looked up
@@ -206,18 +212,18 @@ class Matcher:
         out: dict[int, float] = {}
         u_given = u_family = 1.0
         swapped = comparison.swapped
-        if given_exact:
+        if given_level in (1, 2):
             keys = [given_key(given_value)]
             if swapped:
                 keys.append(family_key(given_value))
             u_given = share(*keys)
-            out[GIVEN] = math.log2(given_w.m[0] / u_given)
-        if family_exact:
+            out[GIVEN] = _tf_weight(given_w, given_level, u_given)
+        if family_level in (1, 2):
             keys = [family_key(family_value)]
             if swapped:
                 keys.append(given_key(family_value))
             u_family = share(*keys)
-            out[FAMILY] = math.log2(family_w.m[0] / u_family)
+            out[FAMILY] = _tf_weight(family_w, family_level, u_family)
         if given_exact and family_exact:
             pairs = [pair_key(given_value, family_value)]
             if swapped:
@@ -225,9 +231,28 @@ class Matcher:
             u_pair = share(*pairs)
             if u_pair > u_given * u_family:
                 out[GIVEN] = math.log2(given_w.m[0] * family_w.m[0] / u_pair) - out[FAMILY]
+        if same_city and (city := self._city_weight(a.city, population, counts)) is not None:
+            out[ADDRESS] = city
         if memo is not None:
             memo[way] = out
         return out
+
+    def _city_weight(self, city: str, population: int, counts: NameCounts) -> float | None:
+        """The weight of two records naming the same city (neither has a postcode to
+        compare): log2(m/u) with m the chance one person's records agree on their place
+        (all but the configured 'different' share: moves, typos) and u the share of earlier
+        records in that city, discounted like names. Paris proves little, Vincennes a lot.
+        None (the configured weight) while the counts do not cover the cache's cities (a
+        cache counted before they were: ``match run`` counts them)."""
+        if counts.count(CITY_POPULATION_KEY) < _COVERED * population:
+            return None
+        n = counts.count(city_key(city))
+        if n <= 0:
+            return None
+        size = float(max(population, self.config.min_population))
+        m_same_place = 1.0 - self._address.m[-1]
+        u_city = (max(n, self.config.tf_min_count) - self.config.tf_discount) / size
+        return math.log2(m_same_place / min(1.0, u_city))
 
     def decide(
         self,
@@ -262,8 +287,19 @@ class Matcher:
         floor = min(self.config.suggest_threshold, self.config.link_threshold)
         linkable: list[tuple[tuple[int, float, int], Proposal[C]]] = []
         suggestions: list[Proposal[C]] = []
+        bests = {
+            cluster: max(members, key=lambda cs: (cs[1].probability, -cs[0].key))
+            for cluster, members in by_cluster.items()
+        }
+        # One person is one customer: the record is at most one of the customers compared,
+        # so the odds of each are shared with the others' (a name held by three customers
+        # is a third as likely to be any one of them). Suggestions use that share.
+        odds = {c: 2.0 ** min(_MAX_LOG2_ODDS, s.weight) for c, (_, s) in bests.items()}
+        total_odds = sum(odds.values())
         for order, (cluster, members) in enumerate(by_cluster.items()):
-            best_candidate, best = max(members, key=lambda cs: (cs[1].probability, -cs[0].key))
+            best_candidate, best = bests[cluster]
+            others = total_odds - odds[cluster]
+            exclusive = odds[cluster] / (1.0 + total_odds) if others > 0 else best.probability
             strong = sorted(
                 {kind for _, s in members for kind in s.strong}, key=lambda k: -LINK_STRENGTH[k]
             )
@@ -313,13 +349,17 @@ class Matcher:
                 suggestions.append(
                     Proposal(cluster, probability, f"shares {shared} but {why}", evidence)
                 )
-            elif (why is None or why in (_NAMES_ONLY, _HOUSEHOLD)) and (
-                best.probability >= self.config.suggest_threshold
-            ):
+            elif why is None or why in (_NAMES_ONLY, _HOUSEHOLD):
                 # (A clear disagreement without a shared identifier is another person at
-                # the same address or with the same name: nothing to review.)
-                probability = min(best.probability, self.config.link_threshold - _BELOW_LINK)
-                reason = f"possible match ({best.probability:.3f})"
+                # the same address or with the same name: nothing to review.) A household's
+                # identifier keeps every member it may be, for a supervisor to choose.
+                shown = best.probability if why == _HOUSEHOLD else exclusive
+                if shown < self.config.suggest_threshold:
+                    continue
+                probability = min(shown, self.config.link_threshold - _BELOW_LINK)
+                reason = f"possible match ({shown:.3f})"
+                if shown < best.probability:
+                    reason = f"possible match ({shown:.3f}; other customers fit as well)"
                 if why:
                     reason += f": {why}"
                 evidence = _evidence(best_candidate, best, strong, why)
@@ -410,10 +450,27 @@ def _shared_contact(
     return comparison, ambiguous
 
 
-# Name weights of one decision's incoming record, by (given exact, family exact, swapped).
-_NameMemo = dict[tuple[bool, bool, bool], dict[int, float]]
+# Name (and city) weights of one decision's incoming record, by (given level, family level,
+# swapped, same city).
+_NameMemo = dict[tuple[int, int, bool, bool], dict[int, float]]
+# The address level of two records compared on their cities only (no postcode on one side).
+_CITY_LEVEL = 3
+# Counts cover a cache when they count at least this share of its records (as the service's
+# check of the name counts).
+_COVERED = 0.9
 _NAMES_ONLY = "only the names agree"
 _HOUSEHOLD = "shares an identifier of several customers"
+
+
+def _tf_weight(weights: FieldWeights, level: int, u_value: float) -> float:
+    """The weight of a name agreement given ``u_value``, the share of earlier records
+    carrying the incoming record's name. Exact: log2(m / u_value). Close (a typo, a short
+    form): the configured weight, lowered by as much as the name is more common than the
+    configured exact u — near-misses of 'Martin' (Martine, Martins) are as common as
+    Martin is, while a rare name (or a typo of one) keeps the configured weight."""
+    if level == 1:
+        return math.log2(weights.m[0] / u_value)
+    return weights.weight(level) + min(0.0, math.log2(weights.u[0] / u_value))
 
 
 def corroborated(levels: tuple[int, ...]) -> bool:

@@ -3,8 +3,9 @@
 Two records that both say 'Martin' prove much less than two that both say 'Kerhervé': the u
 probability of an exact name agreement is the share of records that carry that value, not
 one figure for every name. Counts are kept per key — ``g:`` a given name, ``f:`` a family
-name, ``n:`` the pair given|family (names are not independent: Nguyen goes with Thi) — plus
-the number of records counted (``#``).
+name, ``n:`` the pair given|family (names are not independent: Nguyen goes with Thi), ``c:``
+a city (two records saying Paris prove less than two saying Vincennes) — plus the number of
+records counted (``#``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ from customer_card.matching.normalise import name_core
 from customer_card.matching.profile import Profile
 
 POPULATION_KEY = "#"
+# The records whose cities were counted: a cache counted before cities were has names
+# counted for every record but cities only for the newest (``match run`` recounts).
+CITY_POPULATION_KEY = "#c"
 
 
 class NameCounts(Protocol):
@@ -36,13 +40,18 @@ def pair_key(given: str, family: str) -> str:
     return "n:" + given.replace(" ", "") + "|" + name_core(family)
 
 
+def city_key(city: str) -> str:
+    return "c:" + city
+
+
 def counted_keys(p: Profile) -> tuple[str, ...]:
-    """The keys one record adds to the counts (an initial is not a name worth counting)."""
-    return _counted_keys(p.given, p.family)
+    """The keys one record adds to the counts (an initial is not a name worth counting;
+    every record counts towards the cities counted, city or not)."""
+    return _counted_keys(p.given, p.family, p.city)
 
 
 @lru_cache(maxsize=1 << 15)  # every decision asks it of each candidate; names repeat
-def _counted_keys(given_name: str, family_name: str) -> tuple[str, ...]:
+def _counted_keys(given_name: str, family_name: str, city: str) -> tuple[str, ...]:
     keys: list[str] = []
     given = len(given_name.replace(" ", "")) > 1
     family = len(name_core(family_name)) > 1
@@ -52,6 +61,9 @@ def _counted_keys(given_name: str, family_name: str) -> tuple[str, ...]:
         keys.append(family_key(family_name))
     if given and family:
         keys.append(pair_key(given_name, family_name))
+    if city:
+        keys.append(city_key(city))
+    keys.append(CITY_POPULATION_KEY)
     return tuple(keys)
 
 

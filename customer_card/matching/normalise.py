@@ -71,7 +71,8 @@ def split_full_name(full_name: str) -> tuple[str, str]:
     """'Jocelyne MICHU' -> ('Jocelyne', 'MICHU'); 'MICHU Jocelyne' -> ('Jocelyne', 'MICHU').
 
     A word in capitals is taken as the family name (a common French convention); otherwise the
-    last word is the family name.
+    last word is the family name, with the particles just before it ('G. Le Roux',
+    'M. Da Silva', 'Anne de la Tour').
     """
     words = [w for w in _SPACES.sub(" ", full_name).strip().split(" ") if w]
     while words and words[0].casefold().rstrip(".") in TITLES:
@@ -85,7 +86,18 @@ def split_full_name(full_name: str) -> tuple[str, str]:
         family = " ".join(upper)
         given = " ".join(w for w in words if w not in upper)
         return given, family
-    return " ".join(words[:-1]), words[-1]
+    start = len(words) - 1
+    while start > 0 and fold(words[start - 1]) in FAMILY_PARTICLES:
+        start -= 1
+    return " ".join(words[:start]), " ".join(words[start:])
+
+
+# Particles that open a family name written after the given name. Not those that are also
+# given names ('Ben', 'Al', 'El'): 'Ben Smith' is Ben, Smith.
+FAMILY_PARTICLES = frozenset(
+    {"de", "du", "des", "la", "le", "les", "d", "l", "van", "von", "der", "den", "da", "di",
+     "dos", "das", "do", "del", "della", "ter", "ten", "st", "saint", "sainte"}
+)  # fmt: skip
 
 
 @lru_cache(maxsize=65536)

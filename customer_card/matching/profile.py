@@ -88,10 +88,16 @@ def profile_of(
     """The profile of a customer record's fields (``extracted`` when the caller has it)."""
     x = extracted if extracted is not None else extract(fields, region)
     given, family = normalise.fold(x.given_name), normalise.fold(x.family_name)
-    if not given and " " in family and _SEPARATED.search(x.family_name):
+    if (
+        not given
+        and " " in family
+        and _SEPARATED.search(x.family_name)
+        and family.partition(" ")[0] not in normalise.FAMILY_PARTICLES
+    ):
         # A display name in one piece ('jocelyne_michu', 'Jocelyne Michu' without capitals
-        # split elsewhere): the first word is the given name. A hyphen joins one name
-        # ('Pierre-Yves', 'Lefebvre-Dumas'): it is not a separator.
+        # split elsewhere): the first word is the given name — unless it opens a family
+        # name ('Da Silva', 'Le Roux'). A hyphen joins one name ('Pierre-Yves',
+        # 'Lefebvre-Dumas'): it is not a separator.
         given, _, family = family.partition(" ")
     ids = tuple(f"{k}:{v}" for k, v in x.identifiers if k in ("loyalty_card", "crm_id"))
     social = tuple(v for k, v in x.identifiers if k == "social")

@@ -16,7 +16,8 @@ and groups the missed true pairs and the wrong suggestions by cause:
 - ``below suggest``: compared, probability under ``thresholds.suggest``;
 - ``kept apart: <why>``: compared and probable, kept apart by a safety rule;
 - ``transitive``: compared and linked or suggested with another record of the person, but
-  this pair's two customers are not (clusters split).
+  this pair's two customers are not (clusters split); ``alone it is suggested`` also counts
+  pairs whose odds other customers shared (a record is at most one of them).
 
 ``--dump`` writes every decision (link, suggestions, probabilities to 1e-9, evidence), one
 JSON line per record, so two versions of the engine can be compared byte for byte; the

@@ -133,3 +133,60 @@ def test_em_with_random_pair_u_does_not_collapse() -> None:
     birth = result.fields[2]
     assert birth.weight(1) > 0 > birth.weight(4)
     assert birth.u == start[2].u  # u stays that of random pairs
+
+
+def test_a_small_town_proves_more_than_a_big_city() -> None:
+    """Two records naming the same city (no postcode to compare) weigh by how many earlier
+    records name it: Vincennes says more than Paris. A cache whose counts do not cover its
+    cities yet (counted before cities were) keeps the configured weight."""
+    matcher = Matcher(CONFIG)
+    counts = Frequencies({"c:paris": 1900, "c:vincennes": 3, "#": 10_000, "#c": 10_000})
+
+    def city_weight(city: str, counts: Frequencies | None) -> float:
+        a = profile_of({"full_name": "Geneviève Vincent", "city": city})
+        b = profile_of({"given_name": "Geneviève", "family_name": "Vincent", "city": city})
+        score = matcher.pair(a, b, 10_000, counts=counts).score
+        return next(e.weight for e in score.evidence if e.field == "address")
+
+    assert city_weight("Vincennes", counts) > city_weight("Paris", counts) + 5
+    assert city_weight("Paris", counts) > 0  # still more likely in the same city
+    configured = CONFIG.fields[8].weight(3)
+    assert city_weight("Vincennes", Frequencies({"#": 10_000})) == configured
+    newest_only = Frequencies({"c:paris": 5, "#": 10_000, "#c": 40})
+    assert city_weight("Paris", newest_only) == configured
+
+
+def test_a_near_miss_of_a_common_family_name_weighs_less() -> None:
+    """'Martine' for 'Martin' is as common as Martin is; a typo of a rare name keeps the
+    configured weight of a close agreement."""
+    matcher = Matcher(CONFIG)
+    counts = Frequencies({"f:martin": 400, "f:kerherve": 2, "#": 10_000})
+
+    def family_weight(incoming: str, earlier: str) -> float:
+        a = profile_of({"given_name": "Paul", "family_name": incoming})
+        b = profile_of({"given_name": "Paul", "family_name": earlier})
+        score = matcher.pair(a, b, 10_000, counts=counts).score
+        return next(e.weight for e in score.evidence if e.field == "family_name")
+
+    configured = CONFIG.fields[1].weight(2)
+    assert family_weight("Martin", "Martinn") < configured - 3
+    assert family_weight("Kerhervé", "Kerhrevé") == configured
+
+
+def test_a_name_several_customers_hold_is_no_suggestion_for_any() -> None:
+    """One person is one customer: a record with only a name is at most one of the
+    customers that hold it, so the odds are shared. Alone it is suggested; among three
+    namesakes (different birth dates, towns) none of them is."""
+    matcher = Matcher(CONFIG)
+    incoming = profile_of({"full_name": "Mamadou Haddad", "instagram": "@mamadou_haddad"})
+    namesakes = [
+        _candidate(i, 10 * i, {"given_name": "Mamadou", "family_name": "Haddad",
+                               "birth_date": f"19{40 + 7 * i}-02-13", "postcode": pc})
+        for i, pc in ((1, "38000"), (2, "63100"), (3, "13006"))
+    ]  # fmt: skip
+    alone = matcher.decide(incoming, namesakes[:1], 10_000)
+    assert alone.link is None
+    assert [s.cluster for s in alone.suggestions] == [10]
+    together = matcher.decide(incoming, namesakes, 10_000)
+    assert together.link is None
+    assert together.suggestions == ()
