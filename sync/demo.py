@@ -30,6 +30,7 @@ import csv
 import math
 import random
 import unicodedata
+from bisect import bisect_left
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
@@ -400,6 +401,56 @@ _ADVISOR_CALLS = (
     "présentation du programme fidélité",
 )
 _DELIVERY = ("Livraison à domicile", "Point relais", "Livraison express", "Retrait en magasin")
+
+# The retailer's catalogue (a department store: fashion, home, beauty, tech, sport):
+# sku, name, category, price in cents. Sorted by price: an order's lines are drawn near the
+# price its amount allows per article.
+_CATALOGUE: tuple[tuple[str, str, str, int], ...] = tuple(
+    sorted(
+        (
+            ("BEA-1021", "Baume à lèvres karité", "Beauté", 590),
+            ("LIV-3310", "Roman poche « Les Heures claires »", "Livres", 790),
+            ("ENF-2204", "Chaussettes enfant lot de 5", "Enfants", 990),
+            ("CUI-4102", "Torchons coton lot de 3", "Cuisine", 1290),
+            ("HOM-1150", "T-shirt col rond coton bio", "Mode homme", 1499),
+            ("FEM-1308", "Foulard imprimé fleurs", "Mode femme", 1990),
+            ("MAI-5203", "Bougie parfumée figue", "Décoration", 2290),
+            ("JAR-6001", "Kit de semis aromatiques", "Jardinage", 2490),
+            ("BEA-1044", "Crème hydratante visage 50 ml", "Beauté", 2890),
+            ("SPO-7012", "Gourde isotherme 750 ml", "Sport", 2990),
+            ("ENF-2230", "Pyjama enfant dinosaures", "Enfants", 2990),
+            ("FEM-1322", "Pull col V mérinos", "Mode femme", 3990),
+            ("HTE-8044", "Câble USB-C tressé 2 m", "High-tech", 1990),
+            ("HOM-1174", "Chemise oxford slim", "Mode homme", 4990),
+            ("MAI-5240", "Parure de lit percale 240×220", "Maison", 5990),
+            ("BEA-1090", "Eau de parfum 50 ml", "Beauté", 6990),
+            ("SPO-7045", "Tapis de yoga antidérapant", "Sport", 3490),
+            ("FEM-1360", "Robe portefeuille fluide", "Mode femme", 7990),
+            ("CHA-9012", "Baskets cuir blanches", "Chaussures", 8990),
+            ("HOM-1199", "Jean brut coupe droite", "Mode homme", 6990),
+            ("CUI-4150", "Cocotte fonte 24 cm", "Cuisine", 11900),
+            ("CHA-9040", "Bottines cuir à talon", "Chaussures", 12900),
+            ("HTE-8102", "Casque audio sans fil", "High-tech", 14900),
+            ("FEM-1391", "Trench-coat beige", "Mode femme", 16900),
+            ("SPO-7090", "Chaussures de trail", "Sport", 13900),
+            ("MAI-5288", "Lampe de table laiton", "Décoration", 18900),
+            ("HOM-1230", "Blazer laine", "Mode homme", 22900),
+            ("BIJ-9512", "Bracelet argent 925", "Bijoux", 8900),
+            ("HTE-8150", "Montre connectée", "High-tech", 29900),
+            ("CUI-4199", "Robot pâtissier", "Cuisine", 34900),
+            ("FEM-1420", "Sac cabas cuir grainé", "Mode femme", 49000),
+            ("HOM-1290", "Manteau cachemire", "Mode homme", 89000),
+            ("HTE-8210", "Ordinateur portable 14 pouces", "High-tech", 129900),
+            ("BIJ-9560", "Collier or jaune 18 carats", "Bijoux", 115000),
+            ("MAI-5350", "Canapé 3 places velours", "Maison", 149000),
+            ("HTE-8260", "Téléviseur OLED 65 pouces", "High-tech", 219000),
+            ("BIJ-9601", "Montre automatique acier", "Bijoux", 240000),
+            ("BIJ-9640", "Bague solitaire diamant 0,5 ct", "Bijoux", 390000),
+        ),
+        key=lambda product: product[3],
+    )
+)
+_CATALOGUE_PRICES = tuple(product[3] for product in _CATALOGUE)
 
 # Share of a person's interactions that each system holds (normalised over their systems).
 _SYSTEM_WEIGHTS = {"crm": 0.06, "eshop": 0.36, "loyalty": 0.32, "support": 0.16, "social": 0.10}
@@ -785,6 +836,50 @@ def _pick(rng: random.Random, items: Sequence[_T]) -> _T:
 
 def _amount(cents: int) -> str:
     return f"{cents // 100}.{cents % 100:02d}"
+
+
+def _product_near(rng: random.Random, cents: int, taken: set[str]) -> tuple[str, str, str, int]:
+    """A catalogue product priced near ``cents`` (one of the few nearest, not yet in the order)."""
+    at = bisect_left(_CATALOGUE_PRICES, cents)
+    near = sorted(
+        (p for p in _CATALOGUE[max(0, at - 3) : at + 3] if p[0] not in taken),
+        key=lambda p: abs(p[3] - cents),
+    )[:3] or [p for p in _CATALOGUE if p[0] not in taken]
+    return _pick(rng, near)
+
+
+def _line(product: tuple[str, str, str, int], quantity: int, unit_cents: int) -> dict[str, Any]:
+    sku, name, category, _ = product
+    return {
+        "sku": sku,
+        "name": name,
+        "category": category,
+        "quantity": quantity,
+        "unit_price": _amount(unit_cents),
+    }
+
+
+def _order_lines(rng: random.Random, articles: int, total: int) -> list[dict[str, Any]]:
+    """Up to five lines for ``articles`` articles whose amounts add up to ``total`` cents:
+    products at their catalogue price, the last one (one article) at what is left."""
+    count = 1 if articles == 1 else 2 + min(int(rng.random() * 4), articles - 2)
+    quantities = [1] * count
+    for _ in range(articles - count):  # the extra articles go to the lines before the last
+        quantities[int(rng.random() * (count - 1))] += 1
+    per_article = total / articles
+    taken: set[str] = set()
+    lines: list[dict[str, Any]] = []
+    spent = 0
+    for quantity in quantities[:-1]:
+        product = _product_near(rng, int(per_article * (0.6 + rng.random() * 0.6)), taken)
+        if spent + product[3] * quantity > total - max(100, int(per_article * 0.3)):
+            break  # too dear for what is left: the rest goes on the last line
+        taken.add(product[0])
+        lines.append(_line(product, quantity, product[3]))
+        spent += product[3] * quantity
+    rest = total - spent
+    lines.append(_line(_product_near(rng, rest, taken), 1, rest))
+    return lines
 
 
 def _price(rng: random.Random, euros: float) -> int:
@@ -1531,14 +1626,23 @@ class DemoGenerator:
         delivery = _pick(rng, _DELIVERY)
         if delivery == "Retrait en magasin":
             delivery = f"Retrait en magasin {p.store}"
+        if state == "annulée":
+            status = "cancelled"
+        elif state.startswith("retournée"):
+            status = "returned"
+        # The lines come from their own stream, seeded by the order: drawing them from ``rng``
+        # would change every record generated after (the persons matching is measured on).
+        lines = _order_lines(random.Random(self.config.seed * 1_000_003 + number), items, cents)
+        articles = sum(int(line["quantity"]) for line in lines)
         fields: dict[str, Any] = {
             "channel": "web",
             "kind": "order",
-            "summary": f"Commande n° {number} – {items} article{'s' if items > 1 else ''}",
+            "summary": f"Commande n° {number} – {articles} article{'s' if articles > 1 else ''}",
             "details": f"Statut : {state} · {delivery}",
             "status": status,
             "amount": _amount(cents),
             "currency": "EUR",
+            "items": lines,
         }
         return self._record(account, f"ORD-{number}", self._moment(rng, day, 420, 1425), fields)
 

@@ -26,6 +26,13 @@ Named transforms of a field rule, applied in this order: ``column`` / ``columns`
 
 A column name may be a dotted path into nested JSON (``customer.email``). A row that cannot be
 mapped raises :class:`MappingError`; the connector turns it into a quarantined rejection.
+
+Canonical fields are the names ingest reads (README, "Sources"): customers' identity and
+contact fields, interactions' ``customer_ref``, ``occurred_at``, ``channel``, ``kind``,
+``direction``, ``summary``, ``details``, ``status``, ``amount``, ``currency`` and ``items``
+(an order's lines: a list of ``{sku, name, quantity, unit_price, category?, currency?}``, or that
+list as JSON text from a CSV column; passed through as read and checked by ingest), consents'
+``purpose``, ``status``, ``channel`` and ``collected_at``.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from customer_card.domain.model import (
     TimelineCursor,
     TimelineFilter,
 )
-from customer_card.store.card_store import CardStore
+from customer_card.store.card_store import CardStore, OrderLine, ProductBought, ProductsBought
 from customer_card.store.database import Database
 
 
@@ -62,6 +62,17 @@ class CardService:
         with self.database.read() as session:
             return CardStore(session).related(customer_id)
 
+    def products(self, customer_id: int, limit: int = 8) -> ProductsBought:
+        """What the customer bought, per product, most recent first (``limit`` of them, and
+        how many in all): loaded after the card, like the related customers."""
+        with self.database.read() as session:
+            return CardStore(session).products(customer_id, limit)
+
+    def order_lines(self, interaction_id: int) -> tuple[OrderLine, ...]:
+        """The lines of one order (for the timeline's detail pane)."""
+        with self.database.read() as session:
+            return CardStore(session).order_lines(interaction_id)
+
     def timeline(
         self,
         customer_id: int,
@@ -72,6 +83,8 @@ class CardService:
         with self.database.read() as session:
             return CardStore(session).timeline(customer_id, after, limit, filter)
 
+
+__all__ = ["CardService", "OrderLine", "ProductBought", "ProductsBought", "card_as_json"]
 
 CARD_JSON_VERSION = 1
 

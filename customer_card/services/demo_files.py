@@ -3,13 +3,14 @@ loads them through the ``csv`` connector (``customer-card demo-export --output D
 
 The files look like real exports: ``;`` and UTF-8 with BOM for most systems, ``,`` without BOM
 for the e-shop, French dates (``31/12/1980``) and decimal commas (``12,50``); lists (several
-e-mails, interests) are ``|``-separated. Loading them gives the same cache as ingesting the
-generator directly.
+e-mails, interests) are ``|``-separated; an order's lines are one JSON column, ``items``.
+Loading them gives the same cache as ingesting the generator directly.
 """
 
 from __future__ import annotations
 
 import csv
+import json
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
@@ -57,6 +58,7 @@ COLUMNS: dict[RecordKind, tuple[str, ...]] = {
         "status",
         "amount",
         "currency",
+        "items",
     ),
     RecordKind.CONSENT: (
         "id",
@@ -134,6 +136,8 @@ def export_row(record: SourceRecord) -> list[str]:
             value = fields.get(column)
         if value is None:
             out.append("")
+        elif column == "items":
+            out.append(json.dumps(value, ensure_ascii=False, separators=(",", ":")))
         elif isinstance(value, list):
             out.append("|".join(str(v) for v in value))
         elif isinstance(value, bool):

@@ -7,6 +7,7 @@ saved in the transaction of the records it covers, so an interrupted sync resume
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
@@ -644,7 +645,78 @@ def _interaction_row(record: SourceRecord) -> dict[str, Any]:
         "status": _text(f.get("status"), 16),
         "amount_cents": _cents(f.get("amount")),
         "currency": _text(f.get("currency"), 3),
+        "items": _order_lines(f.get("items"), _text(f.get("currency"), 3))
+        if "items" in f
+        else None,
     }
+
+
+# One order line as stored: line number, sku, name, quantity, unit price in cents, currency,
+# category.
+OrderLineRow = tuple[int, str | None, str, int, int, str | None, str | None]
+
+
+def _order_lines(value: Any, currency: str | None) -> list[OrderLineRow] | None:
+    """The canonical ``items`` field: a list of ``{sku, name, quantity, unit_price,
+    category?, currency?}`` (or that list as JSON text, from a CSV column); a line's currency
+    defaults to the order's. Anything else is a :class:`RecordError` naming the line at
+    fault: a line is never dropped silently."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as error:
+            raise RecordError(f"items is not valid JSON ({error.msg})") from error
+    if not isinstance(value, list):
+        raise RecordError(f"items must be a list of order lines, not {type(value).__name__}")
+    lines: list[OrderLineRow] = []
+    for number, line in enumerate(value, start=1):
+        if not isinstance(line, Mapping):
+            raise RecordError(f"items line {number} is not an object")
+        sku = _text(line.get("sku"), 64) or None
+        name = _text(line.get("name"), 200) or sku
+        if not name:
+            raise RecordError(f"items line {number} has neither name nor sku")
+        quantity = _whole(line.get("quantity"))
+        if quantity is None or quantity <= 0:
+            raise RecordError(
+                f"items line {number}: quantity {line.get('quantity')!r} is not a positive "
+                "whole number"
+            )
+        try:
+            price = _cents(line.get("unit_price"))
+        except RecordError as error:
+            raise RecordError(f"items line {number}: {error}") from None
+        if price is None or price < 0:
+            raise RecordError(
+                f"items line {number}: unit_price {line.get('unit_price')!r} is missing or negative"
+            )
+        lines.append(
+            (
+                number,
+                sku,
+                name,
+                quantity,
+                price,
+                _text(line.get("currency"), 3) or currency,
+                _text(line.get("category"), 64) or None,
+            )
+        )
+    return lines
+
+
+def _whole(value: Any) -> int | None:
+    """A whole number given as a number or as digits; None for anything else."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value.strip())
+    return None
 
 
 def _consent_row(record: SourceRecord) -> dict[str, Any]:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import replace
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Row, Select, and_, func, or_, select
+from sqlalchemy import Row, Select, and_, func, or_, select, text
 from sqlalchemy.orm import Session
 
 from customer_card.domain import model as d
@@ -25,6 +25,46 @@ HOUSEHOLD_MAX_SHARED = 8
 LOCAL_SOURCE = "local"
 NAMESAKE_CANDIDATES = 50
 MAX_NAMESAKES = 3
+
+
+# Orders whose products were not (or no longer) the customer's.
+CANCELLED_STATUSES = ("cancelled", "canceled")
+RETURNED_STATUSES = ("returned", "refunded")
+
+
+@dataclass(frozen=True, slots=True)
+class OrderLine:
+    """One line of an order, as the order's source system sent it."""
+
+    line_no: int
+    sku: str | None
+    name: str
+    quantity: int
+    unit_price: Decimal | None
+    currency: str | None
+    category: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ProductBought:
+    """What a customer bought of one product, over all their orders (cancelled ones aside)."""
+
+    key: str  # the sku, else the name
+    sku: str | None
+    name: str
+    category: str | None
+    quantity: int
+    times: int  # orders it was in
+    returned: int  # of ``quantity``, in orders returned or refunded
+    last_bought_at: datetime
+    last_source: str  # the most recent order: provenance
+    last_source_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ProductsBought:
+    products: tuple[ProductBought, ...]  # most recent first, at most the limit asked
+    total: int  # distinct products in all
 
 
 def to_customer(row: m.Customer) -> d.Customer:
@@ -432,6 +472,65 @@ class CardStore:
         ).all()
         return tuple(sorted(str(k) for k in kinds))
 
+    def products(self, customer_id: int, limit: int) -> ProductsBought:
+        """The products in a customer's orders, one entry per sku (else name), the most
+        recently bought first. Joins the customer's interactions (``ix_interaction_open``:
+        customer, status, deleted) to their lines by the lines' primary key (order, line), so
+        a long history costs an index walk, not a scan of every order line."""
+        rows = self.session.execute(_PRODUCTS_SQL, {"cid": customer_id}).all()
+        # SQLite gives the bare columns of the row holding max(occurred_at): the last order.
+        bought = sorted(
+            (
+                ProductBought(
+                    key=row.key,
+                    sku=row.sku,
+                    name=row.name,
+                    category=row.category,
+                    quantity=int(row.quantity),
+                    times=int(row.times),
+                    returned=int(row.returned),
+                    last_bought_at=_as_utc(row.last_at),
+                    last_source=row.source,
+                    last_source_id=row.source_id,
+                )
+                for row in rows
+            ),
+            key=lambda p: (p.last_bought_at, p.key),
+            reverse=True,
+        )
+        return ProductsBought(tuple(bought[: max(limit, 0)]), len(bought))
+
+    def order_lines(self, interaction_id: int) -> tuple[OrderLine, ...]:
+        """The lines of one order, in their order (read by the lines' primary key)."""
+        ol = m.OrderLine
+        rows = self.session.execute(
+            select(
+                ol.line_no,
+                ol.sku,
+                ol.name,
+                ol.quantity,
+                ol.unit_price_cents,
+                ol.currency,
+                ol.category,
+            )
+            .where(ol.interaction_id == interaction_id)
+            .order_by(ol.line_no)
+        ).all()
+        return tuple(
+            OrderLine(
+                line_no=row.line_no,
+                sku=row.sku,
+                name=row.name,
+                quantity=row.quantity,
+                unit_price=None
+                if row.unit_price_cents is None
+                else Decimal(row.unit_price_cents) / 100,
+                currency=row.currency,
+                category=row.category,
+            )
+            for row in rows
+        )
+
     def _count(self, customer_id: int, *where: object) -> int:
         i = m.Interaction
         query = (
@@ -511,6 +610,28 @@ def _filtered(query: _AnySelect, flt: d.TimelineFilter) -> _AnySelect:
             )
         )
     return query
+
+
+_PRODUCTS_SQL = text(
+    "SELECT coalesce(l.sku, l.name) AS key, l.sku, l.name, l.category, "
+    "sum(l.quantity) AS quantity, count(DISTINCT i.id) AS times, "
+    "sum(CASE WHEN i.status IN ({returned}) THEN l.quantity ELSE 0 END) AS returned, "
+    "max(i.occurred_at) AS last_at, i.source, i.source_id "
+    "FROM interaction AS i JOIN order_line AS l ON l.interaction_id = i.id "
+    "WHERE i.customer_id = :cid AND i.deleted = 0 "
+    "AND coalesce(i.status, '') NOT IN ({cancelled}) "
+    "GROUP BY coalesce(l.sku, l.name)".format(
+        returned=", ".join(f"'{s}'" for s in RETURNED_STATUSES),
+        cancelled=", ".join(f"'{s}'" for s in CANCELLED_STATUSES),
+    )
+)
+
+
+def _as_utc(value: datetime | str) -> datetime:
+    """A time read by plain SQL (naive UTC text) as an aware UTC datetime."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _distinct_profiles(profiles: Iterable[d.SocialProfile]) -> tuple[d.SocialProfile, ...]:

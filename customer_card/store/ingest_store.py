@@ -175,6 +175,11 @@ _INSERT_INTERACTION_WITH_ID = _INSERT_INTERACTION.replace(
 ).replace("VALUES (", "VALUES (?, ")
 
 
+_INSERT_ORDER_LINE = (
+    "INSERT INTO order_line (interaction_id, line_no, sku, name, quantity, unit_price_cents, "
+    "currency, category) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
 _INSERT_CONSENT = (
     "INSERT INTO consent (customer_id, source_record_id, source, source_id, purpose, status, "
     "channel, collected_at, source_updated_at, content_hash, deleted) "
@@ -486,10 +491,30 @@ class IngestStore:
                 for iid, r in numbered
             ),
         )
+        self._insert_lines((iid, r.get("items")) for iid, r in numbered)
 
     def update_interactions(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Update interactions by id; a row carrying ``items`` (a new version of the record,
+        not a tombstone) has its order lines replaced by those."""
+        if not rows:
+            return
+        replaced = {r["id"]: r["items"] for r in rows if "items" in r}
+        plain = [{k: v for k, v in r.items() if k != "items"} for r in rows] if replaced else rows
+        self.session.execute(update(m.Interaction), list(plain))
+        if replaced:
+            for chunk in _chunks(sorted(replaced)):
+                marks = ",".join("?" * len(chunk))
+                self._cursor.execute(
+                    f"DELETE FROM order_line WHERE interaction_id IN ({marks})", chunk
+                )
+            self._insert_lines((iid, items) for iid, items in replaced.items())
+
+    def _insert_lines(self, orders: Iterable[tuple[int, Sequence[Sequence[Any]] | None]]) -> None:
+        """The order lines of these interactions: (line_no, sku, name, quantity,
+        unit_price_cents, currency, category) each."""
+        rows = [(iid, *line) for iid, items in orders if items for line in items]
         if rows:
-            self.session.execute(update(m.Interaction), list(rows))
+            self._cursor.executemany(_INSERT_ORDER_LINE, rows)
 
     def insert_consents(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """Bulk insert at the driver with plain tuples, like interactions."""

@@ -236,6 +236,26 @@ class Interaction(Base):
     )
 
 
+class OrderLine(Base):
+    """One line of an order (an interaction): what was bought, how many, at what price; a
+    negative quantity is a return. Replaced with the order's new version; follows the order
+    when a merge moves it to another customer (migration 0010)."""
+
+    __tablename__ = "order_line"
+
+    interaction_id: Mapped[int] = mapped_column(ForeignKey("interaction.id"), primary_key=True)
+    line_no: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sku: Mapped[str | None] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    quantity: Mapped[int] = mapped_column(Integer)
+    unit_price_cents: Mapped[int | None] = mapped_column(Integer)
+    currency: Mapped[str | None] = mapped_column(String(3))
+    category: Mapped[str | None] = mapped_column(String(64))
+
+    # Clustered by order: an order's lines are read together, from one page.
+    __table_args__ = ({"sqlite_with_rowid": False},)
+
+
 class Note(Base):
     __tablename__ = "note"
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from PySide6.QtCore import QObject, QThreadPool, QTimer, Signal
 
 from customer_card.domain.model import CustomerCard, Interaction, RelatedCustomer, TimelineFilter
+from customer_card.services.cards import OrderLine, ProductsBought
 from customer_card.ui.card_view import CardView
 from customer_card.ui.ports import CardPort
 from customer_card.ui.tasks import LatestOnlyRunner
@@ -24,6 +25,8 @@ class _Kept:
 _Answer = tuple[int, CustomerCard | None, list[Interaction], _Kept | None]
 
 EXTRAS_DELAY_MS = 150  # after a card is shown, before its related customers are read
+LINES_DELAY_MS = 120  # an order selected in the timeline, before its lines are read
+PRODUCTS_SHOWN = 8  # products bought listed on the card; the others are counted
 
 
 class CardController(QObject):
@@ -32,6 +35,7 @@ class CardController(QObject):
     load_failed = Signal(str)
     loading = Signal(bool)
     related_shown = Signal(int)  # customer id whose related customers (and kinds) are shown
+    lines_shown = Signal(int)  # interaction id whose order lines are in the detail pane
 
     def __init__(
         self,
@@ -54,6 +58,17 @@ class CardController(QObject):
         # every interaction) take longer than the card: fetched after it is on screen.
         self._related = LatestOnlyRunner(pool, self)
         self._related.finished.connect(self._on_related)
+        # An order's lines, when the advisor stays on it in the timeline: read a moment after
+        # the selection (not for each row passed with the arrow keys, and not in the middle of
+        # a card being painted, whose newest row is selected as it opens).
+        self._lines = LatestOnlyRunner(pool, self)
+        self._lines.finished.connect(self._on_lines)
+        self._lines_for: int | None = None
+        self._lines_timer = QTimer(self)
+        self._lines_timer.setSingleShot(True)
+        self._lines_timer.setInterval(LINES_DELAY_MS)
+        self._lines_timer.timeout.connect(self._read_lines)
+        view.timeline.lines_wanted.connect(self._load_lines)
         self._extras_for: int | None = None
         self._extras_shown: int | None = None
         self._closed = False
@@ -97,6 +112,9 @@ class CardController(QObject):
 
         self.loading.emit(True)
         self._extras_timer.stop()  # the card being left: its extras are not wanted now
+        # Nor its order's lines: a read beside the card's load would take another pooled
+        # connection, and the next load a colder one (measured: +30 ms on a 20,000-row card).
+        self._lines_timer.stop()
         self._runner.submit(load)
 
     def show_now(self, customer_id: int) -> bool:
@@ -119,6 +137,7 @@ class CardController(QObject):
     def shutdown(self) -> None:
         """The window is closing: start no more background reads."""
         self._extras_timer.stop()
+        self._lines_timer.stop()
         self._closed = True
 
     def _on_loaded(self, answer: _Answer) -> None:
@@ -182,14 +201,38 @@ class CardController(QObject):
         if self._runner.busy:
             return  # a card is loading: its own timer follows, or _extras_pending
         self._related.submit(
-            lambda: (customer_id, cards.related(customer_id), cards.kinds(customer_id))
+            lambda: (
+                customer_id,
+                cards.related(customer_id),
+                cards.kinds(customer_id),
+                cards.products(customer_id, PRODUCTS_SHOWN),
+            )
         )
 
-    def _on_related(self, answer: tuple[int, tuple[RelatedCustomer, ...], tuple[str, ...]]) -> None:
-        customer_id, related, kinds = answer
+    def _on_related(
+        self,
+        answer: tuple[int, tuple[RelatedCustomer, ...], tuple[str, ...], ProductsBought],
+    ) -> None:
+        customer_id, related, kinds, products = answer
         if self._view.set_related(customer_id, related, kinds):
+            self._view.set_products(customer_id, products)
             self._extras_shown = customer_id
             self.related_shown.emit(customer_id)
+
+    def _load_lines(self, interaction_id: int) -> None:
+        self._lines_for = interaction_id
+        self._lines_timer.start()
+
+    def _read_lines(self) -> None:
+        interaction_id, cards = self._lines_for, self._cards
+        if self._closed or interaction_id is None:
+            return
+        self._lines.submit(lambda: (interaction_id, cards.order_lines(interaction_id)))
+
+    def _on_lines(self, answer: tuple[int, tuple[OrderLine, ...]]) -> None:
+        interaction_id, lines = answer
+        if self._view.timeline.detail.set_lines(interaction_id, lines):
+            self.lines_shown.emit(interaction_id)
 
     def _on_filter(self, timeline_filter: TimelineFilter) -> None:
         self.timeline_model.set_filter(timeline_filter)

@@ -1,4 +1,5 @@
-"""The left column of the card: contact points, identifiers, consents and preferences.
+"""The left column of the card: contact points, identifiers, consents and preferences,
+related customers and the products bought.
 
 Every value carries a tooltip saying where it came from (source, id there, date) and
 every contact value or identifier has a copy button.
@@ -23,6 +24,7 @@ from customer_card.domain.model import (
     Provenance,
     RelatedCustomer,
 )
+from customer_card.services.cards import ProductBought, ProductsBought
 from customer_card.ui.formatting import format_count, format_date, format_datetime, format_money
 from customer_card.ui.icons import channel_icon, contact_icon
 from customer_card.ui.labels import (
@@ -418,6 +420,91 @@ class RelatedSection(Section):
     def set_related(self, customers: tuple[RelatedCustomer, ...]) -> None:
         self.setVisible(bool(customers))
         self._rows.fill(customers, RelatedRow.set_related)
+
+
+class ProductRow(QWidget):
+    """One product: name, then category, quantity, orders and last date; "returned" marked;
+    where it comes from (the last order) on hover."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(8)
+        self.name = ElidedLabel("", "ProductName", mode=Qt.TextElideMode.ElideRight)
+        layout.addWidget(self.name, 1)
+        self.returned = _small_badge("", "warning")
+        layout.addWidget(self.returned)
+        self.facts = muted("")
+        layout.addWidget(self.facts)
+
+    def set_product(self, product: ProductBought) -> None:
+        tr = QCoreApplication.translate
+        self.name.set_full_text(product.name)
+        times = tr("Card", "%n order(s)", "", product.times)
+        quantity = f"×{format_count(product.quantity)}"
+        # Times bought and category are in the tooltip: at kiosk width the name needs the room.
+        self.facts.setText(f"{quantity} · {format_date(product.last_bought_at)}")
+        self.returned.setVisible(product.returned > 0)
+        if product.returned:
+            self.returned.setText(
+                tr("Card", "returned")
+                if product.returned >= product.quantity
+                else tr("Card", "%1 returned").replace("%1", format_count(product.returned))
+            )
+        where = tr("Card", "Last bought in order %1 · %2").replace("%1", product.last_source_id)
+        source = provenance_tooltip(
+            [Provenance(product.last_source, product.last_source_id, product.last_bought_at)]
+        )
+        lines = [
+            product.name,
+            " · ".join(x for x in (product.category, product.sku) if x),
+            tr("Card", "%1 bought in %2")
+            .replace("%1", format_count(product.quantity))
+            .replace("%2", times),
+            where.replace("%2", format_date(product.last_bought_at)),
+            source,
+        ]
+        tooltip = "\n".join(line for line in lines if line)
+        for widget in (self, self.name, self.facts, self.returned):
+            widget.setToolTip(tooltip)
+
+
+class ProductsSection(Section):
+    """What the customer bought, per product, the most recent first; loaded after the card."""
+
+    orders_requested = Signal()  # the advisor wants every order in the timeline
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(QCoreApplication.translate("Card", "Products bought"), parent)
+        self._rows = RowPool(self.body, ProductRow)
+        self.more = QLabel()
+        self.more.setObjectName("ProductsMore")
+        self.more.setTextInteractionFlags(Qt.TextInteractionFlag.LinksAccessibleByMouse)
+        self.more.linkActivated.connect(lambda _href: self.orders_requested.emit())
+        self.body.addWidget(self.more)
+        self.customer_id: int | None = None
+        self.hide()
+
+    def set_products(self, customer_id: int | None, bought: ProductsBought | None) -> None:
+        """Show ``bought`` for ``customer_id`` (None: nothing known yet, hidden)."""
+        self.customer_id = customer_id
+        products = bought.products if bought else ()
+        self.setVisible(bool(products))
+        self._rows.fill(products, ProductRow.set_product)
+        more = (bought.total - len(products)) if bought else 0
+        self.more.setVisible(more > 0)
+        if more > 0:
+            text = self.tr("%n more product(s)", "", more).replace(str(more), format_count(more))
+            self.more.setText(
+                f'<a href="orders">{escape(text)}</a> · '
+                + escape(self.tr("see the orders in the history"))
+            )
+            self.more.setToolTip(self.tr("Show only the orders in the history"))
+
+    @property
+    def rows(self) -> list[ProductRow]:
+        return self._rows.shown
 
 
 def _small_badge(text: str, tone: str) -> Badge:

@@ -9,12 +9,14 @@ from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import QFrame, QScrollArea, QSplitter, QVBoxLayout, QWidget
 
 from customer_card.domain.model import CustomerCard, RelatedCustomer
+from customer_card.services.cards import ProductsBought
 from customer_card.ui.card_header import CardHeader
 from customer_card.ui.card_sections import (
     ConsentsSection,
     ContactsSection,
     IdentifiersSection,
     OpenNowSection,
+    ProductsSection,
     RelatedSection,
 )
 from customer_card.ui.timeline_view import TimelinePanel
@@ -44,6 +46,7 @@ class CardView(QWidget):
         self.identifiers = IdentifiersSection()
         self.consents = ConsentsSection()
         self.related = RelatedSection()
+        self.products = ProductsSection()
         self.contacts.copied.connect(self.copied)
         self.contacts.correct_requested.connect(self.correct_requested)
         self.identifiers.copied.connect(self.copied)
@@ -57,6 +60,8 @@ class CardView(QWidget):
         for section in (
             self.open_now,
             self.contacts,
+            # What they bought, before the consents: the header already flags do-not-contact.
+            self.products,
             self.consents,
             self.related,
             self.identifiers,
@@ -81,6 +86,7 @@ class CardView(QWidget):
         self.timeline.filter_changed.connect(self.filter_changed)
         self.timeline.strip.note_requested.connect(self.note_requested)
         self.timeline.strip.call_requested.connect(self.call_requested)
+        self.products.orders_requested.connect(lambda: self.timeline.strip.show_kind("order"))
         right_layout.addWidget(self.timeline)
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
@@ -127,6 +133,14 @@ class CardView(QWidget):
             self.timeline.strip.set_kinds(kinds)
         return True
 
+    def set_products(self, customer_id: int, bought: ProductsBought) -> bool:
+        """The products bought arrive after the card, like the related customers; ignored if
+        another card is shown since."""
+        if self._card is None or self._card.customer.id != customer_id:
+            return False
+        self.products.set_products(customer_id, bought)
+        return True
+
     def set_editable(self, editable: bool) -> None:
         """Read-only windows (no action service) hide what would record something."""
         self.contacts.editable = editable
@@ -145,6 +159,8 @@ class CardView(QWidget):
         self.identifiers.set_card(card)
         self.consents.set_card(card)
         self.related.set_related(card.related)
+        if self.products.customer_id != card.customer.id:
+            self.products.set_products(None, None)  # another customer's: read after the card
         self.timeline.set_card(card, keep_filters)
         if not keep_filters:
             self.left_scroll.verticalScrollBar().setValue(0)

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import QCoreApplication, QEvent, QSize, Qt, QThreadPool, Signal
-from PySide6.QtGui import QCloseEvent, QKeySequence, QResizeEvent, QShortcut
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence, QResizeEvent, QShortcut
 from PySide6.QtWidgets import (
+    QApplication,
     QLabel,
     QMainWindow,
     QStackedWidget,
@@ -25,6 +26,7 @@ from customer_card.ui.search_controller import SearchController
 from customer_card.ui.search_model import SearchResultsModel
 from customer_card.ui.sync_controller import SyncController, SyncPort
 from customer_card.ui.sync_views import SyncStatusBar
+from customer_card.ui.theme import current_theme, load_theme, save_theme
 from customer_card.ui.timeline_model import TimelineModel
 from customer_card.ui.widgets import muted
 
@@ -157,6 +159,7 @@ class MainWindow(QMainWindow):
             shortcut = QShortcut(QKeySequence(keys), self)
             shortcut.setContext(Qt.ShortcutContext.WindowShortcut)
             shortcut.activated.connect(slot)
+        self._build_menu()
         self.statusBar().setSizeGripEnabled(False)
         # Syncs on a worker, their state at the right of the status bar (Ctrl+Shift+S).
         self.sync_controller: SyncController | None = None
@@ -171,6 +174,34 @@ class MainWindow(QMainWindow):
             self.sync_controller.customer_changed.connect(self._on_customer_synced)
             self.sync_controller.refresh_status()
         self.search_bar.field.setFocus(Qt.FocusReason.OtherFocusReason)
+
+    def _build_menu(self) -> None:
+        """View ▸ Theme: light or dark, applied at once and remembered for the next launch."""
+        view_menu = self.menuBar().addMenu(self.tr("&View"))
+        theme_menu = view_menu.addMenu(self.tr("&Theme"))
+        group = QActionGroup(self)
+        group.setExclusive(True)
+        self.theme_actions: dict[str, QAction] = {}
+        app = QApplication.instance()
+        shown = current_theme(app) if isinstance(app, QApplication) else "light"
+        for name, text in (("light", self.tr("&Light")), ("dark", self.tr("&Dark"))):
+            action = theme_menu.addAction(text)
+            action.setCheckable(True)
+            action.setChecked(name == shown)
+            action.setData(name)
+            group.addAction(action)
+            action.triggered.connect(lambda _checked=False, name=name: self.set_theme(name))
+            self.theme_actions[name] = action
+
+    def set_theme(self, name: str) -> None:
+        """Switch the whole application to theme ``name`` now, and remember it."""
+        app = QApplication.instance()
+        if not isinstance(app, QApplication):
+            return
+        load_theme(app, name, app.font().pointSizeF())
+        save_theme(name)
+        self.theme_actions[name].setChecked(True)
+        self.statusBar().showMessage(self.tr("Theme changed; it will be kept."), 3000)
 
     # -- what the application (and a second launch) asks for ---------------------------
 

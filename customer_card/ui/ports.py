@@ -18,6 +18,7 @@ from customer_card.domain.model import (
     TimelineFilter,
 )
 from customer_card.services.actions import CallOutcome, ValidContact
+from customer_card.services.cards import OrderLine, ProductsBought
 
 
 class SearchPort(Protocol):
@@ -36,6 +37,10 @@ class CardPort(Protocol):
     def load_by_public_id(self, public_id: str) -> CustomerCard | None: ...
 
     def related(self, customer_id: int) -> tuple[RelatedCustomer, ...]: ...
+
+    def products(self, customer_id: int, limit: int = 8) -> ProductsBought: ...
+
+    def order_lines(self, interaction_id: int) -> tuple[OrderLine, ...]: ...
 
     def timeline(
         self,

@@ -1,4 +1,9 @@
-"""Themes: a Fusion palette plus a .qss file from resources/themes/."""
+"""Themes: a Fusion palette plus a .qss file from resources/themes/.
+
+The theme chosen in the window (View ▸ Theme) is remembered in the profile's per-user
+settings (``settings.ini`` in the config directory); ``CUSTOMER_CARD_THEME`` still wins at
+start-up when set.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,11 @@ import logging
 import os
 from pathlib import Path
 
+from PySide6.QtCore import QSettings
 from PySide6.QtGui import QColor, QFont, QPalette
 from PySide6.QtWidgets import QApplication
+
+from customer_card import paths
 
 log = logging.getLogger(__name__)
 
@@ -51,10 +59,40 @@ _PALETTES = {
 THEME_ENV = "CUSTOMER_CARD_THEME"
 
 
+THEME_KEY = "view/theme"
+
+
+def settings() -> QSettings:
+    """The per-user settings of the profile (an ini file in its config directory)."""
+    return QSettings(str(paths.config_dir() / "settings.ini"), QSettings.Format.IniFormat)
+
+
+def saved_theme() -> str | None:
+    """The theme last chosen in the window, if it still exists."""
+    value = settings().value(THEME_KEY)
+    return value if isinstance(value, str) and value in available_themes() else None
+
+
+def save_theme(name: str) -> None:
+    store = settings()
+    store.setValue(THEME_KEY, name)
+    store.sync()
+    if store.status() != QSettings.Status.NoError:
+        log.warning("could not save the theme in %s", store.fileName())
+
+
 def theme_name() -> str:
-    """The theme asked for in ``CUSTOMER_CARD_THEME`` (light or dark), else light."""
+    """The theme asked for in ``CUSTOMER_CARD_THEME`` (light or dark), else the one chosen
+    last in the window, else light."""
     wanted = os.environ.get(THEME_ENV, "").strip().lower()
-    return wanted if wanted in available_themes() else "light"
+    if wanted in available_themes():
+        return wanted
+    return saved_theme() or "light"
+
+
+def current_theme(app: QApplication) -> str:
+    name = app.property("theme")
+    return name if isinstance(name, str) else "light"
 
 
 def available_themes() -> list[str]:

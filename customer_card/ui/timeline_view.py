@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from html import escape
 
 from PySide6.QtCore import QDate, QItemSelection, QModelIndex, QSize, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
@@ -16,6 +17,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPlainTextEdit,
+    QSizePolicy,
     QSplitter,
     QTableView,
     QToolButton,
@@ -24,6 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from customer_card.domain.model import ChannelSummary, CustomerCard, Interaction, TimelineFilter
+from customer_card.services.cards import OrderLine
 from customer_card.ui.formatting import format_date, format_datetime, format_integer, format_money
 from customer_card.ui.icons import channel_icon, icon
 from customer_card.ui.labels import (
@@ -233,6 +236,17 @@ class ActivityStrip(QFrame):
             self.kind.setCurrentIndex(index)
         self.kind.blockSignals(False)
 
+    def show_kind(self, kind: str) -> None:
+        """Filter the history to one kind (e.g. the orders, from the products bought)."""
+        index = self.kind.findData(kind)
+        if index < 0:
+            self.kind.addItem(kind_label(kind), kind)
+            index = self.kind.count() - 1
+        if index == self.kind.currentIndex():
+            self._emit()
+        else:
+            self.kind.setCurrentIndex(index)  # emits the filter
+
     def channel_button(self, channel: str) -> QToolButton | None:
         return self._buttons.get(channel)
 
@@ -323,14 +337,30 @@ class InteractionDetail(QFrame):
             self.meta.addWidget(pair[0], row, col * 2)
             self.meta.addWidget(pair[1], row, col * 2 + 1)
             self._facts.append(pair)
+        # An order's lines, read in the background once the order is selected.
+        self.lines = QLabel()
+        self.lines.setObjectName("DetailLines")
+        self.lines.setTextFormat(Qt.TextFormat.RichText)
+        self.lines.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        # Not wrapped, its width not asked for: a wrapped label's minimum height (laid out at
+        # its narrowest) would push the history table out of the splitter.
+        self.lines.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.lines.hide()
+        layout.addWidget(self.lines)
+        self._item: Interaction | None = None
+        self._lines: tuple[OrderLine, ...] = ()
         self.text = QPlainTextEdit()
         self.text.setObjectName("DetailText")
         self.text.setReadOnly(True)
         self.text.setFrameShape(QFrame.Shape.NoFrame)
+        self.text.setMinimumHeight(40)  # scrolls: the history table keeps the room
         layout.addWidget(self.text, 1)
         self.set_interaction(None)
 
     def set_interaction(self, item: Interaction | None) -> None:
+        self._item = item
+        self._lines = ()
+        self.lines.hide()
         if item is None:
             self._show_facts([])
             self.icon_label.clear()
@@ -355,6 +385,20 @@ class InteractionDetail(QFrame):
         self._show_facts([(k, v) for k, v in facts if v])
         self.text.setPlainText(item.details or item.summary)
 
+    def set_lines(self, interaction_id: int, lines: tuple[OrderLine, ...]) -> bool:
+        """Show an order's lines; ignored if another interaction is selected since."""
+        if self._item is None or self._item.id != interaction_id:
+            return False
+        self._lines = lines
+        self.lines.setVisible(bool(lines))
+        if lines:
+            self.lines.setText(_lines_html(lines, self._item.currency))
+        return True
+
+    def order_lines(self) -> tuple[OrderLine, ...]:
+        """The lines on show (empty when the selection has none)."""
+        return self._lines
+
     def _show_facts(self, facts: list[tuple[str, str]]) -> None:
         for index, (caption, value) in enumerate(self._facts):
             shown = index < len(facts)
@@ -369,8 +413,30 @@ class InteractionDetail(QFrame):
         return [(c.text(), v.text()) for c, v in self._facts if not c.isHidden()]
 
 
+def _lines_html(lines: tuple[OrderLine, ...], currency: str | None) -> str:
+    """An order's lines as a small table: quantity, product (category), unit price, total."""
+    rows = []
+    for line in lines:
+        price = line.unit_price
+        total = None if price is None else price * line.quantity
+        what = escape(line.name)
+        if line.category:
+            what += f" <small>· {escape(line.category)}</small>"
+        money = line.currency or currency
+        rows.append(
+            "<tr>"
+            f'<td align="right" width="6%">{line.quantity}&nbsp;×</td>'
+            f'<td width="64%">{what}</td>'
+            f'<td align="right" width="15%">{escape(format_money(price, money))}</td>'
+            f'<td align="right" width="15%"><b>{escape(format_money(total, money))}</b></td>'
+            "</tr>"
+        )
+    return '<table cellspacing="0" cellpadding="2" width="100%">' + "".join(rows) + "</table>"
+
+
 class TimelinePanel(QWidget):
     filter_changed = Signal(object)  # TimelineFilter
+    lines_wanted = Signal(int)  # interaction id: an order was selected, its lines are wanted
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -442,6 +508,8 @@ class TimelinePanel(QWidget):
         indexes = selected.indexes()
         item = self._model.interaction(indexes[0].row()) if indexes and self._model else None
         self.detail.set_interaction(item)
+        if item is not None and (item.kind == "order" or item.amount is not None):
+            self.lines_wanted.emit(item.id)
 
     def _on_reset(self) -> None:
         self.detail.set_interaction(None)

@@ -51,7 +51,10 @@ INTERACTION_FIELDS = {
     "status",
     "amount",
     "currency",
+    "items",
 }
+# An order line: what the canonical ``items`` field lists.
+LINE_FIELDS = {"sku", "name", "category", "quantity", "unit_price"}
 CONSENT_FIELDS = {"customer_ref", "purpose", "status", "channel", "collected_at"}
 ALLOWED_FIELDS = {
     RecordKind.CUSTOMER: CUSTOMER_FIELDS,
@@ -162,8 +165,10 @@ def test_truth_csv(generator: DemoGenerator, truth: dict[tuple[str, str], int]) 
 def test_fields_use_canonical_names_and_json_values(records: list[SourceRecord]) -> None:
     for record in records:
         assert set(record.fields) <= ALLOWED_FIELDS[record.kind], record
-        for value in record.fields.values():
-            if isinstance(value, list):
+        for name, value in record.fields.items():
+            if name == "items":
+                assert all(set(line) == LINE_FIELDS for line in value), record
+            elif isinstance(value, list):
                 assert all(isinstance(item, str) for item in value), record
             else:
                 assert isinstance(value, str | int | float | bool), record
@@ -213,7 +218,9 @@ def test_interaction_vocabulary(records: list[SourceRecord]) -> None:
     }
     assert {f.get("direction") for f in interactions} == {"inbound", "outbound", None}
     for fields in interactions:
-        if fields["kind"] in ("order", "ticket"):
+        if fields["kind"] == "order":
+            assert fields["status"] in ("open", "closed", "cancelled", "returned")
+        elif fields["kind"] == "ticket":
             assert fields["status"] in ("open", "closed")
         else:
             assert "status" not in fields
