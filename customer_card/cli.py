@@ -368,8 +368,9 @@ def _show(services: app.Services, args: argparse.Namespace) -> int:
     if card is None:
         raise CliError(f"no customer with id {ident!r}", EXIT_NOT_FOUND)
     latest = services.cards.timeline(card.customer.id, None, args.interactions)
+    bought = services.cards.products(card.customer.id)
     if args.json:
-        print(json.dumps(card_as_json(card, latest), ensure_ascii=False, indent=2))
+        print(json.dumps(card_as_json(card, latest, bought), ensure_ascii=False, indent=2))
         return 0
     c = card.customer
     print(f"{c.display_name}  ({c.public_id})")
@@ -390,6 +391,12 @@ def _show(services: app.Services, args: argparse.Namespace) -> int:
         print(f"  {cp.kind.value:<8} {cp.value}{mark}  ({sources})")
     for consent in card.consents:
         print(f"  consent  {consent.purpose}: {consent.status.value} ({consent.provenance.source})")
+    for product in bought.products:
+        returned = f", {product.returned} returned" if product.returned else ""
+        last = product.last_bought_at.astimezone().strftime("%Y-%m-%d")
+        print(f"  bought   {product.name} ×{product.quantity} (last {last}{returned})")
+    if bought.total > len(bought.products):
+        print(f"  bought   … and {bought.total - len(bought.products)} more product(s)")
     print(f"  history: {card.interaction_count} interactions, {card.open_interactions} open")
     for item in latest:
         when = item.occurred_at.astimezone().strftime("%Y-%m-%d %H:%M")

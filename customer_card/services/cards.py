@@ -103,7 +103,9 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def card_as_json(card: CustomerCard, latest: list[Interaction]) -> dict[str, Any]:
+def card_as_json(
+    card: CustomerCard, latest: list[Interaction], products: ProductsBought | None = None
+) -> dict[str, Any]:
     """The stable JSON shape of ``customer-card show --json`` (see README, "JSON output")."""
     customer = asdict(card.customer)
     customer["display_name"] = card.customer.display_name
@@ -124,6 +126,8 @@ def card_as_json(card: CustomerCard, latest: list[Interaction]) -> dict[str, Any
             "interaction_count": card.interaction_count,
             "pending_suggestions": card.pending_suggestions,
             "latest_interactions": [asdict(i) for i in latest],
+            "products": [asdict(p) for p in products.products] if products else [],
+            "products_total": products.total if products else 0,
         }
     )
     return payload

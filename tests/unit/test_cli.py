@@ -66,6 +66,11 @@ def test_show_json_round_trips_a_search_hit(
     assert card["latest_interactions"], "the latest interactions, newest first"
     stamps = [i["occurred_at"] for i in card["latest_interactions"]]
     assert stamps == sorted(stamps, reverse=True)
+    assert card["products"], "Jocelyne's orders carry lines"
+    assert card["products_total"] >= len(card["products"])
+    bought = [p["last_bought_at"] for p in card["products"]]
+    assert bought == sorted(bought, reverse=True)
+    assert all(p["name"] and p["quantity"] > 0 and p["last_source"] for p in card["products"])
 
 
 def test_info_counts_every_table(demo_db: Path, capsys: pytest.CaptureFixture[str]) -> None:
