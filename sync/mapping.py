@@ -388,20 +388,44 @@ class StreamMapping:
         return all(f.keeps(record.fields) for f in self.filters)
 
 
+# Particles that open a family name ('Anne de la Tour', 'Le Goff Anne', 'Van der Berg'): the
+# same list as ``customer_card.matching.normalise.FAMILY_PARTICLES``, copied because ``sync``
+# imports nothing from ``customer_card``. Not those that are also given names ('Ben', 'Al').
+_FAMILY_PARTICLES = frozenset(
+    {"de", "du", "des", "la", "le", "les", "d", "l", "van", "von", "der", "den", "da", "di",
+     "dos", "das", "do", "del", "della", "ter", "ten", "st", "saint", "sainte"}
+)  # fmt: skip
+
+
+def _particle(word: str) -> bool:
+    return word.casefold().rstrip(".'’") in _FAMILY_PARTICLES
+
+
 def split_full_name(text: str, order: str) -> tuple[str, str]:
     """``"MICHU Jocelyne"`` → (given, family). An all-capitals word is the family name whatever
-    the order (French habit); otherwise ``order`` decides where the family name is."""
+    the order (French habit); otherwise ``order`` decides where the family name is. Particles
+    stay with the family name they open: 'Anne de la Tour' → ('Anne', 'de la Tour')."""
     words = text.split()
     if len(words) < 2:
         return ("", words[0]) if words else ("", "")
-    capitals = [w for w in words if len(w) > 1 and w.isupper()]
+    capitals = [i for i, w in enumerate(words) if len(w) > 1 and w.isupper()]
     if capitals and len(capitals) < len(words):
-        family = " ".join(capitals)
-        given = " ".join(w for w in words if w not in capitals)
+        start = capitals[0]
+        while start > 0 and _particle(words[start - 1]) and start - 1 not in capitals:
+            start -= 1  # 'Anne de la TOUR': the particles before the capitals are the family's
+        family_at = set(capitals) | set(range(start, capitals[0]))
+        family = " ".join(w for i, w in enumerate(words) if i in family_at)
+        given = " ".join(w for i, w in enumerate(words) if i not in family_at)
         return given, family
     if order == "family_given":
-        return " ".join(words[1:]), words[0]
-    return " ".join(words[:-1]), words[-1]
+        end = 0
+        while end < len(words) - 1 and _particle(words[end]):
+            end += 1  # 'de la Tour Anne': the family name opens with its particles
+        return " ".join(words[end + 1 :]), " ".join(words[: end + 1])
+    start = len(words) - 1
+    while start > 0 and _particle(words[start - 1]):
+        start -= 1
+    return " ".join(words[:start]), " ".join(words[start:])
 
 
 def plain(value: Any, timezone: Any = UTC) -> Any:

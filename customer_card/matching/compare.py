@@ -104,6 +104,12 @@ def _alias_level(aliases: tuple[str, ...], given: str, family: str) -> int:
     return best
 
 
+def spells_full_name(aliases: tuple[str, ...], given: str, family: str) -> bool:
+    """Whether one of the handles or mailbox names spells both names ('susannerossi' for
+    Susanne Rossi): the handle level 'full'."""
+    return _alias_level(aliases, given, family) == 1
+
+
 # The weight of each level (0 = missing) of the given and family names.
 NameWeights = tuple[tuple[float, ...], tuple[float, ...]]
 

@@ -30,6 +30,7 @@ from customer_card.matching.compare import (
     Comparison,
     compare_weighed,
     name_weights,
+    spells_full_name,
 )
 from customer_card.matching.config import FieldWeights, MatchConfig
 from customer_card.matching.frequency import (
@@ -40,10 +41,12 @@ from customer_card.matching.frequency import (
     family_key,
     given_key,
     pair_key,
+    spelled_pairs,
 )
 from customer_card.matching.link import conflict
 from customer_card.matching.model import Model, Score
 from customer_card.matching.model import probability as probability_of
+from customer_card.matching.normalise import name_core
 from customer_card.matching.profile import Profile
 
 C = TypeVar("C", bound=Hashable)
@@ -155,6 +158,10 @@ class Matcher:
             if counts is not None
             else None
         )
+        if counts is not None and comparison.levels[HANDLE] == _HANDLE_FULL:
+            handle = self._handle_weight(a, b, counts, holders)
+            if handle is not None:
+                overrides = {**(overrides or {}), HANDLE: handle}
         total = self.model.total(comparison.levels, prior, overrides)
         return PairScore(
             comparison,
@@ -253,6 +260,55 @@ class Matcher:
         m_same_place = 1.0 - self._address.m[-1]
         u_city = (max(n, self.config.tf_min_count) - self.config.tf_discount) / size
         return math.log2(m_same_place / min(1.0, u_city))
+
+    def _handle_weight(
+        self,
+        a: Profile,
+        b: Profile,
+        counts: NameCounts,
+        holders: Mapping[str, tuple[int, int]] | None,
+    ) -> float | None:
+        """A handle or mailbox name spelling the given and family names of the other record
+        ('Susanne R.' or 'Cécile' alone with @susannerossi / @cecilegirard, against Susanne
+        Rossi / Cécile Girard) tells the family name its own record lacks or abbreviates,
+        while the given name is weighed already. So it weighs what the full name adds to the
+        given name: log2 of the share of earlier records with that given name over the share
+        with the full name (counted as people and discounted, like names). Namesakes' handles
+        spell their names as often as the person's own: it proves no more than the name it
+        spells — Rossi little, Kerhervé a lot. Only the incoming record's names and the full
+        names its handles spell are counted (``frequency.lookup_keys``: what inline matching
+        fetches). None: the configured weight."""
+        words: tuple[str, ...]  # ``b``'s names that may be the given name ``a`` agrees on
+        if spells_full_name(b.aliases, a.given, a.family):
+            pair = (a.given, a.family)
+            words = (b.given, b.family)
+        else:
+            family = name_core(b.family)
+            pair = next(
+                (
+                    (given, rest)
+                    for given, rest in spelled_pairs(a)
+                    if rest == family and given.replace(" ", "") == b.given.replace(" ", "")
+                ),
+                ("", ""),
+            )
+            words = (b.given,)
+        given, family = pair
+        if len(given.replace(" ", "")) < 2 or len(name_core(family)) < 2:
+            return None
+        if not any(w.replace(" ", "") == given.replace(" ", "") for w in words if w):
+            return None
+        tf_min, discount = self.config.tf_min_count, self.config.tf_discount
+
+        def people(key: str) -> float:
+            # Records of one person repeat the name: counted as people, like names.
+            n = float(counts.count(key))
+            records, persons = holders.get(key, (0, 0)) if holders else (0, 0)
+            if records > persons > 0:
+                n *= persons / records
+            return max(n, tf_min) - discount
+
+        return max(0.0, math.log2(people(given_key(given)) / people(pair_key(given, family))))
 
     def decide(
         self,
@@ -396,6 +452,7 @@ def _holders(incoming: Profile, candidates: Sequence[Candidate[Any]]) -> dict[st
         family_key(family),
         pair_key(given, family),
         pair_key(family, given),
+        *(pair_key(g, f) for g, f in spelled_pairs(incoming)),
     }
     records: Counter[str] = Counter()
     people: dict[str, set[Any]] = {}
@@ -458,6 +515,7 @@ _CITY_LEVEL = 3
 # Counts cover a cache when they count at least this share of its records (as the service's
 # check of the name counts).
 _COVERED = 0.9
+_HANDLE_FULL = 1  # the handle level of a handle spelling both names
 _NAMES_ONLY = "only the names agree"
 _HOUSEHOLD = "shares an identifier of several customers"
 

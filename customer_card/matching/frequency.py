@@ -68,7 +68,8 @@ def _counted_keys(given_name: str, family_name: str, city: str) -> tuple[str, ..
 
 
 def lookup_keys(p: Profile) -> tuple[str, ...]:
-    """Every key scoring ``p`` against earlier records may need (names read either way)."""
+    """Every key scoring ``p`` against earlier records may need (names read either way, and
+    the full names its handles spell: ``spelled_pairs``)."""
     keys = {*counted_keys(p)}
     if p.family:
         keys.add(given_key(p.family))
@@ -76,7 +77,33 @@ def lookup_keys(p: Profile) -> tuple[str, ...]:
         keys.add(family_key(p.given))
     if p.given and p.family:
         keys.add(pair_key(p.family, p.given))
+    keys.update(pair_key(given, family) for given, family in spelled_pairs(p))
     return tuple(sorted(keys))
+
+
+# A name read from a handle is at least this long: shorter rests are initials or numbers.
+_MIN_SPELLED = 3
+
+
+def spelled_pairs(p: Profile) -> tuple[tuple[str, str], ...]:
+    """(given, family) names the handles or mailbox names of a record without a full name
+    spell with the one name it has ('Susanne R.' with @susannerossi or @rossi.susanne:
+    susanne, rossi; 'Cécile' alone with @cecilegirard: cecile, girard). The handle is read
+    as that name followed or preceded by the family name; ``Matcher`` weighs a handle
+    spelling a compared record's full name by how common that full name is."""
+    out: dict[tuple[str, str], None] = {}
+    if len(p.given.replace(" ", "")) > 1 and len(name_core(p.family)) > 1:
+        return ()  # a full name: its handles stand in for nothing
+    for word in (p.given, p.family):
+        given = word.replace(" ", "")
+        if len(given) < _MIN_SPELLED:
+            continue
+        for alias in p.aliases:
+            if alias.startswith(given) and len(alias) - len(given) >= _MIN_SPELLED:
+                out[(word, alias[len(given) :])] = None
+            if alias.endswith(given) and len(alias) - len(given) >= _MIN_SPELLED:
+                out[(word, alias[: -len(given)])] = None
+    return tuple(out)
 
 
 class Frequencies:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
 
-from rapidfuzz.distance import JaroWinkler
+from rapidfuzz.distance import JaroWinkler, Levenshtein
 
 from customer_card.matching.normalise import fold
 
@@ -20,10 +20,10 @@ from customer_card.matching.normalise import fold
 NICKNAMES: dict[str, frozenset[str]] = {
     "catherine": frozenset({"cathy", "cath", "kathy", "cat"}),
     "christophe": frozenset({"chris", "tof"}),
-    "christine": frozenset({"chris", "christie"}),
+    "christine": frozenset({"chris", "christie", "tina"}),
     "elisabeth": frozenset({"elise", "babeth", "lisa", "liz", "beth", "betty"}),
     "elizabeth": frozenset({"liz", "beth", "betty", "lisa", "eliza"}),
-    "frederic": frozenset({"fred"}),
+    "frederic": frozenset({"fred", "fredo"}),
     "frederique": frozenset({"fred"}),
     "guillaume": frozenset({"guigui", "will"}),
     "jean pierre": frozenset({"jp", "jean", "jeanpierre"}),
@@ -42,7 +42,7 @@ NICKNAMES: dict[str, frozenset[str]] = {
     "mathieu": frozenset({"mat", "matt"}),
     "matthieu": frozenset({"mat", "matt"}),
     "benjamin": frozenset({"ben", "benji"}),
-    "dominique": frozenset({"dom"}),
+    "dominique": frozenset({"dom", "domi"}),
     "emmanuel": frozenset({"manu"}),
     "emmanuelle": frozenset({"manu"}),
     "isabelle": frozenset({"isa", "babette"}),
@@ -60,8 +60,8 @@ NICKNAMES: dict[str, frozenset[str]] = {
     "anthony": frozenset({"tony"}),
     "antoine": frozenset({"toine", "tony"}),
     "francoise": frozenset({"fanfan"}),
-    "jacqueline": frozenset({"jacky"}),
-    "jacques": frozenset({"jacky"}),
+    "jacqueline": frozenset({"jacky", "jackie", "jacquie"}),
+    "jacques": frozenset({"jacky", "jackie", "jacquot", "jack"}),
     "daniel": frozenset({"dan", "dany", "danny"}),
     "danielle": frozenset({"dany"}),
     "gabriel": frozenset({"gaby"}),
@@ -94,6 +94,61 @@ NICKNAMES: dict[str, frozenset[str]] = {
     "lawrence": frozenset({"larry"}),
     "francis": frozenset({"frank"}),
     "theodore": frozenset({"theo", "ted"}),
+    # Common French diminutives (hypocoristics): the doubled syllable and the '-ot'/'-ou'
+    # endings are how French families shorten names.
+    "bernard": frozenset({"nanard", "bernie"}),
+    "gerard": frozenset({"gege", "gerry"}),
+    "albert": frozenset({"bebert"}),
+    "hubert": frozenset({"bebert"}),
+    "henri": frozenset({"riri"}),
+    "louis": frozenset({"loulou", "lou"}),
+    "louise": frozenset({"loulou", "lou", "lulu"}),
+    "lucien": frozenset({"lulu"}),
+    "lucienne": frozenset({"lulu"}),
+    "lucie": frozenset({"lulu"}),
+    "laurent": frozenset({"lolo"}),
+    "paul": frozenset({"polo", "popol"}),
+    "martine": frozenset({"titine"}),
+    "micheline": frozenset({"mimi"}),
+    "michele": frozenset({"mimi", "michou"}),
+    "georges": frozenset({"jojo"}),
+    "joel": frozenset({"jojo"}),
+    "jean": frozenset({"jeannot"}),
+    "nathalie": frozenset({"nath", "nat"}),
+    "veronique": frozenset({"vero"}),
+    "christian": frozenset({"chris"}),
+    "christelle": frozenset({"chris"}),
+    "elodie": frozenset({"elo"}),
+    "raymond": frozenset({"ray"}),
+    "francois": frozenset({"francky"}),
+    "marie therese": frozenset({"maite"}),
+    # Common English diminutives.
+    "andrew": frozenset({"andy", "drew"}),
+    "christopher": frozenset({"chris", "kit"}),
+    "david": frozenset({"dave", "davy"}),
+    "donald": frozenset({"don"}),
+    "douglas": frozenset({"doug"}),
+    "frederick": frozenset({"fred", "freddie"}),
+    "gregory": frozenset({"greg"}),
+    "jonathan": frozenset({"jon", "jonny"}),
+    "joshua": frozenset({"josh"}),
+    "kenneth": frozenset({"ken", "kenny"}),
+    "matthew": frozenset({"matt"}),
+    "nicholas": frozenset({"nick", "nicky"}),
+    "peter": frozenset({"pete"}),
+    "ronald": frozenset({"ron", "ronnie"}),
+    "samuel": frozenset({"sam", "sammy"}),
+    "samantha": frozenset({"sam", "sammy"}),
+    "stephen": frozenset({"steve"}),
+    "steven": frozenset({"steve"}),
+    "timothy": frozenset({"tim"}),
+    "abigail": frozenset({"abby"}),
+    "deborah": frozenset({"deb", "debbie"}),
+    "dorothy": frozenset({"dot", "dotty"}),
+    "eleanor": frozenset({"ellie", "nell"}),
+    "jessica": frozenset({"jess", "jessie"}),
+    "pamela": frozenset({"pam"}),
+    "gerald": frozenset({"gerry", "jerry"}),
 }
 _SHORT_TO_FULL: dict[str, set[str]] = {}
 for _full, _shorts in NICKNAMES.items():
@@ -156,6 +211,8 @@ def given_names_compatible(a: str, b: str) -> bool:
         return True
     if _SHORT_TO_FULL.get(a, set()) & _SHORT_TO_FULL.get(b, set()):
         return True
+    if _typo_of_a_form(a_compact, b) or _typo_of_a_form(b_compact, a):
+        return True
     a_words, b_words = set(a.split()), set(b.split())
     if a_words <= b_words or b_words <= a_words:  # 'jean' vs 'jean pierre'
         return True
@@ -163,6 +220,24 @@ def given_names_compatible(a: str, b: str) -> bool:
     if len(shorter) >= 4 and longer.startswith(shorter):  # 'nath', 'vero': cut short
         return True
     return bool(JaroWinkler.similarity(a_compact, b_compact) >= GIVEN_NAME_SIMILARITY)
+
+
+def _typo_of_a_form(typed: str, name: str) -> bool:
+    """Whether ``typed`` is a typo of one of ``name``'s short or full forms: a short form
+    and a typo in one record ('Freed' for Frédéric's Fred, 'Caaroline' for Caro's
+    Caroline) are two common kinds of noise that meet."""
+    if len(typed) < _TYPO_MIN_LENGTH:
+        return False
+    forms = NICKNAMES.get(name, frozenset()) | _SHORT_TO_FULL.get(name, frozenset())
+    # One edit, not a similarity: Stephen is close to Stéphanie, but not by a typo.
+    return any(
+        Levenshtein.distance(typed, form.replace(" ", ""), score_cutoff=1) <= 1
+        for form in forms
+        if len(form) >= _TYPO_MIN_LENGTH  # 'tim' and 'tom': too short to tell a typo
+    )
+
+
+_TYPO_MIN_LENGTH = 4
 
 
 def _initials(name: str) -> str:

@@ -89,6 +89,13 @@ def extra_keys(p: Profile) -> tuple[tuple[str, ...], tuple[str, ...]]:
             family+given): '@buissonel' and Élise Buisson, '@stuartwal' and Stuart Walker;
     ``fi``  a family name with a lone initial meets that family name with a given name of
             that initial, short forms' full names included: 'E. Turpin' and 'Manu Turpin'.
+
+    Measured (seed 42, 100k records, with the handle weighed by its full name's frequency):
+    they find 325 of the 963 true pairs without a common key, but the pairs they bring are
+    name-only evidence that stays under ``thresholds.suggest`` (links + suggestions recall
+    .9521 -> .9522, F1 .9590 -> .9587) for 23 % more pairs scored and 13 % more decision
+    time: not worth adding to ``blocking.py``. (Phonetic given name + city and birth date +
+    given initial catch fewer still: 51 and 0 of those pairs.)
     """
     lookup: dict[str, None] = {}
     filed: dict[str, None] = {}

@@ -99,6 +99,18 @@ def test_bad_rules_name_their_key(spec: Any, key: str) -> None:
         ("Michu Jocelyne", "family_given", ("Jocelyne", "Michu")),
         ("Marie Claire DUPONT LAJOIE", "given_family", ("Marie Claire", "DUPONT LAJOIE")),
         ("Cher", "given_family", ("", "Cher")),
+        # Particles stay with the family name they open.
+        ("Anne de la Tour", "given_family", ("Anne", "de la Tour")),
+        ("Gwenaëlle Le Goff", "given_family", ("Gwenaëlle", "Le Goff")),
+        ("Maria Da Silva", "given_family", ("Maria", "Da Silva")),
+        ("Ludwig van der Berg", "given_family", ("Ludwig", "van der Berg")),
+        ("Le Goff", "given_family", ("", "Le Goff")),
+        ("de la Tour Anne", "family_given", ("Anne", "de la Tour")),
+        ("Le Goff Gwenaëlle", "family_given", ("Gwenaëlle", "Le Goff")),
+        ("Anne de la TOUR", "given_family", ("Anne", "de la TOUR")),
+        ("DE LA TOUR Anne", "family_given", ("Anne", "DE LA TOUR")),
+        ("Anne Delatour", "given_family", ("Anne", "Delatour")),
+        ("Ben Smith", "given_family", ("Ben", "Smith")),
     ],
 )
 def test_split_full_name(text: str, order: str, expected: tuple[str, str]) -> None:

@@ -375,6 +375,13 @@ def test_a_mailbox_name_that_only_spells_the_names_is_no_evidence() -> None:
     )  # fmt: skip
     levels = matcher.pair(elsewhere, namesake, 100_000).comparison.levels
     assert levels[FIELDS.index("email")] == 3  # different, not 'local_part'
+    # Nor with a number added where the provider had the name taken: a namesake's second
+    # choice as often as the person's second account ('lprice26@' beside 'lprice@').
+    second = profile_of(
+        {"given_name": "Lauren", "family_name": "Price", "email": "lprice26@free.fr"}
+    )
+    first = profile_of({"given_name": "Lauren", "family_name": "Price", "email": "Lprice@free.fr"})
+    assert matcher.pair(second, first, 100_000).comparison.levels[FIELDS.index("email")] == 3
     digits = profile_of({"given_name": "Jean-Pierre", "family_name": "Vidal",
                          "email": "jeanpierre.vidal51@gmail.com"})  # fmt: skip
     other = profile_of({"full_name": "JP Vidal", "email": "jeanpierre.vidal51@free.fr"})

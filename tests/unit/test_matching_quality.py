@@ -6,12 +6,14 @@ from __future__ import annotations
 import random
 from typing import Any
 
+import pytest
+
 from customer_card import paths
 from customer_card.matching.compare import compare
-from customer_card.matching.config import load_config
+from customer_card.matching.config import FIELDS, load_config
 from customer_card.matching.decide import Candidate, Matcher
-from customer_card.matching.frequency import Frequencies
-from customer_card.matching.link import conflict, given_names_compatible
+from customer_card.matching.frequency import Frequencies, lookup_keys
+from customer_card.matching.link import Identity, conflict, given_names_compatible
 from customer_card.matching.model import estimate, u_from_random_pairs
 from customer_card.matching.profile import profile_of
 
@@ -62,6 +64,40 @@ def test_short_forms_cut_from_the_full_name_are_compatible() -> None:
     assert not given_names_compatible("marc", "martine")
 
 
+@pytest.mark.parametrize(
+    ("short", "full"),
+    [("nanard", "bernard"), ("jackie", "jacqueline"), ("jackie", "jacques"), ("gege", "gerard"),
+     ("bebert", "albert"), ("riri", "henri"), ("lulu", "lucienne"), ("titine", "martine"),
+     ("jeannot", "jean"), ("andy", "andrew"), ("steve", "stephen"), ("greg", "gregory")],
+)  # fmt: skip
+def test_common_french_and_english_diminutives_are_compatible(short: str, full: str) -> None:
+    assert given_names_compatible(short, full)
+    assert given_names_compatible(full, short)
+
+
+def test_a_diminutive_does_not_join_two_full_names() -> None:
+    # 'Jacky' stands for Jacques or Jacqueline; it does not make the two one person, nor
+    # does 'Lulu' make Lucien and Louise compatible.
+    assert not given_names_compatible("bernard", "gerard")
+    assert not given_names_compatible("lucien", "louise")
+
+
+def test_a_short_form_and_a_typo_meet() -> None:
+    """A short form in one record and a typo in either ('Freed' for Frédéric's Fred,
+    'Caaroline' beside Caro) do not make two people of one; similar names that are not
+    one typo apart ('Steve' for Stephen, against Stéphanie) still do."""
+    assert given_names_compatible("freed", "frederic")
+    assert given_names_compatible("caaroline", "caro")
+    assert (
+        conflict(
+            Identity.of([("Freed", "Delannoy")], []), Identity.of([("Frédéric", "Delannoy")], [])
+        )
+        is None
+    )
+    assert not given_names_compatible("steve", "stephanie")
+    assert not given_names_compatible("tom", "timothy")  # 'tim': too short for a typo
+
+
 def test_a_name_repeated_by_one_persons_records_counts_once() -> None:
     """Two earlier records of one customer carry a rare name: it is one person's name, so
     a third record with it weighs as much as if the name had been seen once."""
@@ -100,6 +136,41 @@ def test_names_agreeing_swapped_weigh_with_the_counts_inline_has() -> None:
     a = matcher.pair(incoming, candidate, 5000, counts=full).score.weight
     b = matcher.pair(incoming, candidate, 5000, counts=Fetched()).score.weight
     assert a == b
+
+
+@pytest.mark.parametrize("incoming_has_the_handle", [True, False])
+def test_a_handle_spelling_the_full_name_weighs_what_the_name_adds(
+    incoming_has_the_handle: bool,
+) -> None:
+    """'Susanne R.' with @susannerossi against Susanne Rossi: the handle tells the family name,
+    so it weighs by how common the full name is among the records named Susanne — a lot for
+    a rare one, little where namesakes abound — with only the counts inline matching fetches
+    for the incoming record, so inline and batch agree."""
+    matcher = Matcher(CONFIG)
+    social = profile_of({"full_name": "Susanne R.", "instagram": "@susanne.rossi"})
+    crm = profile_of({"given_name": "Susanne", "family_name": "Rossi", "city": "Toulouse"})
+    incoming, earlier = (social, crm) if incoming_has_the_handle else (crm, social)
+    others = [profile_of({"given_name": "Susanne", "family_name": f"X{i}"}) for i in range(40)]
+    namesakes = [profile_of({"given_name": "Susanne", "family_name": "Rossi"})] * 20
+    handle = CONFIG.fields[FIELDS.index("handle_name")]
+
+    def weight(population: list[Any]) -> float:
+        full = Frequencies()
+        full.add_all([earlier, *population])
+
+        class Fetched:
+            """Only the keys inline matching fetches for ``incoming``."""
+
+            def count(self, key: str) -> int:
+                return full.count(key) if key in lookup_keys(incoming) else 0
+
+        scores = [matcher.pair(incoming, earlier, 5000, counts=c).score for c in (full, Fetched())]
+        assert scores[0].weight == scores[1].weight
+        fields = {e.field: e.weight for e in scores[0].evidence}
+        return fields["handle_name"]
+
+    assert weight(others) > handle.weight(1)  # one Susanne Rossi among 41 Susannes
+    assert weight(others + namesakes) < handle.weight(1)  # 21 of 61
 
 
 def test_em_with_random_pair_u_does_not_collapse() -> None:
