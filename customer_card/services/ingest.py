@@ -9,16 +9,20 @@ from __future__ import annotations
 
 import json
 import logging
+import multiprocessing
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
+from multiprocessing.pool import AsyncResult, Pool
 from typing import Any
 
 from customer_card.matching import normalise
-from customer_card.matching.decide import Matcher
-from customer_card.matching.extract import Extracted, extract
+from customer_card.matching.decide import Decision, Matcher
+from customer_card.matching.extract import Extracted, extract, names_of
+from customer_card.matching.profile import Profile, profile_of
 from customer_card.matching.survivorship import LinkedRecord, survive
 from customer_card.services.matching import MatchIndex, default_config
 from customer_card.store.database import Database
@@ -122,6 +126,32 @@ class IngestService:
         given, is filled as batches commit: after an error or a cancellation it holds exactly
         what the committed batches did."""
         report = report if report is not None else IngestReport()
+        with _Extractor(self.region, self.customer_batch_size) as extractor:
+            # While a batch is matched and written here, the customer records of the next one
+            # are normalised in a second process: the two halves of the work, side by side.
+            ahead: tuple[list[SourceRecord | Checkpoint], _Extraction] | None = None
+            for batch in self._batches(items):
+                extraction = extractor.start(batch)
+                if ahead is not None:
+                    self._run_batch(ahead[0], report, ahead[1].result())
+                    ahead = None
+                    if progress:
+                        progress(report)
+                if extraction is None:
+                    self._run_batch(batch, report, {})
+                    if progress:
+                        progress(report)
+                else:
+                    ahead = (batch, extraction)
+            if ahead is not None:
+                self._run_batch(ahead[0], report, ahead[1].result())
+                if progress:
+                    progress(report)
+        return report
+
+    def _batches(
+        self, items: Iterable[SourceRecord | Checkpoint]
+    ) -> Iterator[list[SourceRecord | Checkpoint]]:
         batch: list[SourceRecord | Checkpoint] = []
         customers = 0
         for item in items:
@@ -129,27 +159,51 @@ class IngestService:
             if isinstance(item, SourceRecord) and item.kind == RecordKind.CUSTOMER:
                 customers += 1
             if len(batch) >= self.batch_size or customers >= self.customer_batch_size:
-                self._run_batch(batch, report)
+                yield batch
                 batch = []
                 customers = 0
-                if progress:
-                    progress(report)
         if batch:
-            self._run_batch(batch, report)
-            if progress:
-                progress(report)
-        return report
+            yield batch
 
-    def _run_batch(self, batch: list[SourceRecord | Checkpoint], report: IngestReport) -> None:
+    @contextmanager
+    def history_load(self) -> Iterator[None]:
+        """Around a stream of history records: into an empty history (a first load) they go
+        without the secondary indexes, built once at the end, also after an error or a
+        cancellation. A process killed in between leaves them missing until
+        :meth:`restore_indexes` (every sync run starts with it); the rows are all there."""
+        with self.database.write() as session:
+            dropped = IngestStore(session).drop_history_indexes()
+        try:
+            yield
+        finally:
+            if dropped:
+                self.restore_indexes()
+
+    def restore_indexes(self) -> None:
+        """Build the history's indexes a first load left out (if any)."""
+        with self.database.read() as session:
+            missing = IngestStore(session).missing_history_indexes()
+        if missing:
+            with self.database.write() as session:
+                built = IngestStore(session).create_history_indexes()
+            if built:
+                log.info("history indexes built: %s", ", ".join(built))
+
+    def _run_batch(
+        self,
+        batch: list[SourceRecord | Checkpoint],
+        report: IngestReport,
+        prepared: Mapping[int, _Prepared],
+    ) -> None:
         done = IngestReport()
         with self.database.write() as session:
-            _Batch(IngestStore(session), self, done).run(batch)
+            _Batch(IngestStore(session), self, done, prepared).run(batch)
         report.merge(done)  # only once committed
 
     def rebuild(self, store: IngestStore, customer_ids: set[int]) -> None:
         """Rebuild the golden fields, value figures and search rows of these customers inside
         the caller's transaction (after a merge or an unmerge moved their records)."""
-        batch = _Batch(store, self, IngestReport())
+        batch = _Batch(store, self, IngestReport(), {})
         batch.touched_golden |= customer_ids
         batch._rebuild_golden()
         store.refresh_activity(customer_ids, batch.now)
@@ -158,8 +212,15 @@ class IngestService:
 class _Batch:
     """One transaction's worth of records."""
 
-    def __init__(self, store: IngestStore, service: IngestService, report: IngestReport) -> None:
+    def __init__(
+        self,
+        store: IngestStore,
+        service: IngestService,
+        report: IngestReport,
+        prepared: Mapping[int, _Prepared],
+    ) -> None:
         self.store = store
+        self.prepared = prepared  # by id() of the record: extracted in the second process
         self.region = service.region
         self.now = service.clock()
         self.report = report
@@ -177,6 +238,9 @@ class _Batch:
         # one batch keeps only its last version).
         self.staged: dict[int, tuple[int, Extracted]] = {}
         self._matching: MatchIndex | None = None  # built on the first new customer record
+        # New customer records waiting to be matched together, in arrival order.
+        self.new_records: list[tuple[SourceRecord, Extracted]] = []
+        self.new_keys: set[tuple[str, str]] = set()
 
     def run(self, batch: list[SourceRecord | Checkpoint]) -> None:
         by_kind: dict[str, list[SourceRecord]] = {kind: [] for kind in _KINDS}
@@ -188,6 +252,7 @@ class _Batch:
         self._load_source_records(by_kind[RecordKind.CUSTOMER])
         for record in by_kind[RecordKind.CUSTOMER]:
             self._customer(record)
+        self._link_new()
         self._insert_details()
         self._history(by_kind[RecordKind.INTERACTION], interaction=True)
         self._history(by_kind[RecordKind.CONSENT], interaction=False)
@@ -225,6 +290,8 @@ class _Batch:
             self._quarantine(record, "no source id")
             return
         key = (record.source, record.source_id)
+        if key in self.new_keys:
+            self._link_new()  # its first version is placed before this one is compared with it
         stored = self.records_by_key.get(key)
         if stored is not None and stored.content_hash == record.content_hash:
             self._accept(record, "unchanged")
@@ -232,27 +299,61 @@ class _Batch:
         if record.deleted:
             self._delete_customer_record(record, stored)
             return
-        extracted = extract(record.fields, self.region)
+        prepared = self.prepared.get(id(record))
+        extracted = prepared[0] if prepared else extract(record.fields, self.region)
         if not extracted.has_identity:
             self._quarantine(record, "no name, identifier or contact point")
             return
 
-        if stored is not None:
-            self.cleared.add(stored.id)
-            self.staged.pop(stored.id, None)
-            self.store.update_source_record(
-                stored.id,
-                fields=record.fields,
-                updated_at=record.updated_at,
-                content_hash=record.content_hash,
-                deleted=False,
-                now=self.now,
-            )
-            customer_id, record_id = stored.customer_id, stored.id
-            self._match_index().reindex(record.source, record.source_id, record.fields, extracted)
-            outcome = "updated"
-        else:
-            customer_id, reason = self._link(record, extracted)
+        if stored is None:
+            # New records are matched together (see ``_link_new``), in arrival order.
+            self.new_records.append((record, extracted))
+            self.new_keys.add(key)
+            return
+        # A changed record moves in the match index: the new records before it go in first.
+        self._link_new()
+        self.cleared.add(stored.id)
+        self.staged.pop(stored.id, None)
+        self.store.update_source_record(
+            stored.id,
+            fields=record.fields,
+            updated_at=record.updated_at,
+            content_hash=record.content_hash,
+            deleted=False,
+            now=self.now,
+        )
+        customer_id, record_id = stored.customer_id, stored.id
+        self._match_index().reindex(record.source, record.source_id, record.fields, extracted)
+        self._placed(record, record_id, customer_id, extracted, "updated")
+
+    def _placed(
+        self,
+        record: SourceRecord,
+        record_id: int,
+        customer_id: int,
+        extracted: Extracted,
+        outcome: str,
+    ) -> None:
+        self.records_by_key[(record.source, record.source_id)] = StoredRecord(
+            record_id, customer_id, record.content_hash, False
+        )
+        self._stage_details(customer_id, record_id, extracted)
+        self.touched_golden.add(customer_id)
+        self._accept(record, outcome)
+
+    def _link_new(self) -> None:
+        """Match the new records met since the last call, all at once and in arrival order
+        (the same decisions as one at a time: each is matched against the ones before it), and
+        store each with the customer it belongs to."""
+        pending = self.new_records
+        if not pending:
+            return
+        self.new_records = []
+        self.new_keys = set()
+
+        def place(i: int, decision: Decision[int]) -> None:
+            record, extracted = pending[i]
+            customer_id, reason = self._customer_for(record, decision)
             record_id = self.store.insert_source_record(
                 source=record.source,
                 source_id=record.source_id,
@@ -263,16 +364,18 @@ class _Batch:
                 link_reason=reason,
                 now=self.now,
             )
-            outcome = "inserted"
-        self.records_by_key[key] = StoredRecord(record_id, customer_id, record.content_hash, False)
-        self._stage_details(customer_id, record_id, extracted)
-        self.touched_golden.add(customer_id)
-        self._accept(record, outcome)
+            self._placed(record, record_id, customer_id, extracted, "inserted")
+
+        profiles = [self.prepared.get(id(r), (x, None))[1] for r, x in pending]
+        self._match_index().match_many(
+            [(r.source, r.source_id, r.fields, x) for r, x in pending], place, profiles
+        )
 
     def _delete_customer_record(self, record: SourceRecord, stored: StoredRecord | None) -> None:
         if stored is None or stored.deleted:
             self._accept(record, "unchanged")
             return
+        self._link_new()  # a deleted record stops being a candidate for the records after it
         # Marked, never dropped: the row stays for provenance, its details stop matching.
         self.cleared.add(stored.id)
         self.staged.pop(stored.id, None)
@@ -290,14 +393,10 @@ class _Batch:
         self.touched_golden.add(stored.customer_id)
         self._accept(record, "deleted")
 
-    def _link(self, record: SourceRecord, extracted: Extracted) -> tuple[int, str]:
-        """The golden customer this new record belongs to, and why: matched against the cache
-        through indexed block keys (strong identifiers link unless the rest disagrees;
-        otherwise the match model's probability decides); probable matches become
-        suggestions with their evidence."""
-        decision = self._match_index().match(
-            record.source, record.source_id, record.fields, extracted
-        )
+    def _customer_for(self, record: SourceRecord, decision: Decision[int]) -> tuple[int, str]:
+        """The golden customer a new record belongs to, and why, from its match decision
+        (strong identifiers link unless the rest disagrees; otherwise the match model's
+        probability decides); probable matches become suggestions with their evidence."""
         if decision.link is not None:
             customer_id, reason = decision.link.cluster, decision.link.reason
             self.report.linked += 1
@@ -366,6 +465,10 @@ class _Batch:
         public_ids = self.store.public_ids(self.touched_golden)
         # Fields a supervisor pinned win over the survivorship rules.
         pinned = OverrideStore(self.store.session).values_of(self.touched_golden)
+        # Records of earlier batches: their details as stored (not extracted again).
+        earlier = self.store.search_details(
+            [r.record_id for rs in linked.values() for r in rs if r.record_id not in self.staged]
+        )
         updates: list[GoldenUpdate] = []
         rows: list[SearchRow] = []
         tokens: set[str] = set()
@@ -389,14 +492,21 @@ class _Batch:
                     followers=golden.followers,
                 )
             )
-            row, row_tokens = self._search_row(cid, public_ids.get(cid, ""), records, golden.city)
+            row, row_tokens = self._search_row(
+                cid, public_ids.get(cid, ""), records, golden.city, earlier
+            )
             rows.append(row)
             tokens |= row_tokens
         self.store.update_golden(updates, self.now)
         self.store.reindex(rows, tokens)
 
     def _search_row(
-        self, customer_id: int, public_id: str, records: list[LinkedFields], city: str | None
+        self,
+        customer_id: int,
+        public_id: str,
+        records: list[LinkedFields],
+        city: str | None,
+        earlier: Mapping[int, tuple[list[tuple[str, str]], list[tuple[str, str]]]],
     ) -> tuple[SearchRow, set[str]]:
         names: dict[str, None] = {}
         emails: dict[str, None] = {}
@@ -404,21 +514,28 @@ class _Batch:
         cards: dict[str, None] = {public_id.lower(): None}
         handles: dict[str, None] = {}
         for record in records:
-            # Records of this batch were extracted on the way in; older ones are read again.
+            # Records of this batch were extracted on the way in; older ones were stored then.
             staged = self.staged.get(record.record_id)
-            extracted = staged[1] if staged else extract(record.fields, self.region)
-            name = normalise.fold(f"{extracted.given_name} {extracted.family_name}")
+            if staged is not None:
+                extracted = staged[1]
+                given, family = extracted.given_name, extracted.family_name
+                contacts = [(c.kind, c.normalised) for c in extracted.contacts]
+                identifiers: Iterable[tuple[str, str]] = extracted.identifiers
+            else:
+                given, family = names_of(record.fields)
+                contacts, identifiers = earlier[record.record_id]
+            name = normalise.fold(f"{given} {family}")
             if name:
                 names[name] = None
-            for c in extracted.contacts:
-                if c.kind == "email":
-                    emails[c.normalised] = None
-                elif c.kind == "phone":
-                    phones[c.normalised] = None
-                    phones[normalise.national_digits(c.normalised, self.region)] = None
-                elif c.kind == "social":
-                    handles["@" + c.normalised] = None
-            for kind, value in extracted.identifiers:
+            for kind, normalised in contacts:
+                if kind == "email":
+                    emails[normalised] = None
+                elif kind == "phone":
+                    phones[normalised] = None
+                    phones[normalise.national_digits(normalised, self.region)] = None
+                elif kind == "social":
+                    handles["@" + normalised] = None
+            for kind, value in identifiers:
                 if kind in ("loyalty_card", "crm_id"):
                     cards[value.lower()] = None
             if record.fields.get("loyalty_card"):
@@ -594,6 +711,82 @@ class _Batch:
                 "created_at": self.now,
             }
         )
+
+
+_Prepared = tuple[Extracted, Profile]
+
+
+def _prepare(fields: list[Mapping[str, Any]], region: str) -> list[_Prepared | None]:
+    """What matching needs of customer records, computed in the second process. A record it
+    fails on is left to the batch (None), which meets the error where it always did: only if
+    the record is new or changed."""
+    out: list[_Prepared | None] = []
+    for f in fields:
+        try:
+            extracted = extract(f, region)
+            out.append((extracted, profile_of(f, region, extracted)))
+        except Exception:  # raised again by the batch, for the records it uses
+            out.append(None)
+    return out
+
+
+class _Extraction:
+    """The extraction of one batch's customer records, under way in the second process."""
+
+    def __init__(
+        self, records: list[SourceRecord], pending: AsyncResult[list[_Prepared | None]]
+    ) -> None:
+        self._records = records
+        self._pending = pending
+
+    def result(self) -> dict[int, _Prepared]:
+        return {
+            id(r): p
+            for r, p in zip(self._records, self._pending.get(), strict=True)
+            if p is not None
+        }
+
+
+class _Extractor:
+    """A second process (forked once a stream proves big: its second full batch of customer
+    records) that normalises customer records ahead of the batch being matched; it only runs
+    pure functions on the fields it is given (no cache, no connector)."""
+
+    def __init__(self, region: str, batch_customers: int) -> None:
+        self.region = region
+        self.batch_customers = batch_customers
+        self.full_batches = 0
+        self.pool: Pool | None = None
+
+    def __enter__(self) -> _Extractor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.pool is not None:
+            self.pool.terminate()
+            self.pool.join()
+
+    def start(self, batch: list[SourceRecord | Checkpoint]) -> _Extraction | None:
+        """Start extracting the batch's customer records (tombstones aside; which ones are new
+        or changed only the batch knows); None when it is not worth a process (few customer
+        records, or the first full batch of a stream)."""
+        records = [
+            item
+            for item in batch
+            if isinstance(item, SourceRecord)
+            and item.kind == RecordKind.CUSTOMER
+            and item.source_id
+            and not item.deleted
+        ]
+        if len(records) < self.batch_customers:
+            return None
+        self.full_batches += 1
+        if self.full_batches < 2:
+            return None
+        if self.pool is None:
+            self.pool = multiprocessing.get_context("fork").Pool(1)
+        pending = self.pool.apply_async(_prepare, ([r.fields for r in records], self.region))
+        return _Extraction(records, pending)
 
 
 def _datetime(value: Any, field_name: str) -> datetime:

@@ -150,12 +150,17 @@ class MatchIndex:
         self,
         records: Sequence[tuple[str, str, Mapping[str, Any], Extracted]],
         place: Callable[[int, Decision[int]], None],
+        known: Sequence[Profile | None] = (),
     ) -> list[Decision[int]]:
         """``match`` for each (source, source id, fields, extracted) in turn — the same
         decisions — with the name counts read once and written once for the whole batch.
         ``place(i, decision)`` must store record ``i``'s source record with its customer
-        before it returns: the next records of the batch are matched against it."""
-        profiles = [profile_of(fields, self.region, x) for _, _, fields, x in records]
+        before it returns: the next records of the batch are matched against it. ``known``:
+        the records' profiles where the caller has them already."""
+        profiles = [
+            (known[i] if i < len(known) else None) or profile_of(fields, self.region, x)
+            for i, (_, _, fields, x) in enumerate(records)
+        ]
         wanted = {key for profile in profiles for key in lookup_keys(profile)}
         counts = Frequencies(self.store.name_counts(wanted))
         added: Counter[str] = Counter()

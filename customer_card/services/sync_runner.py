@@ -152,6 +152,7 @@ class SyncRunner:
     ) -> SyncSummary:
         summary = SyncSummary()
         started = time.perf_counter()
+        self.ingest.restore_indexes()  # after a first load killed before its end
         try:
             for config in sources:
                 if cancel is not None and cancel.cancelled:
@@ -256,8 +257,12 @@ class SyncRunner:
         # while this one writes (SQLite and the cipher work without the GIL). Customer records
         # are few and each is matched in many short statements, which a busy reader would slow.
         read_ahead = spec is not None and spec.kind != RecordKind.CUSTOMER
+        history = spec is not None and spec.kind == RecordKind.INTERACTION
         try:
-            with _ReadAhead(items) if read_ahead else nullcontext(items) as feed:
+            with (
+                self.ingest.history_load() if history else nullcontext(),
+                _ReadAhead(items) if read_ahead else nullcontext(items) as feed,
+            ):
                 self.ingest.ingest(tracker.items(feed), on_batch, report)
         finally:
             outcome.add(report)

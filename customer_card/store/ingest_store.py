@@ -100,6 +100,8 @@ def _table(model: type[m.Base]) -> Table:
 
 
 _CU = _table(m.Customer)
+# The history's secondary indexes (its (source, source_id) key stays: ingest looks rows up by it).
+_HISTORY_INDEXES = tuple(sorted(_table(m.Interaction).indexes, key=attrgetter("name")))
 _UPDATE_ACTIVITY = (
     update(_CU)
     .where(_CU.c.id == bindparam("cid"))
@@ -493,6 +495,35 @@ class IngestStore:
         )
         self._insert_lines((iid, r.get("items")) for iid, r in numbered)
 
+    def drop_history_indexes(self) -> bool:
+        """Drop the history's secondary indexes if the history is empty (a first load: building
+        them once at the end is much cheaper than keeping them up to date row by row); True if
+        dropped. :meth:`create_history_indexes` builds them again."""
+        if self._cursor.execute("SELECT 1 FROM interaction LIMIT 1").fetchone() is not None:
+            return False
+        for index in _HISTORY_INDEXES:
+            self._cursor.execute(f'DROP INDEX IF EXISTS "{index.name}"')
+        return True
+
+    def missing_history_indexes(self) -> list[str]:
+        """The history's secondary indexes that are not there (a first load under way, or
+        killed before it built them)."""
+        present = {
+            str(name)
+            for (name,) in self._cursor.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'interaction'"
+            )
+        }
+        return [str(index.name) for index in _HISTORY_INDEXES if index.name not in present]
+
+    def create_history_indexes(self) -> list[str]:
+        """Build the history's secondary indexes that are missing; returns their names."""
+        missing = set(self.missing_history_indexes())
+        for index in _HISTORY_INDEXES:
+            if index.name in missing:
+                index.create(self.conn)
+        return sorted(missing)
+
     def update_interactions(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """Update interactions by id; a row carrying ``items`` (a new version of the record,
         not a tombstone) has its order lines replaced by those."""
@@ -630,6 +661,32 @@ class IngestStore:
             self.session.connection().exec_driver_sql(
                 "INSERT OR IGNORE INTO name_token (token) VALUES (?)", [(t,) for t in tokens]
             )
+
+    def search_details(
+        self, source_record_ids: Collection[int]
+    ) -> dict[int, tuple[list[tuple[str, str]], list[tuple[str, str]]]]:
+        """What the search row takes from records stored earlier, as they were extracted then:
+        (kind, normalised) of their contact points and (kind, value) of their card and CRM
+        identifiers, each in the order they were written."""
+        out: dict[int, tuple[list[tuple[str, str]], list[tuple[str, str]]]] = {
+            rid: ([], []) for rid in source_record_ids
+        }
+        for chunk in _chunks(sorted(source_record_ids)):
+            marks = ",".join("?" * len(chunk))
+            for rid, kind, normalised in self._cursor.execute(
+                "SELECT source_record_id, kind, normalised FROM contact_point "
+                f"WHERE source_record_id IN ({marks}) ORDER BY id",
+                chunk,
+            ):
+                out[rid][0].append((kind, normalised))
+            for rid, kind, value in self._cursor.execute(
+                "SELECT source_record_id, kind, value FROM identifier "
+                f"WHERE source_record_id IN ({marks}) AND kind IN ('loyalty_card', 'crm_id') "
+                "ORDER BY id",
+                chunk,
+            ):
+                out[rid][1].append((kind, value))
+        return out
 
     def public_ids(self, customer_ids: Collection[int]) -> dict[int, str]:
         out: dict[int, str] = {}

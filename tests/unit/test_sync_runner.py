@@ -150,3 +150,73 @@ def test_read_ahead_stops_and_closes_the_reader_when_left_early() -> None:
 
     assert closed.is_set()  # the connector's own clean-up ran before the block was left
     assert not ahead._thread.is_alive()
+
+
+HISTORY_INDEXES = {
+    "ix_interaction_timeline",
+    "ix_interaction_record",
+    "ix_interaction_open",
+    "ix_interaction_channel",
+}
+
+
+def history_indexes(database: Database) -> set[str]:
+    with database.read() as session:
+        rows = session.connection().exec_driver_sql(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'interaction' "
+            "AND sql IS NOT NULL"
+        )
+        return {str(name) for (name,) in rows}
+
+
+def test_a_first_history_load_builds_its_indexes_at_the_end(
+    database: Database, tmp_path: Path
+) -> None:
+    expected = HISTORY_INDEXES
+    assert history_indexes(database) == expected
+    sources = load_sources(write_exports(tmp_path, clients=3, visits=40))
+    ingest = IngestService(database, batch_size=10)
+    during: list[set[str]] = []
+
+    def progress(p: SyncProgress) -> None:
+        if p.stream == "visits" and p.read:
+            during.append(history_indexes(database))
+
+    summary = SyncRunner(database, ingest, lambda name: "").run(
+        sources.select(None), progress=progress
+    )
+
+    assert summary.ok
+    assert count(database, m.Interaction) == 40
+    assert len(during) > 1
+    assert not any(during)  # loaded without them, batch after batch
+    assert history_indexes(database) == expected
+    # A history that is not empty keeps its indexes up to date row by row.
+    with ingest.history_load():
+        assert history_indexes(database) == expected
+
+
+def test_a_first_load_that_fails_or_is_killed_gets_its_indexes_back(
+    database: Database, tmp_path: Path
+) -> None:
+    expected = HISTORY_INDEXES
+    ingest = IngestService(database)
+    seen: list[set[str]] = []
+
+    def failing_load() -> None:
+        with ingest.history_load():
+            seen.append(history_indexes(database))
+            raise RuntimeError("connector failed")
+
+    with pytest.raises(RuntimeError):
+        failing_load()
+    assert seen == [set()]
+    assert history_indexes(database) == expected
+
+    # Killed during the load: nothing runs after it; the next sync run builds them first.
+    loading = ingest.history_load()
+    loading.__enter__()
+    assert history_indexes(database) == set()
+    sources = load_sources(write_exports(tmp_path, clients=3, visits=0))
+    SyncRunner(database, ingest, lambda name: "").run(sources.select(None))
+    assert history_indexes(database) == expected

@@ -1,0 +1,127 @@
+"""Ingest matches the new customer records of a batch together: the cache it builds is the one
+records ingested one at a time build (same customers, links, suggestions and search rows)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from customer_card.services.ingest import IngestService
+from customer_card.store import models as m
+from customer_card.store.cache import open_cache
+from customer_card.store.database import Database
+from customer_card.store.keys import KdfCost, Keychain
+from sync.demo import DemoConfig, DemoGenerator
+from sync.records import RecordKind, SourceRecord
+
+
+@pytest.fixture
+def open_new(profile: Path, keychain: Keychain) -> Iterator[Any]:
+    opened: list[Database] = []
+
+    def new(name: str) -> Database:
+        path = profile / "data" / f"{name}.db"
+        database = open_cache(path, keychain, create=True, kdf_cost=KdfCost.minimal()).database
+        opened.append(database)
+        return database
+
+    yield new
+    for database in opened:
+        database.dispose()
+
+
+def records() -> list[SourceRecord]:
+    """Demo customers (people with several accounts, households sharing an e-mail), some of
+    them changed or deleted later in the same stream, and one new record sent twice."""
+    people = [
+        r
+        for r in DemoGenerator(DemoConfig(customers=120, seed=11)).records()
+        if r.kind == RecordKind.CUSTOMER
+    ]
+    out = list(people)
+    for i, record in enumerate(people[:60]):
+        if i % 7 == 0:
+            out.insert(
+                len(out) // 2 + i, replace(record, fields={**record.fields, "city": "Brest"})
+            )
+        elif i % 11 == 0:
+            out.insert(len(out) // 2 + i, replace(record, deleted=True))
+    out.insert(30, replace(people[25], fields={**people[25].fields, "street": "1 rue Neuve"}))
+    return out
+
+
+def snapshot(database: Database) -> dict[str, Any]:
+    with database.read() as session:
+        owner = dict(
+            session.execute(
+                select(m.SourceRecord.id, m.SourceRecord.customer_id).order_by(m.SourceRecord.id)
+            ).all()
+        )
+        by_record = {
+            (r.source, r.source_id): (owner[r.id], r.link_reason, r.deleted)
+            for r in session.scalars(select(m.SourceRecord))
+        }
+        # Customers by the records they hold (ids are given in the same order either way).
+        groups: dict[int, list[tuple[str, str]]] = {}
+        for key, (cid, _, _) in sorted(by_record.items()):
+            groups.setdefault(cid, []).append(key)
+        golden = {
+            tuple(groups.get(c.id, ())): (c.given_name, c.family_name, c.birth_date, c.city)
+            for c in session.scalars(select(m.Customer))
+        }
+        suggestions = sorted(
+            (tuple(groups[s.customer_a]), tuple(groups[s.customer_b]), round(s.probability, 9))
+            for s in session.scalars(select(m.MergeSuggestion))
+        )
+        # Without the public ids, drawn at random.
+        search = sorted(
+            (names, emails, phones, cards.split(" ", 1)[1:], handles, city)
+            for names, emails, phones, cards, handles, city in session.connection().exec_driver_sql(
+                "SELECT names, emails, phones, cards, handles, city FROM customer_search"
+            )
+        )
+    return {
+        "records": by_record,
+        "golden": golden,
+        "suggestions": suggestions,
+        "search": search,
+    }
+
+
+def test_a_batch_of_new_customers_is_linked_like_one_record_at_a_time(open_new: Any) -> None:
+    one_at_a_time = open_new("one")
+    batched = open_new("batched")
+    stream = records()
+
+    # One record a batch: from the second batch on, each is extracted in the second process
+    # while the one before it is matched and written.
+    first = IngestService(one_at_a_time, customer_batch_size=1).ingest(stream)
+    second = IngestService(batched, customer_batch_size=10_000).ingest(stream)
+
+    assert second.as_dict() == first.as_dict()
+    # The data had real linking to do.
+    assert first.linked > 20
+    assert first.suggestions > 0
+    assert snapshot(batched) == snapshot(one_at_a_time)
+
+
+class Unreadable(dict[str, Any]):
+    """Fields that fail whoever reads them."""
+
+    def get(self, key: str, default: Any = None) -> Any:
+        raise RuntimeError("unreadable")
+
+
+def test_the_second_process_leaves_a_record_it_fails_on_to_the_batch() -> None:
+    from customer_card.services.ingest import _prepare
+
+    good, bad = _prepare([{"given_name": "Ana", "family_name": "Lopes"}, Unreadable()], "FR")
+
+    assert good is not None
+    assert good[0].family_name == "Lopes"
+    assert bad is None  # the batch extracts it again, and fails there only if it is new or changed
