@@ -9,6 +9,7 @@ arrival order, so both give the same customers and suggestions for the same data
 from __future__ import annotations
 
 import csv
+import gc
 import json
 import logging
 import multiprocessing
@@ -17,14 +18,14 @@ import random
 import sys
 from array import array
 from collections import Counter
-from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
-from itertools import accumulate
+from itertools import accumulate, repeat
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, NamedTuple, TextIO, cast
 
 from customer_card import paths
 from customer_card.matching import normalise
@@ -274,8 +275,9 @@ class MatchService:
 
         The same candidates as inline matching (each block key's newest records before the
         record, within the key's window), found without a query per record: one ordered pass
-        over the block keys lays out every record's windows, then one pass over the records
-        in arrival order replays them, keeping each profile in memory only until the last
+        over the block keys lays out every record's windows and one pass over the records
+        reads them into compact arrays (shared by the workers, below); the replay then
+        decodes a profile when a window first needs it and keeps it only until the last
         window that holds it has been replayed.
 
         With ``workers`` > 1 (by default, every core for a cache of at least
@@ -289,64 +291,54 @@ class MatchService:
         with self.database.read() as session:
             store = MatchStore(session)
             windows = _Windows.read(store, self.config, self.max_block_records)
-            replay = _Replay(self, store, windows)
-            plan.counts = replay.counts
+            arrivals = _Arrivals.read(store, windows.size)
+            replay = _Replay(self, store, windows, arrivals)
             if workers is None:
                 workers = _default_workers(windows.size)
             outcomes = (
-                self._outcomes_ahead(store, windows, workers) if workers > 1 else _no_outcomes()
+                self._outcomes_ahead(windows, arrivals, workers) if workers > 1 else _no_outcomes()
             )
+            state, customer, guess = arrivals.state, arrivals.customer, arrivals.guess
+            cluster_of = plan.cluster_of
             with closing(outcomes):
                 outcome = next(outcomes, None)
-                for turn in replay:
-                    # (Worker and replay read the same records; skip one the worker read and
-                    # the replay did not, as a write between their snapshots could make.)
-                    while outcome is not None and outcome[0] < turn.seq:
-                        outcome = next(outcomes, None)
+                for seq in range(1, arrivals.size):
+                    if state[seq] != _LIVE:
+                        continue
                     kept = None
-                    if outcome is not None and outcome[0] == turn.seq:
-                        kept = _translate(outcome, plan.cluster_of)
+                    if outcome is not None and outcome[0] == seq:
+                        kept = _translate(outcome, cluster_of, guess)
                         outcome = next(outcomes, None)
                         plan.redecided += kept is None
                     if kept is None:
-                        candidates, weak = replay.candidates(turn, plan.cluster_of)
-                        decision = self.matcher.decide(
-                            turn.profile, candidates, turn.seq - 1, weak, replay.counts
-                        )
-                        kept = (
-                            len(candidates),
-                            decision.link.cluster if decision.link else None,
-                            [
-                                (s.cluster, s.probability, s.reason, s.evidence)
-                                for s in decision.suggestions
-                            ],
-                        )
+                        kept = replay.decide(seq, cluster_of.get)
                     pairs, link, suggestions = kept
-                    seq = turn.seq
-                    plan.customer_of[seq] = turn.customer_id
+                    plan.customer_of[seq] = customer[seq]
                     plan.pairs += pairs
-                    plan.cluster_of[seq] = link if link is not None else seq
-                    for cluster, probability, reason, evidence in suggestions:
-                        evidence = {**evidence, "incoming": [turn.source, turn.source_id]}
-                        plan.suggestions.append((seq, cluster, probability, reason, evidence))
-                    if progress and len(plan.cluster_of) % _PROGRESS_EVERY == 0:
-                        progress(len(plan.cluster_of))
+                    cluster_of[seq] = link if link is not None else seq
+                    if suggestions:
+                        incoming = list(arrivals.ref(seq))
+                        for cluster, probability, reason, evidence in suggestions:
+                            evidence = {**evidence, "incoming": incoming}
+                            plan.suggestions.append((seq, cluster, probability, reason, evidence))
+                    if progress and len(cluster_of) % _PROGRESS_EVERY == 0:
+                        progress(len(cluster_of))
+            plan.counts = replay.counts.frequencies()
             if progress:
-                progress(len(plan.cluster_of))
+                progress(len(cluster_of))
         return plan
 
     def _outcomes_ahead(
-        self, store: MatchStore, windows: _Windows, workers: int
+        self, windows: _Windows, arrivals: _Arrivals, workers: int
     ) -> Generator[_Outcome, None, None]:
         """Decisions of every live record in arrival order, computed by worker processes
         that take each record's current customer as its cluster."""
-        guess = array("i", bytes(4 * windows.size))
-        first_of: dict[int, int] = {}
-        for seq, customer_id in store.live_customers():
-            guess[seq] = first_of.setdefault(customer_id, seq)
         chunks = [(lo, min(lo + _CHUNK, windows.size)) for lo in range(1, windows.size, _CHUNK)]
         global _AHEAD
-        _AHEAD = _Ahead(self, windows, guess)
+        _AHEAD = _Ahead(self, windows, arrivals)
+        # What the workers inherit is read-only: keep the collector from touching (and so
+        # copying) every page of it in each of them.
+        gc.freeze()
         try:
             context = multiprocessing.get_context("fork")
             with context.Pool(workers, initializer=_start_worker) as pool:
@@ -354,6 +346,7 @@ class MatchService:
                     yield from outcomes
         finally:
             _AHEAD = None
+            gc.unfreeze()
 
     def _stale_keys(
         self,
@@ -446,11 +439,13 @@ class MatchService:
                     parent[loser] = survivor
                     report.merges += 1
             store.replace_name_counts(plan.counts.counts)
+            suggested = []
             for seq, cluster, probability, reason, evidence in plan.suggestions:
                 a = find(plan.customer_of[seq])
                 b = find(plan.customer_of.get(cluster, cluster))
-                if a != b and store.suggest(a, b, probability, reason, evidence):
-                    report.suggestions += 1
+                if a != b:
+                    suggested.append((a, b, probability, reason, evidence))
+            report.suggestions += store.suggest_many(suggested)
         return report
 
     # --- estimation -----------------------------------------------------------------------
@@ -547,15 +542,9 @@ _CHUNK = 2000
 # A record's decision as the plan keeps it: pairs scored, the cluster it links to (None: a
 # new customer), its suggestions as (cluster, probability, reason, evidence).
 _Kept = tuple[int, int | None, list[tuple[int, float, str, dict[str, Any]]]]
-# A worker's decision: the record, its candidates with the clusters the worker assumed for
-# them, and the decision in those clusters.
-_Outcome = tuple[int, tuple[int, ...], tuple[int, ...], _Kept]
-
-
-def _fetch(store: MatchStore, seq: int) -> tuple[Profile, tuple[str, str]]:
-    """A candidate the windows did not foresee (stale block keys): read it from the index."""
-    (record,) = store.records([seq])
-    return _profile(record.profile), (record.source, record.source_id)
+# A worker's decision: the record, its candidates (the worker assumed each in the cluster
+# ``_Arrivals.guess`` gives it), and the decision in those clusters.
+_Outcome = tuple[int, tuple[int, ...], _Kept]
 
 
 def _default_workers(records: int) -> int:
@@ -568,16 +557,33 @@ def _no_outcomes() -> Generator[_Outcome, None, None]:
     yield from ()
 
 
-def _translate(outcome: _Outcome, cluster_of: Mapping[int, int]) -> _Kept | None:
+def _kept(decision: Decision[int], pairs: int) -> _Kept:
+    return (
+        pairs,
+        decision.link.cluster if decision.link else None,
+        [(s.cluster, s.probability, s.reason, s.evidence) for s in decision.suggestions],
+    )
+
+
+def _translate(outcome: _Outcome, cluster_of: Mapping[int, int], guess: array[int]) -> _Kept | None:
     """A worker's decision in the replay's clusters, or None when the clusters it assumed
     do not group the candidates as the replay's do (the decision may then differ)."""
-    _, candidates, assumed, (pairs, link, suggestions) = outcome
+    _, candidates, kept = outcome
     to_actual: dict[int, int] = {}
     to_assumed: dict[int, int] = {}
-    for c, a in zip(candidates, assumed, strict=True):
-        actual = cluster_of.get(c, c)
-        if to_actual.setdefault(a, actual) != actual or to_assumed.setdefault(actual, a) != a:
+    same = True
+    for c in candidates:
+        assumed, actual = guess[c], cluster_of[c]
+        if assumed != actual:
+            same = False
+        if (
+            to_actual.setdefault(assumed, actual) != actual
+            or to_assumed.setdefault(actual, assumed) != assumed
+        ):
             return None
+    if same:  # the usual case: the cache is as inline matching left it
+        return kept
+    pairs, link, suggestions = kept
     return (
         pairs,
         None if link is None else to_actual[link],
@@ -585,72 +591,218 @@ def _translate(outcome: _Outcome, cluster_of: Mapping[int, int]) -> _Kept | None
     )
 
 
-@dataclass(frozen=True, slots=True)
-class _Turn:
-    seq: int
-    source: str
-    source_id: str
-    customer_id: int
-    profile: Profile
-    indexed: set[int]  # records in its windows, as the index holds its keys
-    weak: set[str]
+class _Arrivals:
+    """Every indexed record that has a source record, read once in arrival order before the
+    workers fork (they share it copy-on-write and never write to it): whether it is live,
+    its customer, its profile's JSON and its (source, source id) as bytes laid end to end,
+    and the names it adds to the counts, as numbers."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size  # highest sequence number + 1
+        self.state = bytearray(size)  # 0: no source record, _DELETED or _LIVE
+        self.customer = array("i", bytes(4 * size))
+        # The cluster workers assume: the first live record of the record's customer.
+        self.guess = array("i", bytes(4 * size))
+        self.data = bytearray()  # per record: profile JSON, then source id (UTF-8)
+        self.start = array("q", bytes(8 * size))
+        self.profile_len = array("i", bytes(4 * size))
+        self.id_len = array("i", bytes(4 * size))
+        self.sources: list[str] = []
+        self.source = array("H", bytes(2 * size))  # index into ``sources``
+        self.name_keys: dict[str, int] = {}  # counted name key -> number
+        self.names = array("i", [-1]) * (_NAMES * size)  # numbers of each record's names
+
+    @classmethod
+    def read(cls, store: MatchStore, size: int) -> _Arrivals:
+        self = cls(size)
+        state, customer, guess, data = self.state, self.customer, self.guess, self.data
+        start, profile_len, id_len, source_of = (
+            self.start,
+            self.profile_len,
+            self.id_len,
+            self.source,
+        )
+        names, name_keys = self.names, self.name_keys
+        source_index: dict[str, int] = {}
+        first_of: dict[int, int] = {}
+        for seq, source, source_id, text, customer_id, deleted in store.arrivals():
+            if seq >= size:
+                continue  # (added after the windows were read: not in this run)
+            state[seq] = _DELETED if deleted else _LIVE
+            customer[seq] = customer_id
+            profile, ident = text.encode(), source_id.encode()
+            start[seq] = len(data)
+            profile_len[seq], id_len[seq] = len(profile), len(ident)
+            data += profile
+            data += ident
+            index = source_index.get(source)
+            if index is None:
+                index = source_index[source] = len(self.sources)
+                self.sources.append(source)
+            source_of[seq] = index
+            if deleted:
+                continue
+            guess[seq] = first_of.setdefault(customer_id, seq)
+            for i, key in enumerate(counted_keys_of(text)):
+                number = name_keys.get(key)
+                if number is None:
+                    number = name_keys[key] = len(name_keys)
+                names[_NAMES * seq + i] = number
+        return self
+
+    def profile(self, seq: int) -> Profile:
+        at = self.start[seq]
+        return Profile.from_json(self.data[at : at + self.profile_len[seq]].decode())
+
+    def ref(self, seq: int) -> tuple[str, str]:
+        at = self.start[seq] + self.profile_len[seq]
+        return self.sources[self.source[seq]], self.data[at : at + self.id_len[seq]].decode()
+
+
+# Keys a record adds to the counts, at most (given, family, the pair, its city, the count of
+# records whose city is counted): ``counted_keys``.
+_NAMES = 5
+
+
+class _Names(NamedTuple):
+    """The fields of a profile ``counted_keys`` reads."""
+
+    given: str
+    family: str
+    city: str
+
+
+def counted_keys_of(text: str) -> tuple[str, ...]:
+    """``counted_keys`` of a profile's JSON, read without building the profile (dates,
+    tuples: a million profiles would take seconds); the fields' places are those of
+    ``Profile.to_json``."""
+    fields = json.loads(text)
+    return counted_keys(cast(Profile, _Names(fields[0], fields[1], fields[8])))
+
+
+class _Counts:
+    """The name counts as they grow in arrival order: each record is decided with the counts
+    of the live records before it, as inline matching had them (``NameCounts``)."""
+
+    def __init__(self, arrivals: _Arrivals) -> None:
+        self.arrivals = arrivals
+        self.numbers = arrivals.name_keys
+        self.n = array("q", bytes(8 * len(self.numbers)))
+        self.population = 0
+        self.upto = 1  # records before this one are counted
+
+    def count(self, key: str) -> int:
+        if key == POPULATION_KEY:
+            return self.population
+        number = self.numbers.get(key)
+        return 0 if number is None else self.n[number]
+
+    def advance(self, seq: int) -> None:
+        """Count the live records before ``seq`` not counted yet."""
+        state, names, n = self.arrivals.state, self.arrivals.names, self.n
+        for s in range(self.upto, seq):
+            if state[s] == _LIVE:
+                self.population += 1
+                for number in names[_NAMES * s : _NAMES * s + _NAMES]:
+                    if number >= 0:
+                        n[number] += 1
+        self.upto = max(self.upto, seq)
+
+    def frequencies(self) -> Frequencies:
+        self.advance(self.arrivals.size)
+        counts = {key: self.n[i] for key, i in self.numbers.items() if self.n[i]}
+        if self.population:
+            counts[POPULATION_KEY] = self.population
+        return Frequencies(counts)
+
+
+class _Held:
+    """Decoded profiles, each kept from its first use until the last record whose windows
+    hold it has been decided, so that no profile is decoded twice; with the candidate each
+    makes (a record's cluster never changes once it is decided or assumed)."""
+
+    def __init__(self, arrivals: _Arrivals, last_use: array[int]) -> None:
+        self.arrivals = arrivals
+        self.last_use = last_use
+        self.held: dict[int, Profile | Candidate[int]] = {}
+        self.expiry: dict[int, list[int]] = {}  # last use -> records held until then
+        self.now = 0
+
+    def advance(self, seq: int) -> None:
+        """Forget what no record from ``seq`` on needs."""
+        held, expiry = self.held, self.expiry
+        for s in range(self.now, seq):
+            gone = expiry.pop(s, None)
+            if gone is not None:
+                for c in gone:
+                    held.pop(c, None)
+        self.now = max(self.now, seq)
+
+    def _keep(self, seq: int, value: Profile | Candidate[int]) -> None:
+        until = self.last_use[seq]
+        if until > self.now:
+            if seq not in self.held:
+                self.expiry.setdefault(until, []).append(seq)
+            self.held[seq] = value
+
+    def profile(self, seq: int) -> Profile:
+        got = self.held.get(seq)
+        if got is None:
+            got = self.arrivals.profile(seq)
+            self._keep(seq, got)
+        return got.profile if isinstance(got, Candidate) else got
+
+    def candidate(self, seq: int, cluster: Callable[[int, int], int]) -> Candidate[int]:
+        got = self.held.get(seq)
+        if isinstance(got, Candidate):
+            return got
+        profile = got if got is not None else self.arrivals.profile(seq)
+        candidate = Candidate(seq, cluster(seq, seq), profile, self.arrivals.ref(seq))
+        self._keep(seq, candidate)
+        return candidate
 
 
 class _Replay:
-    """One pass over the records in arrival order: which are live, the name counts as each
-    record met them, and the profiles later windows still need."""
+    """Deciding one record in arrival order (this process's or a worker's): its windows'
+    live records with their clusters, against the name counts of the records before it."""
 
-    def __init__(self, service: MatchService, store: MatchStore, windows: _Windows) -> None:
+    def __init__(
+        self, service: MatchService, store: MatchStore, windows: _Windows, arrivals: _Arrivals
+    ) -> None:
         self.service = service
         self.store = store
         self.windows = windows
-        self.state = bytearray(windows.size)  # 0 unseen, _DELETED or _LIVE
-        self.held: dict[int, tuple[Profile, tuple[str, str]]] = {}
-        self.counts = Frequencies()
+        self.arrivals = arrivals
+        self.held = _Held(arrivals, windows.last_use)
+        self.counts = _Counts(arrivals)
+        self.last_candidates: tuple[int, ...] = ()  # those of the last decision
 
-    def __iter__(self) -> Iterator[_Turn]:
-        """The live records; a record's name counts are added once the consumer asks for
-        the next one (it is decided with the counts of the records before it)."""
-        state, held, windows = self.state, self.held, self.windows
-        last_use = windows.last_use
-        for seq, source, source_id, text, customer_id, deleted in self.store.arrivals():
-            state[seq] = _DELETED if deleted else _LIVE
-            profile = None if deleted else Profile.from_json(text)
-            if profile is not None and last_use[seq] > seq:
-                held[seq] = (profile, (source, source_id))
-            indexed, weak = windows.of(seq, state)
-            if profile is not None:
-                yield _Turn(seq, source, source_id, customer_id, profile, indexed, weak)
-                self.counts.add(profile)
-            for c in indexed:
-                if last_use[c] <= seq:
-                    held.pop(c, None)
-
-    def candidates(
-        self, turn: _Turn, cluster_of: Mapping[int, int]
-    ) -> tuple[list[Candidate[int]], set[str]]:
+    def decide(self, seq: int, cluster: Callable[[int, int], int]) -> _Kept:
+        """``cluster(c, c)``: the cluster of an earlier record ``c`` (it must not change
+        between calls)."""
+        held = self.held
+        held.advance(seq)
+        self.counts.advance(seq)
+        state = self.arrivals.state
+        profile = held.profile(seq)
+        found, weak = self.windows.of(seq, state)
         found, weak = self.service._stale_keys(
-            self.store, self.windows, turn.seq, turn.profile, turn.indexed, turn.weak, self.state
+            self.store, self.windows, seq, profile, found, weak, state
         )
-        candidates: list[Candidate[int]] = []
-        for c in sorted(found):
-            if self.state[c] != _LIVE:
-                continue
-            other = self.held.get(c) or _fetch(self.store, c)
-            candidates.append(Candidate(c, cluster_of.get(c, c), other[0], other[1]))
-        return candidates, weak
+        candidates = [held.candidate(c, cluster) for c in sorted(found) if state[c] == _LIVE]
+        decision = self.service.matcher.decide(profile, candidates, seq - 1, weak, self.counts)
+        self.last_candidates = tuple(c.key for c in candidates)
+        return _kept(decision, len(candidates))
 
 
 class _Ahead:
     """What a worker process inherits (fork) to decide records ahead of the replay."""
 
-    def __init__(self, service: MatchService, windows: _Windows, guess: array[int]) -> None:
+    def __init__(self, service: MatchService, windows: _Windows, arrivals: _Arrivals) -> None:
         self.service = service
         self.windows = windows
-        self.guess = guess  # record -> assumed cluster (the first record of its customer)
+        self.arrivals = arrivals
         self.replay: _Replay | None = None
-        self.turns: Iterator[_Turn] = iter(())
-        self.pending: _Turn | None = None
 
 
 _AHEAD: _Ahead | None = None
@@ -660,61 +812,36 @@ def _start_worker() -> None:
     ahead = _AHEAD
     assert ahead is not None
     database = ahead.service.database
-    # The parent's connections stay the parent's: this process opens its own.
+    # The parent's connections stay the parent's: this process opens its own (only read
+    # for block keys the index holds stale).
     database.dispose(close=False)
     session = database.read().__enter__()  # held until the worker process ends
-    ahead.replay = _Replay(ahead.service, MatchStore(session), ahead.windows)
-    ahead.turns = iter(ahead.replay)
+    ahead.replay = _Replay(ahead.service, MatchStore(session), ahead.windows, ahead.arrivals)
+
+
+def _guessed(guess: array[int]) -> Callable[[int, int], int]:
+    def cluster(seq: int, _: int) -> int:
+        return guess[seq]
+
+    return cluster
 
 
 def _decide_ahead(bounds: tuple[int, int]) -> list[_Outcome]:
-    """Decide the live records with sequence numbers in ``[lo, hi)``; the worker's replay
-    only moves forward (its chunks come in order)."""
+    """Decide the live records with sequence numbers in ``[lo, hi)``, taking every earlier
+    record's cluster from ``guess``; a worker's chunks come in order."""
     ahead = _AHEAD
     assert ahead is not None
-    assert ahead.replay is not None
+    replay = ahead.replay
+    assert replay is not None
     lo, hi = bounds
-    replay, guess, matcher = ahead.replay, ahead.guess, ahead.service.matcher
+    state = ahead.arrivals.state
+    cluster = _guessed(ahead.arrivals.guess)
     out: list[_Outcome] = []
-    turn = ahead.pending or next(ahead.turns, None)
-    while turn is not None and turn.seq < hi:
-        if turn.seq >= lo:
-            candidates, weak = replay.candidates(turn, _Guess(guess))
-            decision = matcher.decide(turn.profile, candidates, turn.seq - 1, weak, replay.counts)
-            out.append(
-                (
-                    turn.seq,
-                    tuple(c.key for c in candidates),
-                    tuple(c.cluster for c in candidates),
-                    (
-                        len(candidates),
-                        decision.link.cluster if decision.link else None,
-                        [
-                            (s.cluster, s.probability, s.reason, s.evidence)
-                            for s in decision.suggestions
-                        ],
-                    ),
-                )
-            )
-        turn = next(ahead.turns, None)
-    ahead.pending = turn
+    for seq in range(lo, hi):
+        if state[seq] == _LIVE:
+            kept = replay.decide(seq, cluster)
+            out.append((seq, replay.last_candidates, kept))
     return out
-
-
-class _Guess(Mapping[int, int]):
-    """The assumed clusters as a read-only mapping (what ``_Replay.candidates`` reads)."""
-
-    def __init__(self, guess: array[int]) -> None:
-        self.guess = guess
-
-    def __getitem__(self, seq: int) -> int:
-        return self.guess[seq]
-
-    def __iter__(self) -> Iterator[int]:
-        return iter(range(len(self.guess)))
-
-    def __len__(self) -> int:
-        return len(self.guess)
 
 
 class _Windows:
@@ -740,25 +867,33 @@ class _Windows:
         self = cls(store.last_seq() + 1)
         self.max_phone_records = config.max_phone_records
         seqs, start, key_hash, last_use = self.seqs, self.start, self.key_hash, self.last_use
+        # (Millions of rows: the per-row work is left to array and range, which loop in C.)
         for key, group in store.block_groups():
             first = len(seqs)
             n = len(group)
             seqs.extend(group)
-            key_hash.extend([hash(key)] * n)
             if n == 1:
                 start.append(first)
+                key_hash.append(hash(key))
                 continue
+            key_hash.extend(repeat(hash(key), n))
             strong = is_strong(key)
             width = config.strong_window if strong else config.window
-            # Positions (earlier records of the key) that still get a window.
+            # Positions (earlier records of the key) that still get a window: position i's
+            # window starts at max(0, i - width); the others' windows are empty.
             windowed = n if strong else min(n, limit)
-            start.extend(first + max(0, i - width) for i in range(windowed))
-            start.extend(range(first + windowed, first + n))  # empty windows
-            # A record is in the windows of the ``width`` records of its key after it.
-            for i in range(windowed - 1):
-                seq, last = group[i], group[min(i + width, windowed - 1)]
-                if last_use[seq] < last:
-                    last_use[seq] = last
+            head = min(width + 1, windowed)
+            start.extend(repeat(first, head))
+            start.extend(range(first + 1, first + windowed - width))
+            start.extend(range(first + windowed, first + n))
+            # A record is in the windows of the ``width`` records of its key after it: the
+            # last of them is ``width`` positions on, or the last windowed one.
+            if windowed > 1:
+                ends = group[width:windowed] if windowed > width else []
+                ends.extend(repeat(group[windowed - 1], windowed - 1 - len(ends)))
+                for seq, last in zip(group, ends, strict=False):  # (ends is shorter)
+                    if last_use[seq] < last:
+                        last_use[seq] = last
             if key.startswith("p:") and n > config.max_phone_records:
                 phone = key[2:]
                 for i in range(config.max_phone_records, n):

@@ -220,11 +220,22 @@ class MatchStore:
         )
 
     def replace_name_counts(self, counts: Mapping[str, int]) -> None:
-        self.conn.exec_driver_sql("DELETE FROM name_frequency")
-        if counts:
-            self.conn.exec_driver_sql(
-                "INSERT INTO name_frequency (key, count) VALUES (?, ?)",
-                [(k, int(v)) for k, v in counts.items() if v > 0],
+        """Make the table hold exactly ``counts`` (zero counts left out), writing only the
+        rows that change: a routine ``match run`` finds the counts inline matching kept and
+        writes nothing, where deleting and reinserting every row rewrote the whole table
+        (hundreds of thousands of rows at a million records) on every run."""
+        cursor = self._new_cursor()
+        current = dict(cursor.execute("SELECT key, count FROM name_frequency"))
+        wanted = {str(k): int(v) for k, v in counts.items() if v > 0}
+        gone = sorted(current.keys() - wanted.keys())
+        changed = sorted((k, v) for k, v in wanted.items() if current.get(k) != v)
+        if gone:
+            cursor.executemany("DELETE FROM name_frequency WHERE key = ?", [(k,) for k in gone])
+        if changed:
+            cursor.executemany(
+                "INSERT INTO name_frequency (key, count) VALUES (?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET count = excluded.count",
+                changed,
             )
 
     def next_seq(self) -> int:
@@ -278,31 +289,21 @@ class MatchStore:
         key table in its primary-key order."""
         cursor = self._new_cursor()
         cursor.execute("SELECT key, seq FROM match_key ORDER BY key, seq")
+        seq_of = itemgetter(1)
         for key, rows in groupby(cursor, key=itemgetter(0)):
-            yield str(key), [int(seq) for _, seq in rows]
+            yield key, list(map(seq_of, rows))
 
-    def arrivals(self) -> Iterator[tuple[int, str, str, str, int, bool]]:
+    def arrivals(self) -> Iterator[tuple[int, str, str, str, int, int]]:
         """Every indexed record that has a source record, deleted ones included, in arrival
-        order: (seq, source, source id, profile JSON, customer id, deleted)."""
+        order: (seq, source, source id, profile JSON, customer id, deleted 0/1)."""
         cursor = self._new_cursor()
         cursor.execute(
             "SELECT mr.seq, mr.source, mr.source_id, mr.profile, sr.customer_id, sr.deleted "
             "FROM match_record mr JOIN source_record sr "
             "ON sr.source = mr.source AND sr.source_id = mr.source_id ORDER BY mr.seq"
         )
-        for seq, source, sid, profile, cid, deleted in cursor:
-            yield int(seq), source, sid, profile, int(cid), bool(deleted)
-
-    def live_customers(self) -> Iterator[tuple[int, int]]:
-        """(seq, customer id) of every live indexed record, in arrival order."""
-        cursor = self._new_cursor()
-        cursor.execute(
-            "SELECT mr.seq, sr.customer_id FROM match_record mr JOIN source_record sr "
-            "ON sr.source = mr.source AND sr.source_id = mr.source_id "
-            "WHERE sr.deleted = 0 ORDER BY mr.seq"
-        )
-        for seq, cid in cursor:
-            yield int(seq), int(cid)
+        # (Rows as the driver gives them: ints and str already, a million of them.)
+        yield from cursor
 
     def _new_cursor(self) -> Any:
         # A cursor of its own: a long read stays open while other statements run.
@@ -349,6 +350,33 @@ class MatchStore:
             ),
         )
         return bool(result.rowcount)
+
+    def suggest_many(
+        self, suggestions: Iterable[tuple[int, int, float, str, Mapping[str, Any]]]
+    ) -> int:
+        """``suggest`` for each (a, b, probability, reason, evidence) in turn, in one
+        statement for the new ones; returns how many were made."""
+        existing = set(
+            self._new_cursor().execute("SELECT customer_a, customer_b FROM merge_suggestion")
+        )
+        now = m.utcnow().replace(tzinfo=None).isoformat(sep=" ")
+        rows: list[tuple[int, int, float, str, str, str]] = []
+        for a, b, probability, reason, evidence in suggestions:
+            pair = (min(a, b), max(a, b))
+            if pair in existing:
+                continue
+            existing.add(pair)
+            rows.append(
+                (*pair, probability, reason[:200], json.dumps(evidence, ensure_ascii=False), now)
+            )
+        self._cursor.executemany(
+            "INSERT INTO merge_suggestion "
+            "(customer_a, customer_b, probability, reason, evidence, status, created_at) "
+            "VALUES (?, ?, ?, ?, ?, 'pending', ?) "
+            "ON CONFLICT (customer_a, customer_b) DO NOTHING",
+            rows,
+        )
+        return len(rows)
 
     def rejected_pairs(self) -> set[tuple[int, int]]:
         s = m.MergeSuggestion

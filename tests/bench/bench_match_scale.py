@@ -127,11 +127,14 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=0)
     parser.add_argument("--samples", type=int, default=1000, help="inline records to time")
     parser.add_argument(
+        "--tag", default="ms", help="prefix of the files under .bench/ (one per engineer)"
+    )
+    parser.add_argument(
         "--no-run", action="store_true", help="inline timing only (no replay, no match run)"
     )
     args = parser.parse_args()
     for size in args.records:
-        index = bench_index(size, args.seed)
+        index = bench_index(size, args.seed, args.tag)
         result: dict[str, object] = {"records_asked": size, "max_block_records": args.limit}
         if index.build_seconds:
             result["index_build_s"] = round(index.build_seconds, 1)

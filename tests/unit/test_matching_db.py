@@ -18,6 +18,7 @@ from sqlalchemy import delete, insert, select, update
 from customer_card import cli, paths
 from customer_card.matching.decide import Decision, Matcher
 from customer_card.matching.extract import extract
+from customer_card.matching.frequency import counted_keys
 from customer_card.matching.profile import Profile
 from customer_card.services import matching as matching_service
 from customer_card.services.demo import build_demo
@@ -180,6 +181,83 @@ def test_worker_processes_decide_exactly_like_the_sequential_replay(
         parallel = service.plan(workers=2)
         assert_plans_equal(parallel, sequential)
         assert parallel.pairs == sequential.pairs > 0
+
+
+def test_the_windows_are_laid_out_as_each_key_lists_its_records(small_demo: Database) -> None:
+    # Small windows and limit, so that keys have records past both.
+    config = replace(default_config(), window=2, strong_window=3, max_phone_records=2)
+    limit = 3
+    with small_demo.read() as session:
+        store = MatchStore(session)
+        windows = matching_service._Windows.read(store, config, limit)
+        groups = list(store.block_groups())
+    expected: dict[int, set[int]] = defaultdict(set)
+    last_use = [0] * windows.size
+    for key, group in groups:
+        strong = key.startswith(("e:", "p:", "i:", "s:"))
+        width = config.strong_window if strong else config.window
+        for i, seq in enumerate(group):
+            window = group[max(0, i - width) : i] if strong or i < limit else []
+            expected[seq].update(window)
+            for c in window:
+                last_use[c] = max(last_use[c], seq)
+    state = bytearray([2]) * windows.size
+    assert {seq: windows.of(seq, state)[0] for seq in expected} == expected
+    # Each record is kept in memory exactly until the last record whose windows hold it.
+    assert list(windows.last_use) == last_use
+
+
+@pytest.mark.parametrize(
+    ("given", "family", "city"),
+    [
+        ("jocelyne", "michu", "paris"),
+        ("", "le goff", "saint-malo"),
+        ("j", "m", ""),
+        ('jean "jj"', "o\\brien", 'l"isle'),
+        ("zoë", "nguyễn thị", "hà nội"),
+        ("", "", ""),
+    ],
+)
+def test_the_keys_a_replay_counts_are_read_from_the_profile_text(
+    given: str, family: str, city: str
+) -> None:
+    profile = Profile(given, family, (), ("a@b.fr",), (), (), (), "75011", city, "", ("jm",))
+    text = profile.to_json()
+    assert matching_service.counted_keys_of(text) == counted_keys(Profile.from_json(text))
+    # The replay keeps a fixed number of slots per record for these keys.
+    assert len(counted_keys(profile)) <= matching_service._NAMES
+
+
+def test_a_run_writes_only_the_name_counts_that_changed(small_demo: Database) -> None:
+    service = MatchService(small_demo)
+    plan = service.plan()
+    with small_demo.write() as session:
+        session.execute(update(m.NameFrequency).where(m.NameFrequency.key == "#").values(count=1))
+        session.execute(insert(m.NameFrequency).values(key="g:nobody", count=3))
+        session.execute(delete(m.NameFrequency).where(m.NameFrequency.key.startswith("f:")))
+    service.apply(plan)
+    with small_demo.read() as session:
+        stored = dict(session.execute(select(m.NameFrequency.key, m.NameFrequency.count)).all())
+    assert stored == {k: v for k, v in plan.counts.counts.items() if v}
+
+
+def test_suggestions_are_recorded_once_per_pair(small_demo: Database) -> None:
+    evidence = {"why": "test"}
+    with small_demo.write() as session:
+        session.execute(delete(m.MergeSuggestion))
+        customers = sorted(set(MatchStore(session).record_customers().values()))[:4]
+        a, b, c, d = customers
+        store = MatchStore(session)
+        assert store.suggest(a, b, 0.5, "first", evidence)
+        made = store.suggest_many(
+            [(b, a, 0.6, "again", evidence), (c, d, 0.7, "new", evidence), (d, c, 0.8, "dup", {})]
+        )
+    assert made == 1
+    with small_demo.read() as session:
+        rows = {(s.customer_a, s.customer_b): s for s in MatchStore(session).suggestions(None)}
+    assert rows[(a, b)].reason == "first"
+    assert (rows[(c, d)].reason, rows[(c, d)].probability) == ("new", 0.7)
+    assert rows[(c, d)].evidence == evidence
 
 
 def test_the_batch_replay_copes_with_deleted_records_and_stale_block_keys(
