@@ -10,13 +10,17 @@ from __future__ import annotations
 import json
 import logging
 import multiprocessing
+import os
+import signal
+import sys
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from multiprocessing.pool import AsyncResult, Pool
 from typing import Any
 
 from customer_card.matching import normalise
@@ -734,42 +738,61 @@ class _Extraction:
     """The extraction of one batch's customer records, under way in the second process."""
 
     def __init__(
-        self, records: list[SourceRecord], pending: AsyncResult[list[_Prepared | None]]
+        self,
+        extractor: _Extractor,
+        records: list[SourceRecord],
+        pending: Future[list[_Prepared | None]],
     ) -> None:
+        self._extractor = extractor
         self._records = records
         self._pending = pending
 
     def result(self) -> dict[int, _Prepared]:
-        return {
-            id(r): p
-            for r, p in zip(self._records, self._pending.get(), strict=True)
-            if p is not None
-        }
+        """What the second process prepared; nothing (the batch extracts every record itself)
+        when it failed or died: an OOM kill, a crash in an extension."""
+        try:
+            prepared = self._pending.result()
+        except Exception:
+            log.warning("the extraction process failed; extracting in this one", exc_info=True)
+            self._extractor.broken = True
+            return {}
+        return {id(r): p for r, p in zip(self._records, prepared, strict=True) if p is not None}
+
+
+def _ignore_interrupts() -> None:
+    """A second process leaves Ctrl+C to the one that started it."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 class _Extractor:
     """A second process (forked once a stream proves big: its second full batch of customer
     records) that normalises customer records ahead of the batch being matched; it only runs
-    pure functions on the fields it is given (no cache, no connector)."""
+    pure functions on the fields it is given (no cache, no connector).
+
+    Only on Linux, from the main thread of a machine with another core (the command line's
+    ``sync run``): a fork from the window's sync thread would copy a process whose other
+    threads hold Qt and the cache, and other systems have no fork."""
 
     def __init__(self, region: str, batch_customers: int) -> None:
         self.region = region
         self.batch_customers = batch_customers
         self.full_batches = 0
-        self.pool: Pool | None = None
+        self.pool: ProcessPoolExecutor | None = None
+        self.broken = not _can_fork()
 
     def __enter__(self) -> _Extractor:
         return self
 
     def __exit__(self, *exc: object) -> None:
         if self.pool is not None:
-            self.pool.terminate()
-            self.pool.join()
+            self.pool.shutdown(wait=True, cancel_futures=True)
 
     def start(self, batch: list[SourceRecord | Checkpoint]) -> _Extraction | None:
         """Start extracting the batch's customer records (tombstones aside; which ones are new
         or changed only the batch knows); None when it is not worth a process (few customer
-        records, or the first full batch of a stream)."""
+        records, or the first full batch of a stream) or not possible."""
+        if self.broken:
+            return None
         records = [
             item
             for item in batch
@@ -784,9 +807,19 @@ class _Extractor:
         if self.full_batches < 2:
             return None
         if self.pool is None:
-            self.pool = multiprocessing.get_context("fork").Pool(1)
-        pending = self.pool.apply_async(_prepare, ([r.fields for r in records], self.region))
-        return _Extraction(records, pending)
+            self.pool = ProcessPoolExecutor(
+                1, mp_context=multiprocessing.get_context("fork"), initializer=_ignore_interrupts
+            )
+        pending = self.pool.submit(_prepare, [r.fields for r in records], self.region)
+        return _Extraction(self, records, pending)
+
+
+def _can_fork() -> bool:
+    return (
+        sys.platform == "linux"
+        and threading.current_thread() is threading.main_thread()
+        and (os.cpu_count() or 1) > 1
+    )
 
 
 def _datetime(value: Any, field_name: str) -> datetime:
@@ -815,7 +848,14 @@ def _cents(value: Any) -> int | None:
         raise RecordError(f"unparseable amount {value!r}") from error
     if not amount.is_finite():
         raise RecordError(f"unparseable amount {value!r}")
-    return int((amount * 100).to_integral_value())
+    cents = int((amount * 100).to_integral_value())
+    if not _INT64_MIN <= cents <= _INT64_MAX:
+        raise RecordError(f"amount {value!r} is out of range")
+    return cents
+
+
+# What an SQLite INTEGER holds.
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
 def _text(value: Any, limit: int | None = None) -> str | None:
@@ -872,19 +912,17 @@ def _order_lines(value: Any, currency: str | None) -> list[OrderLineRow] | None:
         if not name:
             raise RecordError(f"items line {number} has neither name nor sku")
         quantity = _whole(line.get("quantity"))
-        if quantity is None or quantity <= 0:
+        if not quantity:  # a negative quantity is a line returned (a refund in the order)
             raise RecordError(
-                f"items line {number}: quantity {line.get('quantity')!r} is not a positive "
+                f"items line {number}: quantity {line.get('quantity')!r} is not a non-zero "
                 "whole number"
             )
         try:
             price = _cents(line.get("unit_price"))
         except RecordError as error:
             raise RecordError(f"items line {number}: {error}") from None
-        if price is None or price < 0:
-            raise RecordError(
-                f"items line {number}: unit_price {line.get('unit_price')!r} is missing or negative"
-            )
+        if price is None:  # a negative price is a discount or a voucher line
+            raise RecordError(f"items line {number}: unit_price is missing")
         lines.append(
             (
                 number,
@@ -900,15 +938,20 @@ def _order_lines(value: Any, currency: str | None) -> list[OrderLineRow] | None:
 
 
 def _whole(value: Any) -> int | None:
-    """A whole number given as a number or as digits; None for anything else."""
+    """A whole number SQLite can hold, given as a number or as ASCII digits; None for anything
+    else (superscripts, huge values)."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, int):
-        return value
     if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value.strip())
+        value = int(value)
+    elif isinstance(value, str):
+        text = value.strip()
+        digits = text[1:] if text[:1] in "+-" else text
+        if not (digits.isascii() and digits.isdigit()):
+            return None
+        value = int(text)
+    if isinstance(value, int) and _INT64_MIN <= value <= _INT64_MAX:
+        return value
     return None
 
 

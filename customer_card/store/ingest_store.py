@@ -100,8 +100,17 @@ def _table(model: type[m.Base]) -> Table:
 
 
 _CU = _table(m.Customer)
-# The history's secondary indexes (its (source, source_id) key stays: ingest looks rows up by it).
-_HISTORY_INDEXES = tuple(sorted(_table(m.Interaction).indexes, key=attrgetter("name")))
+# The history's secondary indexes a first load may drop and build at the end. Its (source,
+# source_id) key stays (ingest looks rows up by it), and so does the timeline index: a window
+# open during the load (or after a killed one) reads every card through it, customer by
+# customer, instead of scanning the whole history on each card.
+_KEPT_DURING_LOAD = "ix_interaction_timeline"
+_HISTORY_INDEXES = tuple(
+    sorted(
+        (i for i in _table(m.Interaction).indexes if i.name != _KEPT_DURING_LOAD),
+        key=attrgetter("name"),
+    )
+)
 _UPDATE_ACTIVITY = (
     update(_CU)
     .where(_CU.c.id == bindparam("cid"))

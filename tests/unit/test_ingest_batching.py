@@ -3,6 +3,8 @@ records ingested one at a time build (same customers, links, suggestions and sea
 
 from __future__ import annotations
 
+import os
+import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -11,6 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from customer_card.services import ingest as ingest_module
 from customer_card.services.ingest import IngestService
 from customer_card.store import models as m
 from customer_card.store.cache import open_cache
@@ -125,3 +128,36 @@ def test_the_second_process_leaves_a_record_it_fails_on_to_the_batch() -> None:
     assert good is not None
     assert good[0].family_name == "Lopes"
     assert bad is None  # the batch extracts it again, and fails there only if it is new or changed
+
+
+def _die(fields: list[Any], region: str) -> list[Any]:
+    os._exit(9)  # as an OOM kill would end the second process
+
+
+def test_a_second_process_that_dies_leaves_the_work_to_this_one(
+    open_new: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reference = open_new("reference")
+    stream = records()
+    expected = IngestService(reference, customer_batch_size=10_000).ingest(stream)
+
+    survivor = open_new("survivor")
+    monkeypatch.setattr(ingest_module, "_prepare", _die)
+    report = IngestService(survivor, customer_batch_size=1).ingest(stream)
+
+    # Nothing hangs, nothing is lost: every record is extracted here instead.
+    assert report.as_dict() == expected.as_dict()
+    assert snapshot(survivor) == snapshot(reference)
+
+
+def test_no_second_process_from_another_thread() -> None:
+    seen: list[bool] = []
+
+    def run() -> None:
+        with ingest_module._Extractor("FR", 1) as extractor:
+            seen.append(extractor.broken)
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    worker.join()
+    assert seen == [True]  # the window's sync thread extracts in its own process
