@@ -14,7 +14,8 @@ would have made (``.bench/ms-steady-*.db``, also kept), then prints one JSON lin
   it: seconds, peak RSS of the child, pairs per record, merges and new suggestions (none
   expected: the replay decides as inline matching does);
 - inline matching of new records (another seed of the generator) against the whole cache,
-  each in a rolled-back transaction: p50 / p95 of the first 100 (cold) and of the rest.
+  each in a rolled-back transaction, in a fresh process as an ingest matches: p50 / p95 of the
+  first 100 (cold) and of the rest.
 
 ``--limit`` overrides ``blocking.MAX_BLOCK_RECORDS`` to compare settings; ``--workers``
 the number of replay processes of the timed run (default: the run's own choice).
@@ -93,6 +94,14 @@ def match_run(path: Path, limit: int, workers: int) -> dict[str, float]:
     }
 
 
+def inline_here(path: Path, limit: int, seed: int, samples: int) -> dict[str, float]:
+    opened = open_cache(path, None, Unlock(passphrase=PASSPHRASE), create=False)
+    try:
+        return inline(opened.database, limit, seed, samples)
+    finally:
+        opened.database.dispose()
+
+
 def inline(database: Database, limit: int, seed: int, samples: int) -> dict[str, float]:
     generator = DemoGenerator(DemoConfig(customers=2000, seed=seed + 1, mean_interactions=1.0))
     records = [r for r in generator.records() if r.kind == RecordKind.CUSTOMER]
@@ -132,7 +141,11 @@ def main() -> int:
     parser.add_argument(
         "--no-run", action="store_true", help="inline timing only (no replay, no match run)"
     )
+    parser.add_argument("--inline-child", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.inline_child:
+        print(json.dumps(inline_here(args.inline_child, args.limit, args.seed, args.samples)))
+        return 0
     for size in args.records:
         index = bench_index(size, args.seed, args.tag)
         result: dict[str, object] = {"records_asked": size, "max_block_records": args.limit}
@@ -142,11 +155,19 @@ def main() -> int:
         if not args.no_run:
             path, result["replay"] = steady_index(index, args.limit)
             result["match_run"] = match_run(path, args.limit, args.workers)
-        opened = open_cache(path, None, Unlock(passphrase=PASSPHRASE), create=False)
-        try:
-            result.update(inline(opened.database, args.limit, args.seed, args.samples))
-        finally:
-            opened.database.dispose()
+        # In a process of its own, as an ingest would match: this one holds the replay's
+        # millions of objects, whose garbage collection would be timed with the matching.
+        child = subprocess.run(
+            [
+                *(sys.executable, __file__, "--inline-child", str(path)),
+                *("--limit", str(args.limit), "--seed", str(args.seed)),
+                *("--samples", str(args.samples)),
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        result.update(json.loads(child.stdout.strip().splitlines()[-1]))
         print(json.dumps(result), flush=True)
     return 0
 
