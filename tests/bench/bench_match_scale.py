@@ -155,8 +155,10 @@ def main() -> int:
         if not args.no_run:
             path, result["replay"] = steady_index(index, args.limit)
             result["match_run"] = match_run(path, args.limit, args.workers)
-        # In a process of its own, as an ingest would match: this one holds the replay's
-        # millions of objects, whose garbage collection would be timed with the matching.
+        # In a process of its own, as an ingest matches (this one holds the replay's objects).
+        # Right after a run the file's pages are often out of the OS cache (the run's memory
+        # pushed them out): the first pass then reads from disk; ``--inline-child PATH`` alone
+        # measures it again, warm.
         child = subprocess.run(
             [
                 *(sys.executable, __file__, "--inline-child", str(path)),
