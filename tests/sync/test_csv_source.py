@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from openpyxl import Workbook
 from sqlalchemy import select
@@ -235,6 +236,9 @@ def test_demo_exports_load_into_the_same_cache(database: Database, tmp_path: Pat
         # The same records land either way. (How they group into golden customers may differ:
         # inline matching sees them in another order; `match run` reconciles both.)
         assert landed(database) == landed(direct_db)
+        # And the same order lines, from the CSV's `items` column.
+        assert _all_lines(database) == _all_lines(direct_db)
+        assert len(_all_lines(database)) > 50
     finally:
         direct_db.dispose()
 
@@ -310,3 +314,24 @@ def test_two_streams_of_one_kind_keep_their_records_apart(
         ("calls:1", False),
         ("calls:2", True),  # gone from the full extract of calls: marked, kept
     }
+
+
+def _all_lines(database: Database) -> list[tuple[Any, ...]]:
+    ol, i = m.OrderLine, m.Interaction
+    with database.read() as session:
+        return sorted(
+            tuple(row)
+            for row in session.execute(
+                select(
+                    i.source_id,
+                    i.status,
+                    ol.line_no,
+                    ol.sku,
+                    ol.name,
+                    ol.quantity,
+                    ol.unit_price_cents,
+                    ol.currency,
+                    ol.category,
+                ).join(i, i.id == ol.interaction_id)
+            )
+        )

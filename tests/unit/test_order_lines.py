@@ -6,25 +6,19 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
 from customer_card.services.cards import CardService
-from customer_card.services.demo import build_demo
-from customer_card.services.demo_files import export_demo
 from customer_card.services.ingest import IngestService
 from customer_card.services.merge import MergeService
 from customer_card.store import models as m
-from customer_card.store.cache import Unlock, open_cache
 from customer_card.store.database import Database
-from customer_card.store.keys import KdfCost
 from sync.demo import DemoConfig, DemoGenerator
 from sync.records import RecordKind, SourceRecord
 from tests.conftest import DemoServices
-from tests.sync.conftest import make_runner, write_sources
 from tests.unit.merge_people import ESHOP, LOYALTY, Clock
 
 T0 = datetime(2026, 10, 1, 8, 0, tzinfo=UTC)
@@ -280,46 +274,3 @@ def test_demo_orders_have_lines_adding_up_and_customers_unchanged() -> None:
     assert [r.fields.get("items") for r in again if r.fields.get("kind") == "order"] == [
         r.fields["items"] for r in orders
     ]
-
-
-def test_demo_csv_exports_fill_the_same_order_lines(database: Database, tmp_path: Path) -> None:
-    export_demo(tmp_path / "exports", customers=80, seed=11)
-    sources = write_sources(
-        tmp_path / "exports", (tmp_path / "exports" / "sources.toml").read_text()
-    )
-    summary = make_runner(database, batch_size=1000).run(sources.select(None))
-    assert summary.ok, summary.errors
-    direct = open_cache(
-        tmp_path / "direct.db",
-        None,
-        Unlock(passphrase="x"),
-        create=True,
-        kdf_cost=KdfCost.minimal(),
-    ).database
-    try:
-        build_demo(direct, customers=80, seed=11)
-        assert _all_lines(database) == _all_lines(direct)
-        assert len(_all_lines(database)) > 50
-    finally:
-        direct.dispose()
-
-
-def _all_lines(database: Database) -> list[tuple[Any, ...]]:
-    ol, i = m.OrderLine, m.Interaction
-    with database.read() as session:
-        return sorted(
-            tuple(row)
-            for row in session.execute(
-                select(
-                    i.source_id,
-                    i.status,
-                    ol.line_no,
-                    ol.sku,
-                    ol.name,
-                    ol.quantity,
-                    ol.unit_price_cents,
-                    ol.currency,
-                    ol.category,
-                ).join(i, i.id == ol.interaction_id)
-            )
-        )
