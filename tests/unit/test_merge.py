@@ -44,16 +44,6 @@ def consent(source: str, source_id: str, ref: str, status: str, days: int) -> So
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def ingest(database: Database, clock: Clock) -> IngestService:
-    return IngestService(database, clock=clock)
-
-
-@pytest.fixture
 def merging(database: Database, clock: Clock) -> MergeService:
     return MergeService(database, clock=clock)
 

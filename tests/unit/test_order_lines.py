@@ -59,11 +59,6 @@ def order(
     )
 
 
-@pytest.fixture
-def ingest(database: Database) -> IngestService:
-    return IngestService(database, clock=Clock())
-
-
 def lines(database: Database, source_id: str) -> list[tuple[Any, ...]]:
     ol, i = m.OrderLine, m.Interaction
     with database.read() as session:

@@ -36,16 +36,6 @@ from tests.unit.merge_people import ESHOP, LOYALTY, T0, Clock, customer
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def ingest(database: Database, clock: Clock) -> IngestService:
-    return IngestService(database, clock=clock)
-
-
-@pytest.fixture
 def overrides(database: Database, clock: Clock) -> OverrideService:
     return OverrideService(database, clock=clock)
 
