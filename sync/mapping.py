@@ -388,17 +388,17 @@ class StreamMapping:
         return all(f.keeps(record.fields) for f in self.filters)
 
 
-# Particles that open a family name ('Anne de la Tour', 'Le Goff Anne', 'Van der Berg'): the
-# same list as ``customer_card.matching.normalise.FAMILY_PARTICLES``, copied because ``sync``
-# imports nothing from ``customer_card``. Not those that are also given names ('Ben', 'Al').
-_FAMILY_PARTICLES = frozenset(
+# Particles that open a family name ('Anne de la Tour', 'Le Goff Anne', 'Van der Berg'); the
+# matching's name normaliser splits names by the same list. Not those that are also given
+# names ('Ben', 'Al', 'El'): 'Ben Smith' is Ben, Smith.
+FAMILY_PARTICLES = frozenset(
     {"de", "du", "des", "la", "le", "les", "d", "l", "van", "von", "der", "den", "da", "di",
      "dos", "das", "do", "del", "della", "ter", "ten", "st", "saint", "sainte"}
 )  # fmt: skip
 
 
 def _particle(word: str) -> bool:
-    return word.casefold().rstrip(".'’") in _FAMILY_PARTICLES
+    return word.casefold().rstrip(".'’") in FAMILY_PARTICLES
 
 
 def split_full_name(text: str, order: str) -> tuple[str, str]:

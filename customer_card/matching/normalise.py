@@ -14,6 +14,8 @@ from functools import lru_cache
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
+from sync.mapping import FAMILY_PARTICLES as FAMILY_PARTICLES
+
 DEFAULT_REGION = "FR"
 
 _NON_ALNUM = re.compile(r"[^0-9a-z]+")
@@ -90,14 +92,6 @@ def split_full_name(full_name: str) -> tuple[str, str]:
     while start > 0 and fold(words[start - 1]) in FAMILY_PARTICLES:
         start -= 1
     return " ".join(words[:start]), " ".join(words[start:])
-
-
-# Particles that open a family name written after the given name. Not those that are also
-# given names ('Ben', 'Al', 'El'): 'Ben Smith' is Ben, Smith.
-FAMILY_PARTICLES = frozenset(
-    {"de", "du", "des", "la", "le", "les", "d", "l", "van", "von", "der", "den", "da", "di",
-     "dos", "das", "do", "del", "della", "ter", "ten", "st", "saint", "sainte"}
-)  # fmt: skip
 
 
 @lru_cache(maxsize=65536)
