@@ -115,6 +115,15 @@ class Connector(Protocol):
         ...
 
 
+class ForkSafe(Protocol):
+    """A connector whose reads may run in a forked child process (the runner reads history
+    there, beside the process that writes the cache). Called first thing in the child:
+    whatever the parent opened and may use again (pooled database connections, sockets) must
+    be left to the parent, without closing it."""
+
+    def after_fork(self) -> None: ...
+
+
 class ListsIds(Protocol):
     """A connector that can list a stream's current ids (for full extracts resumed mid-way)."""
 

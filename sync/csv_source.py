@@ -135,6 +135,9 @@ class CsvConnector:
     def stream(self, name: str) -> StreamSpec:
         return next(s for s in self.streams if s.name == name)
 
+    def after_fork(self) -> None:
+        """Nothing to leave to the parent: each read opens its own file."""
+
     def path_of(self, stream: StreamSpec) -> Path:
         return self.directory / Path(str(stream.options["file"])).expanduser()
 

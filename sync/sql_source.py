@@ -125,6 +125,11 @@ class SqlConnector:
                 ) from None
         return self._engine
 
+    def after_fork(self) -> None:
+        """The pooled connections belong to the parent: this process opens its own."""
+        if self._engine is not None:
+            self._engine.dispose(close=False)
+
     def close(self) -> None:
         if self._engine is not None:
             self._engine.dispose()

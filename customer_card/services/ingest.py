@@ -778,7 +778,7 @@ class _Extractor:
         self.batch_customers = batch_customers
         self.full_batches = 0
         self.pool: ProcessPoolExecutor | None = None
-        self.broken = not _can_fork()
+        self.broken = not can_fork()
 
     def __enter__(self) -> _Extractor:
         return self
@@ -814,7 +814,7 @@ class _Extractor:
         return _Extraction(self, records, pending)
 
 
-def _can_fork() -> bool:
+def can_fork() -> bool:
     return (
         sys.platform == "linux"
         and threading.current_thread() is threading.main_thread()

@@ -17,18 +17,22 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import multiprocessing
+import os
+import pickle
 import queue
+import signal
 import threading
 import time
 from array import array
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from customer_card.services.ingest import IngestReport, IngestService
+from customer_card.services.ingest import IngestReport, IngestService, can_fork
 from customer_card.store.database import Database
 from customer_card.store.errors import CacheError
 from customer_card.store.sync_store import SyncStore
@@ -253,15 +257,15 @@ class SyncRunner:
         # Filled as batches commit: a cancelled or failed pass still counts what it committed.
         report = IngestReport()
         items = connector.read(name, state)
-        # History rows are many and cheap to write: they are read and mapped on a second thread
-        # while this one writes (SQLite and the cipher work without the GIL). Customer records
-        # are few and each is matched in many short statements, which a busy reader would slow.
+        # History rows are many and cheap to write: they are read and mapped ahead, in a second
+        # process where it can (or thread), while this one writes. Customer records are few
+        # and each is matched in many short statements, which a busy reader would slow.
         read_ahead = spec is not None and spec.kind != RecordKind.CUSTOMER
         history = spec is not None and spec.kind == RecordKind.INTERACTION
         try:
             with (
                 self.ingest.history_load() if history else nullcontext(),
-                _ReadAhead(items) if read_ahead else nullcontext(items) as feed,
+                _read_ahead(connector, items) if read_ahead else nullcontext(items) as feed,
             ):
                 self.ingest.ingest(tracker.items(feed), on_batch, report)
         finally:
@@ -457,6 +461,124 @@ class _ReadAhead:
             return False
         self._queue.put(value)
         return not self._stop.is_set()
+
+
+def _read_ahead(
+    connector: Connector, items: Iterator[Item]
+) -> AbstractContextManager[Iterator[Item]]:
+    """A second process reads and maps when the connector allows it and a fork is safe here
+    (see :func:`~customer_card.services.ingest.can_fork`); a thread otherwise."""
+    after_fork = getattr(connector, "after_fork", None)
+    if can_fork() and callable(after_fork):
+        return _ReadAheadProcess(connector.name, after_fork, items)
+    return _ReadAhead(items)
+
+
+class _ReadAheadProcess:
+    """:class:`_ReadAhead` in a forked process: reading, mapping and hashing history rows cost
+    as much as writing them, and a thread shares this process's one core for Python. Chunks
+    come back pickled through a pipe, a few batches ahead; the reader's exceptions come out
+    where the item would have (as a :class:`ConnectorError` naming them when they cannot be
+    sent), and a reader that dies is one clear error: the pass stops, its committed batches
+    stay, the next run resumes from the last checkpoint. Leaving the ``with`` block stops the
+    reader."""
+
+    CHUNK = 2000
+    DEPTH = 32  # chunks the reader may hold ahead: more than one ingest batch
+
+    def __init__(self, source: str, after_fork: Callable[[], None], items: Iterator[Item]) -> None:
+        context = multiprocessing.get_context("fork")
+        self._receive, send = context.Pipe(duplex=False)
+        self._process = context.Process(
+            target=_read_in_child,
+            args=(after_fork, items, send, self.CHUNK, self.DEPTH),
+            name=f"sync-read-{source}",
+            daemon=True,
+        )
+        self._send = send
+
+    def __enter__(self) -> Iterator[Item]:
+        self._process.start()
+        self._send.close()  # the child's end: EOF here once the child is gone
+        return self._consume()
+
+    def __exit__(self, *exc: object) -> None:
+        if self._process.exitcode is None:
+            self._process.kill()
+        self._process.join()
+        self._receive.close()
+
+    def _consume(self) -> Iterator[Item]:
+        while True:
+            try:
+                data = self._receive.recv_bytes()
+            except (EOFError, OSError):
+                self._process.join(5)
+                raise ConnectorError(
+                    f"the process reading {self._process.name.removeprefix('sync-read-')} "
+                    f"stopped unexpectedly (exit code {self._process.exitcode})"
+                ) from None
+            tag, chunk, error = pickle.loads(data)
+            yield from chunk
+            if tag == "end":
+                return
+            if error is not None:
+                raise error
+
+
+def _read_in_child(
+    after_fork: Callable[[], None],
+    items: Iterator[Item],
+    send: multiprocessing.connection.Connection,
+    size: int,
+    depth: int,
+) -> None:
+    """The read-ahead process: reads, hashes and sends chunks (tag, items, error); a thread
+    sends while the next chunks are read."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is for the parent, which stops us
+    outbox: queue.Queue[bytes | None] = queue.Queue(depth)
+
+    def sender() -> None:
+        while (data := outbox.get()) is not None:
+            try:
+                send.send_bytes(data)
+            except OSError:  # the parent left
+                os._exit(0)
+
+    thread = threading.Thread(target=sender, name="sync-read-send", daemon=True)
+    thread.start()
+    chunk: list[Item] = []
+    message: tuple[str, list[Item], BaseException | None]
+    try:
+        after_fork()
+        for item in items:
+            if isinstance(item, SourceRecord):
+                _ = item.content_hash  # computed here, kept in the record
+            chunk.append(item)
+            if len(chunk) >= size:
+                outbox.put(pickle.dumps(("items", chunk, None), pickle.HIGHEST_PROTOCOL))
+                chunk = []
+        message = ("end", chunk, None)
+    except BaseException as error:  # handed to the parent, raised after what came before
+        message = ("error", chunk, _portable(error))
+    finally:
+        close = getattr(items, "close", None)
+        if callable(close):
+            close()
+    outbox.put(pickle.dumps(message, pickle.HIGHEST_PROTOCOL))
+    outbox.put(None)
+    thread.join()
+
+
+def _portable(error: BaseException) -> BaseException:
+    """The exception itself when it survives a trip through pickle, else one that says it."""
+    try:
+        copy = pickle.loads(pickle.dumps(error))
+    except Exception:
+        copy = None
+    if isinstance(copy, BaseException) and str(copy) == str(error):
+        return copy
+    return ConnectorError(f"{type(error).__name__}: {error}")
 
 
 class _PassItems:

@@ -206,11 +206,10 @@ fields = { given_name = "first_name" }
     assert errors[("crm", "customers")] is None
 
 
-def test_a_sqlite_file_source_reads_its_history_on_the_read_ahead_thread(
-    database: Database, tmp_path: Path
-) -> None:
-    # The customers pass opens the source's connection on this thread, the history pass reads
-    # on the runner's reader thread: the pooled SQLite connection must work on both.
+def test_a_sqlite_file_source_reads_its_history_ahead(database: Database, tmp_path: Path) -> None:
+    # The customers pass opens the source's connection here, the history pass reads in the
+    # runner's reader (a second process on Linux, a thread elsewhere): the pooled SQLite
+    # connection must work on both sides.
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'crm.db'}")
     with engine.begin() as conn:
         conn.exec_driver_sql("CREATE TABLE clients (id integer PRIMARY KEY, nom text)")

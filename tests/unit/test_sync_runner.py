@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
 from customer_card.services.ingest import IngestService
-from customer_card.services.sync_runner import SyncProgress, SyncRunner, _ReadAhead
+from customer_card.services.sync_runner import (
+    SyncProgress,
+    SyncRunner,
+    _ReadAhead,
+    _ReadAheadProcess,
+)
 from customer_card.store import models as m
 from customer_card.store.database import Database
-from sync.connector import CancelToken, Item
+from sync.connector import CancelToken, ConnectorError, Item
 from sync.records import Checkpoint, RecordKind, SourceRecord
 from sync.sources import load_sources
 
@@ -118,27 +125,46 @@ def records(
             closed.set()
 
 
-def test_read_ahead_gives_every_item_in_order_hashed() -> None:
-    expected = list(records(3000))
+Ahead = Callable[[Iterator[Item]], AbstractContextManager[Iterator[Item]]]
 
-    with _ReadAhead(records(3000)) as items:
+
+def in_thread(items: Iterator[Item]) -> AbstractContextManager[Iterator[Item]]:
+    return _ReadAhead(items)
+
+
+def in_process(items: Iterator[Item]) -> AbstractContextManager[Iterator[Item]]:
+    return _ReadAheadProcess("crm", lambda: None, items)
+
+
+both = pytest.mark.parametrize("ahead", [in_thread, in_process], ids=["thread", "process"])
+
+
+@both
+def test_read_ahead_gives_every_item_in_order_hashed(ahead: Ahead) -> None:
+    expected = list(records(5000))
+
+    with ahead(records(5000)) as items:
         got = list(items)
 
     assert got == expected
     assert all(r._hash for r in got if isinstance(r, SourceRecord))
+    assert [r.content_hash for r in got if isinstance(r, SourceRecord)] == [
+        r.content_hash for r in expected if isinstance(r, SourceRecord)
+    ]
 
 
-def test_read_ahead_raises_the_reader_error_after_the_items_before_it() -> None:
+@both
+def test_read_ahead_raises_the_reader_error_after_the_items_before_it(ahead: Ahead) -> None:
     got: list[Item] = []
 
     def drain() -> None:
-        with _ReadAhead(records(2000, 1234)) as items:
+        with ahead(records(5000, 4321)) as items:
             got.extend(items)
 
     with pytest.raises(OSError, match="connection reset"):
         drain()
     assert [r.source_id for r in got if isinstance(r, SourceRecord)] == [
-        f"O{i}" for i in range(1234)
+        f"O{i}" for i in range(4321)
     ]
 
 
@@ -150,6 +176,52 @@ def test_read_ahead_stops_and_closes_the_reader_when_left_early() -> None:
 
     assert closed.is_set()  # the connector's own clean-up ran before the block was left
     assert not ahead._thread.is_alive()
+
+
+def test_a_reader_process_left_early_is_stopped() -> None:
+    ahead = _ReadAheadProcess("crm", lambda: None, records(10_000_000))
+    with ahead as items:
+        next(items)
+
+    assert ahead._process.exitcode is not None
+
+
+def test_a_reader_process_error_that_cannot_travel_is_named() -> None:
+    class UnpicklableError(Exception):  # local: pickle cannot find it again
+        pass
+
+    def failing() -> Iterator[Item]:
+        yield from records(10)
+        raise UnpicklableError("the tap said no")
+
+    with (
+        pytest.raises(ConnectorError, match="UnpicklableError: the tap said no"),
+        _ReadAheadProcess("crm", lambda: None, failing()) as items,
+    ):
+        list(items)
+
+
+def test_a_reader_process_that_dies_is_one_clear_error() -> None:
+    def dying() -> Iterator[Item]:
+        yield from records(10)
+        os._exit(3)  # what an OOM kill or a crash in a driver looks like from here
+
+    with (
+        pytest.raises(ConnectorError, match=r"process reading crm stopped unexpectedly .*code 3"),
+        _ReadAheadProcess("crm", lambda: None, dying()) as items,
+    ):
+        list(items)
+
+
+def test_a_reader_process_runs_the_connector_hook_first() -> None:
+    def refuse() -> None:
+        raise ConnectorError("crm: the child must open its own connections")
+
+    with (
+        pytest.raises(ConnectorError, match="its own connections"),
+        _ReadAheadProcess("crm", refuse, records(10)) as items,
+    ):
+        list(items)
 
 
 HISTORY_INDEXES = {
