@@ -257,15 +257,11 @@ class SyncRunner:
         # Filled as batches commit: a cancelled or failed pass still counts what it committed.
         report = IngestReport()
         items = connector.read(name, state)
-        # History rows are many and cheap to write: they are read and mapped ahead, in a second
-        # process where it can (or thread), while this one writes. Customer records are few
-        # and each is matched in many short statements, which a busy reader would slow.
-        read_ahead = spec is not None and spec.kind != RecordKind.CUSTOMER
         history = spec is not None and spec.kind == RecordKind.INTERACTION
         try:
             with (
                 self.ingest.history_load() if history else nullcontext(),
-                _read_ahead(connector, items) if read_ahead else nullcontext(items) as feed,
+                _read_ahead(connector, items, spec) as feed,
             ):
                 self.ingest.ingest(tracker.items(feed), on_batch, report)
         finally:
@@ -464,14 +460,20 @@ class _ReadAhead:
 
 
 def _read_ahead(
-    connector: Connector, items: Iterator[Item]
+    connector: Connector, items: Iterator[Item], spec: StreamSpec | None
 ) -> AbstractContextManager[Iterator[Item]]:
-    """A second process reads and maps when the connector allows it and a fork is safe here
-    (see :func:`~customer_card.services.ingest.can_fork`); a thread otherwise."""
+    """Where a pass's items are read, mapped and hashed: in a second process when the
+    connector allows it and a fork is safe here (see
+    :func:`~customer_card.services.ingest.can_fork`), beside this one writing; else history
+    rows, many and cheap to write, on a second thread (the cipher and SQLite run without the
+    GIL), and customer records here (each is matched in many short statements, which a busy
+    reader thread would slow)."""
     after_fork = getattr(connector, "after_fork", None)
     if can_fork() and callable(after_fork):
         return _ReadAheadProcess(connector.name, after_fork, items)
-    return _ReadAhead(items)
+    if spec is not None and spec.kind != RecordKind.CUSTOMER:
+        return _ReadAhead(items)
+    return nullcontext(items)
 
 
 class _ReadAheadProcess:
