@@ -7,6 +7,11 @@ candidate shares a strong identifier or scores at least the link threshold, and 
 clearly disagrees (different birth dates or given names across the customer's candidates —
 a family sharing an e-mail or a landline). Otherwise a probable customer becomes a *merge
 suggestion* with its evidence, and the record starts a new customer.
+
+A customer is scored by its best-agreeing record, completed by the customer's other compared
+records where that record is silent (a helpdesk contact has no address: the customer's CRM
+record has one). A linked record suggests no other customer whose records contradict its own
+customer's: that would be suggesting to merge two people known apart.
 """
 
 from __future__ import annotations
@@ -82,6 +87,8 @@ class PairScore:
     model: Model = field(repr=False, compare=False)
     population: int
     overrides: Mapping[int, float] | None
+    # Fields the customer's other compared records gave (``Matcher._completed``).
+    completed: tuple[str, ...] = ()
 
     @property
     def score(self) -> Score:
@@ -310,6 +317,59 @@ class Matcher:
 
         return max(0.0, math.log2(people(given_key(given)) / people(pair_key(given, family))))
 
+    def _completed(
+        self,
+        incoming: Profile,
+        best: tuple[Candidate[C], PairScore],
+        members: Sequence[tuple[Candidate[C], PairScore]],
+        population: int,
+        prior: float,
+        counts: NameCounts | None,
+    ) -> tuple[Candidate[C], PairScore]:
+        """The score of the customer's best-agreeing record, completed by its other compared
+        records: a field the best record lacks (a helpdesk contact has no address, a loyalty
+        record no e-mail) takes the best level the customer's other records give. They are one
+        person's records, so a postcode or an e-mail of the customer that disagrees counts
+        against, as one that agrees counts for — once, as one field of one person. Names are
+        the best record's (they are why it is the best)."""
+        candidate, score = best
+        if len(members) < 2:
+            return best
+        levels = list(score.comparison.levels)
+        completed: list[str] = []
+        for index in _COMPLETED_FIELDS:
+            if levels[index]:
+                continue
+            given = [s.comparison.levels[index] for _, s in members if s.comparison.levels[index]]
+            if given:
+                levels[index] = min(given)  # level 1 is the strongest agreement
+                completed.append(self.config.fields[index].name)
+        if not completed:
+            return best
+        overrides = score.overrides
+        if (
+            counts is not None
+            and levels[ADDRESS] == _CITY_LEVEL
+            and not score.comparison.levels[ADDRESS]
+        ):
+            # Level 'city': the incoming record's city is the other record's.
+            city = self._city_weight(incoming.city, population, counts)
+            if city is not None:
+                overrides = {**(overrides or {}), ADDRESS: city}
+        comparison = Comparison(tuple(levels), score.comparison.swapped)
+        total = self.model.total(comparison.levels, prior, overrides)
+        return candidate, PairScore(
+            comparison,
+            score.strong,
+            score.ambiguous,
+            total,
+            probability_of(total),
+            score.model,
+            population,
+            overrides,
+            tuple(completed),
+        )
+
     def decide(
         self,
         incoming: Profile,
@@ -344,7 +404,14 @@ class Matcher:
         linkable: list[tuple[tuple[int, float, int], Proposal[C]]] = []
         suggestions: list[Proposal[C]] = []
         bests = {
-            cluster: max(members, key=lambda cs: (cs[1].probability, -cs[0].key))
+            cluster: self._completed(
+                incoming,
+                max(members, key=lambda cs: (cs[1].probability, -cs[0].key)),
+                members,
+                population,
+                prior,
+                counts,
+            )
             for cluster, members in by_cluster.items()
         }
         # One person is one customer: the record is at most one of the customers compared,
@@ -435,7 +502,20 @@ class Matcher:
                     other.evidence,
                 )
             )
-        return Decision(chosen, tuple(suggestions))
+        # Linked, the record is that customer: suggesting another one is suggesting to merge
+        # the two customers, which their own records may contradict (a father and his son
+        # of the same name and address, a family's e-mail): then there is nothing to review.
+        linked = [c.profile.identity() for c, _ in by_cluster[chosen.cluster]]
+        kept = tuple(
+            s
+            for s in suggestions
+            if not any(
+                conflict(mine, c.profile.identity())
+                for c, _ in by_cluster[s.cluster]
+                for mine in linked
+            )
+        )
+        return Decision(chosen, kept)
 
 
 _LABELS = {k: k for k in LINK_STRENGTH}
@@ -515,6 +595,8 @@ _CITY_LEVEL = 3
 # Counts cover a cache when they count at least this share of its records (as the service's
 # check of the name counts).
 _COVERED = 0.9
+# Fields a customer's other records complete: what a person has, not how records name them.
+_COMPLETED_FIELDS = (BIRTH, EMAIL, PHONE, CARD, SOCIAL, ADDRESS)
 _HANDLE_FULL = 1  # the handle level of a handle spelling both names
 _NAMES_ONLY = "only the names agree"
 _HOUSEHOLD = "shares an identifier of several customers"
@@ -559,6 +641,8 @@ def _evidence(
         evidence["shared"] = strong
     if best.comparison.swapped:
         evidence["names_swapped"] = True
+    if best.completed:
+        evidence["from_customer"] = list(best.completed)
     if why:
         evidence["conflict"] = why
     return evidence

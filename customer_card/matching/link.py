@@ -252,8 +252,18 @@ def birth_dates_compatible(a: date, b: date) -> bool:
 
 def _swapped(a: Identity, b: Identity) -> bool:
     """``a``'s given name is ``b``'s family name and ``a``'s family name fits ``b``'s given
-    name (or ``a`` has no family name to say otherwise)."""
-    if not a.given_names & b.family_names:
+    name (or ``a`` has no family name to say otherwise). With both names to check, the
+    swapped family name may carry a typo, as names filed the right way round do ('Mller
+    Aimé' for Aimé Muller); a lone name must be the other record's family name exactly."""
+    if not a.given_names & b.family_names and not (
+        a.family_names
+        and any(
+            _family_compatible(given, family)
+            for given in a.given_names
+            for family in b.family_names
+            if len(given) > 1 and len(family) > 1
+        )
+    ):
         return False
     if not a.family_names:
         return True

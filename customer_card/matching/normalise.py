@@ -89,9 +89,16 @@ def split_full_name(full_name: str) -> tuple[str, str]:
         given = " ".join(w for w in words if w not in upper)
         return given, family
     start = len(words) - 1
-    while start > 0 and fold(words[start - 1]) in FAMILY_PARTICLES:
+    while start > 0 and _particle(words[start - 1]):
         start -= 1
     return " ".join(words[:start]), " ".join(words[start:])
+
+
+def _particle(word: str) -> bool:
+    """A word that opens a family name ('de', 'Le', 'St.'), not an initial: 'L.' and 'D.'
+    abbreviate a given name ('L. Boucher'), while 'L'' and 'D'' open one (L'Hermite)."""
+    folded = fold(word)
+    return folded in FAMILY_PARTICLES and not (len(folded) == 1 and word.endswith("."))
 
 
 @lru_cache(maxsize=65536)

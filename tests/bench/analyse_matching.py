@@ -19,6 +19,10 @@ and groups the missed true pairs and the wrong suggestions by cause:
   this pair's two customers are not (clusters split); ``alone it is suggested`` also counts
   pairs whose odds other customers shared (a record is at most one of them).
 
+Scores are pairwise, so a suggestion counts once per pair of records of its two customers:
+``suggested_pairs_wrong_right_by_kind`` gives, per kind of suggestion, the wrong and right
+pairs it adds (what precision is made of).
+
 ``--dump`` writes every decision (link, suggestions, probabilities to 1e-9, evidence), one
 JSON line per record, so two versions of the engine can be compared byte for byte; the
 summary gives the CPU time per record of the whole replay and of the decision alone.
@@ -243,6 +247,15 @@ def analyse(run: Replay, config: MatchConfig, examples: int) -> dict[str, Any]:
             )
 
     wrong: Counter[str] = Counter()
+    # Pairwise scores count a suggestion once per pair of records of the two customers: what
+    # each kind of suggestion adds in wrong and right pairs (a wrong one between two customers
+    # of three records each is nine false pairs).
+    pairs_by_kind: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for a, b, _, reason in review:
+        kind = _suggestion_kind(reason)
+        for x in by_cluster[a]:
+            for y in by_cluster[b]:
+                pairs_by_kind[kind][run.person[x] == run.person[y]] += 1
     wrong_samples: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for a, b, probability, reason in review:
         if run.person[a] == run.person[b]:
@@ -280,6 +293,9 @@ def analyse(run: Replay, config: MatchConfig, examples: int) -> dict[str, Any]:
         "suggestions_all": len(run.suggestions),
         "missed_by_cause": dict(causes.most_common()),
         "wrong_suggestions_by_reason": dict(wrong.most_common()),
+        "suggested_pairs_wrong_right_by_kind": dict(
+            sorted(pairs_by_kind.items(), key=lambda kv: -kv[1][0])
+        ),
         "wrong_links_by_reason": dict(wrong_links.most_common()),
         "review_patterns_wrong_right": dict(
             sorted(patterns.items(), key=lambda kv: -kv[1][0] - kv[1][1])
@@ -288,6 +304,22 @@ def analyse(run: Replay, config: MatchConfig, examples: int) -> dict[str, Any]:
         "wrong_suggestion_examples": wrong_samples,
         "wrong_link_examples": wrong_link_samples,
     }
+
+
+def _suggestion_kind(reason: str) -> str:
+    """A suggestion's reason without its figures: 'possible match (shared odds)',
+    'possible match (household)', 'also shares email', 'shares email but …'."""
+    if " but " in reason:
+        return reason.split(" (")[0]
+    kind = reason.split(" (")[0]
+    if "other customers fit as well" in reason:
+        kind += " (shared odds)"
+    if reason.endswith(_HOUSEHOLD_REASON):
+        kind += " (household)"
+    return kind
+
+
+_HOUSEHOLD_REASON = "shares an identifier of several customers"
 
 
 def _cause(run: Replay, matcher: Matcher, a: int, b: int, counts: Frequencies) -> str:
