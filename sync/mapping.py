@@ -398,7 +398,10 @@ FAMILY_PARTICLES = frozenset(
 
 
 def _particle(word: str) -> bool:
-    return word.casefold().rstrip(".'’") in FAMILY_PARTICLES
+    """A word opening a family name ('de', 'Le', "L'", 'St.'); one letter and a full stop is
+    an initial ('L. Boucher': the given name abbreviated)."""
+    bare = word.casefold().rstrip(".'’")
+    return bare in FAMILY_PARTICLES and not (len(bare) == 1 and word.endswith("."))
 
 
 def split_full_name(text: str, order: str) -> tuple[str, str]:
@@ -408,7 +411,8 @@ def split_full_name(text: str, order: str) -> tuple[str, str]:
     words = text.split()
     if len(words) < 2:
         return ("", words[0]) if words else ("", "")
-    capitals = [i for i, w in enumerate(words) if len(w) > 1 and w.isupper()]
+    # (An initial, 'L.', is not a name in capitals.)
+    capitals = [i for i, w in enumerate(words) if len(w.rstrip(".")) > 1 and w.isupper()]
     if capitals and len(capitals) < len(words):
         start = capitals[0]
         while start > 0 and _particle(words[start - 1]) and start - 1 not in capitals:

@@ -111,6 +111,13 @@ def test_bad_rules_name_their_key(spec: Any, key: str) -> None:
         ("DE LA TOUR Anne", "family_given", ("Anne", "DE LA TOUR")),
         ("Anne Delatour", "given_family", ("Anne", "Delatour")),
         ("Ben Smith", "given_family", ("Ben", "Smith")),
+        # An initial is a given name abbreviated, neither a particle nor a name in capitals.
+        ("L. Boucher", "given_family", ("L.", "Boucher")),
+        ("D. Martin", "given_family", ("D.", "Martin")),
+        ("J. de la Tour", "given_family", ("J.", "de la Tour")),
+        ("BOUCHER L.", "given_family", ("L.", "BOUCHER")),
+        ("Marie L'Hermite", "given_family", ("Marie", "L'Hermite")),
+        ("Jean St. Pierre", "given_family", ("Jean", "St. Pierre")),
     ],
 )
 def test_split_full_name(text: str, order: str, expected: tuple[str, str]) -> None:
