@@ -108,6 +108,7 @@ class SqlConnector:
         self._url = url
         self._connect_args = dict(config.settings.get("connect_args", {}))
         self._engine: Engine | None = None
+        self._inherited: Engine | None = None
         self.now: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     def passes(self) -> tuple[str, ...]:
@@ -126,9 +127,11 @@ class SqlConnector:
         return self._engine
 
     def after_fork(self) -> None:
-        """The pooled connections belong to the parent: this process opens its own."""
-        if self._engine is not None:
-            self._engine.dispose(close=False)
+        """The pooled connections belong to the parent: this process opens its own, and keeps
+        the parent's engine referenced, so that no connection of the parent is ever finalised
+        here (some drivers say goodbye to the server when they are)."""
+        self._inherited = self._engine
+        self._engine = None
 
     def close(self) -> None:
         if self._engine is not None:

@@ -11,9 +11,6 @@ import json
 import logging
 import multiprocessing
 import os
-import signal
-import sys
-import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -28,6 +25,7 @@ from customer_card.matching.decide import Decision, Matcher
 from customer_card.matching.extract import Extracted, extract, names_of
 from customer_card.matching.profile import Profile, profile_of
 from customer_card.matching.survivorship import LinkedRecord, survive
+from customer_card.services.forking import can_fork, start_child
 from customer_card.services.matching import MatchIndex, default_config
 from customer_card.store.database import Database
 from customer_card.store.ingest_store import (
@@ -759,11 +757,6 @@ class _Extraction:
         return {id(r): p for r, p in zip(self._records, prepared, strict=True) if p is not None}
 
 
-def _ignore_interrupts() -> None:
-    """A second process leaves Ctrl+C to the one that started it."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
 class _Extractor:
     """A second process (forked once a stream proves big: its second full batch of customer
     records) that normalises customer records ahead of the batch being matched; it only runs
@@ -808,18 +801,13 @@ class _Extractor:
             return None
         if self.pool is None:
             self.pool = ProcessPoolExecutor(
-                1, mp_context=multiprocessing.get_context("fork"), initializer=_ignore_interrupts
+                1,
+                mp_context=multiprocessing.get_context("fork"),
+                initializer=start_child,
+                initargs=(os.getpid(),),
             )
         pending = self.pool.submit(_prepare, [r.fields for r in records], self.region)
         return _Extraction(self, records, pending)
-
-
-def can_fork() -> bool:
-    return (
-        sys.platform == "linux"
-        and threading.current_thread() is threading.main_thread()
-        and (os.cpu_count() or 1) > 1
-    )
 
 
 def _datetime(value: Any, field_name: str) -> datetime:

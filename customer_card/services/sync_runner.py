@@ -14,6 +14,7 @@ calls.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import logging
@@ -21,18 +22,20 @@ import multiprocessing
 import os
 import pickle
 import queue
-import signal
 import threading
 import time
+import traceback
 from array import array
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from multiprocessing.connection import Connection
 from typing import Any
 
-from customer_card.services.ingest import IngestReport, IngestService, can_fork
+from customer_card.services.forking import can_fork, start_child
+from customer_card.services.ingest import IngestReport, IngestService
 from customer_card.store.database import Database
 from customer_card.store.errors import CacheError
 from customer_card.store.sync_store import SyncStore
@@ -477,34 +480,53 @@ def _read_ahead(
 
 
 class _ReadAheadProcess:
-    """:class:`_ReadAhead` in a forked process: reading, mapping and hashing history rows cost
-    as much as writing them, and a thread shares this process's one core for Python. Chunks
-    come back pickled through a pipe, a few batches ahead; the reader's exceptions come out
-    where the item would have (as a :class:`ConnectorError` naming them when they cannot be
-    sent), and a reader that dies is one clear error: the pass stops, its committed batches
-    stay, the next run resumes from the last checkpoint. Leaving the ``with`` block stops the
-    reader."""
+    """:class:`_ReadAhead` in a forked process: reading, mapping and hashing rows cost as much
+    as writing them, and a thread shares this process's one core for Python. Chunks come back
+    pickled through a pipe, a few batches ahead; the reader's exceptions come out where the
+    item would have (with the reader's traceback as their cause, or as a
+    :class:`ConnectorError` naming them when they cannot be sent), and a reader that dies is
+    one clear error: the pass stops, its committed batches stay, the next run resumes from the
+    last checkpoint. Leaving the ``with`` block stops the reader; the reader also dies with
+    this process (see :func:`~customer_card.services.forking.start_child`). Where the fork
+    fails (no memory for it), the thread reads instead."""
 
     CHUNK = 2000
     DEPTH = 32  # chunks the reader may hold ahead: more than one ingest batch
 
     def __init__(self, source: str, after_fork: Callable[[], None], items: Iterator[Item]) -> None:
+        self._items = items
         context = multiprocessing.get_context("fork")
-        self._receive, send = context.Pipe(duplex=False)
+        self._receive, self._send = context.Pipe(duplex=False)
         self._process = context.Process(
             target=_read_in_child,
-            args=(after_fork, items, send, self.CHUNK, self.DEPTH),
+            args=(os.getpid(), after_fork, items, self._receive, self._send, self.CHUNK),
+            kwargs={"depth": self.DEPTH},
             name=f"sync-read-{source}",
             daemon=True,
         )
-        self._send = send
+        self._thread: _ReadAhead | None = None
 
     def __enter__(self) -> Iterator[Item]:
-        self._process.start()
+        # What the child inherits is left alone: the collector would otherwise copy every page
+        # of it (copy-on-write) and finalise objects that are the parent's.
+        gc.freeze()
+        try:
+            self._process.start()
+        except OSError:
+            log.warning("cannot fork a reader; reading on a thread", exc_info=True)
+            self._receive.close()
+            self._send.close()
+            self._thread = _ReadAhead(self._items)
+            return self._thread.__enter__()
+        finally:
+            gc.unfreeze()
         self._send.close()  # the child's end: EOF here once the child is gone
         return self._consume()
 
     def __exit__(self, *exc: object) -> None:
+        if self._thread is not None:
+            self._thread.__exit__(*exc)
+            return
         if self._process.exitcode is None:
             self._process.kill()
         self._process.join()
@@ -520,24 +542,35 @@ class _ReadAheadProcess:
                     f"the process reading {self._process.name.removeprefix('sync-read-')} "
                     f"stopped unexpectedly (exit code {self._process.exitcode})"
                 ) from None
-            tag, chunk, error = pickle.loads(data)
+            tag, chunk, error, trace = pickle.loads(data)
             yield from chunk
             if tag == "end":
                 return
             if error is not None:
-                raise error
+                raise error from _ReaderTracebackError(trace)
+
+
+class _ReaderTracebackError(Exception):
+    """Where the reader process failed (its traceback, as text)."""
+
+    def __str__(self) -> str:
+        return f"\n{self.args[0]}" if self.args else ""
 
 
 def _read_in_child(
+    parent: int,
     after_fork: Callable[[], None],
     items: Iterator[Item],
-    send: multiprocessing.connection.Connection,
+    receive: Connection,
+    send: Connection,
     size: int,
+    *,
     depth: int,
 ) -> None:
-    """The read-ahead process: reads, hashes and sends chunks (tag, items, error); a thread
-    sends while the next chunks are read."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is for the parent, which stops us
+    """The read-ahead process: reads, hashes and sends chunks (tag, items, error, traceback);
+    a thread sends while the next chunks are read."""
+    start_child(parent)
+    receive.close()  # the parent's end: once the parent is gone, sending fails
     outbox: queue.Queue[bytes | None] = queue.Queue(depth)
 
     def sender() -> None:
@@ -550,7 +583,7 @@ def _read_in_child(
     thread = threading.Thread(target=sender, name="sync-read-send", daemon=True)
     thread.start()
     chunk: list[Item] = []
-    message: tuple[str, list[Item], BaseException | None]
+    message: tuple[str, list[Item], BaseException | None, str]
     try:
         after_fork()
         for item in items:
@@ -558,11 +591,11 @@ def _read_in_child(
                 _ = item.content_hash  # computed here, kept in the record
             chunk.append(item)
             if len(chunk) >= size:
-                outbox.put(pickle.dumps(("items", chunk, None), pickle.HIGHEST_PROTOCOL))
+                outbox.put(pickle.dumps(("items", chunk, None, ""), pickle.HIGHEST_PROTOCOL))
                 chunk = []
-        message = ("end", chunk, None)
+        message = ("end", chunk, None, "")
     except BaseException as error:  # handed to the parent, raised after what came before
-        message = ("error", chunk, _portable(error))
+        message = ("error", chunk, _portable(error), traceback.format_exc())
     finally:
         close = getattr(items, "close", None)
         if callable(close):

@@ -10,9 +10,12 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from customer_card.services.sync_runner import _ReadAheadProcess
 from customer_card.store.database import Database
 from customer_card.store.sync_store import SyncStore
-from sync.sources import store_secret
+from sync.records import SourceRecord
+from sync.sources import keyring_secrets, store_secret
+from sync.sql_source import SqlConnector
 from tests.sync.conftest import Postgres, make_runner, write_sources
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -250,3 +253,26 @@ amount = "montant"
 
     assert summary.ok, summary.errors
     assert [(p.stream, p.inserted) for p in summary.passes] == [("customers", 2), ("visits", 1200)]
+
+
+def test_a_postgres_source_read_in_a_second_process_leaves_the_parents_connection_working(
+    postgres: Postgres, schema: tuple[sa.Engine, str], tmp_path: Path
+) -> None:
+    # The connector's pool holds a live connection when the reader forks: the child opens its
+    # own; the parent's one still works afterwards (the next pass, a full extract's ids).
+    _, name = schema
+    store_secret("crm-db", "not-needed-by-trust-auth")
+    (config,) = write_sources(tmp_path, sources_text(postgres, name)).select("crm")
+    connector = SqlConnector(config, keyring_secrets())
+    with connector.engine().connect() as conn:
+        parent_pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+
+    with _ReadAheadProcess("crm", connector.after_fork, connector.read("calls", None)) as items:
+        read = [i.source_id for i in items if isinstance(i, SourceRecord)]
+
+    assert len(read) == 120
+    with connector.engine().connect() as conn:
+        assert conn.exec_driver_sql("SELECT pg_backend_pid()").scalar() == parent_pid
+    again = [i.source_id for i in connector.read("calls", None) if isinstance(i, SourceRecord)]
+    assert again == read
+    connector.close()

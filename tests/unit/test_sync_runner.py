@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -214,14 +218,81 @@ def test_a_reader_process_that_dies_is_one_clear_error() -> None:
 
 
 def test_a_reader_process_runs_the_connector_hook_first() -> None:
-    def refuse() -> None:
-        raise ConnectorError("crm: the child must open its own connections")
+    hooked: list[bool] = []  # the child's copy: what the reader sees there
+
+    def reader() -> Iterator[Item]:
+        yield SourceRecord("crm", "O1", RecordKind.INTERACTION, {"hooked": bool(hooked)})
+
+    with _ReadAheadProcess("crm", lambda: hooked.append(True), reader()) as items:
+        (first,) = list(items)
+
+    assert isinstance(first, SourceRecord)
+    assert first.fields == {"hooked": True}
+    assert not hooked  # and only there
+
+
+def test_a_reader_process_error_keeps_where_it_happened() -> None:
+    def parse_row(row: int) -> SourceRecord:
+        raise KeyError(f"column 'client' missing at row {row}")
+
+    def reader() -> Iterator[Item]:
+        yield from records(10)
+        yield parse_row(11)
 
     with (
-        pytest.raises(ConnectorError, match="its own connections"),
-        _ReadAheadProcess("crm", refuse, records(10)) as items,
+        pytest.raises(KeyError, match="column 'client'") as raised,
+        _ReadAheadProcess("crm", lambda: None, reader()) as items,
     ):
         list(items)
+    assert "in parse_row" in str(raised.value.__cause__)
+
+
+PARENT = """
+import os, signal, sys
+from customer_card.services.sync_runner import _ReadAheadProcess
+from sync.records import RecordKind, SourceRecord
+
+def endless():
+    n = 0
+    while True:
+        n += 1
+        yield SourceRecord("crm", f"O{n}", RecordKind.INTERACTION, {"n": n})
+
+ahead = _ReadAheadProcess("crm", lambda: None, endless())
+items = ahead.__enter__()
+next(items)
+print(ahead._process.pid, flush=True)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"  # a zombie is gone, only not reaped
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="the reader process is Linux's")
+def test_a_reader_process_dies_with_a_killed_sync(tmp_path: Path) -> None:
+    # A killed `sync run` must not leave its reader holding the source's connection.
+    script = tmp_path / "parent.py"
+    script.write_text(PARENT, encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).resolve().parents[2],
+        check=False,
+    )
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    child = int(done.stdout.split()[0])
+    deadline = time.monotonic() + 10
+    while alive(child) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not alive(child)
 
 
 HISTORY_INDEXES = {
