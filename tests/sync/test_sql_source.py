@@ -210,9 +210,9 @@ fields = { given_name = "first_name" }
 
 
 def test_a_sqlite_file_source_reads_its_history_ahead(database: Database, tmp_path: Path) -> None:
-    # The customers pass opens the source's connection here, the history pass reads in the
-    # runner's reader (a second process on Linux, a thread elsewhere): the pooled SQLite
-    # connection must work on both sides.
+    # Each pass reads in the runner's reader (a second process on Linux, a thread elsewhere)
+    # through the connector's pooled SQLite connection (the live-pool case is the PostgreSQL
+    # test below).
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'crm.db'}")
     with engine.begin() as conn:
         conn.exec_driver_sql("CREATE TABLE clients (id integer PRIMARY KEY, nom text)")
