@@ -353,7 +353,7 @@ class _Batch:
         self.new_records = []
         self.new_keys = set()
 
-        def place(i: int, decision: Decision[int]) -> None:
+        def place(i: int, decision: Decision[int]) -> int:
             record, extracted = pending[i]
             customer_id, reason = self._customer_for(record, decision)
             record_id = self.store.insert_source_record(
@@ -367,6 +367,7 @@ class _Batch:
                 now=self.now,
             )
             self._placed(record, record_id, customer_id, extracted, "inserted")
+            return customer_id
 
         profiles = [self.prepared.get(id(r), (x, None))[1] for r, x in pending]
         self._match_index().match_many(

@@ -113,6 +113,14 @@ class MatchIndex:
             for key in (block_keys(profile) if keys is None else keys)
         ]
         records, hits = self.store.candidates(windows, before)
+        return self._candidates_of(records, hits, cluster_of)
+
+    def _candidates_of(
+        self,
+        records: Sequence[IndexedRecord],
+        hits: Mapping[str, int],
+        cluster_of: Callable[[IndexedRecord], Any],
+    ) -> tuple[list[Candidate[Any]], set[str]]:
         weak = {
             key[2:]
             for key, n in hits.items()
@@ -150,25 +158,71 @@ class MatchIndex:
     def match_many(
         self,
         records: Sequence[tuple[str, str, Mapping[str, Any], Extracted]],
-        place: Callable[[int, Decision[int]], None],
+        place: Callable[[int, Decision[int]], int | None],
         known: Sequence[Profile | None] = (),
     ) -> list[Decision[int]]:
         """``match`` for each (source, source id, fields, extracted) in turn — the same
-        decisions — with the name counts read once and written once for the whole batch.
+        decisions — with the name counts read once and written once for the whole batch, and
+        the candidate windows of the whole batch read at once.
+
         ``place(i, decision)`` must store record ``i``'s source record with its customer
-        before it returns: the next records of the batch are matched against it. ``known``:
-        the records' profiles where the caller has them already."""
+        before it returns, and may return that customer's id (else it is read back): the
+        next records of the batch are matched against it. It must not change the customer of
+        any other record, nor read the match index (the batch's profiles and block keys are
+        written at the end). ``known``: the records' profiles where the caller has them."""
         profiles = [
             (known[i] if i < len(known) else None) or profile_of(fields, self.region, x)
             for i, (_, _, fields, x) in enumerate(records)
         ]
         wanted = {key for profile in profiles for key in lookup_keys(profile)}
         counts = Frequencies(self.store.name_counts(wanted))
+        refs = [(source, source_id) for source, source_id, _, _ in records]
+        if len(set(refs)) < len(refs) or self.store.indexed_refs(refs):
+            # A record already in the index keeps its place in the arrival order (or the
+            # batch holds one twice): rare, matched one at a time.
+            return self._match_in_turn(refs, profiles, place, counts)
+
+        keys_of = [block_keys(profile) for profile in profiles]
+        texts = [profile.to_json() for profile in profiles]
+        first = self.store.next_seq()
+        batch = _BatchWindows(self, keys_of, first)
         added: Counter[str] = Counter()
         decisions: list[Decision[int]] = []
-        for i, ((source, source_id, _, _), profile) in enumerate(
-            zip(records, profiles, strict=True)
+        for i, (ref, profile, keys, text) in enumerate(
+            zip(refs, profiles, keys_of, texts, strict=True)
         ):
+            seq = first + i
+            population = seq - 1
+            records_found, hits = batch.candidates(keys)
+            candidates, weak = self._candidates_of(records_found, hits, _customer)
+            covered = not population or counts.count(POPULATION_KEY) >= 0.9 * population
+            decision = self.matcher.decide(
+                profile, candidates, population, weak, counts if covered else None
+            )
+            batch.add(seq, ref, text, keys)
+            counts.add(profile)
+            added.update(counted_keys(profile))
+            added[POPULATION_KEY] += 1
+            batch.placed(seq, place(i, decision))
+            decisions.append(decision)
+        self.store.index_new_records(
+            first,
+            [(*ref, text, keys) for ref, text, keys in zip(refs, texts, keys_of, strict=True)],
+        )
+        self.store.add_name_counts_many(added)
+        return decisions
+
+    def _match_in_turn(
+        self,
+        refs: Sequence[tuple[str, str]],
+        profiles: Sequence[Profile],
+        place: Callable[[int, Decision[int]], int | None],
+        counts: Frequencies,
+    ) -> list[Decision[int]]:
+        """``match_many`` with a candidate look-up and an index write per record."""
+        added: Counter[str] = Counter()
+        decisions: list[Decision[int]] = []
+        for i, ((source, source_id), profile) in enumerate(zip(refs, profiles, strict=True)):
             keys = block_keys(profile)
             population = self.store.next_seq() - 1
             candidates, weak = self.candidates(profile, _NO_LIMIT, _customer, keys)
@@ -192,6 +246,96 @@ class MatchIndex:
         counts catch up at the next ``match run``)."""
         profile = profile_of(fields, self.region, extracted)
         self.store.index_record(source, source_id, profile.to_json(), block_keys(profile))
+
+
+class _BatchWindows:
+    """The candidate windows of a batch of new records, read once for the whole batch.
+
+    Gives each record of the batch exactly what ``MatchStore.candidates`` returns for it
+    when the batch's earlier records are in the index: each block key's window is the
+    batch's own earlier records holding the key (newest first: they arrive after every
+    stored one) followed by the key's newest stored records, cut to the window; a limited
+    key is pruned when its window came back full and the stored and batch records holding
+    it reach the limit; only records with a source record count and come back, deleted
+    ones count but do not come back, and a record only pruned keys found is left out."""
+
+    def __init__(self, index: MatchIndex, keys_of: Sequence[tuple[str, ...]], first: int) -> None:
+        config, limit = index.config, index.max_block_records
+        store = index.store
+        self.store = store
+        self.window, self.strong_window, self.limit = config.window, config.strong_window, limit
+        wanted = {key for keys in keys_of for key in keys}
+        strong = sorted(key for key in wanted if is_strong(key))
+        limited = sorted(key for key in wanted if not is_strong(key))
+        # Newest first, stored before ``first`` (the batch's first sequence number).
+        self.stored = store.newest_before(strong, config.strong_window, first)
+        self.stored.update(store.newest_before(limited, config.window, first))
+        # How many stored records hold a limited key, where its window alone does not tell
+        # (a full window may be the newest of many).
+        full = [key for key in limited if len(self.stored.get(key, ())) >= config.window]
+        self.earlier = store.counts_before(full, first, limit) if full else {}
+        # seq -> (record with its current customer, deleted), for the records that have a
+        # source record (``candidates`` joins its windows with it).
+        self.joined = store.live_or_deleted({seq for seqs in self.stored.values() for seq in seqs})
+        # The batch's records so far, each key's holders in arrival order.
+        self.recent: dict[str, list[int]] = {}
+        self.pending: dict[int, tuple[str, str, str]] = {}  # placed, customer not read yet
+
+    def candidates(self, keys: Sequence[str]) -> tuple[list[IndexedRecord], dict[str, int]]:
+        """What ``MatchStore.candidates`` gives for these keys, before any later record."""
+        found: dict[int, list[str]] = {}
+        hits: dict[str, int] = {}
+        pruned: set[str] = set()
+        empty: list[int] = []
+        for key in keys:
+            strong = is_strong(key)
+            size = self.strong_window if strong else self.window
+            stored = self.stored.get(key, empty)
+            recent = self.recent.get(key)
+            window = (recent[::-1] + stored)[:size] if recent else stored
+            n = 0
+            for seq in window:
+                if seq in self.pending:
+                    self._resolve(seq)
+                if seq in self.joined:
+                    n += 1
+                    found.setdefault(seq, []).append(key)
+            if n:
+                hits[key] = n
+            if not strong and n >= min(size, self.limit):
+                held = len(recent or empty) + self.earlier.get(key, len(stored))
+                if held >= self.limit:
+                    pruned.add(key)
+        for key in pruned:
+            hits.pop(key, None)
+        records: list[IndexedRecord] = []
+        # (``candidates`` gets its rows in ascending seq order.)
+        for seq in sorted(found):
+            record, deleted = self.joined[seq]
+            if deleted or (pruned and pruned.issuperset(found[seq])):
+                continue
+            records.append(record)
+        return records, hits
+
+    def add(self, seq: int, ref: tuple[str, str], profile: str, keys: Sequence[str]) -> None:
+        """The batch's record ``seq`` is now in the windows of its keys."""
+        for key in keys:
+            self.recent.setdefault(key, []).append(seq)
+        self.pending[seq] = (*ref, profile)
+
+    def placed(self, seq: int, customer: int | None) -> None:
+        """Record ``seq`` was stored with this customer (None: read it when needed)."""
+        if customer is not None:
+            source, source_id, profile = self.pending.pop(seq)
+            record = IndexedRecord(seq, source, source_id, profile, customer)
+            self.joined[seq] = (record, False)
+
+    def _resolve(self, seq: int) -> None:
+        source, source_id, profile = self.pending.pop(seq)
+        stored = self.store.record_customer(source, source_id)
+        if stored is not None:
+            customer, deleted = stored
+            self.joined[seq] = (IndexedRecord(seq, source, source_id, profile, customer), deleted)
 
 
 @dataclass

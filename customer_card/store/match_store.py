@@ -67,6 +67,29 @@ def _candidates_sql(windows: int) -> str:
     )
 
 
+# Batch look-ups (``MatchIndex.match_many``): every key or record of a batch in one statement,
+# passed as one JSON array (no limit on SQLite's variables or compound selects).
+_BATCH_WINDOWS_SQL = (
+    "SELECT k.value, mk.seq FROM json_each(?1) k JOIN match_key mk "
+    "ON mk.key = k.value AND mk.seq < ?2 AND mk.seq >= coalesce(("
+    "SELECT x.seq FROM match_key x WHERE x.key = k.value AND x.seq < ?2 "
+    "ORDER BY x.seq DESC LIMIT 1 OFFSET ?3), 0)"
+)
+_BATCH_COUNTS_SQL = (
+    "SELECT k.value, (SELECT count(*) FROM (SELECT 1 FROM match_key x "
+    "WHERE x.key = k.value AND x.seq < ?2 LIMIT ?3)) FROM json_each(?1) k"
+)
+_BATCH_RECORDS_SQL = (
+    "SELECT mr.seq, mr.source, mr.source_id, mr.profile, sr.customer_id, sr.deleted "
+    "FROM json_each(?1) k JOIN match_record mr ON mr.seq = k.value "
+    "JOIN source_record sr ON sr.source = mr.source AND sr.source_id = mr.source_id"
+)
+_BATCH_INDEXED_SQL = (
+    "SELECT mr.source, mr.source_id FROM json_each(?1) k JOIN match_record mr "
+    "ON mr.source = k.value ->> 0 AND mr.source_id = k.value ->> 1"
+)
+
+
 @lru_cache(maxsize=64)
 def _pruned_sql(keys: int) -> str:
     one = (
@@ -187,6 +210,78 @@ class MatchStore:
                 continue
             records.append(IndexedRecord(int(seq), source, sid, profile, int(cid)))
         return records, hits
+
+    # --- batch look-ups (inline matching of a whole ingest batch) ---------------------------
+
+    def newest_before(self, keys: Collection[str], size: int, before: int) -> dict[str, list[int]]:
+        """Each key's ``size`` newest records that arrived before ``before``, newest first
+        (keys without any are left out): the windows ``candidates`` reads, for many keys in
+        one statement."""
+        out: dict[str, list[int]] = {}
+        if not keys or size <= 0:
+            return out
+        rows = self._cursor.execute(_BATCH_WINDOWS_SQL, (json.dumps(list(keys)), before, size - 1))
+        for key, seq in rows:
+            out.setdefault(key, []).append(int(seq))
+        for seqs in out.values():
+            seqs.sort(reverse=True)
+        return out
+
+    def counts_before(self, keys: Collection[str], before: int, cap: int) -> dict[str, int]:
+        """``count_before`` for many keys in one statement."""
+        if not keys:
+            return {}
+        rows = self._cursor.execute(_BATCH_COUNTS_SQL, (json.dumps(list(keys)), before, cap))
+        return {str(key): int(n) for key, n in rows}
+
+    def live_or_deleted(self, seqs: Collection[int]) -> dict[int, tuple[IndexedRecord, bool]]:
+        """The indexed records that have a source record, with their current customer and
+        whether they are deleted — what ``candidates`` joins its windows with — by seq."""
+        if not seqs:
+            return {}
+        rows = self._cursor.execute(_BATCH_RECORDS_SQL, (json.dumps(sorted(seqs)),))
+        return {
+            int(seq): (IndexedRecord(int(seq), source, sid, profile, int(cid)), bool(deleted))
+            for seq, source, sid, profile, cid, deleted in rows
+        }
+
+    def indexed_refs(self, refs: Collection[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Which of these (source, source id) already have a profile in the index."""
+        if not refs:
+            return set()
+        rows = self._cursor.execute(_BATCH_INDEXED_SQL, (json.dumps([list(r) for r in refs]),))
+        return {(str(source), str(sid)) for source, sid in rows}
+
+    def record_customer(self, source: str, source_id: str) -> tuple[int, bool] | None:
+        """A source record's current customer and whether it is deleted (None: not stored)."""
+        row = self._cursor.execute(
+            "SELECT customer_id, deleted FROM source_record WHERE source = ? AND source_id = ?",
+            (source, source_id),
+        ).fetchone()
+        return None if row is None else (int(row[0]), bool(row[1]))
+
+    def index_new_records(
+        self, first: int, records: Sequence[tuple[str, str, str, Collection[str]]]
+    ) -> None:
+        """Add records that are not in the index yet — (source, source id, profile, block
+        keys) — under the sequence numbers ``first``, ``first + 1``…: what ``index_record``
+        gives each of them in turn when ``first`` is ``next_seq()``, in two statements."""
+        if not records:
+            return
+        cursor = self._cursor
+        cursor.executemany(
+            "INSERT INTO match_record (seq, source, source_id, profile) VALUES (?, ?, ?, ?)",
+            [
+                (first + i, source, sid, profile)
+                for i, (source, sid, profile, _) in enumerate(records)
+            ],
+        )
+        cursor.executemany(
+            "INSERT OR IGNORE INTO match_key (key, seq) VALUES (?, ?)",
+            [(key, first + i) for i, (*_, keys) in enumerate(records) for key in keys],
+        )
+        last = first + len(records) - 1
+        self._last_seq = last if self._last_seq is None else max(self._last_seq, last)
 
     def _pruned(self, keys: Sequence[tuple[str, int]], before: int) -> set[str]:
         """The keys that already have ``limit`` records before ``before``: the limit-th
