@@ -16,7 +16,8 @@ inline linking has real work): about ``--customers`` customer records spread ove
 For each: ``initial`` (a new cache, everything read) then ``incremental`` (1 % of the rows of
 every stream changed with a newer ``updated_at``, run again); each run is a fresh process, so
 its figures are its own: records/s per kind (customer and interaction passes timed separately,
-linking included), total seconds, peak RSS, and for the incremental run what the connectors
+linking included), total seconds, peak RSS (and RSS at each tenth of the interactions read:
+flat memory), and for the incremental run what the connectors
 read (``SyncSummary`` counts) against the rows the sources hold.
 
 Everything lives in ``.bench/sync-C-I/`` (removed at the end unless ``--keep``); the caches are
@@ -335,6 +336,15 @@ def _rss_mb() -> float | None:
     return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
+def _expected_interactions(sources_path: Path) -> int:
+    """Rows of the interaction exports next to the sources file (0 when they are elsewhere)."""
+    rows = 0
+    for path in sources_path.parent.glob("*-interactions.csv"):
+        with path.open("rb") as f:
+            rows += sum(1 for _ in f) - 1
+    return rows
+
+
 def child(db_path: Path, sources_path: Path) -> int:
     """Run every source of ``sources_path`` into the cache; print the figures as JSON."""
     from sqlalchemy import func, select
@@ -354,12 +364,24 @@ def child(db_path: Path, sources_path: Path) -> int:
     rss_open = _rss_mb()
     rss_max = rss_open or 0.0
 
-    def progress(_: SyncProgress) -> None:
-        nonlocal rss_max
-        rss_max = max(rss_max, _rss_mb() or 0.0)
-
     sources = load_sources(sources_path)
     kinds = {(c.name, s.name): str(s.kind) for c in sources.sources.values() for s in c.streams}
+    # RSS as the history grows (is memory flat?): a sample at each 10 % of the interactions.
+    rss_by_read: list[tuple[int, float]] = []
+    passes_done: dict[tuple[str, str], int] = {}
+    step = _expected_interactions(sources_path) // 10 or 100_000
+
+    def progress(p: SyncProgress) -> None:
+        nonlocal rss_max
+        rss = _rss_mb() or 0.0
+        rss_max = max(rss_max, rss)
+        if kinds.get((p.source, p.stream)) != "interaction":
+            return
+        passes_done[(p.source, p.stream)] = p.read
+        done = sum(passes_done.values())
+        if done >= (len(rss_by_read) + 1) * step:
+            rss_by_read.append((done, round(rss, 1)))
+
     runner = SyncRunner(database, IngestService(database), no_secrets)
     matching = _time_matching()
     load_before = os.getloadavg()[0]
@@ -414,6 +436,7 @@ def child(db_path: Path, sources_path: Path) -> int:
         "load_average": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         "rss_after_open_mb": round(rss_open, 1) if rss_open else None,
         "rss_max_during_sync_mb": round(rss_max, 1),
+        "rss_mb_by_interactions_read": rss_by_read,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         # The largest child process (the customer records' normaliser), counted apart.
         "peak_rss_children_mb": round(
