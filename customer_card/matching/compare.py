@@ -11,10 +11,14 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from rapidfuzz import fuzz
-from rapidfuzz.distance import JaroWinkler
+from rapidfuzz.distance import JaroWinkler, Levenshtein
 
 from customer_card.matching.config import FIELDS, FieldWeights
-from customer_card.matching.link import birth_dates_compatible, given_names_compatible
+from customer_card.matching.link import (
+    birth_dates_compatible,
+    full_forms,
+    given_names_compatible,
+)
 from customer_card.matching.normalise import name_core
 from customer_card.matching.profile import Profile
 
@@ -180,21 +184,41 @@ _NOT_LETTERS = re.compile(r"[^a-z]")
 
 def _spells_names(local: str, p: Profile) -> bool:
     """Whether a mailbox name (dots removed) is made only of the record's names and their
-    initials, with no digit or other word: 'jeanpierre.vidal', 'jpvidal', 'vidal.j'."""
+    initials, with no digit or other word: 'jeanpierre.vidal', 'jpvidal', 'vidal.j'. A name
+    of five letters or more may differ by one typo on either side ('cdijoux' for Christophe
+    Dijox), and a short given name stands for its full forms ('danielsimon' for Dany Simon):
+    the mailbox still spells nothing but the names."""
     if not local or any(c.isdigit() for c in local):
         return False
     letters = _NOT_LETTERS.sub("", local)
     words = [*p.given.split(), *p.family.split()]
-    pieces = {x for x in (name_core(p.given), name_core(p.family), *words) if x}
+    forms = [name_core(x) for x in full_forms(p.given)]
+    pieces = {x for x in (name_core(p.given), name_core(p.family), *words, *forms) if x}
     pieces |= {x[0] for x in pieces}
     if not pieces:
         return False
     reachable = [True] + [False] * len(letters)
     for end in range(1, len(letters) + 1):
-        reachable[end] = any(
-            reachable[end - len(x)] and letters.endswith(x, 0, end) for x in pieces if len(x) <= end
-        )
+        reachable[end] = any(_spelt_at(letters, end, x, reachable) for x in pieces)
     return reachable[-1]
+
+
+def _spelt_at(letters: str, end: int, piece: str, reachable: list[bool]) -> bool:
+    """Whether ``piece`` ends at ``end`` of ``letters`` after a reachable start: exactly,
+    or for a piece of ``_TYPO_PIECE`` letters or more, within one edit."""
+    size = len(piece)
+    if size <= end and reachable[end - size] and letters.endswith(piece, 0, end):
+        return True
+    if size < _TYPO_PIECE:
+        return False
+    return any(
+        reachable[start] and Levenshtein.distance(letters[start:end], piece, score_cutoff=1) <= 1
+        for start in range(max(0, end - size - 1), min(end, end - size + 2))
+    )
+
+
+# A name this long or longer may carry one typo in a mailbox name and still be that name.
+_TYPO_PIECE = 5
 
 
 def _id_level(a: tuple[str, ...], b: tuple[str, ...]) -> int:

@@ -5,7 +5,8 @@ The incoming record is scored against every candidate record (earlier records sh
 key); candidates are grouped by the customer they belong to. A customer is *linked* when a
 candidate shares a strong identifier or scores at least the link threshold, and nothing
 clearly disagrees (different birth dates or given names across the customer's candidates —
-a family sharing an e-mail or a landline). Otherwise a probable customer becomes a *merge
+a family sharing an e-mail or a landline — unless most of the customer's records that tell
+agree: one mistyped record of a person). Otherwise a probable customer becomes a *merge
 suggestion* with its evidence, and the record starts a new customer.
 
 A customer is scored by its best-agreeing record, completed by the customer's other compared
@@ -48,7 +49,7 @@ from customer_card.matching.frequency import (
     pair_key,
     spelled_pairs,
 )
-from customer_card.matching.link import conflict
+from customer_card.matching.link import Identity, conflict
 from customer_card.matching.model import Model, Score
 from customer_card.matching.model import probability as probability_of
 from customer_card.matching.normalise import name_core
@@ -429,10 +430,9 @@ class Matcher:
             if not strong and best.probability < floor:
                 continue
             # Every compared record of the customer must agree: one clear disagreement (a
-            # sister's given name, a son's birth date) keeps the record apart.
-            why = next(
-                (w for c, _ in members if (w := conflict(identity, c.profile.identity()))), None
-            )
+            # sister's given name, a son's birth date) keeps the record apart — unless most
+            # of the customer's records that tell agree (one mistyped record of a person).
+            why, outweighed = _disagreement([c.profile.identity() for c, _ in members], identity)
             probable = best.probability >= self.config.link_threshold
             if not strong and any(s.ambiguous for _, s in members):
                 # A family's e-mail or landline and no given name or birth date to tell
@@ -445,6 +445,8 @@ class Matcher:
                 why = why or _NAMES_ONLY
             if why is None and (strong or probable):
                 evidence = _evidence(best_candidate, best, strong, why)
+                if outweighed:
+                    evidence["outweighed"] = outweighed
                 reason = (
                     "shares " + ", ".join(_LABELS[k] for k in strong)
                     if strong
@@ -544,6 +546,31 @@ def _holders(incoming: Profile, candidates: Sequence[Candidate[Any]]) -> dict[st
     return {key: (n, len(people[key])) for key, n in records.items()}
 
 
+def _disagreement(records: Sequence[Identity], incoming: Identity) -> tuple[str | None, str | None]:
+    """Why ``incoming`` is not the person of a customer's compared ``records`` (or None), and
+    the disagreement the customer's other records outweighed (or None). A clear disagreement
+    with one record (a different birth date, given or family name) keeps the record apart,
+    unless more of the customer's records that carry the field in question agree with it in
+    everything than disagree: a typo or a wrong birth date in one of a person's records must
+    not split a person the others show. A family member's records disagree with the other
+    member's on every record that tells, so the majority never joins two members."""
+    whys = [conflict(incoming, record) for record in records]
+    why = next((w for w in whys if w), None)
+    if why is None:
+        return None, None
+    agree = disagree = 0
+    for record, w in zip(records, whys, strict=True):
+        if why == _BIRTHS:
+            tells = bool(record.birth_dates and incoming.birth_dates)
+        else:
+            tells = bool(record.given_names or record.family_names)
+        if tells:
+            agree, disagree = (agree + 1, disagree) if w is None else (agree, disagree + 1)
+    if agree > disagree:
+        return None, f"{why} ({disagree} of {agree + disagree} records)"
+    return why, None
+
+
 def _household(incoming: Profile, candidates: Sequence[Candidate[Any]]) -> set[str]:
     """E-mail addresses and phones of the incoming record that earlier records of two or more
     customers hold: a family's address or landline, not one person's."""
@@ -599,6 +626,7 @@ _COVERED = 0.9
 _COMPLETED_FIELDS = (BIRTH, EMAIL, PHONE, CARD, SOCIAL, ADDRESS)
 _HANDLE_FULL = 1  # the handle level of a handle spelling both names
 _NAMES_ONLY = "only the names agree"
+_BIRTHS = "different birth dates"
 _HOUSEHOLD = "shares an identifier of several customers"
 
 
