@@ -158,7 +158,7 @@ class MatchIndex:
     def match_many(
         self,
         records: Sequence[tuple[str, str, Mapping[str, Any], Extracted]],
-        place: Callable[[int, Decision[int]], int | None],
+        place: Callable[[int, Decision[int]], int],
         known: Sequence[Profile | None] = (),
     ) -> list[Decision[int]]:
         """``match`` for each (source, source id, fields, extracted) in turn — the same
@@ -166,10 +166,10 @@ class MatchIndex:
         the candidate windows of the whole batch read at once.
 
         ``place(i, decision)`` must store record ``i``'s source record with its customer
-        before it returns, and may return that customer's id (else it is read back): the
-        next records of the batch are matched against it. It must not change the customer of
-        any other record, nor read the match index (the batch's profiles and block keys are
-        written at the end). ``known``: the records' profiles where the caller has them."""
+        before it returns, and return that customer's id: the next records of the batch are
+        matched against it. It must not change the customer of any other record, nor read the
+        match index (the batch's profiles and block keys are written at the end). ``known``:
+        the records' profiles where the caller has them."""
         profiles = [
             (known[i] if i < len(known) else None) or profile_of(fields, self.region, x)
             for i, (_, _, fields, x) in enumerate(records)
@@ -199,11 +199,10 @@ class MatchIndex:
             decision = self.matcher.decide(
                 profile, candidates, population, weak, counts if covered else None
             )
-            batch.add(seq, ref, text, keys)
             counts.add(profile)
             added.update(counted_keys(profile))
             added[POPULATION_KEY] += 1
-            batch.placed(seq, place(i, decision))
+            batch.add(IndexedRecord(seq, *ref, text, place(i, decision)), keys)
             decisions.append(decision)
         self.store.index_new_records(
             first,
@@ -216,7 +215,7 @@ class MatchIndex:
         self,
         refs: Sequence[tuple[str, str]],
         profiles: Sequence[Profile],
-        place: Callable[[int, Decision[int]], int | None],
+        place: Callable[[int, Decision[int]], int],
         counts: Frequencies,
     ) -> list[Decision[int]]:
         """``match_many`` with a candidate look-up and an index write per record."""
@@ -262,7 +261,6 @@ class _BatchWindows:
     def __init__(self, index: MatchIndex, keys_of: Sequence[tuple[str, ...]], first: int) -> None:
         config, limit = index.config, index.max_block_records
         store = index.store
-        self.store = store
         self.window, self.strong_window, self.limit = config.window, config.strong_window, limit
         wanted = {key for keys in keys_of for key in keys}
         strong = sorted(key for key in wanted if is_strong(key))
@@ -279,7 +277,6 @@ class _BatchWindows:
         self.joined = store.live_or_deleted({seq for seqs in self.stored.values() for seq in seqs})
         # The batch's records so far, each key's holders in arrival order.
         self.recent: dict[str, list[int]] = {}
-        self.pending: dict[int, tuple[str, str, str]] = {}  # placed, customer not read yet
 
     def candidates(self, keys: Sequence[str]) -> tuple[list[IndexedRecord], dict[str, int]]:
         """What ``MatchStore.candidates`` gives for these keys, before any later record."""
@@ -295,8 +292,6 @@ class _BatchWindows:
             window = (recent[::-1] + stored)[:size] if recent else stored
             n = 0
             for seq in window:
-                if seq in self.pending:
-                    self._resolve(seq)
                 if seq in self.joined:
                     n += 1
                     found.setdefault(seq, []).append(key)
@@ -317,25 +312,11 @@ class _BatchWindows:
             records.append(record)
         return records, hits
 
-    def add(self, seq: int, ref: tuple[str, str], profile: str, keys: Sequence[str]) -> None:
-        """The batch's record ``seq`` is now in the windows of its keys."""
+    def add(self, record: IndexedRecord, keys: Sequence[str]) -> None:
+        """The batch's record, stored with its customer, is now in the windows of its keys."""
         for key in keys:
-            self.recent.setdefault(key, []).append(seq)
-        self.pending[seq] = (*ref, profile)
-
-    def placed(self, seq: int, customer: int | None) -> None:
-        """Record ``seq`` was stored with this customer (None: read it when needed)."""
-        if customer is not None:
-            source, source_id, profile = self.pending.pop(seq)
-            record = IndexedRecord(seq, source, source_id, profile, customer)
-            self.joined[seq] = (record, False)
-
-    def _resolve(self, seq: int) -> None:
-        source, source_id, profile = self.pending.pop(seq)
-        stored = self.store.record_customer(source, source_id)
-        if stored is not None:
-            customer, deleted = stored
-            self.joined[seq] = (IndexedRecord(seq, source, source_id, profile, customer), deleted)
+            self.recent.setdefault(key, []).append(record.seq)
+        self.joined[record.seq] = (record, False)
 
 
 @dataclass

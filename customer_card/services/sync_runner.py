@@ -27,8 +27,8 @@ import time
 import traceback
 from array import array
 from bisect import bisect_left
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, closing, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection
@@ -432,27 +432,16 @@ class _ReadAhead:
             yield from chunk
 
     def _read(self) -> None:
-        items = self._items
-        chunk: list[Item] = []
-        try:
-            for item in items:
-                if isinstance(item, SourceRecord):
-                    _ = item.content_hash  # computed here, kept in the record
-                chunk.append(item)
-                if len(chunk) >= self.CHUNK:
+        chunks = _hashed_chunks(self._items, self.CHUNK)
+        with closing(chunks):
+            try:
+                for chunk in chunks:
                     if not self._put(chunk):
                         return
-                    chunk = []
-            if chunk and not self._put(chunk):
-                return
-            self._put(None)
-        except BaseException as error:  # handed to the consumer, raised after what came before
-            if not chunk or self._put(chunk):
+            except BaseException as error:  # handed to the consumer, after what came before
                 self._put(error)
-        finally:
-            close = getattr(items, "close", None)
-            if callable(close):
-                close()
+                return
+        self._put(None)
 
     def _put(self, value: list[Item] | BaseException | None) -> bool:
         """Queue a value unless the consumer has left; False once it has."""
@@ -462,12 +451,39 @@ class _ReadAhead:
         return not self._stop.is_set()
 
 
+def _hashed_chunks(items: Iterator[Item], size: int) -> Generator[list[Item], None, None]:
+    """A connector's items in chunks of ``size``, each record's hash computed on the way (kept
+    in the record). On an error the chunk read so far comes first, then the error; the
+    connector's reader is closed at the end either way."""
+    chunk: list[Item] = []
+    try:
+        for item in items:
+            if isinstance(item, SourceRecord):
+                _ = item.content_hash
+            chunk.append(item)
+            if len(chunk) >= size:
+                yield chunk
+                chunk = []
+        if chunk:
+            yield chunk
+    except GeneratorExit:  # the consumer left
+        raise
+    except BaseException:
+        if chunk:
+            yield chunk
+        raise
+    finally:
+        close = getattr(items, "close", None)
+        if callable(close):
+            close()
+
+
 def _read_ahead(
     connector: Connector, items: Iterator[Item], spec: StreamSpec | None
 ) -> AbstractContextManager[Iterator[Item]]:
     """Where a pass's items are read, mapped and hashed: in a second process when the
     connector allows it and a fork is safe here (see
-    :func:`~customer_card.services.ingest.can_fork`), beside this one writing; else history
+    :func:`~customer_card.services.forking.can_fork`), beside this one writing; else history
     rows, many and cheap to write, on a second thread (the cipher and SQLite run without the
     GIL), and customer records here (each is matched in many short statements, which a busy
     reader thread would slow)."""
@@ -582,24 +598,14 @@ def _read_in_child(
 
     thread = threading.Thread(target=sender, name="sync-read-send", daemon=True)
     thread.start()
-    chunk: list[Item] = []
     message: tuple[str, list[Item], BaseException | None, str]
     try:
         after_fork()
-        for item in items:
-            if isinstance(item, SourceRecord):
-                _ = item.content_hash  # computed here, kept in the record
-            chunk.append(item)
-            if len(chunk) >= size:
-                outbox.put(pickle.dumps(("items", chunk, None, ""), pickle.HIGHEST_PROTOCOL))
-                chunk = []
-        message = ("end", chunk, None, "")
+        for chunk in _hashed_chunks(items, size):
+            outbox.put(pickle.dumps(("items", chunk, None, ""), pickle.HIGHEST_PROTOCOL))
+        message = ("end", [], None, "")
     except BaseException as error:  # handed to the parent, raised after what came before
-        message = ("error", chunk, _portable(error), traceback.format_exc())
-    finally:
-        close = getattr(items, "close", None)
-        if callable(close):
-            close()
+        message = ("error", [], _portable(error), traceback.format_exc())
     outbox.put(pickle.dumps(message, pickle.HIGHEST_PROTOCOL))
     outbox.put(None)
     thread.join()

@@ -252,14 +252,6 @@ class MatchStore:
         rows = self._cursor.execute(_BATCH_INDEXED_SQL, (json.dumps([list(r) for r in refs]),))
         return {(str(source), str(sid)) for source, sid in rows}
 
-    def record_customer(self, source: str, source_id: str) -> tuple[int, bool] | None:
-        """A source record's current customer and whether it is deleted (None: not stored)."""
-        row = self._cursor.execute(
-            "SELECT customer_id, deleted FROM source_record WHERE source = ? AND source_id = ?",
-            (source, source_id),
-        ).fetchone()
-        return None if row is None else (int(row[0]), bool(row[1]))
-
     def index_new_records(
         self, first: int, records: Sequence[tuple[str, str, str, Collection[str]]]
     ) -> None:

@@ -66,10 +66,10 @@ def sharing_a_phone(source: str, start: int, count: int) -> list[Record]:
     return out
 
 
-def place_with(session: Session, records: list[Record], returns_customer: bool) -> Any:
+def place_with(session: Session, records: list[Record]) -> Any:
     ingest = IngestStore(session)
 
-    def place(i: int, decision: Decision[int]) -> int | None:
+    def place(i: int, decision: Decision[int]) -> int:
         source, source_id, fields, _ = records[i]
         customer = decision.link.cluster if decision.link else ingest.new_customer(NOW)
         ingest.insert_source_record(
@@ -82,7 +82,7 @@ def place_with(session: Session, records: list[Record], returns_customer: bool) 
             link_reason="test",
             now=NOW,
         )
-        return customer if returns_customer else None
+        return customer
 
     return place
 
@@ -107,14 +107,13 @@ def outcome(
     limit: int,
     batch: list[Record],
     run: Callable[[MatchIndex, Any], list[Decision[int]]],
-    returns_customer: bool = True,
 ) -> Outcome:
     """Match ``batch`` with ``run`` and read what it left, then roll it back (the next call
     starts from the same cache)."""
     with database.read() as session:
         try:
             index = index_of(session, config, limit)
-            decisions = run(index, place_with(session, batch, returns_customer))
+            decisions = run(index, place_with(session, batch))
             return Outcome(
                 decisions,
                 rows(session, select(m.MatchRecord.__table__).order_by("seq")),
@@ -168,7 +167,7 @@ def stored(database: Database) -> Database:
     records = people("old", 40, seed=1) + sharing_a_phone("old", 40, 1)
     with database.write() as session:
         index = index_of(session, config, 30)
-        place = place_with(session, records, True)
+        place = place_with(session, records)
         for i, record in enumerate(records):
             place(i, index.match(*record))
         session.execute(
@@ -181,14 +180,12 @@ def stored(database: Database) -> Database:
 
 
 @pytest.mark.parametrize(("window", "strong_window", "phones", "limit"), CONFIGS)
-@pytest.mark.parametrize("returns_customer", [True, False])
 def test_a_batch_decides_and_indexes_like_one_record_at_a_time(
     stored: Database,
     window: int,
     strong_window: int,
     phones: int,
     limit: int,
-    returns_customer: bool,
 ) -> None:
     config = replace(
         default_config().with_thresholds(0.9, 0.3),
@@ -200,7 +197,7 @@ def test_a_batch_decides_and_indexes_like_one_record_at_a_time(
     for i, record in zip((3, 10, 17, 25), sharing_a_phone("new", 30, 4), strict=True):
         batch.insert(i, record)
     reference = outcome(stored, config, limit, batch, one_at_a_time(batch))
-    batched = outcome(stored, config, limit, batch, all_at_once(batch), returns_customer)
+    batched = outcome(stored, config, limit, batch, all_at_once(batch))
 
     assert batched == reference
     assert any(d.link for d in reference.decisions)

@@ -302,20 +302,20 @@ def test_a_batch_of_records_is_matched_like_one_record_at_a_time(small_demo: Dat
             ingest = IngestStore(session)
             index = MatchIndex(MatchStore(session), Matcher(default_config()), "FR")
 
-            def place(i: int, decision: Decision[int]) -> None:
+            def place(i: int, decision: Decision[int]) -> int:
                 source, source_id, fields, _ = records[i]
+                customer = decision.link.cluster if decision.link else ingest.new_customer(now)
                 ingest.insert_source_record(
                     source=source,
                     source_id=source_id,
-                    customer_id=decision.link.cluster
-                    if decision.link
-                    else ingest.new_customer(now),
+                    customer_id=customer,
                     fields=fields,
                     updated_at=None,
                     content_hash=source_id,
                     link_reason="test",
                     now=now,
                 )
+                return customer
 
             try:
                 if batch:
