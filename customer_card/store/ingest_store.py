@@ -24,7 +24,9 @@ _IN_CHUNK = 500  # stay well under SQLite's bound-parameter limit
 
 
 def new_public_id() -> str:
-    return "C" + "".join(secrets.choice(_CROCKFORD) for _ in range(8))
+    """ "C" and 8 Crockford base-32 characters: 40 random bits, 5 to a character."""
+    bits = int.from_bytes(secrets.token_bytes(5))
+    return "C" + "".join(_CROCKFORD[(bits >> shift) & 31] for shift in range(35, -1, -5))
 
 
 def _chunks(values: Sequence[Any], size: int = _IN_CHUNK) -> Iterable[Sequence[Any]]:

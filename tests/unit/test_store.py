@@ -558,3 +558,16 @@ def test_foreign_keys_are_enforced(database: Database) -> None:
 def test_migration_files_form_one_line_named_by_revision() -> None:
     """Start-up skips Alembic when the file is at ``known_head()``: it must be the real head."""
     assert migrate.known_head() == migrate.head_revision()
+
+
+def test_public_ids_are_c_and_eight_crockford_characters_drawn_evenly() -> None:
+    from customer_card.store.ingest_store import new_public_id
+
+    drawn = [new_public_id() for _ in range(3000)]
+    alphabet = set("0123456789ABCDEFGHJKMNPQRSTVWXYZ")  # no I, L, O, U
+    assert all(len(p) == 9 and p[0] == "C" and set(p[1:]) <= alphabet for p in drawn)
+    # Every character shows up at every position (40 random bits, 5 to a character): missing
+    # one by chance in 3,000 draws has a probability below 1e-30.
+    for position in range(1, 9):
+        assert {p[position] for p in drawn} == alphabet
+    assert len(set(drawn)) == len(drawn)
