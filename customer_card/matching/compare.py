@@ -29,6 +29,8 @@ STREET_SIMILARITY = 85.0
 SWAP_PENALTY = 1.0
 
 GIVEN, FAMILY, BIRTH, EMAIL, PHONE, CARD, SOCIAL, HANDLE, ADDRESS = range(len(FIELDS))
+_INITIAL = 3  # the name level of an initial's agreement ('J.' and 'Jocelyne')
+_HANDLE_FULL = 1  # the handle level of a handle spelling both names
 # Name levels depend on the two names only, and names repeat (Martin, Marie): each pair of
 # names is worked out once, then looked up (every candidate compares names four ways).
 # Bounded caches (about 10 MB each when full): matching runs in two processes at 1M records.
@@ -162,6 +164,11 @@ def compare_weighed(a: Profile, b: Profile, names: NameWeights) -> Comparison:
         mine = _alias_level(a.aliases, b.given, b.family)
         theirs = _alias_level(b.aliases, a.given, a.family)
         handle = theirs if (theirs != 0, -theirs) > (mine != 0, -mine) else mine
+        if handle == _HANDLE_FULL:
+            # A handle spelling both names spells the initials too: an initial's agreement
+            # ('Karim B.' and Karim Benali) is part of what it proves, not more evidence.
+            given, family = name_levels
+            name_levels = (0 if given == _INITIAL else given, 0 if family == _INITIAL else family)
     return Comparison(
         (*name_levels, birth_level(a, b), email, phone, card, social, handle, _address(a, b)),
         swapped,
@@ -191,6 +198,13 @@ def _spells_names(local: str, p: Profile) -> bool:
     if not local or any(c.isdigit() for c in local):
         return False
     letters = _NOT_LETTERS.sub("", local)
+    family = name_core(p.family)
+    if len(p.given) == 1 and len(family) > 1:
+        # An initial stands for any given name of that letter: 'jean.dijoux' spells
+        # 'J. Dijoux' as much as 'jdijoux' does.
+        for rest in (letters.removesuffix(family), letters.removeprefix(family)):
+            if len(rest) < len(letters) and rest.startswith(p.given):
+                return True
     words = [*p.given.split(), *p.family.split()]
     forms = [name_core(x) for x in full_forms(p.given)]
     pieces = {x for x in (name_core(p.given), name_core(p.family), *words, *forms) if x}

@@ -476,15 +476,16 @@ class Matcher:
                 )
             elif why is None or why in (_NAMES_ONLY, _HOUSEHOLD):
                 # (A clear disagreement without a shared identifier is another person at
-                # the same address or with the same name: nothing to review.) A household's
-                # identifier keeps every member it may be, for a supervisor to choose.
-                shown = best.probability if why == _HOUSEHOLD else exclusive
-                if shown < self.config.suggest_threshold:
+                # the same address or with the same name: nothing to review.) A record that
+                # shares a household's identifier is one of its members, as a namesake is
+                # one of the customers of its name: each member gets its share of the odds
+                # (two members fitting alike: under a half each, not worth a review).
+                if exclusive < self.config.suggest_threshold:
                     continue
-                probability = min(shown, self.config.link_threshold - _BELOW_LINK)
-                reason = f"possible match ({shown:.3f})"
-                if shown < best.probability:
-                    reason = f"possible match ({shown:.3f}; other customers fit as well)"
+                probability = min(exclusive, self.config.link_threshold - _BELOW_LINK)
+                reason = f"possible match ({exclusive:.3f})"
+                if exclusive < best.probability:
+                    reason = f"possible match ({exclusive:.3f}; other customers fit as well)"
                 if why:
                     reason += f": {why}"
                 evidence = _evidence(best_candidate, best, strong, why)
