@@ -427,11 +427,28 @@ def _info(services: app.Services, args: argparse.Namespace) -> int:
 def _sync(services: app.Services, args: argparse.Namespace) -> int:
     if args.sync_command == "status":
         return _sync_status(services, args)
-    sources = load_sources(app.resolve_sources(args.sources))
     runner = SyncRunner(services.database, services.ingest, keyring_secrets())
     if args.sync_command == "quarantine":
-        return _sync_quarantine(services, runner, sources.select(None), args)
-    summary = runner.run(sources.select(args.source), progress=_sync_progress_printer())
+        # Reading the quarantine needs no sources file: it is where one looks when that file
+        # is broken. Re-ingesting maps the rows again, so it needs the current mappings.
+        configs = (
+            load_sources(app.resolve_sources(args.sources)).select(None) if args.reingest else []
+        )
+        return _sync_quarantine(services, runner, configs, args)
+    sources = load_sources(app.resolve_sources(args.sources))
+    selected = sources.select(args.source)
+    if not selected:
+        raise CliError(f"{sources.path}: no enabled source to run")
+    # Every failed source is reported below, once, after the summary: the runner's own log of
+    # it (with a traceback for a connector's bug) is for --verbose.
+    runner_log = logging.getLogger(SyncRunner.__module__)
+    level = runner_log.level
+    if not args.verbose:
+        runner_log.setLevel(logging.CRITICAL)
+    try:
+        summary = runner.run(selected, progress=_sync_progress_printer())
+    finally:
+        runner_log.setLevel(level)
     if sys.stderr.isatty():
         print(file=sys.stderr)
     if args.json:

@@ -222,7 +222,7 @@ class FieldRule:
             join=_string(spec.get("join", " "), f"{key}.join"),
             value=spec.get("value"),
             has_value="value" in spec,
-            strip=bool(spec.get("strip", True)),
+            strip=flag(spec, "strip", True, key),
             default=spec.get("default"),
             value_map={str(k): v for k, v in value_map.items()} if value_map else None,
             split=_string(spec["split"], f"{key}.split") if "split" in spec else None,
@@ -234,7 +234,7 @@ class FieldRule:
             phone_region=region,
             case=case,
             split_name=split_name,
-            required=bool(spec.get("required", False)),
+            required=flag(spec, "required", False, key),
         )
 
     def extract(self, row: Mapping[str, Any]) -> Any:
@@ -260,7 +260,7 @@ class FieldRule:
             value = self.default
         if _empty(value):
             if self.required:
-                raise MappingError(f"{self.target}: empty {self._where()}")
+                raise MappingError(f"{self.target}: {self.missing(row)}")
             return None
         if self.value_map is not None:
             value = self.value_map.get(str(value), value)
@@ -271,6 +271,18 @@ class FieldRule:
 
     def _where(self) -> str:
         return f"column {self.columns[0]!r}" if len(self.columns) == 1 else "value"
+
+    def missing(self, row: Mapping[str, Any]) -> str:
+        """Why the rule found nothing in a row: an empty value, or columns the row lacks (a
+        mistyped column name: the row's own columns are named, to fix the mapping)."""
+        absent = [c for c in self.columns if not _present(row, c)]
+        if not absent:
+            return f"empty {self._where()}"
+        names = [str(k) for k in row]
+        shown = ", ".join(repr(n) for n in names[:12]) + (", …" if len(names) > 12 else "")
+        columns = "columns" if len(absent) > 1 else "column"
+        listed = ", ".join(repr(c) for c in absent)
+        return f"no {columns} {listed} in the row (it has {shown or 'no columns'})"
 
     def _convert(self, value: Any) -> Any:
         try:
@@ -356,7 +368,7 @@ class StreamMapping:
     def apply(self, source: str, kind: RecordKind, row: Mapping[str, Any]) -> SourceRecord:
         source_id = self.source_id(row)
         if not source_id:
-            raise MappingError(f"no id ({self.id._where()} is empty)")
+            raise MappingError(f"no id ({self.id.missing(row)})")
         fields: dict[str, Any] = {}
         try:
             for rule in self.fields:
@@ -556,8 +568,33 @@ def _to_phone(value: Any, region: str) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+def _present(row: Mapping[str, Any], column: str) -> bool:
+    """Whether a row has a column (or a dotted path to a value, even an empty one)."""
+    if column in row:
+        return True
+    if "." not in column:
+        return False
+    value: Any = row
+    for part in column.split("."):
+        if isinstance(value, Mapping) and part in value:
+            value = value[part]
+        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            return False
+    return True
+
+
 def _empty(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
+
+
+def flag(spec: Mapping[str, Any], name: str, default: bool, key: str) -> bool:
+    """A yes/no setting: a TOML true or false. Text is refused: ``"false"`` is not false."""
+    value = spec.get(name, default)
+    if not isinstance(value, bool):
+        raise ConfigError(f"{name} is true or false (without quotes)", f"{key}.{name}")
+    return value
 
 
 def _string(value: Any, key: str) -> str:
@@ -594,6 +631,7 @@ __all__ = [
     "MappingError",
     "RowFilter",
     "StreamMapping",
+    "flag",
     "lookup",
     "plain",
     "raw_json",

@@ -7,7 +7,9 @@ path (``data.items``, ``$.results[*]``). Authentication from the keychain: beare
 Timeouts; retries with exponential backoff on 429 and 5xx and on network errors, honouring
 ``Retry-After``. Incremental with ``since_param`` + ``since_field``: the newest value of that
 field seen in a complete run is sent back as the parameter on the next one. A stopped run
-resumes at the page after its last checkpoint.
+resumes at the page after its last checkpoint. A pagination that loops (a cursor or next link
+seen before, the same page of records twice) stops the run with an error, and so does a
+redirect to another server when the source has credentials.
 
 Source settings: ``base_url``, ``auth`` (``{ type = "bearer" | "basic" | "api_key", secret =
 "NAME", username = …, header = …, query_param = … }``), ``headers``, ``timeout`` (s, default
@@ -20,7 +22,10 @@ size, start, cursor_path }``), ``since_param``, ``since_field``.
 from __future__ import annotations
 
 import email.utils
+import hashlib
+import json
 import logging
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
@@ -58,6 +63,14 @@ def check(config: SourceConfig, key: str) -> None:
     base = config.settings.get("base_url")
     if not isinstance(base, str) or not base.startswith(("http://", "https://")):
         raise ConfigError('a rest source needs base_url = "https://…"', f"{key}.base_url")
+    try:
+        url = httpx.URL(base)
+    except httpx.InvalidURL:
+        url = None
+    if url is None or not url.host:
+        raise ConfigError("base_url is not a usable address", f"{key}.base_url")
+    if url.password or any(_secret_like(name) for name in url.params):
+        raise ConfigError(_NO_SECRET, f"{key}.base_url")
     auth = config.settings.get("auth")
     if auth is not None:
         if not isinstance(auth, Mapping) or auth.get("type") not in _AUTH:
@@ -66,14 +79,25 @@ def check(config: SourceConfig, key: str) -> None:
             raise ConfigError('auth needs secret = "NAME" (a keychain entry)', f"{key}.auth")
         if auth["type"] == "basic" and not isinstance(auth.get("username"), str):
             raise ConfigError("basic auth needs username", f"{key}.auth")
+        for name in ("header", "query_param"):
+            _text(auth, name, f"{key}.auth")
     for name in ("timeout", "backoff", "max_backoff"):
         value = config.settings.get(name, 1)
-        if not isinstance(value, int | float) or value < 0:
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
             raise ConfigError(f"{name} is a number of seconds", f"{key}.{name}")
+    _count(config.settings, "max_retries", f"{key}.max_retries", minimum=0)
+    _table_of_values(config.settings, "headers", f"{key}.headers")
+    if any(_secret_like(name) for name in config.settings.get("headers", {})):
+        raise ConfigError(_NO_SECRET, f"{key}.headers")
     for stream in config.streams:
         where = f"{key}.streams.{stream.name}"
         if not isinstance(stream.options.get("path"), str):
             raise ConfigError('a rest stream needs path = "/customers"', f"{where}.path")
+        _table_of_values(stream.options, "params", f"{where}.params")
+        if any(_secret_like(name) for name in stream.options.get("params", {})):
+            raise ConfigError(_NO_SECRET, f"{where}.params")
+        for name in ("records", "since_param", "since_field"):
+            _text(stream.options, name, f"{where}.{name}")
         pagination = stream.options.get("pagination", {"type": "none"})
         if not isinstance(pagination, Mapping) or pagination.get("type") not in _PAGINATIONS:
             raise ConfigError(
@@ -84,8 +108,50 @@ def check(config: SourceConfig, key: str) -> None:
                 "cursor pagination needs cursor_path (where the next cursor is)",
                 f"{where}.pagination",
             )
+        for name in ("param", "size_param", "cursor_path"):
+            _text(pagination, name, f"{where}.pagination")
+        _count(pagination, "size", f"{where}.pagination", minimum=1)
+        _count(pagination, "start", f"{where}.pagination", minimum=0)
         if ("since_param" in stream.options) != ("since_field" in stream.options):
             raise ConfigError("since_param and since_field go together", where)
+        if stream.full_extract and "since_param" in stream.options:
+            # An incremental read lists only what changed: the sweep after a full extract would
+            # mark every other record deleted.
+            raise ConfigError(
+                "full_extract reads everything; it cannot be combined with since_param",
+                f"{where}.full_extract",
+            )
+
+
+_NO_SECRET = (
+    'secrets never go in the sources file: use auth = { type = "api_key", header = …, '
+    'secret = "NAME" } (or query_param = …) and `customer-card sources set-secret NAME`'
+)
+_SECRET_NAME = re.compile(r"authorization|token|secret|passw|api[-_]?key|apikey|signature")
+
+
+def _secret_like(name: str) -> bool:
+    """A header or query parameter whose value would be a credential."""
+    return bool(_SECRET_NAME.search(str(name).lower()))
+
+
+def _text(table: Mapping[str, Any], name: str, key: str) -> None:
+    if name in table and not isinstance(table[name], str):
+        raise ConfigError(f"{name} is text", key)
+
+
+def _count(table: Mapping[str, Any], name: str, key: str, *, minimum: int) -> None:
+    value = table.get(name, minimum)
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"{name} is a whole number, at least {minimum}", key)
+
+
+def _table_of_values(table: Mapping[str, Any], name: str, key: str) -> None:
+    value = table.get(name, {})
+    if not isinstance(value, Mapping) or not all(
+        isinstance(v, str | int | float) for v in value.values()
+    ):
+        raise ConfigError(f'{name} is a table such as {{ Name = "value" }}', key)
 
 
 def create(config: SourceConfig, secrets: SecretLookup) -> RestConnector:
@@ -94,11 +160,45 @@ def create(config: SourceConfig, secrets: SecretLookup) -> RestConnector:
 
 def json_path(document: Any, path: str | None) -> Any:
     """A small JSON path: ``$.data.items``, ``data.items[*]``, ``results.0.id``."""
-    if not path or path in ("$", "$[*]"):
+    text = _path_text(path)
+    if not text:
         return document
-    text = path.removeprefix("$").removeprefix(".").replace("[*]", "")
-    text = text.replace("[", ".").replace("]", "")
     return lookup(document, text) if "." in text else _get(document, text)
+
+
+def _path_text(path: str | None) -> str:
+    """A JSON path as the dotted text :func:`lookup` walks (empty: the document itself)."""
+    if not path:
+        return ""
+    text = path.removeprefix("$").removeprefix(".").replace("[*]", "")
+    return text.replace("[", ".").replace("]", "")
+
+
+def _absent(document: Any, path: str | None) -> bool:
+    """Whether a JSON path names something the document does not have (a null is there)."""
+    text = _path_text(path)
+    if not text or (isinstance(document, Mapping) and text in document):
+        return False
+    value = document
+    for part in text.split("."):
+        if isinstance(value, Mapping) and part in value:
+            value = value[part]
+        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            return True
+    return False
+
+
+def _outline(document: Any) -> str:
+    """What a JSON answer holds, for an error message."""
+    if isinstance(document, Mapping):
+        keys = list(document)
+        more = ", …" if len(keys) > 10 else ""
+        return f"an object with {', '.join(map(str, keys[:10])) or 'no keys'}{more}"
+    if isinstance(document, list):
+        return 'a list (records = "$" selects it)'
+    return "null" if document is None else f"a single {type(document).__name__}"
 
 
 def _get(document: Any, name: str) -> Any:
@@ -120,6 +220,14 @@ def retry_after(value: str | None) -> float | None:
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def _origin(url: httpx.URL) -> str:
+    return f"{url.scheme}://{url.host}" + (f":{url.port}" if url.port else "")
+
+
+def _page_param(pagination: Mapping[str, Any], kind: str) -> str:
+    return str(pagination.get("param", kind))
 
 
 class RestConnector:
@@ -146,6 +254,7 @@ class RestConnector:
         params: dict[str, str] = {}
         auth: httpx.Auth | None = None
         spec = s.get("auth")
+        self.secret_name: str | None = str(spec["secret"]) if spec else None
         if spec:
             secret = secrets(str(spec["secret"]))
             if spec["type"] == "bearer":
@@ -164,6 +273,7 @@ class RestConnector:
             timeout=self.timeout,
             transport=transport,
             follow_redirects=True,
+            event_hooks={"response": [self._refuse_redirect_elsewhere]},
         )
         self.requests = 0  # for tests and benchmarks: how many HTTP requests were sent
 
@@ -176,6 +286,32 @@ class RestConnector:
     def _same_origin(self, url: str) -> bool:
         here, there = httpx.URL(self.base_url), httpx.URL(url)
         return (here.scheme, here.host, here.port) == (there.scheme, there.host, there.port)
+
+    def _refuse_redirect_elsewhere(self, response: httpx.Response) -> None:
+        """Called on every answer, before httpx follows a redirect: the client sends this
+        source's credentials with every request (an API key header survives a redirect to
+        another host), so it never follows one to another server."""
+        if self.secret_name is None or not response.has_redirect_location:
+            return
+        target = response.url.join(response.headers["Location"])
+        if not self._same_origin(str(target)):
+            raise ConnectorError(
+                f"{self.name}: {response.url.path} redirects to another server "
+                f"({_origin(target)}); not following it with this source's "
+                "credentials (set base_url to the API's own address)"
+            )
+
+    def _refused(self, response: httpx.Response) -> ConnectorError:
+        status = f"{response.request.url.path}: access refused ({response.status_code})"
+        if self.secret_name is None:
+            return ConnectorError(
+                f"{self.name}: {status}; the source has no auth settings: add "
+                'auth = { type = …, secret = "NAME" }'
+            )
+        return ConnectorError(
+            f"{self.name}: {status}; check the secret {self.secret_name!r} (store it again "
+            f"with `customer-card sources set-secret {self.secret_name}`)"
+        )
 
     def get(self, url: str, params: Mapping[str, Any] | None) -> httpx.Response:
         """GET with retries; raises ConnectorError when the server keeps failing or refuses."""
@@ -190,13 +326,14 @@ class RestConnector:
                         f"{self.name}: {self.base_url} unreachable ({error})"
                     ) from None
                 wait = None
+            except httpx.RequestError as error:  # too many redirects, an undecodable body
+                raise ConnectorError(
+                    f"{self.name}: {url}: {error or type(error).__name__}"
+                ) from None
             else:
                 if response.status_code not in _RETRY_STATUS:
                     if response.status_code in (401, 403):
-                        raise ConnectorError(
-                            f"{self.name}: access refused ({response.status_code}); check the "
-                            "credentials stored in the keychain"
-                        )
+                        raise self._refused(response)
                     if response.is_error:
                         raise ConnectorError(
                             f"{self.name}: {response.request.url.path} answered "
@@ -243,35 +380,68 @@ class RestConnector:
                 out["next"] = position
             return out
 
+        records_path = stream.options.get("records")
+        # The first answer of a stream's first read shows whether the records path is right:
+        # a mistyped one would read as an empty source, every run. (Later, an answer without
+        # it is an empty one: some APIs leave out empty lists.)
+        first = not state
+        # Loops: the cursors and next-page URLs of this read, the digest of the last page.
+        visited: set[str] = set()
+        last_page: bytes | None = None
         while True:
             params: dict[str, Any] = dict(stream.options.get("params", {}))
             if since_param and since:
                 params[str(since_param)] = since
             url = path
             if kind == "page":
-                params[str(pagination.get("param", "page"))] = position
+                params[_page_param(pagination, kind)] = position
                 if "size_param" in pagination:
                     params[str(pagination["size_param"])] = size
             elif kind == "offset":
-                params[str(pagination.get("param", "offset"))] = position
+                params[_page_param(pagination, kind)] = position
                 params[str(pagination.get("size_param", "limit"))] = size
             elif kind == "cursor" and position:
                 params[str(pagination.get("param", "cursor"))] = position
             elif kind == "link" and position:
                 url, params = str(position), {}
+            if kind == "cursor" and position:
+                visited.add(str(position))
             response = self.get(url, params)
             try:
                 document = response.json()
-            except ValueError:
-                raise ConnectorError(f"{self.name}/{name}: {url} did not answer JSON") from None
-            records = json_path(document, stream.options.get("records"))
+            except (ValueError, RecursionError):  # (nested too deep for the parser)
+                what = response.headers.get("Content-Type", "no content type")
+                start = " ".join(response.text[:60].split())
+                raise ConnectorError(
+                    f"{self.name}/{name}: {url} did not answer JSON ({what}, starting {start!r})"
+                ) from None
+            if first and _absent(document, records_path):
+                raise ConnectorError(
+                    f"{self.name}/{name}: records path {records_path!r} selects nothing in the "
+                    f"answer of {url}, which is {_outline(document)}"
+                )
+            first = False
+            records = json_path(document, records_path)
             if records is None:
                 records = []
             if not isinstance(records, list):
+                selects = f"records path {records_path!r} selects" if records_path else "is"
                 raise ConnectorError(
-                    f"{self.name}/{name}: records path {stream.options.get('records')!r} "
-                    "does not select a list"
+                    f"{self.name}/{name}: the answer of {url} {selects} {_outline(records)}, "
+                    'not a list of records (set records = "…" to where the list is)'
                 )
+            if kind in ("page", "offset") and records:
+                digest = hashlib.blake2b(
+                    json.dumps(records, sort_keys=True, default=str).encode(), digest_size=16
+                ).digest()
+                if digest == last_page:
+                    raise ConnectorError(
+                        f"{self.name}/{name}: {_page_param(pagination, kind)}={position} "
+                        "answered the same records as the page before: the server does not "
+                        "read that parameter (check pagination.param); stopped rather than "
+                        "read the same page forever"
+                    )
+                last_page = digest
             for row in records:
                 if not isinstance(row, Mapping):
                     yield Rejected(
@@ -296,7 +466,13 @@ class RestConnector:
             elif kind == "cursor":
                 following = json_path(document, str(pagination["cursor_path"]))
                 position = following if following and records else None
+                if position is not None and str(position) in visited:
+                    raise ConnectorError(
+                        f"{self.name}/{name}: the server sent cursor {str(position)[:100]!r} "
+                        "again: its pagination loops; stopped"
+                    )
             elif kind == "link":
+                visited.add(str(response.url))
                 following = response.links.get("next", {}).get("url")
                 position = str(response.url.join(following)) if following else None
                 if position is not None and not self._same_origin(position):
@@ -304,6 +480,11 @@ class RestConnector:
                     raise ConnectorError(
                         f"{self.name}/{name}: the next page is on another server ({position}); "
                         "not following it with this source's credentials"
+                    )
+                if position is not None and position in visited:
+                    raise ConnectorError(
+                        f"{self.name}/{name}: the server names {position} as the next page "
+                        "again: its pagination loops; stopped"
                     )
             else:
                 position = None

@@ -7,7 +7,8 @@ tap's STATE messages become checkpoints (the tap's state is one value for all it
 the whole tap is one resumable pass), and the last committed state is handed back to the tap
 with ``--state FILE`` on the next run. A tap's secret configuration can come from the keychain:
 ``config_secret = "NAME"`` holds the tap's JSON config, written to a private temporary file
-given with ``--config``.
+given with ``--config``. Output is read as bytes and decoded a line at a time: a line that is
+not JSON, or a record that is not UTF-8 text, goes to quarantine as it came.
 
 Source settings: ``command`` or ``file``, ``config_secret``, ``state_arg`` (default
 ``--state``), ``config_arg`` (default ``--config``). Stream settings: ``tap_stream``.
@@ -22,7 +23,7 @@ import subprocess
 import tempfile
 import threading
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
@@ -90,7 +91,7 @@ class SingerConnector:
             if "file" in self.settings:
                 path = self.base_dir / Path(str(self.settings["file"])).expanduser()
                 try:
-                    lines: IO[str] = stack.enter_context(path.open(encoding="utf-8"))
+                    lines: IO[bytes] = stack.enter_context(path.open("rb"))
                 except OSError as error:
                     raise ConnectorError(f"{self.name}: cannot read {path} ({error})") from None
                 yield from self._messages(lines, state)
@@ -115,13 +116,12 @@ class SingerConnector:
             process = subprocess.Popen(
                 command,
                 cwd=self.base_dir,
+                # Bytes, decoded a line at a time: a record that is not UTF-8 text goes to
+                # quarantine (never into the cache with its letters replaced), and a tap
+                # logging bad bytes does not kill the stderr reader (the tap would block on a
+                # full pipe, and the sync hang with it).
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
-                text=True,
-                encoding="utf-8",
-                # A tap printing bad bytes must not kill our readers (a dead stderr reader
-                # leaves the tap blocked on a full pipe, and the sync hung with it).
-                errors="replace",
             )
         except OSError as error:
             raise ConnectorError(f"{self.name}: cannot start {command[0]} ({error})") from None
@@ -130,7 +130,10 @@ class SingerConnector:
         assert process.stdout is not None
         assert stderr is not None
         # Drain stderr on a thread so a chatty tap never blocks on a full pipe.
-        drain = threading.Thread(target=lambda: errors.extend(stderr), daemon=True)
+        drain = threading.Thread(
+            target=lambda: errors.extend(b.decode("utf-8", "replace") for b in stderr),
+            daemon=True,
+        )
         drain.start()
         try:
             yield from self._messages(process.stdout, state)
@@ -149,14 +152,18 @@ class SingerConnector:
             last = next((e.strip() for e in reversed(errors) if e.strip()), "no message")
             raise ConnectorError(f"{self.name}: the tap exited with status {code}: {last}")
 
-    def _messages(self, lines: Iterator[str] | IO[str], state: dict[str, Any]) -> Iterator[Item]:
+    def _messages(self, lines: Iterable[bytes], state: dict[str, Any]) -> Iterator[Item]:
         last_state = state.get("singer")
-        for number, line in enumerate(lines, start=1):
+        for number, data in enumerate(lines, start=1):
+            try:
+                line, bad_bytes = data.decode("utf-8"), False
+            except UnicodeDecodeError:
+                line, bad_bytes = data.decode("utf-8", "replace"), True
             if not line.strip():
                 continue
             try:
                 message = json.loads(line)
-            except ValueError:
+            except (ValueError, RecursionError):  # (nested too deep for the parser)
                 yield Rejected(
                     self.name,
                     PASS,
@@ -180,6 +187,16 @@ class SingerConnector:
                         None,
                         line[:4000],
                         "RECORD without a record object",
+                    )
+                    continue
+                if bad_bytes:
+                    yield Rejected(
+                        self.name,
+                        stream.name,
+                        stream.kind,
+                        stream.mapping.source_id(record),
+                        data.decode("utf-8", "backslashreplace").rstrip("\r\n"),  # whole: a record
+                        f"line {number}: bad encoding: bytes that are not UTF-8 text",
                     )
                     continue
                 item = map_row(self.name, stream, record)

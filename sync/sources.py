@@ -18,7 +18,7 @@ from types import ModuleType
 from typing import Any
 
 from sync.connector import Connector, MissingSecretError, SecretLookup, StreamSpec
-from sync.mapping import ConfigError, StreamMapping
+from sync.mapping import ConfigError, StreamMapping, flag
 from sync.records import RecordKind
 
 FILE_NAME = "sources.toml"
@@ -95,7 +95,9 @@ def load_sources(path: Path) -> SourcesFile:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
-        raise SourcesError(f"{path}: not valid TOML: {error}") from None
+        at = re.search(r"\(at line (\d+)", str(error))
+        where = f"{path}:{at.group(1)}" if at else str(path)
+        raise SourcesError(f"{where}: not valid TOML: {error}") from None
     try:
         return SourcesFile(path, _parse(data, path.parent))
     except ConfigError as error:
@@ -152,7 +154,7 @@ def _source(name: str, spec: Any, base_dir: Path) -> SourceConfig:
         settings=settings,
         streams=streams,
         schedule_seconds=_schedule(spec.get("schedule"), f"{key}.schedule"),
-        enabled=bool(spec.get("enabled", True)),
+        enabled=flag(spec, "enabled", True, key),
         base_dir=base_dir,
     )
     module.check(config, key)
@@ -202,12 +204,20 @@ def _stream(module: ModuleType, kind: str, name: str, spec: Any, key: str) -> St
             f"a {record_kind} stream maps customer_ref (the customer's id in this system)",
             f"{key}.fields",
         )
+    full_extract = flag(spec, "full_extract", False, key)
+    if full_extract and "cursor" in spec:
+        # A cursor reads only what changed since the last run: the sweep after a full extract
+        # would mark every other record deleted.
+        raise ConfigError(
+            "full_extract reads everything; it cannot be combined with a cursor",
+            f"{key}.full_extract",
+        )
     return StreamSpec(
         name=name,
         kind=RecordKind(record_kind),
         mapping=mapping,
         options={k: v for k, v in spec.items() if k in module.STREAM_KEYS},
-        full_extract=bool(spec.get("full_extract", False)),
+        full_extract=full_extract,
     )
 
 

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import time
 
 CUSTOMERS = [
     {"id": i, "email": f"tap{i}@example.fr", "name": f"Client{i} TAP", "updated": i}
@@ -36,6 +38,13 @@ def main() -> int:
     parser.add_argument("--state")
     parser.add_argument("--extra", type=int, default=0, help="customers added since")
     parser.add_argument("--noisy", action="store_true", help="log 256 KiB of Latin-1 first")
+    parser.add_argument("--latin1", action="store_true", help="one customer sent in Latin-1")
+    parser.add_argument(
+        "--hang", metavar="PIDFILE", help="after the customers, write the pid, wait"
+    )
+    parser.add_argument(
+        "--die-after", type=int, default=0, help="crash after N customers (and one more record)"
+    )
     args = parser.parse_args()
     if args.noisy:  # more than a pipe holds, and not UTF-8
         for _ in range(4096):
@@ -54,11 +63,30 @@ def main() -> int:
         for i in range(args.extra)
     ]
     emit({"type": "SCHEMA", "stream": "customers", "schema": {}, "key_properties": ["id"]})
+    if args.latin1:
+        row = {"id": 77, "email": "helene@example.fr", "name": "Hélène DUPONT"}
+        line = json.dumps(
+            {"type": "RECORD", "stream": "customers", "record": row}, ensure_ascii=False
+        )
+        sys.stdout.flush()
+        sys.stdout.buffer.write(line.encode("latin-1") + b"\n")
+    sent = 0
     for row in customers:
         if row["updated"] > bookmarks["customers"]:
+            if args.die_after and sent == args.die_after:
+                emit({"type": "RECORD", "stream": "customers", "record": row})  # no STATE
+                sys.stdout.flush()
+                sys.stderr.write("CRITICAL connection reset by peer\n")
+                return 1
             emit({"type": "RECORD", "stream": "customers", "record": row})
             bookmarks["customers"] = max(bookmarks["customers"], int(row["updated"]))
             emit({"type": "STATE", "value": {"bookmarks": dict(bookmarks)}})
+            sent += 1
+    if args.hang:  # a slow system: the sync is interrupted while it waits
+        sys.stdout.flush()
+        with open(args.hang, "w", encoding="utf-8") as handle:
+            handle.write(str(os.getpid()))
+        time.sleep(120)
     emit({"type": "SCHEMA", "stream": "orders", "schema": {}, "key_properties": ["id"]})
     emit({"type": "RECORD", "stream": "ignored_stream", "record": {"x": 1}})
     for row in ORDERS:

@@ -15,7 +15,9 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
+from customer_card.services.sync_runner import SyncSummary
 from customer_card.store.database import Database
+from customer_card.store.sync_store import SyncStore
 from sync.sources import store_secret
 from tests.sync.conftest import make_runner, write_sources
 
@@ -55,7 +57,12 @@ class Api:
     failures: dict[str, list[int]] = field(default_factory=dict)
     """Path → statuses to answer first (then the real answer)."""
     elsewhere: str = ""
-    """Another server's address, which /v1/leaky names as its next page."""
+    """Another server's address, which /v1/leaky names as its next page and /v1/moved
+    redirects to."""
+    api_keys: list[str] = field(default_factory=list)
+    """The X-Api-Key headers received."""
+    broken_pages: set[str] = field(default_factory=set)
+    """Pages of /v1/customers that answer 500, however often asked."""
 
 
 def page(items: list[Any], start: int, size: int) -> list[Any]:
@@ -81,6 +88,8 @@ def handler_for(api: Api) -> type[BaseHTTPRequestHandler]:
             url = urlparse(self.path)
             query = {k: v[0] for k, v in parse_qs(url.query).items()}
             api.requests.append(self.path)
+            if "X-Api-Key" in self.headers:
+                api.api_keys.append(self.headers["X-Api-Key"])
             planned = api.failures.get(url.path)
             if planned:
                 status = planned.pop(0)
@@ -92,6 +101,9 @@ def handler_for(api: Api) -> type[BaseHTTPRequestHandler]:
             if url.path == "/v1/customers":
                 if auth != f"Bearer {TOKEN}":
                     self.send(401, {"error": "unauthorised"})
+                    return
+                if query.get("page") in api.broken_pages:
+                    self.send(500, {"error": "database timeout"})
                     return
                 since = query.get("updated_since", "")
                 items = [c for c in api.customers if c["updated"] >= since]
@@ -116,6 +128,24 @@ def handler_for(api: Api) -> type[BaseHTTPRequestHandler]:
             elif url.path == "/v1/leaky":
                 link = f'<{api.elsewhere}/v1/tickets?from=5>; rel="next"'
                 self.send(200, page(TICKETS, 0, 5), {"Link": link})
+            elif url.path == "/v1/moved":
+                self.send(302, {}, {"Location": f"{api.elsewhere}/v1/orders?offset=0&limit=5"})
+            elif url.path == "/v1/same-cursor":  # a broken API: always the same next cursor
+                self.send(200, {"items": page(CONSENTS, 0, 4), "meta": {"next": "p2"}})
+            elif url.path == "/v1/same-link":  # a broken API: the last page names itself
+                headers = {"Link": '</v1/same-link?from=5>; rel="next"'}
+                self.send(200, page(TICKETS, int(query.get("from", "0")), 5), headers)
+            elif url.path == "/v1/no-paging":  # ignores every query parameter
+                self.send(200, {"results": page(ORDERS, 0, 10)})
+            elif url.path == "/v1/wrapped":
+                self.send(200, {"data": {"results": page(ORDERS, 0, 10)}})
+            elif url.path == "/v1/login":  # a proxy's login page instead of the API
+                body = b"<html><body>Please sign in</body></html>"
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
             elif url.path == "/v1/consents":
                 start = int(query.get("cursor", "0"))
                 following = str(start + 4) if start + 4 < len(CONSENTS) else None
@@ -281,6 +311,8 @@ def test_refused_credentials_fail_alone(
     text = sources_text(base, "bad", "wrong-token") + sources_text(base)
     summary = make_runner(database).run(write_sources(tmp_path, text).select(None))
     assert "access refused (401)" in summary.errors["bad"]
+    # The message names what to fix.
+    assert "customer-card sources set-secret wrong-token" in summary.errors["bad"]
     assert "nope" not in summary.errors["bad"]
     assert "shop" not in summary.errors
     assert summary.total("inserted") == 23
@@ -321,3 +353,163 @@ channel = {{ value = "web" }}
     assert not summary.ok
     assert "another server" in summary.errors["desk"]
     assert other.requests == [], "nothing was sent to the other host"
+
+
+def orders_source(base: str, path: str, pagination: str, records: str = "results") -> str:
+    return f"""
+[sources.orders]
+type = "rest"
+base_url = "{base}/v1"
+auth = {{ type = "api_key", header = "X-Api-Key", secret = "orders-key" }}
+max_retries = 0
+[sources.orders.streams.orders]
+kind = "interaction"
+path = "{path}"
+records = "{records}"
+pagination = {pagination}
+id = "number"
+[sources.orders.streams.orders.fields]
+customer_ref = "client"
+occurred_at = {{ column = "date", datetime = "%d/%m/%Y %H:%M" }}
+"""
+
+
+def run_alone(database: Database, tmp_path: Path, text: str) -> SyncSummary:
+    """Run a sync on a thread: a pagination that loops must not hang the test suite."""
+    result: list[SyncSummary] = []
+    sources = write_sources(tmp_path, text).select(None)
+    worker = threading.Thread(
+        target=lambda: result.append(make_runner(database).run(sources)), daemon=True
+    )
+    worker.start()
+    worker.join(timeout=20)
+    assert not worker.is_alive(), "the sync never ended"
+    return result[0]
+
+
+@pytest.mark.parametrize(
+    ("path", "pagination", "records", "message"),
+    [
+        (
+            "/same-cursor",
+            '{ type = "cursor", cursor_path = "meta.next" }',
+            "items",
+            "the server sent cursor 'p2' again: its pagination loops",
+        ),
+        ("/same-link", '{ type = "link" }', "$", "as the next page again: its pagination loops"),
+        (
+            "/no-paging",
+            '{ type = "page", param = "p", size = 10 }',
+            "results",
+            "p=2 answered the same records as the page before",
+        ),
+        (
+            "/no-paging",
+            '{ type = "offset", size = 10 }',
+            "results",
+            "offset=10 answered the same records as the page before",
+        ),
+    ],
+)
+def test_a_looping_pagination_stops_with_an_error(
+    api: tuple[Api, str],
+    database: Database,
+    tmp_path: Path,
+    path: str,
+    pagination: str,
+    records: str,
+    message: str,
+) -> None:
+    server, base = api
+    store_secret("orders-key", API_KEY)
+    summary = run_alone(database, tmp_path, orders_source(base, path, pagination, records))
+    assert message in summary.errors["orders"]
+    assert len(server.requests) <= 3
+
+
+def test_a_redirect_to_another_server_gets_no_credentials(
+    api: tuple[Api, str], database: Database, tmp_path: Path
+) -> None:
+    """httpx drops Authorization on a redirect to another host, but not an API key header."""
+    state, base = api
+    other = Api()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler_for(other))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        state.elsewhere = f"http://127.0.0.1:{server.server_address[1]}"
+        store_secret("orders-key", API_KEY)
+        text = orders_source(base, "/moved", '{ type = "none" }')
+        summary = make_runner(database).run(write_sources(tmp_path, text).select(None))
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+    assert f"redirects to another server ({state.elsewhere})" in summary.errors["orders"]
+    assert other.requests == [], "nothing was sent to the other host"
+    assert other.api_keys == []
+
+
+def test_a_records_path_selecting_nothing_is_an_error_not_an_empty_source(
+    api: tuple[Api, str], database: Database, tmp_path: Path
+) -> None:
+    _, base = api
+    store_secret("orders-key", API_KEY)
+    text = orders_source(base, "/wrapped", '{ type = "none" }', records="results")
+    summary = make_runner(database).run(write_sources(tmp_path, text).select(None))
+    assert (
+        "records path 'results' selects nothing in the answer of /wrapped, "
+        "which is an object with data"
+    ) in summary.errors["orders"]
+    no_path = text.replace('records = "results"\n', "")
+    summary = make_runner(database).run(write_sources(tmp_path, no_path).select(None))
+    assert (
+        "the answer of /wrapped is an object with data, not a list of records "
+        '(set records = "…" to where the list is)'
+    ) in summary.errors["orders"]
+    fixed = text.replace('records = "results"', 'records = "data.results"')
+    summary = make_runner(database).run(write_sources(tmp_path, fixed).select(None))
+    assert summary.ok, summary.errors
+    assert summary.total("read") == 10
+
+
+def test_an_html_page_instead_of_json_says_what_came(
+    api: tuple[Api, str], database: Database, tmp_path: Path
+) -> None:
+    _, base = api
+    store_secret("orders-key", API_KEY)
+    text = orders_source(base, "/login", '{ type = "none" }')
+    summary = make_runner(database).run(write_sources(tmp_path, text).select(None))
+    assert (
+        "/login did not answer JSON (text/html, starting '<html><body>Please sign in"
+        in summary.errors["orders"]
+    )
+
+
+def test_a_page_failing_after_others_loses_nothing_and_the_next_run_resumes_there(
+    api: tuple[Api, str], database: Database, tmp_path: Path
+) -> None:
+    server, base = api
+    store_secret("shop-token", TOKEN)
+    sources = write_sources(tmp_path, sources_text(base)).select(None)
+    server.broken_pages = {"3"}
+    first = make_runner(database, batch_size=4).run(sources)
+    assert "/v1/customers still answers 500 after 5 tries" in first.errors["shop"]
+    with database.read() as session:
+        state = SyncStore(session).state("shop", "customers")
+        kept = SyncStore(session).live_ids("shop", "customer", "", 100)
+    assert state is not None
+    assert state["in_run"] is True
+    assert state["next"] == 3, "not beyond the pages stored"
+    assert len(kept) == 10  # pages 1 and 2
+
+    server.broken_pages = set()
+    server.requests.clear()
+    second = make_runner(database).run(sources)
+    assert second.ok, second.errors
+    assert "page=1&" not in " ".join(server.requests), "resumed at page 3"
+    assert second.total("inserted") == 13
+    server.requests.clear()
+    third = make_runner(database).run(sources)
+    assert third.total("inserted") == third.total("updated") == 0
+    assert all("updated_since=2026-01-20" in r for r in server.requests)

@@ -88,21 +88,24 @@ def test_tap_output_file_twice_changes_nothing(database: Database, tmp_path: Pat
         },
         {"type": "STATE", "value": {"done": True}},
     ]
+    too_deep = "[" * 100_000 + "]" * 100_000  # valid JSON that the parser cannot nest
     (tmp_path / "out.jsonl").write_text(
-        "\n".join(json.dumps(x) for x in messages) + "\nnot json\n", encoding="utf-8"
+        "\n".join(json.dumps(x) for x in messages) + f"\nnot json\n{too_deep}\n", encoding="utf-8"
     )
     text = '[sources.eshop]\ntype = "singer"\nfile = "out.jsonl"\n' + STREAMS
     runner = make_runner(database)
     first = runner.run(write_sources(tmp_path, text).select(None))
     assert first.total("inserted") == 1
-    assert first.total("quarantined") == 2  # an unparseable date, a line that is not JSON
+    assert first.ok, first.errors
+    assert first.total("quarantined") == 3  # an unparseable date, two lines not read as JSON
     second = runner.run(write_sources(tmp_path, text).select(None))
     assert second.total("inserted") == second.total("updated") == 0
     assert second.total("unchanged") == 1
     with database.read() as session:
         reasons = sorted(q.reason for q in SyncStore(session).quarantined())
     assert reasons[0].startswith("line 4: not a JSON message")
-    assert "unparseable occurred_at 'yesterday'" in reasons[1]
+    assert reasons[1].startswith("line 5: not a JSON message")
+    assert "unparseable occurred_at 'yesterday'" in reasons[2]
 
 
 def test_a_tap_logging_bad_bytes_does_not_hang_the_sync(database: Database, tmp_path: Path) -> None:
@@ -115,3 +118,62 @@ def test_a_tap_logging_bad_bytes_does_not_hang_the_sync(database: Database, tmp_
     assert not worker.is_alive(), "the sync hung on the tap's stderr"
     assert result[0].ok, result[0].errors
     assert result[0].total("inserted") == 32
+
+
+def test_a_record_that_is_not_utf8_goes_to_quarantine_unaltered(
+    database: Database, tmp_path: Path
+) -> None:
+    """Not into the cache with its letters replaced by U+FFFD ('H\ufffdl\ufffdne')."""
+    store_secret("eshop-tap", json.dumps({"api_key": "tap-key"}))
+    summary = make_runner(database).run(
+        write_sources(tmp_path, tap_sources(0, "--latin1")).select(None)
+    )
+    assert summary.ok, summary.errors
+    assert (summary.total("inserted"), summary.total("quarantined")) == (32, 1)
+    with database.read() as session:
+        (kept,) = SyncStore(session).quarantined()
+    assert kept.source_id == "77"
+    assert kept.reason == "line 2: bad encoding: bytes that are not UTF-8 text"
+    assert "H\\xe9l\\xe8ne" in kept.raw  # the bytes as they came
+
+
+def test_an_output_file_with_a_line_that_is_not_utf8(database: Database, tmp_path: Path) -> None:
+    good = {"type": "RECORD", "stream": "customers", "record": {"id": 1, "name": "Ana LEROY"}}
+    bad = {"type": "RECORD", "stream": "customers", "record": {"id": 2, "name": "Léa MARTIN"}}
+    (tmp_path / "out.jsonl").write_bytes(
+        json.dumps(bad, ensure_ascii=False).encode("cp1252")
+        + b"\n"
+        + json.dumps(good).encode()
+        + b"\n"
+    )
+    text = '[sources.eshop]\ntype = "singer"\nfile = "out.jsonl"\n' + STREAMS
+    summary = make_runner(database).run(write_sources(tmp_path, text).select(None))
+    assert summary.ok, summary.errors
+    assert (summary.total("inserted"), summary.total("quarantined")) == (1, 1)
+    with database.read() as session:
+        (kept,) = SyncStore(session).quarantined()
+    assert (kept.source_id, kept.reason) == (
+        "2",
+        "line 1: bad encoding: bytes that are not UTF-8 text",
+    )
+
+
+def test_a_tap_dying_mid_stream_keeps_what_it_sent_and_resumes_from_its_last_state(
+    database: Database, tmp_path: Path
+) -> None:
+    store_secret("eshop-tap", json.dumps({"api_key": "tap-key"}))
+    runner = make_runner(database, batch_size=2)
+    first = runner.run(write_sources(tmp_path, tap_sources(0, "--die-after", "5")).select(None))
+    assert first.errors["eshop"] == (
+        "eshop: the tap exited with status 1: CRITICAL connection reset by peer"
+    )
+    assert first.total("inserted") >= 5
+    with database.read() as session:
+        state = SyncStore(session).state("eshop", "tap")
+    assert state is not None
+    # Not beyond the last STATE the tap sent: the sixth customer came after it.
+    assert state["singer"]["bookmarks"]["customers"] == 5
+
+    second = runner.run(write_sources(tmp_path, tap_sources()).select(None))
+    assert second.ok, second.errors
+    assert first.total("inserted") + second.total("inserted") == 32  # nothing lost, no double

@@ -5,6 +5,11 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -15,6 +20,23 @@ from customer_card.services.outbox import OutboxService
 from customer_card.store.cache import Unlock, open_cache
 
 PASSPHRASE = "cli test passphrase"
+STREAMS_OF_TAP = """
+[sources.eshop.streams.customers]
+kind = "customer"
+id = { column = "id", type = "str" }
+[sources.eshop.streams.customers.fields]
+email = "email"
+full_name = { column = "name", split_name = "given_family" }
+
+[sources.eshop.streams.orders]
+kind = "interaction"
+id = { column = "id", type = "str" }
+[sources.eshop.streams.orders.fields]
+customer_ref = { column = "customer_id", type = "str" }
+occurred_at = "at"
+amount = "total"
+channel = { value = "web" }
+"""
 SOURCES = """
 [sources.shop]
 type = "csv"
@@ -136,3 +158,131 @@ def test_outbox_export_writes_json_lines(
     assert err.count("\n") == 1
     assert "is a directory" in err
     assert not list(tmp_path.glob(".*"))
+
+
+def test_the_quarantine_can_be_read_without_a_usable_sources_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It is where a supervisor looks when the sources file is broken; re-ingesting needs it."""
+    monkeypatch.setenv("CUSTOMER_CARD_PASSPHRASE", PASSPHRASE)
+    (tmp_path / "clients.csv").write_text("id;prenom;nom;naissance\n;Ana;Leroy;\n", "utf-8")
+    sources = tmp_path / "sources.toml"
+    sources.write_text(SOURCES, encoding="utf-8")
+    base = ("--db", str(tmp_path / "cache.db"), "--sources", str(sources))
+    code, _, err = run(capsys, *base, "sync", "run")
+    assert code == 0, err
+
+    broken = SOURCES + "\n[broken\n"
+    sources.write_text(broken, encoding="utf-8")
+    code, out, err = run(capsys, *base, "sync", "quarantine")
+    assert code == 0, err
+    assert "shop/customer  (no id): no id" in out
+    code, _, err = run(capsys, *base, "sync", "quarantine", "--reingest")
+    assert code == 1
+    line = broken.splitlines().index("[broken") + 1
+    assert f"{sources}:{line}: not valid TOML" in err
+
+
+def test_a_file_with_nothing_to_run_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CUSTOMER_CARD_PASSPHRASE", PASSPHRASE)
+    sources = tmp_path / "sources.toml"
+    sources.write_text(SOURCES.replace('type = "csv"', 'type = "csv"\nenabled = false'), "utf-8")
+    code, out, err = run(
+        capsys, "--db", str(tmp_path / "c.db"), "--sources", str(sources), "sync", "run"
+    )
+    assert (code, out) == (1, "")
+    assert err == f"customer-card: {sources}: no enabled source to run\n"
+
+
+def test_ctrl_c_during_a_sync_is_one_line_and_the_next_run_resumes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CUSTOMER_CARD_PASSPHRASE", PASSPHRASE)
+    tap = Path(__file__).with_name("fake_tap.py")
+    (tmp_path / "tap.json").write_text('{"api_key": "tap-key"}', encoding="utf-8")
+    pid_file = tmp_path / "tap.pid"
+    # One committed batch of customers (500) before the tap stops to wait.
+    command = [sys.executable, str(tap), "--config", str(tmp_path / "tap.json"), "--extra", "488"]
+    sources = tmp_path / "sources.toml"
+    hanging = json.dumps([*command, "--hang", str(pid_file)])
+    sources.write_text(
+        f'[sources.eshop]\ntype = "singer"\ncommand = {hanging}\n' + STREAMS_OF_TAP,
+        encoding="utf-8",
+    )
+    base = ("--db", str(tmp_path / "cache.db"), "--sources", str(sources))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "customer_card.cli", *base, "sync", "run"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, as in a terminal
+    )
+    try:
+        assert process.stderr is not None
+        # The tap has sent its customers and waits; the sync has committed them and waits too.
+        for line in process.stderr:
+            if line.startswith("progress eshop/tap: "):
+                break
+        else:
+            pytest.fail("the sync never reported progress")
+        deadline = time.monotonic() + 30
+        while not pid_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        tap_pid = int(pid_file.read_text(encoding="utf-8"))
+        os.killpg(process.pid, signal.SIGINT)  # Ctrl-C: the sync and its tap
+        out, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 130, err
+    assert (out, err) == ("", "customer-card: interrupted\n")
+    try:
+        os.kill(tap_pid, 0)
+    except ProcessLookupError:
+        pass
+    else:
+        os.kill(tap_pid, signal.SIGKILL)
+        pytest.fail("the tap outlived the interrupted sync")
+
+    # The next run starts from the tap's last committed state: nothing lost, nothing twice.
+    sources.write_text(
+        f'[sources.eshop]\ntype = "singer"\ncommand = {json.dumps(command)}\n' + STREAMS_OF_TAP,
+        encoding="utf-8",
+    )
+    code, out, err = run(capsys, *base, "sync", "run", "--json")
+    assert code == 0, err
+    totals = json.loads(out)["totals"]
+    assert totals["read"] < 500 + 20, "resumed, not started again"
+    assert totals["quarantined"] == 0
+    code, out, _ = run(capsys, *base, "info", "--json")
+    assert json.loads(out)["sources"]["eshop"] == {
+        "customers": 500,
+        "interactions": 20,
+        "consents": 0,
+    }
+
+
+def test_a_failed_source_is_one_line_on_stderr(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not also the runner's log of it (in a real process: pytest captures logging)."""
+    monkeypatch.setenv("CUSTOMER_CARD_PASSPHRASE", PASSPHRASE)
+    sources = tmp_path / "sources.toml"
+    sources.write_text(SOURCES, encoding="utf-8")  # clients.csv is missing
+    base = ["--db", str(tmp_path / "c.db"), "--sources", str(sources)]
+    result = subprocess.run(
+        [sys.executable, "-m", "customer_card.cli", *base, "sync", "run"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    assert "FAILED" in result.stdout
+    missing = tmp_path / "clients.csv"
+    assert (
+        result.stderr == f"customer-card: source shop failed: shop/customers: no file {missing}\n"
+    )

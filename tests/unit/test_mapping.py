@@ -170,6 +170,25 @@ def test_a_row_without_id_or_with_a_bad_value_is_rejected_with_its_id() -> None:
     assert "birth_date" in str(error.value)
 
 
+def test_a_mistyped_column_is_named_with_the_columns_the_row_has() -> None:
+    """Every row of an export lands in quarantine: the reason says how to fix the mapping."""
+    mapping = StreamMapping.parse(
+        {"id": "Code client", "fields": {"email": {"column": "Mail", "required": True}}}, "s"
+    )
+    row = {"Code Client": "7", "Mail": "a@x.fr", "Nom": "Michu"}
+    with pytest.raises(MappingError) as error:
+        mapping.apply("shop", RecordKind.CUSTOMER, row)
+    assert str(error.value) == (
+        "no id (no column 'Code client' in the row (it has 'Code Client', 'Mail', 'Nom'))"
+    )
+    with pytest.raises(MappingError, match=r"^no id \(empty column 'Code client'\)$"):
+        mapping.apply("shop", RecordKind.CUSTOMER, {"Code client": " ", "Mail": "a@x.fr"})
+    with pytest.raises(MappingError) as error:
+        mapping.apply("shop", RecordKind.CUSTOMER, {"Code client": "7", "email": "a@x.fr"})
+    assert str(error.value) == "email: no column 'Mail' in the row (it has 'Code client', 'email')"
+    assert error.value.source_id == "7"
+
+
 def test_filter_keeps_one_store() -> None:
     mapping = StreamMapping.parse(
         {"id": "id", "fields": {"preferred_store": "store"}, "filter": {"preferred_store": "Lyon"}},
