@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import difflib
 import hashlib
 import io
 import logging
@@ -238,6 +239,7 @@ class CsvConnector:
             if header is None:
                 return
             names = [h.strip() for h in header]
+            self._check_header(stream, path, names)
             for cells in reader:
                 # One look at the whole line instead of one per cell (U+001F is whitespace).
                 line = "\x1f".join(cells)
@@ -258,6 +260,28 @@ class CsvConnector:
                     )
                     continue
                 yield row
+
+    def _check_header(self, stream: StreamSpec, path: Path, names: list[str]) -> None:
+        """Every column the stream's mapping (or its cursor) reads is in the file's header: a
+        misspelt or renamed column would otherwise leave its field empty in every record."""
+        wanted = stream.mapping.columns()
+        cursor = stream.options.get("cursor")
+        if cursor:
+            wanted.setdefault(str(cursor), "cursor")
+        present = set(names)
+        missing = [(column, target) for column, target in wanted.items() if column not in present]
+        if not missing:
+            return
+        column, target = missing[0]
+        hint = difflib.get_close_matches(column, [n for n in names if n], n=1, cutoff=0.6)
+        also = (
+            f" (and {len(missing) - 1} more mapped column(s) missing)" if len(missing) > 1 else ""
+        )
+        raise ConnectorError(
+            f"{self.name}/{stream.name}: {path.name} has no column {column!r} (mapped to "
+            f"{target}){f'; did you mean {hint[0]!r}?' if hint else ''}{also}. Its columns: "
+            f"{', '.join(repr(n) for n in names if n)}"
+        )
 
     def _xlsx_rows(self, stream: StreamSpec, path: Path) -> Iterator[dict[str, Any]]:
         from openpyxl import load_workbook
@@ -281,6 +305,7 @@ class CsvConnector:
             if header is None:
                 return
             names = [str(h).strip() if h is not None else "" for h in header]
+            self._check_header(stream, path, names)
             for values in rows:
                 if all(v is None or (isinstance(v, str) and not v.strip()) for v in values):
                     continue

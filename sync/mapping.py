@@ -358,6 +358,15 @@ class StreamMapping:
             filters=_filters(spec.get("filter"), f"{key}.filter"),
         )
 
+    def columns(self) -> dict[str, str]:
+        """The columns the mapping reads, each with the first rule reading it (its target)."""
+        out: dict[str, str] = {}
+        for rule in (self.id, *self.fields, self.updated_at, self.deleted):
+            if rule is not None:
+                for column in rule.columns:
+                    out.setdefault(column, rule.target)
+        return out
+
     def source_id(self, row: Mapping[str, Any]) -> str | None:
         try:
             value = self.id.extract(row)

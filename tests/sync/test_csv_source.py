@@ -197,6 +197,58 @@ followers = { column = "Points", type = "int" }
     assert second.total("unchanged") == 2 == second.total("read")
 
 
+def test_a_mapped_column_missing_from_the_file_fails_the_stream_not_the_field(
+    database: Database, tmp_path: Path
+) -> None:
+    # The export's column was renamed ("Téléphone" -> "Tél."): every record would have lost
+    # its phone without a word. The source stops at that stream, saying what is wrong.
+    write_clients(tmp_path, CLIENTS[:2], "utf-8")
+    (tmp_path / "clients.csv").write_bytes(
+        (tmp_path / "clients.csv").read_bytes().replace("Téléphone".encode(), "Tél.".encode())
+    )
+    write_visits(tmp_path, VISITS)
+    summary = make_runner(database).run(write_sources(tmp_path, SOURCES).select(None))
+    by = {p.stream: p for p in summary.passes}
+    assert by["customers"].error is not None
+    assert "clients.csv has no column 'Téléphone' (mapped to phone)" in by["customers"].error
+    assert "'Tél.'" in by["customers"].error  # the columns it has
+    assert by["customers"].inserted == 0
+    with database.read() as session:
+        assert (
+            session.scalar(select(m.SourceRecord.id).where(m.SourceRecord.source_id == "1")) is None
+        )
+    # Fixed mapping: everything arrives.
+    fixed = SOURCES.replace('"Téléphone"', '"Tél."')
+    again = make_runner(database).run(write_sources(tmp_path, fixed).select(None))
+    assert again.ok, again.errors
+    assert {p.stream: p.inserted for p in again.passes}["customers"] == 2
+
+
+def test_a_misspelt_xlsx_column_is_named_with_a_suggestion(
+    database: Database, tmp_path: Path
+) -> None:
+    book = Workbook()
+    book.active.append(["Code", "Nom", "Prénom"])
+    book.active.append([101, "Michu", "Jocelyne"])
+    book.save(tmp_path / "clients.xlsx")
+    text = """
+[sources.fid]
+type = "csv"
+[sources.fid.streams.customers]
+kind = "customer"
+file = "clients.xlsx"
+id = { column = "Code", type = "str" }
+[sources.fid.streams.customers.fields]
+family_name = "Nom"
+given_name = "Prenom"
+"""
+    summary = make_runner(database).run(write_sources(tmp_path, text).select(None))
+    (only,) = summary.passes
+    assert only.error is not None
+    assert "no column 'Prenom' (mapped to given_name); did you mean 'Prénom'?" in only.error
+    assert only.inserted == 0
+
+
 def landed(database: Database) -> dict[str, set[tuple[str, str]]]:
     """Which records landed, by (source, source id), per table; and what was quarantined."""
     with database.read() as session:
