@@ -16,6 +16,8 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
@@ -34,7 +36,20 @@ def start_child(parent: int) -> None:
     the kernel kills this process when ``parent`` (the pid that forked it) dies, however it
     dies; if it is already gone, exit now."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # held by ``forking()``
     libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     if os.getppid() != parent:  # died between the fork and the line above
         os._exit(0)
+
+
+@contextmanager
+def forking() -> Iterator[None]:
+    """Around a fork: a Ctrl+C arriving meanwhile waits until the fork is done, then
+    interrupts the parent as usual. Delivered during the fork, Python raises it inside the
+    fork's own handlers, which drop it ("Exception ignored"), and the sync runs on."""
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)

@@ -43,6 +43,7 @@ from customer_card.matching.frequency import (
 )
 from customer_card.matching.model import Estimate, estimate, u_from_random_pairs
 from customer_card.matching.profile import Profile, profile_of
+from customer_card.services.forking import forking, start_child
 from customer_card.store.database import Database
 from customer_card.store.match_store import IndexedRecord, MatchStore
 
@@ -466,7 +467,9 @@ class MatchService:
         gc.freeze()
         try:
             context = multiprocessing.get_context("fork")
-            with context.Pool(workers, initializer=_start_worker) as pool:
+            with forking():
+                pool = context.Pool(workers, initializer=_start_worker, initargs=(os.getpid(),))
+            with pool:
                 for outcomes in pool.imap(_decide_ahead, chunks):
                     yield from outcomes
         finally:
@@ -933,7 +936,8 @@ class _Ahead:
 _AHEAD: _Ahead | None = None
 
 
-def _start_worker() -> None:
+def _start_worker(parent: int) -> None:
+    start_child(parent)  # Ctrl+C is for the parent; gone with it
     ahead = _AHEAD
     assert ahead is not None
     database = ahead.service.database
