@@ -6,6 +6,7 @@ from dataclasses import asdict
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
+from functools import partial
 from typing import Any
 
 from customer_card.domain.model import (
@@ -15,18 +16,25 @@ from customer_card.domain.model import (
     TimelineCursor,
     TimelineFilter,
 )
+from customer_card.services.matching import default_config
 from customer_card.store.card_store import CardStore, OrderLine, ProductBought, ProductsBought
 from customer_card.store.database import Database
 
 
 class CardService:
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, *, suggestions_from: float | None = None) -> None:
+        """``suggestions_from``: how probable a pending merge suggestion must be to show on the
+        card ("may be the same person"); by default the matching's suggestion threshold."""
         self.database = database
+        if suggestions_from is None:
+            suggestions_from = default_config().suggest_threshold
+        self.suggestions_from = suggestions_from
+        self._store = partial(CardStore, suggestions_from=suggestions_from)
 
     def load(self, customer_id: int) -> CustomerCard | None:
         """The card of a customer, following merge redirects to the survivor."""
         with self.database.read() as session:
-            store = CardStore(session)
+            store = self._store(session)
             resolved = store.resolve(customer_id)
             return None if resolved is None else store.card(resolved)
 
@@ -38,7 +46,7 @@ class CardService:
         card on screen is refreshed with a filter set). The card's ``kinds`` are left out
         (they cost a read of the whole history): ask ``kinds`` afterwards."""
         with self.database.read() as session:
-            store = CardStore(session)
+            store = self._store(session)
             resolved = store.resolve(customer_id)
             card = None if resolved is None else store.card(resolved, with_kinds=False)
             if card is None:
@@ -48,11 +56,11 @@ class CardService:
     def kinds(self, customer_id: int) -> tuple[str, ...]:
         """The kinds of interaction in a customer's history (for the timeline's filter)."""
         with self.database.read() as session:
-            return CardStore(session).kinds(customer_id)
+            return self._store(session).kinds(customer_id)
 
     def load_by_public_id(self, public_id: str) -> CustomerCard | None:
         with self.database.read() as session:
-            store = CardStore(session)
+            store = self._store(session)
             customer_id = store.id_for_public_id(public_id)
             resolved = None if customer_id is None else store.resolve(customer_id)
             return None if resolved is None else store.card(resolved)
@@ -60,18 +68,18 @@ class CardService:
     def related(self, customer_id: int) -> tuple[RelatedCustomer, ...]:
         """Household members, possible duplicates and namesakes: loaded after the card."""
         with self.database.read() as session:
-            return CardStore(session).related(customer_id)
+            return self._store(session).related(customer_id)
 
     def products(self, customer_id: int, limit: int = 8) -> ProductsBought:
         """What the customer bought, per product, most recent first (``limit`` of them, and
         how many in all): loaded after the card, like the related customers."""
         with self.database.read() as session:
-            return CardStore(session).products(customer_id, limit)
+            return self._store(session).products(customer_id, limit)
 
     def order_lines(self, interaction_id: int) -> tuple[OrderLine, ...]:
         """The lines of one order (for the timeline's detail pane)."""
         with self.database.read() as session:
-            return CardStore(session).order_lines(interaction_id)
+            return self._store(session).order_lines(interaction_id)
 
     def timeline(
         self,
@@ -81,7 +89,7 @@ class CardService:
         filter: TimelineFilter | None = None,
     ) -> list[Interaction]:
         with self.database.read() as session:
-            return CardStore(session).timeline(customer_id, after, limit, filter)
+            return self._store(session).timeline(customer_id, after, limit, filter)
 
 
 __all__ = ["CardService", "OrderLine", "ProductBought", "ProductsBought", "card_as_json"]

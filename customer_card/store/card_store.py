@@ -93,8 +93,12 @@ def to_customer(row: m.Customer) -> d.Customer:
 
 
 class CardStore:
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, *, suggestions_from: float = 0.0) -> None:
         self.session = session
+        # The card counts the pending suggestions at least this probable: those the model
+        # thinks may be the same person. The ones kept apart (a family sharing an e-mail,
+        # nearly never one person) wait for a supervisor without telling the advisor so.
+        self.suggestions_from = suggestions_from
 
     def resolve(self, customer_id: int) -> int | None:
         """Follow merge redirects to the surviving customer."""
@@ -553,6 +557,7 @@ class CardStore:
                     .select_from(s)
                     .where(side == customer_id)
                     .where(s.status == "pending")
+                    .where(s.probability >= self.suggestions_from)
                 ).scalar_one()
             )
             for side in (s.customer_a, s.customer_b)
