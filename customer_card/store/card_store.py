@@ -350,6 +350,7 @@ class CardStore:
                 select(s.customer_a, s.customer_b, s.reason, s.probability)
                 .where(side == customer_id)
                 .where(s.status == "pending")
+                .where(s.probability >= self.suggestions_from)  # else a household, below
                 .order_by(s.id)
             ):
                 other = b if a == customer_id else a

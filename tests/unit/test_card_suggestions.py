@@ -50,6 +50,9 @@ def test_a_family_sharing_an_e_mail_is_kept_for_review_without_a_duplicate_banne
         card = cards.load(cid)
         assert card is not None
         assert card.pending_suggestions == 0
+    # Related customers: a household member, not a possible duplicate.
+    (related,) = cards.related(jean)
+    assert (related.customer_id, related.relation) == (kevin, "household")
     # Every pending suggestion still counts where asked for (a supervisor's view).
     card = CardService(database, suggestions_from=0.0).load(jean)
     assert card is not None
