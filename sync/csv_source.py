@@ -22,7 +22,7 @@ import codecs
 import csv
 import difflib
 import hashlib
-import io
+import itertools
 import logging
 import re
 from collections.abc import Callable, Iterator, Mapping
@@ -234,7 +234,7 @@ class CsvConnector:
             delimiter = str(self.settings.get("delimiter", "auto"))
             if delimiter == "auto":
                 delimiter = detect_delimiter(first)
-            reader = csv.reader(_chain(first, handle), delimiter=delimiter)
+            reader = csv.reader(itertools.chain((first,), handle), delimiter=delimiter)
             header = next(reader, None)
             if header is None:
                 return
@@ -316,11 +316,6 @@ class CsvConnector:
                 }
         finally:
             book.close()
-
-
-def _chain(first: str, rest: io.TextIOBase | Any) -> Iterator[str]:
-    yield first
-    yield from rest
 
 
 # Bytes that are not text in the file's encoding, as the surrogateescape decoding keeps them.

@@ -7,10 +7,12 @@ saved in the transaction of the records it covers, so an interrupted sync resume
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import multiprocessing
 import os
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -18,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, NamedTuple
 
 from customer_card.matching import normalise
 from customer_card.matching.decide import Decision, Matcher
@@ -31,14 +33,17 @@ from customer_card.store.database import Database
 from customer_card.store.ingest_store import (
     ActivityDelta,
     GoldenUpdate,
+    HistoryRow,
     IngestStore,
     LinkedFields,
     SearchRow,
+    StoredItem,
     StoredRecord,
+    sqlite_datetime,
 )
 from customer_card.store.match_store import MatchStore
 from customer_card.store.overrides_store import OverrideStore
-from sync.records import Checkpoint, RecordKind, SourceRecord, canonical_json
+from sync.records import Checkpoint, RecordKind, SourceRecord, canonical_json, content_digest
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +93,113 @@ class IngestReport:
         }
 
 
-_KINDS = tuple(RecordKind)
+class HistoryRecord(NamedTuple):
+    """An interaction or consent record with its row already built (by :func:`prepare_history`,
+    where the record was read: a sync's reader process or thread): what ingest needs of it, in
+    plain values, cheap to send through a pipe. ``row`` holds the values of the columns
+    (:data:`INTERACTION_COLUMNS` or :data:`CONSENT_COLUMNS`), None when the record cannot be
+    used (``error`` says why) or is a tombstone. The fields travel as their canonical JSON,
+    read back only to keep the record in quarantine: ``buffer[start:end]``, a buffer the
+    records read together share (one object to send and to unpickle instead of one each)."""
+
+    source: str
+    source_id: str
+    kind: str
+    deleted: bool
+    content_hash: str
+    customer_ref: str
+    row: tuple[Any, ...] | None
+    error: str | None
+    updated_at: str | None  # ISO text
+    buffer: bytes | bytearray
+    start: int
+    end: int
+
+    @property
+    def fields_json(self) -> bytes:
+        """The record's fields as canonical JSON (UTF-8)."""
+        return bytes(self.buffer[self.start : self.end])
+
+
+IngestItem = SourceRecord | HistoryRecord | Checkpoint
+
+# The values of a HistoryRecord's row, in order; times as the cache stores them (naive UTC
+# text); an interaction's items as the record gave them (ingest makes them order lines).
+INTERACTION_COLUMNS = (
+    "channel",
+    "kind",
+    "direction",
+    "occurred_at",
+    "summary",
+    "details",
+    "status",
+    "amount_cents",
+    "currency",
+    "items",
+)
+CONSENT_COLUMNS = ("purpose", "status", "channel", "collected_at", "source_updated_at")
+_OCCURRED_AT = INTERACTION_COLUMNS.index("occurred_at")
+_AMOUNT = INTERACTION_COLUMNS.index("amount_cents")
+_CURRENCY = INTERACTION_COLUMNS.index("currency")
+_ITEMS = INTERACTION_COLUMNS.index("items")
+
+
+def prepare_history(record: SourceRecord, buffer: bytearray | None = None) -> HistoryRecord:
+    """An interaction or consent record as ingest writes it: its hash, and its row built (or
+    the reason it cannot be). The same whether a reader does it ahead or ingest itself. Its
+    fields' JSON is added to ``buffer`` when given (shared with the records read with it)."""
+    interaction = record.kind == RecordKind.INTERACTION
+    fields_json = record.fields_json()
+    start = 0
+    if buffer is not None:
+        start = len(buffer)
+        buffer += fields_json
+    row: tuple[Any, ...] | None = None
+    error: str | None = None
+    if not record.deleted:  # a tombstone only marks its row
+        try:
+            if interaction:
+                row = _interaction_values(record)
+            else:  # few: built as a dict first
+                row = _consent_values(_consent_row(record))
+        except RecordError as failure:
+            error = str(failure)
+    return history_from_values(
+        (
+            record.source,
+            record.source_id,
+            _INTERACTION if interaction else _CONSENT,
+            record.deleted,
+            content_digest(fields_json, record.deleted),
+            str(record.fields.get("customer_ref") or ""),
+            row,
+            error,
+            None if record.updated_at is None else record.updated_at.isoformat(),
+            fields_json if buffer is None else buffer,
+            start,
+            start + len(fields_json),
+        )
+    )
+
+
+# A HistoryRecord from a tuple of its values, without its Python constructor (which cost a
+# tenth of a record's preparation, and as much again to unpickle it).
+history_from_values = functools.partial(tuple.__new__, HistoryRecord)
+_INTERACTION, _CONSENT = str(RecordKind.INTERACTION), str(RecordKind.CONSENT)
+
+
+def _consent_values(row: Mapping[str, Any]) -> tuple[Any, ...]:
+    return (
+        row["purpose"],
+        row["status"],
+        row["channel"],
+        _optional_sqlite_datetime(row["collected_at"]),
+        _optional_sqlite_datetime(row["source_updated_at"]),
+    )
+
+
+def _optional_sqlite_datetime(value: datetime | None) -> str | None:
+    return None if value is None else sqlite_datetime(value)
 
 
 class RecordError(ValueError):
@@ -120,7 +231,7 @@ class IngestService:
 
     def ingest(
         self,
-        items: Iterable[SourceRecord | Checkpoint],
+        items: Iterable[IngestItem],
         progress: Callable[[IngestReport], None] | None = None,
         report: IngestReport | None = None,
     ) -> IngestReport:
@@ -131,7 +242,7 @@ class IngestService:
         with _Extractor(self.region, self.customer_batch_size) as extractor:
             # While a batch is matched and written here, the customer records of the next one
             # are normalised in a second process: the two halves of the work, side by side.
-            ahead: tuple[list[SourceRecord | Checkpoint], _Extraction] | None = None
+            ahead: tuple[list[IngestItem], _Extraction] | None = None
             for batch in self._batches(items):
                 extraction = extractor.start(batch)
                 if ahead is not None:
@@ -151,10 +262,8 @@ class IngestService:
                     progress(report)
         return report
 
-    def _batches(
-        self, items: Iterable[SourceRecord | Checkpoint]
-    ) -> Iterator[list[SourceRecord | Checkpoint]]:
-        batch: list[SourceRecord | Checkpoint] = []
+    def _batches(self, items: Iterable[IngestItem]) -> Iterator[list[IngestItem]]:
+        batch: list[IngestItem] = []
         customers = 0
         for item in items:
             batch.append(item)
@@ -193,7 +302,7 @@ class IngestService:
 
     def _run_batch(
         self,
-        batch: list[SourceRecord | Checkpoint],
+        batch: list[IngestItem],
         report: IngestReport,
         prepared: Mapping[int, _Prepared],
     ) -> None:
@@ -244,20 +353,31 @@ class _Batch:
         self.new_records: list[tuple[SourceRecord, Extracted]] = []
         self.new_keys: set[tuple[str, str]] = set()
 
-    def run(self, batch: list[SourceRecord | Checkpoint]) -> None:
-        by_kind: dict[str, list[SourceRecord]] = {kind: [] for kind in _KINDS}
+    def run(self, batch: list[IngestItem]) -> None:
+        customers: list[SourceRecord] = []
+        history: dict[str, list[HistoryRecord]] = {
+            RecordKind.INTERACTION: [],
+            RecordKind.CONSENT: [],
+        }
         unknown: list[SourceRecord] = []
         for item in batch:
-            if isinstance(item, SourceRecord):
-                by_kind.get(item.kind, unknown).append(item)
+            if isinstance(item, HistoryRecord):
+                history[item.kind].append(item)
+            elif isinstance(item, SourceRecord):
+                if item.kind == RecordKind.CUSTOMER:
+                    customers.append(item)
+                elif item.kind in history:
+                    history[item.kind].append(prepare_history(item))
+                else:
+                    unknown.append(item)
 
-        self._load_source_records(by_kind[RecordKind.CUSTOMER])
-        for record in by_kind[RecordKind.CUSTOMER]:
+        self._load_source_records(customers)
+        for record in customers:
             self._customer(record)
         self._link_new()
         self._insert_details()
-        self._history(by_kind[RecordKind.INTERACTION], interaction=True)
-        self._history(by_kind[RecordKind.CONSENT], interaction=False)
+        self._history(history[RecordKind.INTERACTION], interaction=True)
+        self._history(history[RecordKind.CONSENT], interaction=False)
         for record in unknown:
             self._quarantine(record, f"unknown record kind {record.kind!r}")
 
@@ -557,124 +677,150 @@ class _Batch:
 
     # --- interactions and consents ------------------------------------------------------------
 
-    def _customer_of(self, records: list[SourceRecord]) -> dict[tuple[str, str], StoredRecord]:
+    def _customer_of(self, items: list[HistoryRecord]) -> dict[tuple[str, str], StoredRecord]:
         missing: dict[str, set[str]] = {}
-        for record in records:
-            ref = str(record.fields.get("customer_ref") or "")
-            if ref and (record.source, ref) not in self.records_by_key:
-                missing.setdefault(record.source, set()).add(ref)
+        known = self.records_by_key
+        for item in items:
+            ref = item.customer_ref
+            if ref and (item.source, ref) not in known:
+                missing.setdefault(item.source, set()).add(ref)
         for source, refs in missing.items():
             for sid, stored in self.store.source_records(source, refs).items():
-                self.records_by_key[(source, sid)] = stored
-        return self.records_by_key
+                known[(source, sid)] = stored
+        return known
 
-    def _history(self, records: list[SourceRecord], *, interaction: bool) -> None:
-        if not records:
+    def _history(self, items: list[HistoryRecord], *, interaction: bool) -> None:
+        if not items:
             return
-        owners = self._customer_of(records)
-        existing: dict[tuple[str, str], Any] = {}
+        owners = self._customer_of(items)
+        existing: dict[tuple[str, str], StoredItem] = {}
         by_source: dict[str, set[str]] = {}
-        for record in records:
-            by_source.setdefault(record.source, set()).add(record.source_id)
+        for item in items:
+            by_source.setdefault(item.source, set()).add(item.source_id)
         for source, ids in by_source.items():
             found = (self.store.interactions if interaction else self.store.consents)(source, ids)
-            for sid, item in found.items():
-                existing[(source, sid)] = item
+            for sid, stored_item in found.items():
+                existing[(source, sid)] = stored_item
 
-        inserts: dict[tuple[str, str], dict[str, Any]] = {}
+        # New rows by record (the same new record twice in one batch: its last version goes
+        # in), as the store inserts them; changed ones by row id.
+        inserts: dict[tuple[str, str], HistoryRow] = {}
         updates: dict[int, dict[str, Any]] = {}
         kind = "interaction" if interaction else "consent"
-        for record in records:
-            if not record.source_id:
-                self._quarantine(record, "no source id")
+        columns = INTERACTION_COLUMNS if interaction else CONSENT_COLUMNS
+        counts = self.report.counts
+        accepted: dict[str, set[str]] = {}  # this kind's entries of self.accepted, by source
+        for item in items:
+            source, source_id = item.source, item.source_id
+            if not source_id:
+                self._quarantine_history(item, "no source id")
                 continue
-            key = (record.source, record.source_id)
+            key = (source, source_id)
             stored = existing.get(key)
             # A record met earlier in this batch is compared with the version it left.
             pending = inserts.get(key)
             if pending is not None:
-                current: str | None = pending["content_hash"]
+                current: str | None = pending[4]
             elif stored is not None:
                 current = updates.get(stored.id, {}).get("content_hash", stored.content_hash)
             else:
                 current = None
-            if current == record.content_hash:
-                self._accept(record, "unchanged")
-                continue
-            if record.deleted and stored is None:
-                if pending is None or pending["deleted"]:
-                    self._accept(record, "unchanged")
+            if current == item.content_hash:
+                outcome = "unchanged"
+            elif item.deleted and stored is None:
+                if pending is None or pending[5]:
+                    outcome = "unchanged"
                 else:
                     # New in this batch and already gone: kept, marked, like any other.
-                    pending["deleted"] = True
-                    pending["content_hash"] = record.content_hash
-                    self._accept(record, "deleted")
-                continue
-            if stored is not None and interaction:
-                # The previous owner's figures change too (a delete, or a move to another customer).
-                self.touched_activity.add(stored.customer_id)
-            if record.deleted and stored is not None:
-                # A tombstone needs no fields: mark the row, keep it for the record (with what an
-                # earlier version in this batch brought).
+                    cid, rid, _, _, _, _, kept = pending
+                    inserts[key] = (cid, rid, source, source_id, item.content_hash, True, kept)
+                    outcome = "deleted"
+            elif item.deleted:
+                assert stored is not None
+                if interaction:
+                    # The previous owner's figures change (a delete).
+                    self.touched_activity.add(stored.customer_id)
+                # A tombstone needs no fields: mark the row, keep it for the record (with what
+                # an earlier version in this batch brought).
                 updates[stored.id] = {
                     **updates.get(stored.id, {}),
                     "id": stored.id,
                     "deleted": True,
-                    "content_hash": record.content_hash,
+                    "content_hash": item.content_hash,
                 }
-                self.report.add(record.source, kind, "deleted")
-                self.accepted.setdefault((record.source, kind), set()).add(record.source_id)
-                continue
-            ref = str(record.fields.get("customer_ref") or "")
-            owner = owners.get((record.source, ref)) if ref else None
-            if owner is None and stored is None:
-                why = (
-                    "no customer_ref" if not ref else f"unknown customer {ref!r} in {record.source}"
-                )
-                self._quarantine(record, why)
-                continue
-            try:
-                row = (_interaction_row if interaction else _consent_row)(record)
-            except RecordError as error:
-                self._quarantine(record, str(error))
-                continue
-            row["content_hash"] = record.content_hash
-            row["deleted"] = record.deleted
-            if owner is not None:
-                row["customer_id"] = owner.customer_id
-                row["source_record_id"] = owner.id
-            if stored is not None:
-                updates[stored.id] = {"id": stored.id, **row}
-                if interaction:
-                    self.touched_activity.add(row.get("customer_id", stored.customer_id))
-                outcome = "updated"
+                outcome = "deleted"
             else:
-                # The same new record twice in one batch: its last version goes in.
-                inserts[key] = {"source": record.source, "source_id": record.source_id, **row}
-                outcome = "inserted"
-            self.report.add(record.source, kind, outcome)
-            self.accepted.setdefault((record.source, kind), set()).add(record.source_id)
+                if stored is not None and interaction:
+                    # The previous owner's figures change too (a move to another customer).
+                    self.touched_activity.add(stored.customer_id)
+                ref = item.customer_ref
+                owner = owners.get((source, ref)) if ref else None
+                if owner is None and stored is None:
+                    self._quarantine_history(
+                        item, f"unknown customer {ref!r} in {source}" if ref else "no customer_ref"
+                    )
+                    continue
+                values = item.row
+                if values is None:
+                    self._quarantine_history(item, item.error or "no row")
+                    continue
+                if interaction:
+                    try:
+                        values = _with_order_lines(values)
+                    except RecordError as error:
+                        self._quarantine_history(item, str(error))
+                        continue
+                if stored is not None:
+                    row = dict(zip(columns, values, strict=True))
+                    row["id"] = stored.id
+                    row["content_hash"] = item.content_hash
+                    row["deleted"] = False
+                    if owner is not None:
+                        row["customer_id"] = owner.customer_id
+                        row["source_record_id"] = owner.id
+                    if not interaction:
+                        row["source"], row["source_id"] = source, source_id
+                    updates[stored.id] = row
+                    if interaction:
+                        self.touched_activity.add(row.get("customer_id", stored.customer_id))
+                    outcome = "updated"
+                else:
+                    assert owner is not None
+                    inserts[key] = (
+                        owner.customer_id,
+                        owner.id,
+                        source,
+                        source_id,
+                        item.content_hash,
+                        False,
+                        values,
+                    )
+                    outcome = "inserted"
+            counts[(source, kind, outcome)] += 1
+            taken = accepted.get(source)
+            if taken is None:
+                taken = accepted[source] = self.accepted.setdefault((source, kind), set())
+            taken.add(source_id)
 
+        rows = list(inserts.values())
         if interaction:
-            self.store.insert_interactions(list(inserts.values()))
+            self.store.insert_interactions(rows)
             self.store.update_interactions(list(updates.values()))
-            for row in inserts.values():
-                self._add_activity(row)
+            for cid, _, _, _, _, deleted, values in rows:
+                if not deleted:
+                    self._add_activity(cid, values)
         else:
-            self.store.insert_consents(list(inserts.values()))
+            self.store.insert_consents(rows)
             self.store.update_consents(list(updates.values()))
 
-    def _add_activity(self, row: Mapping[str, Any]) -> None:
+    def _add_activity(self, customer_id: int, row: tuple[Any, ...]) -> None:
         """Count a new interaction into its customer's figures (as the full re-total would:
         a purchase is a positive amount; a contact is any interaction)."""
-        if row["deleted"]:
-            return
-        cid = row["customer_id"]
-        delta = self.activity_added.get(cid)
+        delta = self.activity_added.get(customer_id)
         if delta is None:
-            delta = self.activity_added[cid] = ActivityDelta(cid)
-        occurred: datetime = row["occurred_at"]
-        amount = row["amount_cents"]
+            delta = self.activity_added[customer_id] = ActivityDelta(customer_id)
+        occurred: str = row[_OCCURRED_AT]  # naive UTC text: text order is time order
+        amount = row[_AMOUNT]
         if amount is not None and amount > 0:
             delta.value_cents += amount
             delta.orders += 1
@@ -690,7 +836,6 @@ class _Batch:
         self.accepted.setdefault((record.source, str(record.kind)), set()).add(record.source_id)
 
     def _quarantine(self, record: SourceRecord, reason: str) -> None:
-        self.report.add(record.source, str(record.kind), "quarantined")
         try:
             raw = canonical_json(
                 {
@@ -704,11 +849,30 @@ class _Batch:
             )
         except (TypeError, ValueError):
             raw = repr(record)
+        self._keep(record.source, record.source_id, str(record.kind), raw, reason)
+
+    def _quarantine_history(self, item: HistoryRecord, reason: str) -> None:
+        # The same text as the record's own (its fields' canonical JSON reads back to values
+        # that write the same text).
+        raw = canonical_json(
+            {
+                "source": item.source,
+                "source_id": item.source_id,
+                "kind": item.kind,
+                "updated_at": item.updated_at,
+                "deleted": item.deleted,
+                "fields": json.loads(item.fields_json),
+            }
+        )
+        self._keep(item.source, item.source_id, item.kind, raw, reason)
+
+    def _keep(self, source: str, source_id: str, kind: str, raw: str, reason: str) -> None:
+        self.report.add(source, kind, "quarantined")
         self.quarantined.append(
             {
-                "source": record.source,
-                "source_id": record.source_id or None,
-                "kind": str(record.kind),
+                "source": source,
+                "source_id": source_id or None,
+                "kind": kind,
                 "raw": raw,
                 "reason": reason,
                 "created_at": self.now,
@@ -781,7 +945,7 @@ class _Extractor:
         if self.pool is not None:
             self.pool.shutdown(wait=True, cancel_futures=True)
 
-    def start(self, batch: list[SourceRecord | Checkpoint]) -> _Extraction | None:
+    def start(self, batch: list[IngestItem]) -> _Extraction | None:
         """Start extracting the batch's customer records (tombstones aside; which ones are new
         or changed only the batch knows); None when it is not worth a process (few customer
         records, or the first full batch of a stream) or not possible."""
@@ -831,6 +995,10 @@ def _optional_datetime(value: Any, field_name: str) -> datetime | None:
 def _cents(value: Any) -> int | None:
     if value in (None, ""):
         return None
+    plain = _PLAIN_AMOUNT.fullmatch(value) if type(value) is str else None
+    if plain is not None:  # most amounts: the same cents as the Decimal below, 4x faster
+        whole, fraction = plain.groups()
+        return int(whole + (fraction or "").ljust(2, "0"))
     try:
         amount = Decimal(str(value).replace("\u00a0", "").replace(" ", "").replace(",", "."))
     except InvalidOperation as error:
@@ -845,6 +1013,8 @@ def _cents(value: Any) -> int | None:
 
 # What an SQLite INTEGER holds.
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+# An amount with at most two decimals (and few enough digits for an INTEGER in cents).
+_PLAIN_AMOUNT = re.compile(r"([+-]?[0-9]{1,15})(?:\.([0-9]{1,2}))?")
 
 
 def _text(value: Any, limit: int | None = None) -> str | None:
@@ -854,23 +1024,43 @@ def _text(value: Any, limit: int | None = None) -> str | None:
     return text[:limit] if limit else text
 
 
-def _interaction_row(record: SourceRecord) -> dict[str, Any]:
+def _interaction_values(record: SourceRecord) -> tuple[Any, ...]:
+    """The values of an interaction's columns (:data:`INTERACTION_COLUMNS`) from its fields;
+    a :class:`RecordError` when they cannot be had."""
     f = record.fields
     channel = _text(f.get("channel"), 16) or "other"
-    return {
-        "channel": channel,
-        "kind": _text(f.get("kind"), 16) or channel,
-        "direction": _text(f.get("direction"), 16),
-        "occurred_at": _datetime(f.get("occurred_at"), "occurred_at"),
-        "summary": _text(f.get("summary")) or "",
-        "details": _text(f.get("details")),
-        "status": _text(f.get("status"), 16),
-        "amount_cents": _cents(f.get("amount")),
-        "currency": _text(f.get("currency"), 3),
-        "items": _order_lines(f.get("items"), _text(f.get("currency"), 3))
-        if "items" in f
-        else None,
-    }
+    currency = _text(f.get("currency"), 3)
+    return (
+        channel,
+        _text(f.get("kind"), 16) or channel,
+        _text(f.get("direction"), 16),
+        sqlite_datetime(_datetime(f.get("occurred_at"), "occurred_at")),
+        _text(f.get("summary")) or "",
+        _text(f.get("details")),
+        _text(f.get("status"), 16),
+        _cents(f.get("amount")),
+        currency,
+        f.get("items"),  # as given: see _with_order_lines
+    )
+
+
+def _with_order_lines(values: tuple[Any, ...]) -> tuple[Any, ...]:
+    """An interaction's values with its ``items`` as the order lines to store (a
+    :class:`RecordError` names the line at fault). Done by ingest itself rather than where the
+    record was read: with the rest of the row built there, a sync's reader had more to do per
+    order than its writer (the e-shop stream of the benchmark); this evens them out."""
+    items = values[_ITEMS]
+    if items is None:
+        return values
+    return (*values[:_ITEMS], _order_lines(items, values[_CURRENCY]))
+
+
+def _interaction_row(record: SourceRecord) -> dict[str, Any]:
+    """The same values by column, ``occurred_at`` as an aware datetime."""
+    values = _with_order_lines(_interaction_values(record))
+    row = dict(zip(INTERACTION_COLUMNS, values, strict=True))
+    row["occurred_at"] = datetime.fromisoformat(row["occurred_at"]).replace(tzinfo=UTC)
+    return row
 
 
 # One order line as stored: line number, sku, name, quantity, unit price in cents, currency,

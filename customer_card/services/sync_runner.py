@@ -35,7 +35,13 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from customer_card.services.forking import can_fork, start_child
-from customer_card.services.ingest import IngestReport, IngestService
+from customer_card.services.ingest import (
+    HistoryRecord,
+    IngestReport,
+    IngestService,
+    history_from_values,
+    prepare_history,
+)
 from customer_card.store.database import Database
 from customer_card.store.errors import CacheError
 from customer_card.store.sync_store import SyncStore
@@ -392,22 +398,27 @@ class SyncRunner:
         }
 
 
+# What a reader hands on: a connector's items, its history records prepared for ingest.
+Prepared = SourceRecord | HistoryRecord | Checkpoint | Rejected | ExtractComplete
+
+
 class _ReadAhead:
     """Reads a connector's items on a thread of its own, a chunk at a time, a few chunks ahead
-    of their consumer; records are hashed there too. The items come out in the same order, and
-    the reader's exceptions come out where the item would have. Leaving the ``with`` block stops
-    the reader and waits for it, so the connector is never read after its pass."""
+    of their consumer; records are hashed there too, and history records prepared (see
+    :func:`_prepared_chunks`). The items come out in the same order, and the reader's
+    exceptions come out where the item would have. Leaving the ``with`` block stops the reader
+    and waits for it, so the connector is never read after its pass."""
 
     CHUNK = 500
     DEPTH = 8
 
     def __init__(self, items: Iterator[Item]) -> None:
         self._items = items
-        self._queue: queue.Queue[list[Item] | BaseException | None] = queue.Queue(self.DEPTH)
+        self._queue: queue.Queue[list[Prepared] | BaseException | None] = queue.Queue(self.DEPTH)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._read, name="sync-read-ahead", daemon=True)
 
-    def __enter__(self) -> Iterator[Item]:
+    def __enter__(self) -> Iterator[Prepared]:
         self._thread.start()
         return self._consume()
 
@@ -422,7 +433,7 @@ class _ReadAhead:
                 break
         self._thread.join()
 
-    def _consume(self) -> Iterator[Item]:
+    def _consume(self) -> Iterator[Prepared]:
         while True:
             chunk = self._queue.get()
             if chunk is None:
@@ -432,7 +443,7 @@ class _ReadAhead:
             yield from chunk
 
     def _read(self) -> None:
-        chunks = _hashed_chunks(self._items, self.CHUNK)
+        chunks = _prepared_chunks(self._items, self.CHUNK)
         with closing(chunks):
             try:
                 for chunk in chunks:
@@ -443,7 +454,7 @@ class _ReadAhead:
                 return
         self._put(None)
 
-    def _put(self, value: list[Item] | BaseException | None) -> bool:
+    def _put(self, value: list[Prepared] | BaseException | None) -> bool:
         """Queue a value unless the consumer has left; False once it has."""
         if self._stop.is_set():
             return False
@@ -451,19 +462,28 @@ class _ReadAhead:
         return not self._stop.is_set()
 
 
-def _hashed_chunks(items: Iterator[Item], size: int) -> Generator[list[Item], None, None]:
-    """A connector's items in chunks of ``size``, each record's hash computed on the way (kept
-    in the record). On an error the chunk read so far comes first, then the error; the
-    connector's reader is closed at the end either way."""
-    chunk: list[Item] = []
+def _prepared_chunks(items: Iterator[Item], size: int) -> Generator[list[Prepared], None, None]:
+    """A connector's items in chunks of ``size``, prepared on the way for ingest: a customer
+    record's hash computed (kept in the record), a history record replaced by its
+    :class:`~customer_card.services.ingest.HistoryRecord` (row built, in plain values cheap to
+    send). On an error the chunk read so far comes first, then the error; the connector's
+    reader is closed at the end either way."""
+    chunk: list[Prepared] = []
+    buffer = bytearray()  # the chunk's history records keep their fields' JSON there
+    history = (RecordKind.INTERACTION, RecordKind.CONSENT)
     try:
         for item in items:
-            if isinstance(item, SourceRecord):
+            if not isinstance(item, SourceRecord):
+                chunk.append(item)
+            elif item.kind in history:
+                chunk.append(prepare_history(item, buffer))
+            else:
                 _ = item.content_hash
-            chunk.append(item)
+                chunk.append(item)
             if len(chunk) >= size:
                 yield chunk
                 chunk = []
+                buffer = bytearray()
         if chunk:
             yield chunk
     except GeneratorExit:  # the consumer left
@@ -480,8 +500,8 @@ def _hashed_chunks(items: Iterator[Item], size: int) -> Generator[list[Item], No
 
 def _read_ahead(
     connector: Connector, items: Iterator[Item], spec: StreamSpec | None
-) -> AbstractContextManager[Iterator[Item]]:
-    """Where a pass's items are read, mapped and hashed: in a second process when the
+) -> AbstractContextManager[Iterator[Prepared]]:
+    """Where a pass's items are read, mapped and prepared: in a second process when the
     connector allows it and a fork is safe here (see
     :func:`~customer_card.services.forking.can_fork`), beside this one writing; else history
     rows, many and cheap to write, on a second thread (the cipher and SQLite run without the
@@ -496,8 +516,8 @@ def _read_ahead(
 
 
 class _ReadAheadProcess:
-    """:class:`_ReadAhead` in a forked process: reading, mapping and hashing rows cost as much
-    as writing them, and a thread shares this process's one core for Python. Chunks come back
+    """:class:`_ReadAhead` in a forked process: reading, mapping and preparing rows cost more
+    than writing them, and a thread shares this process's one core for Python. Chunks come back
     pickled through a pipe, a few batches ahead; the reader's exceptions come out where the
     item would have (with the reader's traceback as their cause, or as a
     :class:`ConnectorError` naming them when they cannot be sent), and a reader that dies is
@@ -522,7 +542,7 @@ class _ReadAheadProcess:
         )
         self._thread: _ReadAhead | None = None
 
-    def __enter__(self) -> Iterator[Item]:
+    def __enter__(self) -> Iterator[Prepared]:
         # What the child inherits is left alone: the collector would otherwise copy every page
         # of it (copy-on-write) and finalise objects that are the parent's.
         gc.freeze()
@@ -548,7 +568,7 @@ class _ReadAheadProcess:
         self._process.join()
         self._receive.close()
 
-    def _consume(self) -> Iterator[Item]:
+    def _consume(self) -> Iterator[Prepared]:
         while True:
             try:
                 data = self._receive.recv_bytes()
@@ -559,7 +579,7 @@ class _ReadAheadProcess:
                     f"stopped unexpectedly (exit code {self._process.exitcode})"
                 ) from None
             tag, chunk, error, trace = pickle.loads(data)
-            yield from chunk
+            yield from _from_wire(chunk)
             if tag == "end":
                 return
             if error is not None:
@@ -598,17 +618,28 @@ def _read_in_child(
 
     thread = threading.Thread(target=sender, name="sync-read-send", daemon=True)
     thread.start()
-    message: tuple[str, list[Item], BaseException | None, str]
+    message: tuple[str, list[Prepared], BaseException | None, str]
     try:
         after_fork()
-        for chunk in _hashed_chunks(items, size):
-            outbox.put(pickle.dumps(("items", chunk, None, ""), pickle.HIGHEST_PROTOCOL))
+        for chunk in _prepared_chunks(items, size):
+            outbox.put(pickle.dumps(("items", _to_wire(chunk), None, ""), pickle.HIGHEST_PROTOCOL))
         message = ("end", [], None, "")
     except BaseException as error:  # handed to the parent, raised after what came before
         message = ("error", [], _portable(error), traceback.format_exc())
     outbox.put(pickle.dumps(message, pickle.HIGHEST_PROTOCOL))
     outbox.put(None)
     thread.join()
+
+
+def _to_wire(chunk: list[Prepared]) -> list[Any]:
+    """A chunk as the reader process sends it: history records as plain tuples (unpickling a
+    named tuple runs its Python constructor, record by record, in the process that writes)."""
+    return [tuple(item) if type(item) is HistoryRecord else item for item in chunk]
+
+
+def _from_wire(chunk: list[Any]) -> list[Prepared]:
+    """A chunk as :func:`_to_wire` sent it, as it was."""
+    return [history_from_values(item) if type(item) is tuple else item for item in chunk]
 
 
 def _portable(error: BaseException) -> BaseException:
@@ -636,10 +667,10 @@ class _PassItems:
         self.seen: array[int] | None = array("q") if spec and spec.full_extract else None
 
     def items(
-        self, source: Iterable[SourceRecord | Checkpoint | Rejected | ExtractComplete]
-    ) -> Iterator[SourceRecord | Checkpoint]:
+        self, source: Iterable[Prepared]
+    ) -> Iterator[SourceRecord | HistoryRecord | Checkpoint]:
         for item in source:
-            if isinstance(item, SourceRecord):
+            if isinstance(item, SourceRecord | HistoryRecord):
                 if self.seen is not None:
                     self.seen.append(_id_hash(item.source_id))
                 yield item

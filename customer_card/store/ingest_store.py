@@ -81,8 +81,13 @@ class ActivityDelta:
     customer_id: int
     value_cents: int = 0
     orders: int = 0
-    last_purchase: datetime | None = None
-    last_contact: datetime | None = None
+    last_purchase: str | None = None  # as stored: naive UTC text (see sqlite_datetime)
+    last_contact: str | None = None
+
+
+# A history row to insert: (customer_id, source_record_id, source, source_id, content_hash,
+# deleted, the values of the record's own columns).
+HistoryRow = tuple[int, int, str, str, str, bool, tuple[Any, ...]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -380,8 +385,8 @@ class IngestStore:
                     "cid": d.customer_id,
                     "value": d.value_cents,
                     "orders": d.orders,
-                    "last_purchase": _optional_sqlite_datetime(d.last_purchase),
-                    "last_contact": _optional_sqlite_datetime(d.last_contact),
+                    "last_purchase": d.last_purchase,
+                    "last_contact": d.last_contact,
                     "now": stamp,
                 }
                 for d in sorted(deltas, key=attrgetter("customer_id"))
@@ -469,9 +474,12 @@ class IngestStore:
             found[sid] = StoredItem(iid, digest, cid)
         return found
 
-    def insert_interactions(self, rows: Sequence[Mapping[str, Any]]) -> None:
+    def insert_interactions(self, rows: Sequence[HistoryRow]) -> None:
         """Bulk insert at the driver: the busiest statement of a sync, run once per batch with
-        plain tuples (SQLAlchemy's per-row parameter processing cost as much as SQLite)."""
+        plain tuples (SQLAlchemy's per-row parameter processing cost as much as SQLite). Each
+        row: (customer_id, source_record_id, source, source_id, content_hash, deleted, values)
+        with values (channel, kind, direction, occurred_at as naive UTC text, summary, details,
+        status, amount_cents, currency, order lines or None)."""
         if not rows:
             return
         # Written in customer order: most of the table's indexes start with the customer, so
@@ -482,29 +490,11 @@ class IngestStore:
         self._cursor.executemany(
             _INSERT_INTERACTION_WITH_ID,
             (  # one row's parameters at a time, not the whole batch's at once
-                (
-                    iid,
-                    r["customer_id"],
-                    r.get("source_record_id"),
-                    r["source"],
-                    r["source_id"],
-                    r["channel"],
-                    r["kind"],
-                    r.get("direction"),
-                    sqlite_datetime(r["occurred_at"]),
-                    r.get("summary") or "",
-                    r.get("details"),
-                    r.get("status"),
-                    r.get("amount_cents"),
-                    r.get("currency"),
-                    r["content_hash"],
-                    1 if r.get("deleted") else 0,
-                    r.get("author"),
-                )
-                for iid, r in numbered
+                (iid, cid, rid, source, sid, *values[:9], digest, 1 if deleted else 0, None)
+                for iid, (cid, rid, source, sid, digest, deleted, values) in numbered
             ),
         )
-        self._insert_lines((iid, r.get("items")) for iid, r in numbered)
+        self._insert_lines((iid, row[-1][-1]) for iid, row in numbered)  # the last value
 
     def drop_history_indexes(self) -> bool:
         """Drop the history's secondary indexes if the history is empty (a first load: building
@@ -541,8 +531,8 @@ class IngestStore:
         if not rows:
             return
         replaced = {r["id"]: r["items"] for r in rows if "items" in r}
-        plain = [{k: v for k, v in r.items() if k != "items"} for r in rows] if replaced else rows
-        self.session.execute(update(m.Interaction), list(plain))
+        plain = [_with_times(r, ("occurred_at",), drop="items") for r in rows]
+        self.session.execute(update(m.Interaction), plain)
         if replaced:
             for chunk in _chunks(sorted(replaced)):
                 marks = ",".join("?" * len(chunk))
@@ -558,33 +548,24 @@ class IngestStore:
         if rows:
             self._cursor.executemany(_INSERT_ORDER_LINE, rows)
 
-    def insert_consents(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Bulk insert at the driver with plain tuples, like interactions."""
+    def insert_consents(self, rows: Sequence[HistoryRow]) -> None:
+        """Bulk insert at the driver with plain tuples, like interactions; values: (purpose,
+        status, channel, collected_at, source_updated_at), times as naive UTC text."""
         if not rows:
             return
         self._cursor.executemany(
             _INSERT_CONSENT,
             [
-                (
-                    r["customer_id"],
-                    r["source_record_id"],
-                    r["source"],
-                    r["source_id"],
-                    r["purpose"],
-                    r["status"],
-                    r.get("channel"),
-                    _optional_sqlite_datetime(r.get("collected_at")),
-                    _optional_sqlite_datetime(r.get("source_updated_at")),
-                    r["content_hash"],
-                    1 if r.get("deleted") else 0,
-                )
-                for r in rows
+                (cid, rid, source, sid, *values, digest, 1 if deleted else 0)
+                for cid, rid, source, sid, digest, deleted, values in rows
             ],
         )
 
     def update_consents(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Update consents by id (times as naive UTC text, like inserts)."""
         if rows:
-            self.session.execute(update(m.Consent), list(rows))
+            times = ("collected_at", "source_updated_at")
+            self.session.execute(update(m.Consent), [_with_times(r, times) for r in rows])
 
     # --- suggestions, quarantine, sync state ----------------------------------------------
 
@@ -710,8 +691,13 @@ class IngestStore:
         return out
 
 
-def _by_customer(numbered: tuple[int, Mapping[str, Any]]) -> int:
-    return int(numbered[1]["customer_id"])
+def _by_customer(numbered: tuple[int, HistoryRow]) -> int:
+    return numbered[1][0]
+
+
+def _with_times(row: Mapping[str, Any], times: tuple[str, ...], drop: str = "") -> dict[str, Any]:
+    """An update's values for the ORM: its stored times (naive UTC text) as aware datetimes."""
+    return {k: _as_utc(v) if k in times else v for k, v in row.items() if k != drop}
 
 
 def _optional_iso(value: date | None) -> str | None:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from customer_card.services.ingest import HistoryRecord
 from customer_card.services.sync_runner import _ReadAheadProcess
 from customer_card.store.database import Database
 from customer_card.store.sync_store import SyncStore
@@ -268,7 +269,7 @@ def test_a_postgres_source_read_in_a_second_process_leaves_the_parents_connectio
         parent_pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
 
     with _ReadAheadProcess("crm", connector.after_fork, connector.read("calls", None)) as items:
-        read = [i.source_id for i in items if isinstance(i, SourceRecord)]
+        read = [i.source_id for i in items if isinstance(i, HistoryRecord)]
 
     assert len(read) == 120
     with connector.engine().connect() as conn:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -15,8 +16,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from customer_card.services.ingest import IngestService
+from customer_card.services.ingest import HistoryRecord, IngestService, prepare_history
 from customer_card.services.sync_runner import (
+    Prepared,
     SyncProgress,
     SyncRunner,
     _ReadAhead,
@@ -129,14 +131,14 @@ def records(
             closed.set()
 
 
-Ahead = Callable[[Iterator[Item]], AbstractContextManager[Iterator[Item]]]
+Ahead = Callable[[Iterator[Item]], AbstractContextManager[Iterator[Prepared]]]
 
 
-def in_thread(items: Iterator[Item]) -> AbstractContextManager[Iterator[Item]]:
+def in_thread(items: Iterator[Item]) -> AbstractContextManager[Iterator[Prepared]]:
     return _ReadAhead(items)
 
 
-def in_process(items: Iterator[Item]) -> AbstractContextManager[Iterator[Item]]:
+def in_process(items: Iterator[Item]) -> AbstractContextManager[Iterator[Prepared]]:
     return _ReadAheadProcess("crm", lambda: None, items)
 
 
@@ -144,22 +146,39 @@ both = pytest.mark.parametrize("ahead", [in_thread, in_process], ids=["thread", 
 
 
 @both
-def test_read_ahead_gives_every_item_in_order_hashed(ahead: Ahead) -> None:
-    expected = list(records(5000))
+def test_read_ahead_gives_every_item_in_order_prepared(ahead: Ahead) -> None:
+    def mixed() -> Iterator[Item]:
+        for item in records(5000):
+            yield item
+            if isinstance(item, Checkpoint):  # a customer record now and then: hashed only
+                yield SourceRecord("crm", f"C{item.state['at']}", RecordKind.CUSTOMER, {"n": 1})
 
-    with ahead(records(5000)) as items:
+    def plain(item: Prepared) -> object:  # where a history record keeps its fields aside
+        if isinstance(item, HistoryRecord):
+            return (*item[:9], item.fields_json)
+        return item
+
+    expected = [
+        prepare_history(r) if isinstance(r, SourceRecord) and r.kind != "customer" else r
+        for r in mixed()
+    ]
+
+    with ahead(mixed()) as items:
         got = list(items)
 
-    assert got == expected
-    assert all(r._hash for r in got if isinstance(r, SourceRecord))
-    assert [r.content_hash for r in got if isinstance(r, SourceRecord)] == [
+    assert [plain(r) for r in got] == [plain(r) for r in expected]
+    assert [type(r) for r in got] == [type(r) for r in expected]
+    customers = [r for r in got if isinstance(r, SourceRecord)]
+    assert customers
+    assert all(r._hash for r in customers)
+    assert [r.content_hash for r in customers] == [
         r.content_hash for r in expected if isinstance(r, SourceRecord)
     ]
 
 
 @both
 def test_read_ahead_raises_the_reader_error_after_the_items_before_it(ahead: Ahead) -> None:
-    got: list[Item] = []
+    got: list[Prepared] = []
 
     def drain() -> None:
         with ahead(records(5000, 4321)) as items:
@@ -167,7 +186,7 @@ def test_read_ahead_raises_the_reader_error_after_the_items_before_it(ahead: Ahe
 
     with pytest.raises(OSError, match="connection reset"):
         drain()
-    assert [r.source_id for r in got if isinstance(r, SourceRecord)] == [
+    assert [r.source_id for r in got if isinstance(r, HistoryRecord)] == [
         f"O{i}" for i in range(4321)
     ]
 
@@ -226,8 +245,8 @@ def test_a_reader_process_runs_the_connector_hook_first() -> None:
     with _ReadAheadProcess("crm", lambda: hooked.append(True), reader()) as items:
         (first,) = list(items)
 
-    assert isinstance(first, SourceRecord)
-    assert first.fields == {"hooked": True}
+    assert isinstance(first, HistoryRecord)
+    assert json.loads(first.fields_json) == {"hooked": True}
     assert not hooked  # and only there
 
 
