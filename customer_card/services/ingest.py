@@ -27,7 +27,7 @@ from customer_card.matching.decide import Decision, Matcher
 from customer_card.matching.extract import Extracted, extract, names_of
 from customer_card.matching.profile import Profile, profile_of
 from customer_card.matching.survivorship import LinkedRecord, survive
-from customer_card.services.forking import can_fork, start_child
+from customer_card.services.forking import can_fork, forking, start_child
 from customer_card.services.matching import MatchIndex, default_config
 from customer_card.store.database import Database
 from customer_card.store.ingest_store import (
@@ -971,7 +971,8 @@ class _Extractor:
                 initializer=start_child,
                 initargs=(os.getpid(),),
             )
-        pending = self.pool.submit(_prepare, [r.fields for r in records], self.region)
+        with forking():  # (the pool forks its process at the first submit)
+            pending = self.pool.submit(_prepare, [r.fields for r in records], self.region)
         return _Extraction(self, records, pending)
 
 

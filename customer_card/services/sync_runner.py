@@ -34,7 +34,7 @@ from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from typing import Any
 
-from customer_card.services.forking import can_fork, start_child
+from customer_card.services.forking import can_fork, forking, start_child
 from customer_card.services.ingest import (
     HistoryRecord,
     IngestReport,
@@ -183,10 +183,17 @@ class SyncRunner:
         progress: Callable[[SyncProgress], None] | None,
         cancel: CancelToken | None,
     ) -> None:
+        streams = [s.name for s in config.streams]
         try:
             connector = config.connector(self.secrets)
         except ConnectorError as error:
-            self._failed(config.name, [s.name for s in config.streams], str(error), summary)
+            self._failed(config.name, streams, str(error), summary)
+            return
+        except Exception as error:  # a connector bug must not stop the other sources
+            log.exception("source %s could not be set up", config.name)
+            self._failed(
+                config.name, streams, f"unexpected {type(error).__name__}: {error}", summary
+            )
             return
         try:
             for name in connector.passes():
@@ -547,7 +554,8 @@ class _ReadAheadProcess:
         # of it (copy-on-write) and finalise objects that are the parent's.
         gc.freeze()
         try:
-            self._process.start()
+            with forking():
+                self._process.start()
         except OSError:
             log.warning("cannot fork a reader; reading on a thread", exc_info=True)
             self._receive.close()

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -383,3 +384,29 @@ def test_a_first_load_that_fails_or_is_killed_gets_its_indexes_back(
     sources = load_sources(write_exports(tmp_path, clients=3, visits=0))
     SyncRunner(database, ingest, lambda name: "").run(sources.select(None))
     assert history_indexes(database) == expected
+
+
+def test_a_connector_that_breaks_while_set_up_fails_its_source_only(
+    database: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_exports(tmp_path, clients=3, visits=4)
+    text = SOURCES + SOURCES.replace("sources.shop", "sources.broken")
+    (tmp_path / "sources.toml").write_text(text, encoding="utf-8")
+    from sync import csv_source
+
+    built = csv_source.CsvConnector.__init__
+
+    def init(self: csv_source.CsvConnector, config: Any) -> None:
+        if config.name == "broken":  # a connector's bug, not a ConnectorError
+            raise KeyError("directory")
+        built(self, config)
+
+    monkeypatch.setattr(csv_source.CsvConnector, "__init__", init)
+    runner = SyncRunner(database, IngestService(database), lambda name: "")
+    summary = runner.run(load_sources(tmp_path / "sources.toml").select(None))
+
+    assert summary.errors == {"broken": "unexpected KeyError: 'directory'"}
+    assert {(p.source, p.stream): p.inserted for p in summary.passes} == {
+        ("shop", "customers"): 3,
+        ("shop", "visits"): 4,
+    }
