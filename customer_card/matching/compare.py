@@ -7,8 +7,9 @@ strongest agreement; the last level is a clear disagreement. Level names are in 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 
 from rapidfuzz import fuzz
 from rapidfuzz.distance import JaroWinkler, Levenshtein
@@ -38,7 +39,9 @@ _NAME_PAIRS_CACHED = 1 << 15
 _core = lru_cache(maxsize=1 << 15)(name_core)
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: one is made per candidate, and a frozen dataclass's __init__ costs more (each
+# field set through object.__setattr__). Treat it as read-only all the same.
+@dataclass(slots=True)
 class Comparison:
     levels: tuple[int, ...]  # one per field of FIELDS
     swapped: bool  # names agreed best read the other way round
@@ -76,27 +79,22 @@ def family_level(a: str, b: str) -> int:
     return 4
 
 
-def birth_level(a: Profile, b: Profile) -> int:
-    if not a.births or not b.births:
-        return 0
-    first_a, first_b = a.births[0], b.births[0]
-    if first_a == first_b:
-        return 1
-    if set(a.births) & set(b.births) or birth_dates_compatible(first_a, first_b):
-        return 2
-    if first_a.year == first_b.year:
-        return 3
-    return 4
-
-
 def _alias_level(aliases: tuple[str, ...], given: str, family: str) -> int:
     if not aliases:
         return 0
-    g, f = _core(given), _core(family)
-    if not (g or f):
+    return _alias_level_of_cores(aliases, _core(given), _core(family))
+
+
+def _alias_level_of_cores(aliases: tuple[str, ...], g: str, f: str) -> int:
+    """``_alias_level`` of the names' cores (``name_core``)."""
+    if not aliases or not (g or f):
         return 0
     best = 3
     for alias in aliases:
+        # Most aliases neither hold the family name nor open with the given name: then
+        # none of the agreements below can hold.
+        if not ((len(f) >= 3 and f in alias) or (len(g) >= 3 and f and alias.startswith(g))):
+            continue
         if len(g) >= 3 and len(f) >= 3 and g in alias and f in alias:
             return 1
         if len(f) >= 4 and f in alias and (not g or alias.startswith(g[0])):
@@ -135,50 +133,151 @@ def compare(a: Profile, b: Profile, names: tuple[FieldWeights, FieldWeights]) ->
 
 
 def compare_weighed(a: Profile, b: Profile, names: NameWeights) -> Comparison:
-    """``compare`` with the name weights as tables (``name_weights``): the matcher's hot
-    path, one call per candidate."""
-    straight = (given_level(a.given, b.given), family_level(a.family, b.family))
-    crossed = (given_level(a.given, b.family), family_level(a.family, b.given))
+    """``compare`` with the name weights as tables (``name_weights``)."""
+    return Comparer(a, partial(name_reading, names))(b)
+
+
+# The name levels of two records (given and family names: a's, then b's), whether they were
+# read swapped, and whether both names agree.
+NameReading = tuple[tuple[int, int], bool, bool]
+NameReader = Callable[[str, str, str, str], NameReading]
+
+
+def name_reading(
+    names: NameWeights, a_given: str, a_family: str, b_given: str, b_family: str
+) -> NameReading:
+    """The name levels of two records read straight or swapped, whichever agrees best by the
+    weights ``names`` (``name_weights``)."""
+    straight = (given_level(a_given, b_given), family_level(a_family, b_family))
+    crossed = (given_level(a_given, b_family), family_level(a_family, b_given))
     given_w, family_w = names
     straight_w = given_w[straight[0]] + family_w[straight[1]]
     crossed_w = given_w[crossed[0]] + family_w[crossed[1]] - SWAP_PENALTY
     swapped = crossed_w > straight_w
-    name_levels = crossed if swapped else straight
+    levels = crossed if swapped else straight
+    return levels, swapped, levels[0] in (1, 2) and levels[1] in (1, 2)
 
-    email = _set_level(a.emails, b.emails, 3)
-    if email == 3:
-        shared = _locals(a.emails) & _locals(b.emails)
-        # A mailbox name that only spells the names ('jean.dupont@' at two providers) says
-        # nothing the names have not said: namesakes have it too.
-        if any(not (_spells_names(x, a) or _spells_names(x, b)) for x in shared):
-            email = 2
-    phone = _set_level(a.phones, b.phones, 2)
-    card = _id_level(a.ids, b.ids)
-    social = _id_level(a.social, b.social)
-    handle = 0
-    # Handles and mailbox names stand in for missing names (a social account's display
-    # name): when both names already agree they add nothing independent.
-    names_agree = name_levels[0] in (1, 2) and name_levels[1] in (1, 2)
-    if email != 1 and social != 1 and not names_agree:
-        # The strongest agreement of either side's aliases; missing only if both are.
-        mine = _alias_level(a.aliases, b.given, b.family)
-        theirs = _alias_level(b.aliases, a.given, a.family)
-        handle = theirs if (theirs != 0, -theirs) > (mine != 0, -mine) else mine
-        if handle == _HANDLE_FULL:
-            # A handle spelling both names spells the initials too: an initial's agreement
-            # ('Karim B.' and Karim Benali) is part of what it proves, not more evidence.
-            given, family = name_levels
-            name_levels = (0 if given == _INITIAL else given, 0 if family == _INITIAL else family)
-    return Comparison(
-        (*name_levels, birth_level(a, b), email, phone, card, social, handle, _address(a, b)),
-        swapped,
+
+def cached_name_reader(names: NameWeights) -> NameReader:
+    """``name_reading`` with ``names``, remembered: pairs of full names repeat (a matcher
+    makes one and keeps it)."""
+    return lru_cache(maxsize=_NAME_PAIRS_CACHED)(partial(name_reading, names))
+
+
+class Comparer:
+    """``compare_weighed`` of one record ``a`` with many (a decision's candidates), the
+    matcher's hot path: what depends on ``a`` alone is worked out once; ``read_names``
+    (``name_reading`` with the name weights, or ``cached_name_reader``) gives the name levels,
+    and ``a``'s handles are compared once per pair of names (candidates repeat names: most
+    were found through them)."""
+
+    __slots__ = (
+        "_a",
+        "_births",
+        "_emails",
+        "_family_core",
+        "_given_core",
+        "_id_kinds",
+        "_ids",
+        "_locals",
+        "_mine",
+        "_phones",
+        "_read_names",
+        "_social",
+        "_social_kinds",
     )
 
+    def __init__(self, a: Profile, read_names: NameReader) -> None:
+        self._a = a
+        self._read_names = read_names
+        # (b.given, b.family) -> the level of a's handles with those names
+        self._mine: dict[tuple[str, str], int] = {}
+        self._emails = frozenset(a.emails)
+        self._locals = _locals(a.emails)
+        self._phones = frozenset(a.phones)
+        self._births = frozenset(a.births)
+        self._ids, self._id_kinds = frozenset(a.ids), _kinds(a.ids)
+        self._social, self._social_kinds = frozenset(a.social), _kinds(a.social)
+        self._given_core, self._family_core = _core(a.given), _core(a.family)
 
-def _set_level(a: tuple[str, ...], b: tuple[str, ...], different: int) -> int:
-    if not a or not b:
-        return 0
-    return 1 if set(a) & set(b) else different
+    def __call__(self, b: Profile) -> Comparison:
+        a = self._a
+        name_levels, swapped, names_agree = self._read_names(a.given, a.family, b.given, b.family)
+
+        email = 0
+        if a.emails and b.emails:
+            email = 3 if self._emails.isdisjoint(b.emails) else 1
+            if email == 3:
+                shared = self._locals & _locals(b.emails)
+                # A mailbox name that only spells the names ('jean.dupont@' at two
+                # providers) says nothing the names have not said: namesakes have it too.
+                if shared and any(not (_spells_names(x, a) or _spells_names(x, b)) for x in shared):
+                    email = 2
+        phone = 0
+        if a.phones and b.phones:
+            phone = 2 if self._phones.isdisjoint(b.phones) else 1
+        # (Calls only where both records have a value: most have no card or social account.)
+        card = _id_level_with(self._ids, self._id_kinds, b.ids) if a.ids and b.ids else 0
+        social = (
+            _id_level_with(self._social, self._social_kinds, b.social)
+            if a.social and b.social
+            else 0
+        )
+        birth = self._birth_level(b) if a.births and b.births else 0
+        handle = 0
+        # Handles and mailbox names stand in for missing names (a social account's display
+        # name): when both names already agree they add nothing independent.
+        if email != 1 and social != 1 and not names_agree:
+            # The strongest agreement of either side's aliases; missing only if both are.
+            mine = self._alias_level_with(b.given, b.family) if a.aliases else 0
+            theirs = _alias_level_of_cores(b.aliases, self._given_core, self._family_core)
+            # The agreeing one, the stronger (lower level) of two.
+            handle = mine if not theirs else theirs if not mine else min(theirs, mine)
+            if handle == _HANDLE_FULL:
+                # A handle spelling both names spells the initials too: an initial's
+                # agreement ('Karim B.' and Karim Benali) is part of what it proves, not
+                # more evidence.
+                given, family = name_levels
+                name_levels = (
+                    0 if given == _INITIAL else given,
+                    0 if family == _INITIAL else family,
+                )
+        return Comparison(
+            (
+                *name_levels,
+                birth,
+                email,
+                phone,
+                card,
+                social,
+                handle,
+                _address(a, b),
+            ),
+            swapped,
+        )
+
+    def _alias_level_with(self, given: str, family: str) -> int:
+        """``a``'s handles against a record named ``given`` ``family``, remembered for the next
+        record so named."""
+        level = self._mine.get((given, family))
+        if level is None:
+            level = self._mine[(given, family)] = _alias_level(self._a.aliases, given, family)
+        return level
+
+    def _birth_level(self, b: Profile) -> int:
+        """Birth dates: the same (first reading) 1; a common reading or day and month
+        swapped 2; the same year 3; else 4; 0 when one side has none."""
+        births_a, births_b = self._a.births, b.births
+        if not births_a or not births_b:
+            return 0
+        first_a, first_b = births_a[0], births_b[0]
+        if first_a == first_b:
+            return 1
+        if not self._births.isdisjoint(births_b) or birth_dates_compatible(first_a, first_b):
+            return 2
+        if first_a.year == first_b.year:
+            return 3
+        return 4
 
 
 @lru_cache(maxsize=1 << 14)  # asked of both records of most pairs with different e-mails
@@ -195,19 +294,27 @@ def _spells_names(local: str, p: Profile) -> bool:
     of five letters or more may differ by one typo on either side ('cdijoux' for Christophe
     Dijox), and a short given name stands for its full forms ('danielsimon' for Dany Simon):
     the mailbox still spells nothing but the names."""
+    return _spells(local, p.given, p.family)
+
+
+# Pure in the mailbox name and the two names, and asked again of each candidate with a mailbox
+# of that name (namesakes' 'jean.dupont' at other providers): worked out once.
+@lru_cache(maxsize=1 << 14)
+def _spells(local: str, given: str, family_name: str) -> bool:
+    """``_spells_names`` of a record named ``given`` ``family_name``."""
     if not local or any(c.isdigit() for c in local):
         return False
     letters = _NOT_LETTERS.sub("", local)
-    family = name_core(p.family)
-    if len(p.given) == 1 and len(family) > 1:
+    family = name_core(family_name)
+    if len(given) == 1 and len(family) > 1:
         # An initial stands for any given name of that letter: 'jean.dijoux' spells
         # 'J. Dijoux' as much as 'jdijoux' does.
         for rest in (letters.removesuffix(family), letters.removeprefix(family)):
-            if len(rest) < len(letters) and rest.startswith(p.given):
+            if len(rest) < len(letters) and rest.startswith(given):
                 return True
-    words = [*p.given.split(), *p.family.split()]
-    forms = [name_core(x) for x in full_forms(p.given)]
-    pieces = {x for x in (name_core(p.given), name_core(p.family), *words, *forms) if x}
+    words = [*given.split(), *family_name.split()]
+    forms = [name_core(x) for x in full_forms(given)]
+    pieces = {x for x in (name_core(given), name_core(family_name), *words, *forms) if x}
     pieces |= {x[0] for x in pieces}
     if not pieces:
         return False
@@ -235,15 +342,19 @@ def _spelt_at(letters: str, end: int, piece: str, reachable: list[bool]) -> bool
 _TYPO_PIECE = 5
 
 
-def _id_level(a: tuple[str, ...], b: tuple[str, ...]) -> int:
-    """Same identifier: 1; the same kind of identifier with different values: 2; else 0."""
-    if not a or not b:
+def _id_level_with(mine: frozenset[str], kinds: frozenset[str], b: tuple[str, ...]) -> int:
+    """Identifiers ``mine`` (of those ``kinds``) and ``b``: the same identifier: 1; the same
+    kind of identifier with different values: 2; else 0."""
+    if not mine or not b:
         return 0
-    if set(a) & set(b):
+    if not mine.isdisjoint(b):
         return 1
-    kinds_a = {x.partition(":")[0] for x in a}
-    kinds_b = {x.partition(":")[0] for x in b}
-    return 2 if kinds_a & kinds_b else 0
+    return 2 if any(x.partition(":")[0] in kinds for x in b) else 0
+
+
+def _kinds(ids: tuple[str, ...]) -> frozenset[str]:
+    """The kinds of identifiers: 'loyalty_card' of 'loyalty_card:2904…'."""
+    return frozenset(x.partition(":")[0] for x in ids)
 
 
 def _address(a: Profile, b: Profile) -> int:

@@ -18,9 +18,9 @@ customer's: that would be suggesting to merge two people known apart.
 from __future__ import annotations
 
 import math
-from collections import Counter
 from collections.abc import Collection, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Generic, TypeVar
 
 from customer_card.matching.compare import (
@@ -33,8 +33,9 @@ from customer_card.matching.compare import (
     HANDLE,
     PHONE,
     SOCIAL,
+    Comparer,
     Comparison,
-    compare_weighed,
+    cached_name_reader,
     name_weights,
     spells_full_name,
 )
@@ -43,9 +44,9 @@ from customer_card.matching.frequency import (
     CITY_POPULATION_KEY,
     NameCounts,
     city_key,
-    counted_keys,
     family_key,
     given_key,
+    name_keys,
     pair_key,
     spelled_pairs,
 )
@@ -75,7 +76,9 @@ class Candidate(Generic[C]):
     ref: tuple[str, str]  # (source, source_id), for the evidence
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: one is made per candidate, and a frozen dataclass's __init__ costs three times
+# as much (each field set through object.__setattr__). Treat it as read-only all the same.
+@dataclass(slots=True)
 class PairScore:
     comparison: Comparison
     strong: tuple[str, ...]  # kinds of strong identifiers the two records share
@@ -116,7 +119,7 @@ class Matcher:
         self.config = config
         self.model = model or Model(config)
         self._names = (config.fields[GIVEN], config.fields[FAMILY])
-        self._name_weights_table = name_weights(self._names)
+        self._read_names = cached_name_reader(name_weights(self._names))
         self._address = config.fields[ADDRESS]
 
     def pair(
@@ -138,45 +141,64 @@ class Matcher:
         ``holders``, per name key, how many compared records carry it and how many customers
         they make (records of one person repeat the name: the counts count people)."""
         prior = self.model.prior_weight(population)
-        return self._pair(a, b, population, prior, weak, counts, household, holders, None)
+        incoming = _Incoming(a, Comparer(a, self._read_names), (), household, holders)
+        return self._pair(incoming, b, population, prior, weak, counts)
 
     def _pair(
         self,
-        a: Profile,
+        incoming: _Incoming,
         b: Profile,
         population: int,
         prior: float,
         weak: Collection[str],
         counts: NameCounts | None,
-        household: Collection[str],
-        holders: Mapping[str, tuple[int, int]] | None,
-        memo: _NameMemo | None,
     ) -> PairScore:
-        """``pair`` with the prior weight of ``population`` computed once per decision, and
-        the name weights of the incoming record once per way its names agree (``memo``)."""
-        comparison = compare_weighed(a, b, self._name_weights_table)
-        strong = [kind for kind, index in _STRONG_FIELDS if comparison.levels[index] == 1]
-        if comparison.levels[CARD] == 1:
-            strong.extend(sorted({x.partition(":")[0] for x in set(a.ids) & set(b.ids)}))
+        """``pair`` with what depends on the incoming record alone worked out once per
+        decision (``_Incoming``), the prior weight of ``population`` included."""
+        a = incoming.profile
+        comparison = incoming.compare(b)
+        levels = comparison.levels
+        kinds: tuple[str, ...] = ()
         ambiguous = False
-        if "phone" in strong or "email" in strong:
-            comparison, ambiguous = _shared_contact(a, b, comparison, strong, weak, household)
-        overrides = (
-            self._name_weights(comparison, a, population, counts, holders, memo)
-            if counts is not None
-            else None
-        )
-        if counts is not None and comparison.levels[HANDLE] == _HANDLE_FULL:
-            handle = self._handle_weight(a, b, counts, holders)
+        # Most candidates share no identifier: the four levels say so.
+        if levels[SOCIAL] == 1 or levels[EMAIL] == 1 or levels[PHONE] == 1 or levels[CARD] == 1:
+            strong = [kind for kind, index in _STRONG_FIELDS if levels[index] == 1]
+            if levels[CARD] == 1:
+                strong.extend(sorted({x.partition(":")[0] for x in set(a.ids) & set(b.ids)}))
+            if "phone" in strong or "email" in strong:
+                comparison, ambiguous = _shared_contact(
+                    a, b, comparison, strong, weak, incoming.household()
+                )
+                levels = comparison.levels
+            kinds = tuple(strong)
+        if counts is not None and levels[HANDLE] == _HANDLE_FULL:
+            # The handle's weight depends on both records' names: worked out for this pair.
+            overrides = self._name_weights(comparison, a, population, counts, incoming)
+            handle = self._handle_weight(a, b, counts, incoming.holders())
             if handle is not None:
                 overrides = {**(overrides or {}), HANDLE: handle}
-        total = self.model.total(comparison.levels, prior, overrides)
+            total = self.model.total(levels, prior, overrides)
+            probability = probability_of(total)
+        else:
+            # Otherwise the weight depends on the levels alone within a decision, and
+            # candidates repeat levels (most disagree alike): once per levels.
+            way = (levels, comparison.swapped)
+            known = incoming.weights.get(way)
+            if known is None:
+                overrides = (
+                    self._name_weights(comparison, a, population, counts, incoming)
+                    if counts is not None
+                    else None
+                )
+                total = self.model.total(levels, prior, overrides)
+                known = incoming.weights[way] = (overrides, total, probability_of(total))
+            overrides, total, probability = known
         return PairScore(
             comparison,
-            tuple(strong),
+            kinds,
             ambiguous,
             total,
-            probability_of(total),
+            probability,
             self.model,
             population,
             overrides,
@@ -188,8 +210,7 @@ class Matcher:
         a: Profile,
         population: int,
         counts: NameCounts,
-        holders: Mapping[str, tuple[int, int]] | None,
-        memo: _NameMemo | None = None,
+        incoming: _Incoming,
     ) -> dict[int, float] | None:
         """Exact name agreements weighed by how common the shared value is: u is the share
         of earlier records with that value (the pair's share when both names agree, as
@@ -198,22 +219,26 @@ class Matcher:
         A count of records becomes a count of people by the share of distinct customers among
         the compared records that carry the name.
         Names agreeing read the other way round are counted in either role, whichever is
-        more common: one of the two records filed them the wrong way."""
-        given_level, family_level = comparison.levels[GIVEN], comparison.levels[FAMILY]
-        given_exact, family_exact = given_level == 1, family_level == 1
-        same_city = comparison.levels[ADDRESS] == _CITY_LEVEL
+        more common: one of the two records filed them the wrong way. Worked out once per
+        way the names agree in a decision (``incoming.name_weights``)."""
+        levels = comparison.levels
+        given_level, family_level = levels[GIVEN], levels[FAMILY]
+        same_city = levels[ADDRESS] == _CITY_LEVEL
         if not (given_level in (1, 2) or family_level in (1, 2) or same_city):
             return None
         # Within one decision only these vary: the rest is the incoming record's.
         way = (given_level, family_level, comparison.swapped, same_city)
-        if memo is not None and (known := memo.get(way)) is not None:
+        memo = incoming.name_weights
+        if (known := memo.get(way)) is not None:
             return known
+        given_exact, family_exact = given_level == 1, family_level == 1
         # The values agreed on, as the incoming record ``a`` holds them: the counts looked up
         # for it (``frequency.lookup_keys``) cover them, inline as in the batch.
         given_value, family_value = a.given, a.family
         size = float(max(population, self.config.min_population))
 
         def share(*keys: str) -> float:
+            holders = incoming.holders()
             seen = 0.0
             for key in keys:
                 n = float(counts.count(key))
@@ -248,8 +273,7 @@ class Matcher:
                 out[GIVEN] = math.log2(given_w.m[0] * family_w.m[0] / u_pair) - out[FAMILY]
         if same_city and (city := self._city_weight(a.city, population, counts)) is not None:
             out[ADDRESS] = city
-        if memo is not None:
-            memo[way] = out
+        memo[way] = out
         return out
 
     def _city_weight(self, city: str, population: int, counts: NameCounts) -> float | None:
@@ -338,10 +362,11 @@ class Matcher:
             return best
         levels = list(score.comparison.levels)
         completed: list[str] = []
+        members_levels = [s.comparison.levels for _, s in members]
         for index in _COMPLETED_FIELDS:
             if levels[index]:
                 continue
-            given = [s.comparison.levels[index] for _, s in members if s.comparison.levels[index]]
+            given = [x[index] for x in members_levels if x[index]]
             if given:
                 levels[index] = min(given)  # level 1 is the strongest agreement
                 completed.append(self.config.fields[index].name)
@@ -380,22 +405,10 @@ class Matcher:
         counts: NameCounts | None = None,
     ) -> Decision[C]:
         by_cluster: dict[C, list[tuple[Candidate[C], PairScore]]] = {}
-        household = _household(incoming, candidates)
-        holders = _holders(incoming, candidates) if counts is not None else None
         prior = self.model.prior_weight(population)
-        memo: _NameMemo = {}
+        scoring = _Incoming(incoming, Comparer(incoming, self._read_names), candidates)
         for candidate in candidates:
-            scored = self._pair(
-                incoming,
-                candidate.profile,
-                population,
-                prior,
-                weak_phones,
-                counts,
-                household,
-                holders,
-                memo,
-            )
+            scored = self._pair(scoring, candidate.profile, population, prior, weak_phones, counts)
             by_cluster.setdefault(candidate.cluster, []).append((candidate, scored))
 
         identity = incoming.identity()
@@ -405,7 +418,9 @@ class Matcher:
         linkable: list[tuple[tuple[int, float, int], Proposal[C]]] = []
         suggestions: list[Proposal[C]] = []
         bests = {
-            cluster: self._completed(
+            cluster: members[0]  # most customers have one compared record: nothing to choose
+            if len(members) == 1
+            else self._completed(
                 incoming,
                 max(members, key=lambda cs: (cs[1].probability, -cs[0].key)),
                 members,
@@ -422,13 +437,16 @@ class Matcher:
         total_odds = sum(odds.values())
         for order, (cluster, members) in enumerate(by_cluster.items()):
             best_candidate, best = bests[cluster]
+            kinds = (
+                members[0][1].strong  # a tuple of distinct kinds
+                if len(members) == 1
+                else {kind for _, s in members for kind in s.strong}
+            )
+            if not kinds and best.probability < floor:
+                continue
+            strong = sorted(kinds, key=lambda k: -LINK_STRENGTH[k])
             others = total_odds - odds[cluster]
             exclusive = odds[cluster] / (1.0 + total_odds) if others > 0 else best.probability
-            strong = sorted(
-                {kind for _, s in members for kind in s.strong}, key=lambda k: -LINK_STRENGTH[k]
-            )
-            if not strong and best.probability < floor:
-                continue
             # Every compared record of the customer must agree: one clear disagreement (a
             # sister's given name, a son's birth date) keeps the record apart — unless most
             # of the customer's records that tell agree (one mistyped record of a person).
@@ -524,27 +542,91 @@ class Matcher:
 _LABELS = {k: k for k in LINK_STRENGTH}
 
 
+class _Unknown:
+    """Not worked out yet (None is a value: no holders)."""
+
+
+_UNKNOWN = _Unknown()
+
+
+class _Incoming:
+    """What one decision works out about its incoming record once for all its candidates: the
+    comparer, the name weights by way the names agree, the weights by levels (the prior and
+    the counts are the decision's), and — only when a pair asks for them
+    (a shared phone or e-mail, an agreeing name) — the identifiers households share and the
+    name holders among the candidates."""
+
+    __slots__ = (
+        "_candidates",
+        "_holders",
+        "_household",
+        "compare",
+        "name_weights",
+        "profile",
+        "weights",
+    )
+
+    def __init__(
+        self,
+        profile: Profile,
+        compare: Comparer,
+        candidates: Sequence[Candidate[Any]],
+        household: Collection[str] | None = None,
+        holders: Mapping[str, tuple[int, int]] | _Unknown | None = _UNKNOWN,
+    ) -> None:
+        """``household`` and ``holders``: as given, or (None, ``_UNKNOWN``) those of the
+        ``candidates`` when first asked."""
+        self.profile = profile
+        self.compare = compare
+        self.name_weights: _NameMemo = {}
+        # (levels, swapped) -> (weight overrides, total weight, probability)
+        self.weights: dict[
+            tuple[tuple[int, ...], bool], tuple[dict[int, float] | None, float, float]
+        ] = {}
+        self._candidates = candidates
+        self._household = household
+        self._holders = holders
+
+    def household(self) -> Collection[str]:
+        if self._household is None:
+            self._household = _household(self.profile, self._candidates)
+        return self._household
+
+    def holders(self) -> Mapping[str, tuple[int, int]] | None:
+        if isinstance(self._holders, _Unknown):
+            self._holders = _holders(self.profile, self._candidates)
+        return self._holders
+
+
 def _holders(incoming: Profile, candidates: Sequence[Candidate[Any]]) -> dict[str, tuple[int, int]]:
     """Per name key the incoming record's name weights may ask for (its names read either
     way), the compared records carrying it and the customers they belong to."""
-    given, family = incoming.given, incoming.family
-    wanted = {
-        given_key(given),
-        given_key(family),
-        family_key(given),
-        family_key(family),
-        pair_key(given, family),
-        pair_key(family, given),
-        *(pair_key(g, f) for g, f in spelled_pairs(incoming)),
-    }
-    records: Counter[str] = Counter()
+    wanted = _wanted_keys(incoming.given, incoming.family)
+    if spelled := spelled_pairs(incoming):
+        wanted = wanted | {pair_key(g, f) for g, f in spelled}
+    records: dict[str, int] = {}
     people: dict[str, set[Any]] = {}
     for c in candidates:
-        for key in counted_keys(c.profile):
+        for key in name_keys(c.profile.given, c.profile.family):  # a city is never wanted
             if key in wanted:
-                records[key] += 1
+                records[key] = records.get(key, 0) + 1
                 people.setdefault(key, set()).add(c.cluster)
     return {key: (n, len(people[key])) for key, n in records.items()}
+
+
+@lru_cache(maxsize=1 << 14)  # asked once per decision; names repeat
+def _wanted_keys(given: str, family: str) -> frozenset[str]:
+    """The name keys of ``_holders`` for a record with these names (read either way)."""
+    return frozenset(
+        {
+            given_key(given),
+            given_key(family),
+            family_key(given),
+            family_key(family),
+            pair_key(given, family),
+            pair_key(family, given),
+        }
+    )
 
 
 def _disagreement(records: Sequence[Identity], incoming: Identity) -> tuple[str | None, str | None]:
@@ -578,8 +660,9 @@ def _household(incoming: Profile, candidates: Sequence[Candidate[Any]]) -> set[s
     mine = {*incoming.emails, *incoming.phones}
     holders: dict[str, set[Any]] = {}
     for c in candidates:
-        for value in mine & {*c.profile.emails, *c.profile.phones}:
-            holders.setdefault(value, set()).add(c.cluster)
+        for value in (*c.profile.emails, *c.profile.phones):
+            if value in mine:
+                holders.setdefault(value, set()).add(c.cluster)
     return {value for value, clusters in holders.items() if len(clusters) > 1}
 
 
@@ -618,6 +701,7 @@ def _shared_contact(
 # Name (and city) weights of one decision's incoming record, by (given level, family level,
 # swapped, same city).
 _NameMemo = dict[tuple[int, int, bool, bool], dict[int, float]]
+
 # The address level of two records compared on their cities only (no postcode on one side).
 _CITY_LEVEL = 3
 # Counts cover a cache when they count at least this share of its records (as the service's

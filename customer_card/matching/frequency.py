@@ -50,8 +50,17 @@ def counted_keys(p: Profile) -> tuple[str, ...]:
     return _counted_keys(p.given, p.family, p.city)
 
 
-@lru_cache(maxsize=1 << 15)  # every decision asks it of each candidate; names repeat
+@lru_cache(maxsize=1 << 15)  # names repeat
 def _counted_keys(given_name: str, family_name: str, city: str) -> tuple[str, ...]:
+    keys = name_keys(given_name, family_name)
+    if city:
+        keys += (city_key(city),)
+    return (*keys, CITY_POPULATION_KEY)
+
+
+@lru_cache(maxsize=1 << 15)  # every decision asks it of each candidate; names repeat
+def name_keys(given_name: str, family_name: str) -> tuple[str, ...]:
+    """The name keys (given, family, pair) of ``counted_keys``."""
     keys: list[str] = []
     given = len(given_name.replace(" ", "")) > 1
     family = len(name_core(family_name)) > 1
@@ -61,9 +70,6 @@ def _counted_keys(given_name: str, family_name: str, city: str) -> tuple[str, ..
         keys.append(family_key(family_name))
     if given and family:
         keys.append(pair_key(given_name, family_name))
-    if city:
-        keys.append(city_key(city))
-    keys.append(CITY_POPULATION_KEY)
     return tuple(keys)
 
 

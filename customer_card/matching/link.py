@@ -272,10 +272,12 @@ def _swapped(a: Identity, b: Identity) -> bool:
 
 def conflict(incoming: Identity, existing: Identity) -> str | None:
     """Why two records sharing a strong identifier look like different people, or None."""
+    # (A value both hold is compatible: ``isdisjoint`` says so before any pair is compared.)
     births_a, births_b = incoming.birth_dates, existing.birth_dates
     if (
         births_a
         and births_b
+        and births_a.isdisjoint(births_b)
         and not any(birth_dates_compatible(a, b) for a in births_a for b in births_b)
     ):
         return "different birth dates"
@@ -283,6 +285,7 @@ def conflict(incoming: Identity, existing: Identity) -> str | None:
     if (
         names_a
         and names_b
+        and names_a.isdisjoint(names_b)
         and not any(given_names_compatible(a, b) for a in names_a for b in names_b)
         # Given and family names swapped in one system: 'DUPONT Jean' filed as given 'Dupont'.
         and not _swapped(incoming, existing)
@@ -296,6 +299,7 @@ def conflict(incoming: Identity, existing: Identity) -> str | None:
         and names_b
         and fams_a
         and fams_b
+        and fams_a.isdisjoint(fams_b)
         and not any(_family_compatible(a, b) for a in fams_a for b in fams_b)
         and not _swapped(incoming, existing)
         and not _swapped(existing, incoming)

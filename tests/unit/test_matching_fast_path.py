@@ -7,7 +7,13 @@ import itertools
 import random
 
 from customer_card import paths
-from customer_card.matching.compare import compare, compare_weighed, name_weights
+from customer_card.matching.compare import (
+    Comparer,
+    cached_name_reader,
+    compare,
+    compare_weighed,
+    name_weights,
+)
 from customer_card.matching.config import FIELDS, load_config
 from customer_card.matching.decide import Candidate, Matcher
 from customer_card.matching.frequency import Frequencies
@@ -46,6 +52,20 @@ def test_compare_with_weight_tables_is_compare() -> None:
     tables = name_weights(names)
     for a, b in itertools.islice(itertools.permutations(profiles, 2), 4000):
         assert compare_weighed(a, b, tables) == compare(a, b, names)
+
+
+def test_one_comparer_for_many_records_is_compare() -> None:
+    """A comparer made once for an incoming record (what it remembers: the name levels of
+    each pair of names, its handles against each name) compares every record as ``compare``
+    does, in any order and with names repeating."""
+    profiles = _demo_profiles(60)
+    names = (CONFIG.fields[0], CONFIG.fields[1])
+    reader = cached_name_reader(name_weights(names))
+    rng = random.Random(5)
+    for a in profiles:
+        comparer = Comparer(a, reader)
+        for b in rng.sample(profiles, 40) * 2:
+            assert comparer(b) == compare(a, b, names)
 
 
 def test_pair_scores_explain_their_weight_exactly() -> None:
