@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import asdict
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
-from functools import partial
 from typing import Any
 
 from customer_card.domain.model import (
@@ -16,20 +16,36 @@ from customer_card.domain.model import (
     TimelineCursor,
     TimelineFilter,
 )
+from customer_card.matching.config import ConfigError
 from customer_card.services.matching import default_config
 from customer_card.store.card_store import CardStore, OrderLine, ProductBought, ProductsBought
 from customer_card.store.database import Database
+
+log = logging.getLogger(__name__)
 
 
 class CardService:
     def __init__(self, database: Database, *, suggestions_from: float | None = None) -> None:
         """``suggestions_from``: how probable a pending merge suggestion must be to show on the
-        card ("may be the same person"); by default the matching's suggestion threshold."""
+        card ("may be the same person"); by default the matching's suggestion threshold, read
+        when a card is opened (it follows edits of the matching configuration)."""
         self.database = database
-        if suggestions_from is None:
-            suggestions_from = default_config().suggest_threshold
-        self.suggestions_from = suggestions_from
-        self._store = partial(CardStore, suggestions_from=suggestions_from)
+        self._suggestions_from = suggestions_from
+
+    def _store(self, session: Any) -> CardStore:
+        return CardStore(session, suggestions_from=self.suggestions_from())
+
+    def suggestions_from(self) -> float:
+        if self._suggestions_from is not None:
+            return self._suggestions_from
+        try:
+            return default_config().suggest_threshold
+        except ConfigError as error:
+            # A broken matching file must not keep cards from opening: matching reports it.
+            log.warning(
+                "matching configuration unusable (%s); the card shows every suggestion", error
+            )
+            return 0.0
 
     def load(self, customer_id: int) -> CustomerCard | None:
         """The card of a customer, following merge redirects to the survivor."""

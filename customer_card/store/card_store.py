@@ -92,12 +92,17 @@ def to_customer(row: m.Customer) -> d.Customer:
     )
 
 
+# What a family's members share: a suggestion sharing only these, and improbable, is a
+# household kept apart, not a possible duplicate (see ``CardStore._shown``).
+_HOUSEHOLD_SHARES = frozenset({"email", "phone"})
+
+
 class CardStore:
     def __init__(self, session: Session, *, suggestions_from: float = 0.0) -> None:
         self.session = session
         # The card counts the pending suggestions at least this probable: those the model
-        # thinks may be the same person. The ones kept apart (a family sharing an e-mail,
-        # nearly never one person) wait for a supervisor without telling the advisor so.
+        # thinks may be the same person. A family kept apart (sharing an e-mail or a phone,
+        # nearly never one person) waits for a supervisor without the card saying so.
         self.suggestions_from = suggestions_from
 
     def resolve(self, customer_id: int) -> int | None:
@@ -346,13 +351,14 @@ class CardStore:
         # One indexed query per side: with an OR across both columns SQLite reads every
         # pending suggestion of the cache (a quarter of a million at a million customers).
         for side in (s.customer_a, s.customer_b):
-            for a, b, reason, probability in self.session.execute(
-                select(s.customer_a, s.customer_b, s.reason, s.probability)
+            for a, b, reason, probability, evidence in self.session.execute(
+                select(s.customer_a, s.customer_b, s.reason, s.probability, s.evidence)
                 .where(side == customer_id)
                 .where(s.status == "pending")
-                .where(s.probability >= self.suggestions_from)  # else a household, below
                 .order_by(s.id)
             ):
+                if not self._shown(probability, evidence):
+                    continue  # a family kept apart: a household, below
                 other = b if a == customer_id else a
                 suggested[other] = (
                     reason if "%" in reason or "." in reason else f"{reason} ({probability:.0%})"
@@ -550,19 +556,25 @@ class CardStore:
 
     def _pending_suggestions(self, customer_id: int) -> int:
         s = m.MergeSuggestion
-        # One indexed count per side: an OR across both columns makes SQLite scan by status.
+        # One indexed query per side: an OR across both columns makes SQLite scan by status.
         return sum(
-            int(
-                self.session.execute(
-                    select(func.count())
-                    .select_from(s)
-                    .where(side == customer_id)
-                    .where(s.status == "pending")
-                    .where(s.probability >= self.suggestions_from)
-                ).scalar_one()
-            )
+            self._shown(probability, evidence)
             for side in (s.customer_a, s.customer_b)
+            for probability, evidence in self.session.execute(
+                select(s.probability, s.evidence)
+                .where(side == customer_id)
+                .where(s.status == "pending")
+            )
         )
+
+    def _shown(self, probability: float, evidence: Any) -> bool:
+        """Whether the card tells of a pending suggestion: the model finds it probable, or its
+        records share an identifier beyond a family's e-mail or phone (a loyalty card, a CRM
+        id: most likely a data error to look at, whatever the other fields say)."""
+        if probability >= self.suggestions_from:
+            return True
+        shared = evidence.get("shared") if isinstance(evidence, dict) else None
+        return isinstance(shared, list) and bool(shared) and not set(shared) <= _HOUSEHOLD_SHARES
 
     def timeline(
         self,

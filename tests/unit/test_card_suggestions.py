@@ -3,8 +3,11 @@ the ones the model finds probable, not for the family members it keeps apart."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from sqlalchemy import select
 
+from customer_card import paths
 from customer_card.services.cards import CardService
 from customer_card.services.ingest import IngestService
 from customer_card.services.matching import default_config
@@ -78,3 +81,39 @@ def test_the_card_counts_pending_suggestions_from_the_threshold_on(
     cards = CardService(database)
     counts = {x: cards.load(x).pending_suggestions for x in (a, b, c)}  # type: ignore[union-attr]
     assert counts == {a: 1, b: 1, c: 0}
+
+
+def test_a_shared_loyalty_card_with_other_people_behind_it_stays_on_the_card(
+    database: Database, ingest: IngestService
+) -> None:
+    # One card number, two unrelated people: not a family's e-mail but a data error to look at.
+    ingest.ingest(
+        [
+            customer("crm", "C1", given_name="Jean", family_name="Michu",
+                     birth_date="1958-03-02", loyalty_card="290410000035"),
+            customer("shop", "S1", given_name="Kevin", family_name="Durand",
+                     birth_date="1992-08-30", loyalty_card="290410000035"),
+        ]
+    )  # fmt: skip
+    jean, kevin = customer_of(database, "crm", "C1"), customer_of(database, "shop", "S1")
+    with database.read() as session:
+        (suggestion,) = session.scalars(select(m.MergeSuggestion)).all()
+    assert suggestion.probability < default_config().suggest_threshold
+    cards = CardService(database)
+    card = cards.load(jean)
+    assert card is not None
+    assert card.pending_suggestions == 1
+    (related,) = cards.related(jean)
+    assert (related.customer_id, related.relation) == (kevin, "possible_duplicate")
+
+
+def test_a_broken_matching_file_does_not_keep_cards_from_opening(
+    database: Database, ingest: IngestService, profile: Path
+) -> None:
+    ingest.ingest([customer("crm", "A", given_name="Ana", family_name="Leroy")])
+    config = paths.config_dir() / "matching.toml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text("[thresholds\nlink = 2\n", encoding="utf-8")
+    card = CardService(database).load(customer_of(database, "crm", "A"))
+    assert card is not None
+    assert card.pending_suggestions == 0
