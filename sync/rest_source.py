@@ -190,6 +190,13 @@ def _absent(document: Any, path: str | None) -> bool:
     return False
 
 
+def _shown(url: str) -> str:
+    """A URL as messages show it: without its query and fragment (an API key may travel in the
+    query: ``auth.query_param``, or a next link copying the request's) nor user info."""
+    text = str(url).split("#", 1)[0].split("?", 1)[0]
+    return re.sub(r"^([a-zA-Z][\w+.-]*://)[^/@]*@", r"\1", text)
+
+
 def _outline(document: Any) -> str:
     """What a JSON answer holds, for an error message."""
     if isinstance(document, Mapping):
@@ -250,6 +257,8 @@ class RestConnector:
         self.sleep = sleep
         self.now: Callable[[], datetime] = lambda: datetime.now(UTC)
         headers = {str(k): str(v) for k, v in dict(s.get("headers", {})).items()}
+        # Headers of the source's own (a cookie, a tenant key…) stay with its server too.
+        self.own_headers = bool(headers)
         headers.setdefault("Accept", "application/json")
         params: dict[str, str] = {}
         auth: httpx.Auth | None = None
@@ -289,16 +298,18 @@ class RestConnector:
 
     def _refuse_redirect_elsewhere(self, response: httpx.Response) -> None:
         """Called on every answer, before httpx follows a redirect: the client sends this
-        source's credentials with every request (an API key header survives a redirect to
-        another host), so it never follows one to another server."""
-        if self.secret_name is None or not response.has_redirect_location:
+        source's credentials and headers with every request (an API key header survives a
+        redirect to another host), so it never follows one to another server."""
+        if (self.secret_name is None and not self.own_headers) or not (
+            response.has_redirect_location
+        ):
             return
         target = response.url.join(response.headers["Location"])
         if not self._same_origin(str(target)):
             raise ConnectorError(
                 f"{self.name}: {response.url.path} redirects to another server "
                 f"({_origin(target)}); not following it with this source's "
-                "credentials (set base_url to the API's own address)"
+                "credentials or headers (set base_url to the API's own address)"
             )
 
     def _refused(self, response: httpx.Response) -> ConnectorError:
@@ -328,7 +339,7 @@ class RestConnector:
                 wait = None
             except httpx.RequestError as error:  # too many redirects, an undecodable body
                 raise ConnectorError(
-                    f"{self.name}: {url}: {error or type(error).__name__}"
+                    f"{self.name}: {_shown(url)}: {error or type(error).__name__}"
                 ) from None
             else:
                 if response.status_code not in _RETRY_STATUS:
@@ -413,12 +424,13 @@ class RestConnector:
                 what = response.headers.get("Content-Type", "no content type")
                 start = " ".join(response.text[:60].split())
                 raise ConnectorError(
-                    f"{self.name}/{name}: {url} did not answer JSON ({what}, starting {start!r})"
+                    f"{self.name}/{name}: {_shown(url)} did not answer JSON ({what}, "
+                    f"starting {start!r})"
                 ) from None
             if first and _absent(document, records_path):
                 raise ConnectorError(
                     f"{self.name}/{name}: records path {records_path!r} selects nothing in the "
-                    f"answer of {url}, which is {_outline(document)}"
+                    f"answer of {_shown(url)}, which is {_outline(document)}"
                 )
             first = False
             records = json_path(document, records_path)
@@ -427,7 +439,8 @@ class RestConnector:
             if not isinstance(records, list):
                 selects = f"records path {records_path!r} selects" if records_path else "is"
                 raise ConnectorError(
-                    f"{self.name}/{name}: the answer of {url} {selects} {_outline(records)}, "
+                    f"{self.name}/{name}: the answer of {_shown(url)} {selects} "
+                    f"{_outline(records)}, "
                     'not a list of records (set records = "…" to where the list is)'
                 )
             if kind in ("page", "offset") and records:
@@ -478,12 +491,13 @@ class RestConnector:
                 if position is not None and not self._same_origin(position):
                     # The client sends our credentials with every request: never elsewhere.
                     raise ConnectorError(
-                        f"{self.name}/{name}: the next page is on another server ({position}); "
+                        f"{self.name}/{name}: the next page is on another server "
+                        f"({_shown(position)}); "
                         "not following it with this source's credentials"
                     )
                 if position is not None and position in visited:
                     raise ConnectorError(
-                        f"{self.name}/{name}: the server names {position} as the next page "
+                        f"{self.name}/{name}: the server names {_shown(position)} as the next page "
                         "again: its pagination loops; stopped"
                     )
             else:

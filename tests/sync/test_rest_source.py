@@ -18,6 +18,7 @@ import pytest
 from customer_card.services.sync_runner import SyncSummary
 from customer_card.store.database import Database
 from customer_card.store.sync_store import SyncStore
+from sync.rest_source import _shown
 from sync.sources import store_secret
 from tests.sync.conftest import make_runner, write_sources
 
@@ -424,6 +425,7 @@ def test_a_looping_pagination_stops_with_an_error(
     store_secret("orders-key", API_KEY)
     summary = run_alone(database, tmp_path, orders_source(base, path, pagination, records))
     assert message in summary.errors["orders"]
+    assert "?" not in summary.errors["orders"]  # URLs shown without their query (see below)
     assert len(server.requests) <= 3
 
 
@@ -448,6 +450,30 @@ def test_a_redirect_to_another_server_gets_no_credentials(
     assert f"redirects to another server ({state.elsewhere})" in summary.errors["orders"]
     assert other.requests == [], "nothing was sent to the other host"
     assert other.api_keys == []
+
+
+def test_a_redirect_to_another_server_gets_no_headers_of_the_source(
+    api: tuple[Api, str], database: Database, tmp_path: Path
+) -> None:
+    """A source without auth but with headers of its own (a session cookie) keeps them home."""
+    state, base = api
+    other = Api()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler_for(other))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        state.elsewhere = f"http://127.0.0.1:{server.server_address[1]}"
+        text = orders_source(base, "/moved", '{ type = "none" }').replace(
+            'auth = { type = "api_key", header = "X-Api-Key", secret = "orders-key" }',
+            'headers = { Cookie = "session=abc" }',
+        )
+        summary = make_runner(database).run(write_sources(tmp_path, text).select(None))
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+    assert f"redirects to another server ({state.elsewhere})" in summary.errors["orders"]
+    assert other.requests == [], "nothing was sent to the other host"
 
 
 def test_a_records_path_selecting_nothing_is_an_error_not_an_empty_source(
@@ -513,3 +539,13 @@ def test_a_page_failing_after_others_loses_nothing_and_the_next_run_resumes_ther
     third = make_runner(database).run(sources)
     assert third.total("inserted") == third.total("updated") == 0
     assert all("updated_since=2026-01-20" in r for r in server.requests)
+
+
+def test_urls_in_messages_never_show_a_query_or_user_info() -> None:
+    # An API key given as a query parameter (auth.query_param) travels in every request URL,
+    # and a next link may copy it: the errors end up in the sync status, the log, the CLI.
+    assert (
+        _shown("https://me:pw@api.example.com/v1/orders?api_key=SECRET&page=2#top")
+        == "https://api.example.com/v1/orders"
+    )
+    assert _shown("/v1/orders?token=x") == "/v1/orders"
