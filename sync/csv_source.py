@@ -264,12 +264,11 @@ class CsvConnector:
     def _check_header(self, stream: StreamSpec, path: Path, names: list[str]) -> None:
         """Every column the stream's mapping (or its cursor) reads is in the file's header: a
         misspelt or renamed column would otherwise leave its field empty in every record."""
-        wanted = stream.mapping.columns()
-        cursor = stream.options.get("cursor")
-        if cursor:
-            wanted.setdefault(str(cursor), "cursor")
         present = set(names)
-        missing = [(column, target) for column, target in wanted.items() if column not in present]
+        missing = stream.mapping.missing_columns(present)
+        cursor = stream.options.get("cursor")
+        if cursor and str(cursor) not in present:
+            missing.append((str(cursor), "cursor"))
         if not missing:
             return
         column, target = missing[0]

@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
@@ -358,13 +358,17 @@ class StreamMapping:
             filters=_filters(spec.get("filter"), f"{key}.filter"),
         )
 
-    def columns(self) -> dict[str, str]:
-        """The columns the mapping reads, each with the first rule reading it (its target)."""
-        out: dict[str, str] = {}
+    def missing_columns(self, present: Collection[str]) -> list[tuple[str, str]]:
+        """The columns the mapping reads that a header without them would leave empty in every
+        row, each with its rule's target: a rule's column, or the first of a rule joining
+        several when none of them is there (one may be absent: an address complement); not
+        those of a rule with a ``default`` (it stands in for a missing value)."""
+        out: list[tuple[str, str]] = []
         for rule in (self.id, *self.fields, self.updated_at, self.deleted):
-            if rule is not None:
-                for column in rule.columns:
-                    out.setdefault(column, rule.target)
+            if rule is None or not rule.columns or rule.default is not None:
+                continue
+            if not any(column in present for column in rule.columns):
+                out.append((rule.columns[0], rule.target))
         return out
 
     def source_id(self, row: Mapping[str, Any]) -> str | None:

@@ -190,6 +190,15 @@ def _absent(document: Any, path: str | None) -> bool:
     return False
 
 
+def _holds_records(document: Any, depth: int = 4) -> bool:
+    """Whether a JSON answer holds a list of objects somewhere (records a path could select)."""
+    if isinstance(document, list):
+        return bool(document) and isinstance(document[0], Mapping)
+    if isinstance(document, Mapping) and depth:
+        return any(_holds_records(value, depth - 1) for value in document.values())
+    return False
+
+
 def _shown(url: str) -> str:
     """A URL as messages show it: without its query and fragment (an API key may travel in the
     query: ``auth.query_param``, or a next link copying the request's) nor user info."""
@@ -393,8 +402,9 @@ class RestConnector:
 
         records_path = stream.options.get("records")
         # The first answer of a stream's first read shows whether the records path is right:
-        # a mistyped one would read as an empty source, every run. (Later, an answer without
-        # it is an empty one: some APIs leave out empty lists.)
+        # a mistyped one would read as an empty source, every run. It is wrong when the answer
+        # lacks it but holds records elsewhere; an answer with no records anywhere is an empty
+        # one (some APIs leave out empty lists), then and later.
         first = not state
         # Loops: the cursors and next-page URLs of this read, the digest of the last page.
         visited: set[str] = set()
@@ -427,7 +437,7 @@ class RestConnector:
                     f"{self.name}/{name}: {_shown(url)} did not answer JSON ({what}, "
                     f"starting {start!r})"
                 ) from None
-            if first and _absent(document, records_path):
+            if first and _absent(document, records_path) and _holds_records(document):
                 raise ConnectorError(
                     f"{self.name}/{name}: records path {records_path!r} selects nothing in the "
                     f"answer of {_shown(url)}, which is {_outline(document)}"

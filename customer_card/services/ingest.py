@@ -986,7 +986,12 @@ def _datetime(value: Any, field_name: str) -> datetime:
             raise RecordError(f"unparseable {field_name} {value!r}") from error
     else:
         raise RecordError(f"missing {field_name}")
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    try:
+        parsed.astimezone(UTC)  # the cache keeps UTC: year 1 east of UTC has none
+    except OverflowError:
+        raise RecordError(f"{field_name} out of range: {value!r}") from None
+    return parsed
 
 
 def _optional_datetime(value: Any, field_name: str) -> datetime | None:

@@ -224,6 +224,37 @@ def test_a_mapped_column_missing_from_the_file_fails_the_stream_not_the_field(
     assert {p.stream: p.inserted for p in again.passes}["customers"] == 2
 
 
+def test_columns_a_mapping_can_do_without_may_be_missing(
+    database: Database, tmp_path: Path
+) -> None:
+    # A rule with a default stands in for a missing column; a rule joining several columns
+    # needs one of them (an address complement the export left out).
+    (tmp_path / "c.csv").write_text("id;nom;rue\n1;Michu;12 rue Paul Bert\n", encoding="utf-8")
+    text = """
+[sources.fid]
+type = "csv"
+[sources.fid.streams.customers]
+kind = "customer"
+file = "c.csv"
+id = "id"
+[sources.fid.streams.customers.fields]
+family_name = "nom"
+street = { columns = ["rue", "complement"], join = ", " }
+language = { column = "langue", default = "fr" }
+"""
+    summary = make_runner(database).run(write_sources(tmp_path, text).select(None))
+    assert summary.ok, summary.errors
+    assert summary.total("inserted") == 1
+    with database.read() as session:
+        (fields,) = session.scalars(select(m.SourceRecord.fields)).all()
+    assert (fields["street"], fields["language"]) == ("12 rue Paul Bert", "fr")
+    with (tmp_path / "c.csv").open("a", encoding="utf-8") as export:
+        export.write("2;Dupont;3 place Bellecour\n")  # a new export, read again
+    broken = text.replace('["rue", "complement"]', '["rues", "complement"]')
+    summary = make_runner(database).run(write_sources(tmp_path, broken).select(None))
+    assert "has no column 'rues' (mapped to street); did you mean 'rue'?" in summary.errors["fid"]
+
+
 def test_a_misspelt_xlsx_column_is_named_with_a_suggestion(
     database: Database, tmp_path: Path
 ) -> None:

@@ -138,6 +138,8 @@ def handler_for(api: Api) -> type[BaseHTTPRequestHandler]:
                 self.send(200, page(TICKETS, int(query.get("from", "0")), 5), headers)
             elif url.path == "/v1/no-paging":  # ignores every query parameter
                 self.send(200, {"results": page(ORDERS, 0, 10)})
+            elif url.path == "/v1/nothing-yet":  # a new API: no list at all when empty
+                self.send(200, {"meta": {"total": 0}, "data": None})
             elif url.path == "/v1/wrapped":
                 self.send(200, {"data": {"results": page(ORDERS, 0, 10)}})
             elif url.path == "/v1/login":  # a proxy's login page instead of the API
@@ -474,6 +476,17 @@ def test_a_redirect_to_another_server_gets_no_headers_of_the_source(
         thread.join()
     assert f"redirects to another server ({state.elsewhere})" in summary.errors["orders"]
     assert other.requests == [], "nothing was sent to the other host"
+
+
+def test_a_first_answer_without_any_records_is_an_empty_source_not_an_error(
+    api: tuple[Api, str], database: Database, tmp_path: Path
+) -> None:
+    _, base = api
+    store_secret("orders-key", API_KEY)
+    text = orders_source(base, "/nothing-yet", '{ type = "none" }', records="data.results")
+    summary = make_runner(database).run(write_sources(tmp_path, text).select(None))
+    assert summary.ok, summary.errors
+    assert summary.total("read") == 0
 
 
 def test_a_records_path_selecting_nothing_is_an_error_not_an_empty_source(

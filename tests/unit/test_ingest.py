@@ -296,6 +296,26 @@ def test_tombstone_of_an_unknown_record_stores_nothing(
 # --- interactions and quarantine ----------------------------------------------------------------
 
 
+@pytest.mark.parametrize("when", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:30:00-05:00"])
+def test_a_date_beyond_what_utc_can_hold_is_quarantined_not_a_failed_sync(
+    ingest: IngestService, database: Database, when: str
+) -> None:
+    ingest.ingest([customer("crm", "C1", **JOCELYNE)])
+    report = ingest.ingest(
+        [
+            interaction("crm", "I1", "C1", occurred_at=when),
+            consent("crm", "K1", "C1", collected_at=when),
+            interaction("crm", "I2", "C1", occurred_at="2026-01-10T10:00:00+00:00"),
+        ]
+    )
+    assert outcomes(report) == {"quarantined": 2, "inserted": 1}
+    reasons = {r.source_id: r.reason for r in quarantine_rows(database)}
+    assert reasons == {
+        "I1": f"occurred_at out of range: {when!r}",
+        "K1": f"collected_at out of range: {when!r}",
+    }
+
+
 def test_bad_interactions_are_quarantined_once_and_resolved_when_fixed(
     ingest: IngestService, database: Database, clock: Clock
 ) -> None:
