@@ -19,7 +19,7 @@ import sys
 from array import array
 from collections import Counter
 from collections.abc import Callable, Generator, Mapping, Sequence
-from contextlib import closing
+from contextlib import ExitStack, closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -467,9 +467,11 @@ class MatchService:
         gc.freeze()
         try:
             context = multiprocessing.get_context("fork")
-            with forking():
-                pool = context.Pool(workers, initializer=_start_worker, initargs=(os.getpid(),))
-            with pool:
+            with ExitStack() as stack:
+                with forking():  # (a Ctrl+C let through as it ends still closes the pool)
+                    pool = stack.enter_context(
+                        context.Pool(workers, initializer=_start_worker, initargs=(os.getpid(),))
+                    )
                 for outcomes in pool.imap(_decide_ahead, chunks):
                     yield from outcomes
         finally:

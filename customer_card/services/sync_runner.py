@@ -562,6 +562,13 @@ class _ReadAheadProcess:
             self._send.close()
             self._thread = _ReadAhead(self._items)
             return self._thread.__enter__()
+        except BaseException:  # a Ctrl+C let through as the fork ends: no reader left behind
+            self._send.close()
+            if self._process.pid is not None:
+                self._process.kill()
+                self._process.join()
+            self._receive.close()
+            raise
         finally:
             gc.unfreeze()
         self._send.close()  # the child's end: EOF here once the child is gone

@@ -410,3 +410,26 @@ def test_a_connector_that_breaks_while_set_up_fails_its_source_only(
         ("shop", "customers"): 3,
         ("shop", "visits"): 4,
     }
+
+
+def test_a_ctrl_c_let_through_as_the_fork_ends_leaves_no_reader(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # forking() holds Ctrl+C during the fork and lets it through as it ends: after the
+    # reader started, before the caller has it. The reader must not outlive that.
+    from contextlib import contextmanager
+
+    from customer_card.services import sync_runner
+
+    @contextmanager
+    def interrupted_at_the_end() -> Iterator[None]:
+        yield
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sync_runner, "forking", interrupted_at_the_end)
+    ahead = _ReadAheadProcess("crm", lambda: None, records(5))
+    with pytest.raises(KeyboardInterrupt):
+        ahead.__enter__()
+    assert ahead._process.pid is not None
+    assert not alive(ahead._process.pid)
+    assert ahead._process.exitcode is not None
