@@ -218,6 +218,9 @@ def test_ctrl_c_during_a_sync_is_one_line_and_the_next_run_resumes(
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,  # its own process group, as in a terminal
+        # As in a terminal, Ctrl-C is not ignored: a job started in the background (a CI
+        # runner's) inherits SIGINT ignored, and Python then never installs its handler.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         assert process.stderr is not None

@@ -6,6 +6,7 @@ import multiprocessing
 import os
 import signal
 import sys
+from collections.abc import Iterator
 
 import pytest
 
@@ -14,6 +15,18 @@ from customer_card.services.forking import forking, start_child
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="syncs fork only on Linux")
 
 
+@pytest.fixture
+def ctrl_c() -> Iterator[None]:
+    """Ctrl+C raising KeyboardInterrupt here, as in a terminal (a job started in the background,
+    as a CI runner's may be, inherits SIGINT ignored)."""
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
+
+
+@pytest.mark.usefixtures("ctrl_c")
 def test_a_ctrl_c_during_a_fork_interrupts_once_the_fork_is_done() -> None:
     steps = []
     with pytest.raises(KeyboardInterrupt):  # noqa: PT012 (where it is raised is the point)
