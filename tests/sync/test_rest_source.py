@@ -7,6 +7,7 @@ import base64
 import json
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -159,16 +160,34 @@ def handler_for(api: Api) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-@pytest.fixture
-def api() -> Iterator[tuple[Api, str]]:
-    state = Api()
+@contextmanager
+def serving(state: Api) -> Iterator[str]:
+    """The test API on a loopback port, for the time of the block; yields its base URL."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler_for(state))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield state, f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+@pytest.fixture
+def api() -> Iterator[tuple[Api, str]]:
+    state = Api()
+    with serving(state) as base:
+        yield state, base
+
+
+@pytest.fixture
+def elsewhere(api: tuple[Api, str]) -> Iterator[Api]:
+    """Another server, where the API's redirects and next links point."""
+    other = Api()
+    with serving(other) as base:
+        api[0].elsewhere = base
+        yield other
 
 
 def sources_text(base_url: str, name: str = "shop", auth: str = "shop-token") -> str:
@@ -322,18 +341,13 @@ def test_refused_credentials_fail_alone(
 
 
 def test_a_next_link_to_another_server_is_not_followed(
-    api: tuple[Api, str], database: Database, tmp_path: Path
+    api: tuple[Api, str], elsewhere: Api, database: Database, tmp_path: Path
 ) -> None:
     """The client sends the source's credentials with every request: never to another host."""
-    state, base = api
-    other = Api()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler_for(other))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        state.elsewhere = f"http://127.0.0.1:{server.server_address[1]}"
-        store_secret("desk-password", "pw")
-        text = f"""
+    _, base = api
+    other = elsewhere
+    store_secret("desk-password", "pw")
+    text = f"""
 [sources.desk]
 type = "rest"
 base_url = "{base}/v1"
@@ -348,11 +362,7 @@ customer_ref = "who"
 occurred_at = {{ column = "at", datetime = "iso" }}
 channel = {{ value = "web" }}
 """
-        summary = make_runner(database).run(write_sources(tmp_path, text).select(None))
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    summary = make_runner(database).run(write_sources(tmp_path, text).select(None))
     assert not summary.ok
     assert "another server" in summary.errors["desk"]
     assert other.requests == [], "nothing was sent to the other host"
@@ -432,48 +442,30 @@ def test_a_looping_pagination_stops_with_an_error(
 
 
 def test_a_redirect_to_another_server_gets_no_credentials(
-    api: tuple[Api, str], database: Database, tmp_path: Path
+    api: tuple[Api, str], elsewhere: Api, database: Database, tmp_path: Path
 ) -> None:
     """httpx drops Authorization on a redirect to another host, but not an API key header."""
     state, base = api
-    other = Api()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler_for(other))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        state.elsewhere = f"http://127.0.0.1:{server.server_address[1]}"
-        store_secret("orders-key", API_KEY)
-        text = orders_source(base, "/moved", '{ type = "none" }')
-        summary = make_runner(database).run(write_sources(tmp_path, text).select(None))
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    other = elsewhere
+    store_secret("orders-key", API_KEY)
+    text = orders_source(base, "/moved", '{ type = "none" }')
+    summary = make_runner(database).run(write_sources(tmp_path, text).select(None))
     assert f"redirects to another server ({state.elsewhere})" in summary.errors["orders"]
     assert other.requests == [], "nothing was sent to the other host"
     assert other.api_keys == []
 
 
 def test_a_redirect_to_another_server_gets_no_headers_of_the_source(
-    api: tuple[Api, str], database: Database, tmp_path: Path
+    api: tuple[Api, str], elsewhere: Api, database: Database, tmp_path: Path
 ) -> None:
     """A source without auth but with headers of its own (a session cookie) keeps them home."""
     state, base = api
-    other = Api()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler_for(other))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        state.elsewhere = f"http://127.0.0.1:{server.server_address[1]}"
-        text = orders_source(base, "/moved", '{ type = "none" }').replace(
-            'auth = { type = "api_key", header = "X-Api-Key", secret = "orders-key" }',
-            'headers = { Cookie = "session=abc" }',
-        )
-        summary = make_runner(database).run(write_sources(tmp_path, text).select(None))
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    other = elsewhere
+    text = orders_source(base, "/moved", '{ type = "none" }').replace(
+        'auth = { type = "api_key", header = "X-Api-Key", secret = "orders-key" }',
+        'headers = { Cookie = "session=abc" }',
+    )
+    summary = make_runner(database).run(write_sources(tmp_path, text).select(None))
     assert f"redirects to another server ({state.elsewhere})" in summary.errors["orders"]
     assert other.requests == [], "nothing was sent to the other host"
 

@@ -18,25 +18,9 @@ from keyring import get_password
 from customer_card import cli
 from customer_card.services.outbox import OutboxService
 from customer_card.store.cache import Unlock, open_cache
+from tests.sync.test_singer_source import STREAMS  # the fake tap's streams, mapped
 
 PASSPHRASE = "cli test passphrase"
-STREAMS_OF_TAP = """
-[sources.eshop.streams.customers]
-kind = "customer"
-id = { column = "id", type = "str" }
-[sources.eshop.streams.customers.fields]
-email = "email"
-full_name = { column = "name", split_name = "given_family" }
-
-[sources.eshop.streams.orders]
-kind = "interaction"
-id = { column = "id", type = "str" }
-[sources.eshop.streams.orders.fields]
-customer_ref = { column = "customer_id", type = "str" }
-occurred_at = "at"
-amount = "total"
-channel = { value = "web" }
-"""
 SOURCES = """
 [sources.shop]
 type = "csv"
@@ -208,7 +192,7 @@ def test_ctrl_c_during_a_sync_is_one_line_and_the_next_run_resumes(
     sources = tmp_path / "sources.toml"
     hanging = json.dumps([*command, "--hang", str(pid_file)])
     sources.write_text(
-        f'[sources.eshop]\ntype = "singer"\ncommand = {hanging}\n' + STREAMS_OF_TAP,
+        f'[sources.eshop]\ntype = "singer"\ncommand = {hanging}\n' + STREAMS,
         encoding="utf-8",
     )
     base = ("--db", str(tmp_path / "cache.db"), "--sources", str(sources))
@@ -252,7 +236,7 @@ def test_ctrl_c_during_a_sync_is_one_line_and_the_next_run_resumes(
 
     # The next run starts from the tap's last committed state: nothing lost, nothing twice.
     sources.write_text(
-        f'[sources.eshop]\ntype = "singer"\ncommand = {json.dumps(command)}\n' + STREAMS_OF_TAP,
+        f'[sources.eshop]\ntype = "singer"\ncommand = {json.dumps(command)}\n' + STREAMS,
         encoding="utf-8",
     )
     code, out, err = run(capsys, *base, "sync", "run", "--json")
