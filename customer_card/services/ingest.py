@@ -8,6 +8,7 @@ saved in the transaction of the records it covers, so an interrupted sync resume
 from __future__ import annotations
 
 import functools
+import gc
 import json
 import logging
 import multiprocessing
@@ -239,7 +240,10 @@ class IngestService:
         given, is filled as batches commit: after an error or a cancellation it holds exactly
         what the committed batches did."""
         report = report if report is not None else IngestReport()
-        with _Extractor(self.region, self.customer_batch_size) as extractor:
+        with (
+            _collected_between_batches(),
+            _Extractor(self.region, self.customer_batch_size) as extractor,
+        ):
             # While a batch is matched and written here, the customer records of the next one
             # are normalised in a second process: the two halves of the work, side by side.
             ahead: tuple[list[IngestItem], _Extraction] | None = None
@@ -310,6 +314,8 @@ class IngestService:
         with self.database.write() as session:
             _Batch(IngestStore(session), self, done, prepared).run(batch)
         report.merge(done)  # only once committed
+        if not gc.isenabled():  # (see _collected_between_batches)
+            gc.collect(1)
 
     def rebuild(self, store: IngestStore, customer_ids: set[int]) -> None:
         """Rebuild the golden fields, value figures and search rows of these customers inside
@@ -318,6 +324,25 @@ class IngestService:
         batch.touched_golden |= customer_ids
         batch._rebuild_golden()
         store.refresh_activity(customer_ids, batch.now)
+
+
+@contextmanager
+def _collected_between_batches() -> Iterator[None]:
+    """Around an ingest: the cyclic garbage collector runs after each batch (on the young
+    objects: what the batch left) instead of as objects are made. A batch holds tens of
+    thousands of records alive while it is read and written, so the collector would otherwise
+    run its full collection over all of them again and again (at 1M interactions, 49 full
+    collections: about a third of the writing process's time). One full collection at the end
+    takes what the batches left to the oldest generation."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+        gc.collect()
 
 
 class _Batch:

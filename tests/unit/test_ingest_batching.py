@@ -161,3 +161,66 @@ def test_no_second_process_from_another_thread() -> None:
     worker.start()
     worker.join()
     assert seen == [True]  # the window's sync thread extracts in its own process
+
+
+class _Cycle:
+    """Garbage only the cyclic collector frees."""
+
+    made = 0
+    freed = 0
+
+    def __init__(self) -> None:
+        self.me = self
+        _Cycle.made += 1
+
+    def __del__(self) -> None:
+        _Cycle.freed += 1
+
+
+def test_the_collector_runs_between_batches_and_is_back_after_an_error(
+    open_new: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While a sync ingests, the cyclic garbage collector runs once after each batch (a batch
+    keeps many records alive, which the collector would otherwise scan again and again), and
+    is on again afterwards, also when a batch fails; what a batch leaves is freed."""
+    import gc
+
+    database = open_new("collector")
+    service = IngestService(database, customer_batch_size=10)
+    seen: list[tuple[bool, int]] = []
+    run = ingest_module._Batch.run
+
+    def observed(self: Any, batch: list[Any]) -> None:
+        seen.append((gc.isenabled(), _Cycle.made - _Cycle.freed))
+        _Cycle()  # left behind by every batch
+        run(self, batch)
+
+    monkeypatch.setattr(ingest_module._Batch, "run", observed)
+    people = [r for r in records() if not r.deleted][:40]
+    assert gc.isenabled()
+    service.ingest(people)
+    assert gc.isenabled()
+    assert len(seen) == 4
+    assert all(not enabled for enabled, _ in seen)
+    # Each batch finds the previous one's garbage already freed.
+    assert all(alive == 0 for _, alive in seen)
+
+    def failing(self: Any, batch: list[Any]) -> None:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(ingest_module._Batch, "run", failing)
+    with pytest.raises(RuntimeError):
+        service.ingest(people)
+    assert gc.isenabled()
+
+
+def test_a_caller_that_turned_the_collector_off_keeps_it_off(open_new: Any) -> None:
+    import gc
+
+    database = open_new("collector-off")
+    gc.disable()
+    try:
+        IngestService(database).ingest([r for r in records() if not r.deleted][:5])
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
