@@ -581,8 +581,18 @@ def _set_secret(args: argparse.Namespace) -> int:
     return 0
 
 
+def _output_file(path: Path) -> Path:
+    """Where an export goes: a new or regular file. An export is written beside it and then
+    moved over it (all or nothing), which would replace a device or a pipe (``/dev/full``,
+    ``/dev/stdout``: a root user's would be gone) instead of writing into it."""
+    output = path.expanduser()
+    if output.exists() and not output.is_file() and not output.is_dir():
+        raise CliError(f"{output} is not a regular file (a device or a pipe); give a file name")
+    return output
+
+
 def _outbox_export(services: app.Services, args: argparse.Namespace) -> int:
-    output = args.output.expanduser()
+    output = _output_file(args.output)
     if not output.parent.is_dir():
         raise CliError(f"no directory {output.parent}")
     n = OutboxService(services.database).export_jsonl(
@@ -626,7 +636,7 @@ def _match(services: app.Services, args: argparse.Namespace) -> int:
 
 
 def _export_matching(services: app.Services, args: argparse.Namespace) -> int:
-    output = args.output.expanduser()
+    output = _output_file(args.output)
     matching = MatchService(services.database)
     with private_text_file(output, newline="") as handle:
         if args.command == "links":

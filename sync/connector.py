@@ -19,6 +19,7 @@ Connectors never see the cache: they only get their state back. Secrets come fro
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
@@ -27,6 +28,8 @@ from typing import Any, Protocol
 
 from sync.mapping import MappingError, StreamMapping, raw_json
 from sync.records import Checkpoint, RecordKind, SourceRecord
+
+log = logging.getLogger(__name__)
 
 SecretLookup = Callable[[str], str]
 """Returns the secret stored under a name; raises :class:`MissingSecretError` when absent."""
@@ -124,6 +127,15 @@ class ForkSafe(Protocol):
     def after_fork(self) -> None: ...
 
 
+class Interruptible(Protocol):
+    """A connector whose read can block for long on its system (a tap that sends nothing for a
+    while). ``interrupt`` is called from another thread when the sync is cancelled: the read
+    blocked in the pass must end soon after, by raising :class:`Cancelled`, having yielded
+    nothing past what the system had sent."""
+
+    def interrupt(self) -> None: ...
+
+
 class ListsIds(Protocol):
     """A connector that can list a stream's current ids (for full extracts resumed mid-way)."""
 
@@ -139,17 +151,48 @@ def ordered_streams(streams: Iterable[StreamSpec]) -> tuple[str, ...]:
 
 
 class CancelToken:
-    """Set from any thread; the runner checks it between batches."""
+    """Set from any thread; the runner checks it between batches. What cannot wait for the next
+    batch (a reader blocked on a silent system) registers with :meth:`when_cancelled`."""
 
     def __init__(self) -> None:
         self._event = threading.Event()
+        self._lock = threading.Lock()
+        self._callbacks: list[Callable[[], None]] = []
 
     def cancel(self) -> None:
-        self._event.set()
+        with self._lock:
+            self._event.set()
+            callbacks = list(self._callbacks)
+        for callback in callbacks:
+            _call(callback)
 
     @property
     def cancelled(self) -> bool:
         return self._event.is_set()
+
+    def when_cancelled(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Have ``callback`` called (on the cancelling thread) when the token is cancelled, at
+        once if it already is; returns the function that forgets it again."""
+        with self._lock:
+            already = self._event.is_set()
+            if not already:
+                self._callbacks.append(callback)
+        if already:
+            _call(callback)
+
+        def forget() -> None:
+            with self._lock:
+                if callback in self._callbacks:
+                    self._callbacks.remove(callback)
+
+        return forget
+
+
+def _call(callback: Callable[[], None]) -> None:
+    try:
+        callback()
+    except Exception:  # the cancel itself (the flag) has happened; the reader stops at a batch
+        log.exception("a cancel callback failed")
 
 
 def map_rows(

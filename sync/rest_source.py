@@ -7,9 +7,11 @@ path (``data.items``, ``$.results[*]``). Authentication from the keychain: beare
 Timeouts; retries with exponential backoff on 429 and 5xx and on network errors, honouring
 ``Retry-After``. Incremental with ``since_param`` + ``since_field``: the newest value of that
 field seen in a complete run is sent back as the parameter on the next one. A stopped run
-resumes at the page after its last checkpoint. A pagination that loops (a cursor or next link
-seen before, the same page of records twice) stops the run with an error, and so does a
-redirect to another server when the source has credentials.
+resumes at the page after its last checkpoint. A cursor is followed while the answer gives one,
+empty pages included (a scan answers some mid-way); an empty page naming the cursor just sent
+ends the read. A pagination that loops (a cursor or next link seen before, the same page of
+records twice, a new cursor with each of 1,000 empty pages in a row) stops the run with an
+error, and so does a redirect to another server when the source has credentials.
 
 Source settings: ``base_url``, ``auth`` (``{ type = "bearer" | "basic" | "api_key", secret =
 "NAME", username = …, header = …, query_param = … }``), ``headers``, ``timeout`` (s, default
@@ -57,6 +59,9 @@ STREAM_KEYS = frozenset({"path", "params", "records", "pagination", "since_param
 _PAGINATIONS = ("page", "offset", "cursor", "link", "none")
 _AUTH = ("bearer", "basic", "api_key")
 _RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
+# A cursor read goes on past empty pages (a scan answers some mid-way), but not forever: a
+# change feed that hands out a new cursor with every empty answer would never end.
+MAX_EMPTY_CURSOR_PAGES = 1000
 
 
 def check(config: SourceConfig, key: str) -> None:
@@ -409,6 +414,7 @@ class RestConnector:
         # Loops: the cursors and next-page URLs of this read, the digest of the last page.
         visited: set[str] = set()
         last_page: bytes | None = None
+        empty_in_a_row = 0
         while True:
             params: dict[str, Any] = dict(stream.options.get("params", {}))
             if since_param and since:
@@ -487,8 +493,17 @@ class RestConnector:
             elif kind == "offset":
                 position = None if not records else position + len(records)
             elif kind == "cursor":
+                # Followed while the server gives one, past empty pages (a scan answers some
+                # mid-way); an empty page that names the cursor just sent is the end.
                 following = json_path(document, str(pagination["cursor_path"]))
-                position = following if following and records else None
+                ended = not records and str(following) == str(position)
+                position = following if following and not ended else None
+                empty_in_a_row = 0 if records else empty_in_a_row + 1
+                if position is not None and empty_in_a_row >= MAX_EMPTY_CURSOR_PAGES:
+                    raise ConnectorError(
+                        f"{self.name}/{name}: {empty_in_a_row:,} empty pages in a row, each with "
+                        "a new cursor: the server never says the read is over; stopped"
+                    )
                 if position is not None and str(position) in visited:
                     raise ConnectorError(
                         f"{self.name}/{name}: the server sent cursor {str(position)[:100]!r} "

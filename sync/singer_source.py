@@ -8,7 +8,10 @@ the whole tap is one resumable pass), and the last committed state is handed bac
 with ``--state FILE`` on the next run. A tap's secret configuration can come from the keychain:
 ``config_secret = "NAME"`` holds the tap's JSON config, written to a private temporary file
 given with ``--config``. Output is read as bytes and decoded a line at a time: a line that is
-not JSON, or a record that is not UTF-8 text, goes to quarantine as it came.
+not JSON, or a record that is not UTF-8 text, goes to quarantine whole, as it came (bytes that
+are not UTF-8 as backslash escapes); a STATE that is not UTF-8 text stops the pass (it would go
+back to the tap altered). A configured ``tap_stream`` the tap never mentions while it sends
+records no stream maps is an error naming what it sent (see :class:`_StreamsSeen`).
 
 Source settings: ``command`` or ``file``, ``config_secret``, ``state_arg`` (default
 ``--state``), ``config_arg`` (default ``--config``). Stream settings: ``tap_stream``.
@@ -30,6 +33,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from sync.connector import (
+    Cancelled,
     ConnectorError,
     Item,
     Rejected,
@@ -81,6 +85,20 @@ class SingerConnector:
         self.by_tap_stream: dict[str, StreamSpec] = {
             str(s.options.get("tap_stream", s.name)): s for s in config.streams
         }
+        # Set by interrupt() (another thread): the tap is ended, its output no longer used.
+        self._interrupted = threading.Event()
+        self._lock = threading.Lock()
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def interrupt(self) -> None:
+        """The sync was cancelled: end the running tap, so a read blocked on a tap that sends
+        nothing ends now; the pass raises :class:`Cancelled` (what its committed checkpoints
+        cover stays, the next run resumes from there)."""
+        with self._lock:
+            self._interrupted.set()
+            process = self._process
+        if process is not None and process.poll() is None:
+            process.terminate()
 
     def passes(self) -> tuple[str, ...]:
         return (PASS,)
@@ -125,6 +143,10 @@ class SingerConnector:
             )
         except OSError as error:
             raise ConnectorError(f"{self.name}: cannot start {command[0]} ({error})") from None
+        with self._lock:
+            self._process = process
+            if self._interrupted.is_set():  # cancelled while it started
+                process.terminate()
         errors: deque[str] = deque(maxlen=20)
         stderr = process.stderr
         assert process.stdout is not None
@@ -148,19 +170,26 @@ class SingerConnector:
             drain.join(timeout=5)
             process.stdout.close()
             stderr.close()
+            with self._lock:
+                self._process = None
         if code != 0:
             last = next((e.strip() for e in reversed(errors) if e.strip()), "no message")
             raise ConnectorError(f"{self.name}: the tap exited with status {code}: {last}")
 
     def _messages(self, lines: Iterable[bytes], state: dict[str, Any]) -> Iterator[Item]:
         last_state = state.get("singer")
+        streams = _StreamsSeen(self.name, self.by_tap_stream)
         for number, data in enumerate(lines, start=1):
+            if self._interrupted.is_set():  # (a tap ended mid-line: its last line is cut)
+                raise Cancelled
             try:
                 line, bad_bytes = data.decode("utf-8"), False
             except UnicodeDecodeError:
                 line, bad_bytes = data.decode("utf-8", "replace"), True
             if not line.strip():
                 continue
+            # What came, whole: bad bytes as backslash escapes (``\xe9``), never replaced.
+            raw = (data.decode("utf-8", "backslashreplace") if bad_bytes else line).rstrip("\r\n")
             try:
                 message = json.loads(line)
             except (ValueError, RecursionError):  # (nested too deep for the parser)
@@ -169,11 +198,13 @@ class SingerConnector:
                     PASS,
                     next(iter(self.streams)).kind,
                     None,
-                    line[:4000],
+                    raw,
                     f"line {number}: not a JSON message",
                 )
                 continue
             kind = message.get("type") if isinstance(message, dict) else None
+            if kind in ("RECORD", "SCHEMA", "ACTIVATE_VERSION"):
+                streams.mentioned(message.get("stream"), kind == "RECORD")
             if kind == "RECORD":
                 stream = self.by_tap_stream.get(str(message.get("stream")))
                 record = message.get("record")
@@ -185,7 +216,7 @@ class SingerConnector:
                         stream.name,
                         stream.kind,
                         None,
-                        line[:4000],
+                        raw,
                         "RECORD without a record object",
                     )
                     continue
@@ -195,7 +226,7 @@ class SingerConnector:
                         stream.name,
                         stream.kind,
                         stream.mapping.source_id(record),
-                        data.decode("utf-8", "backslashreplace").rstrip("\r\n"),  # whole: a record
+                        raw,
                         f"line {number}: bad encoding: bytes that are not UTF-8 text",
                     )
                     continue
@@ -203,9 +234,66 @@ class SingerConnector:
                 if isinstance(item, Rejected) or stream.mapping.keeps(item):
                     yield item
             elif kind == "STATE":
+                if bad_bytes:
+                    # Handed back to the tap next run, it would resume from a changed bookmark.
+                    raise ConnectorError(
+                        f"{self.name}: line {number}: the tap's STATE message holds bytes that "
+                        "are not UTF-8 text; it is not kept (the next run resumes from the last "
+                        "good state)"
+                    )
                 last_state = message.get("value")
+                if streams.suspect():
+                    continue  # held back until the missing stream shows up (see _StreamsSeen)
                 yield Checkpoint(self.name, PASS, {"singer": last_state, "at": _now()})
+        if self._interrupted.is_set():
+            raise Cancelled
+        streams.check()
         yield Checkpoint(self.name, PASS, {"singer": last_state, "at": _now(), "done": True})
+
+
+class _StreamsSeen:
+    """Which tap streams a run mentions, to tell a mistyped ``tap_stream`` from an empty stream.
+
+    Some taps send no SCHEMA for a stream with nothing new, so a configured stream that never
+    shows up is no error by itself. It is one when the tap also sent records of streams that no
+    configured stream maps: those are most likely the records the configured name meant (a typo,
+    a renamed stream), and they are being skipped. Then the tap's states are held back (saving
+    one would resume the next run past the skipped records), and the run ends with an error
+    naming what the tap did send.
+    """
+
+    def __init__(self, source: str, configured: Mapping[str, StreamSpec]) -> None:
+        self.source = source
+        self.configured = configured
+        self.seen: set[str] = set()
+        self.skipped: dict[str, int] = {}  # records of streams no configured stream maps
+
+    def mentioned(self, stream: object, record: bool) -> None:
+        name = str(stream)
+        self.seen.add(name)
+        if record and name not in self.configured:
+            self.skipped[name] = self.skipped.get(name, 0) + 1
+
+    def missing(self) -> list[str]:
+        return [name for name in self.configured if name not in self.seen]
+
+    def suspect(self) -> bool:
+        return bool(self.skipped) and bool(self.missing())
+
+    def check(self) -> None:
+        if not self.suspect():
+            return
+        missing = ", ".join(
+            f"{name!r} (stream {self.configured[name].name})" for name in self.missing()
+        )
+        sent = ", ".join(
+            f"{name!r} ({n} record{'' if n == 1 else 's'})" for name, n in self.skipped.items()
+        )
+        raise ConnectorError(
+            f"{self.source}: the tap sent nothing of tap_stream {missing} but sent records of "
+            f"{sent}, which no stream maps; check tap_stream in the sources file (the tap's "
+            "state was not saved past them: the next run reads them again)"
+        )
 
 
 def _now() -> str:

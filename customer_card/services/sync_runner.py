@@ -195,6 +195,11 @@ class SyncRunner:
                 config.name, streams, f"unexpected {type(error).__name__}: {error}", summary
             )
             return
+        # A cancel reaches at once a read blocked on its system (a tap that sends nothing).
+        interrupt = getattr(connector, "interrupt", None)
+        forget_interrupt = (
+            cancel.when_cancelled(interrupt) if cancel is not None and callable(interrupt) else None
+        )
         try:
             for name in connector.passes():
                 if cancel is not None and cancel.cancelled:
@@ -227,6 +232,8 @@ class SyncRunner:
             message = f"unexpected {type(error).__name__}: {error}"
             self._failed(config.name, list(connector.passes()), message, summary)
         finally:
+            if forget_interrupt is not None:
+                forget_interrupt()
             close = getattr(connector, "close", None)
             if callable(close):
                 close()

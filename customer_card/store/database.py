@@ -15,17 +15,26 @@ from typing import Any
 
 import sqlcipher3
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, Engine, ExceptionContext
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import QueuePool
 
-from customer_card.store.errors import CacheBusyError, CorruptCacheError
+from customer_card.store.errors import (
+    CacheBusyError,
+    CacheDiskError,
+    CacheError,
+    CacheFullError,
+    CorruptCacheError,
+)
 
 log = logging.getLogger(__name__)
 
 DEFAULT_BUSY_TIMEOUT_MS = 5000
 KEY_BYTES = 32
+# SQLite's primary result codes for a disk that failed (extended codes keep them in the low byte).
+SQLITE_IOERR = 10
+SQLITE_FULL = 13
 # Page cache per connection, in KiB (SQLite's default is 2 MiB). Ingest and inline matching
 # touch customers all over the file (a sync in time order, not person order): every page read
 # again is decrypted again, so a larger cache saves real work. Pages are only held once used.
@@ -64,11 +73,35 @@ def connect_raw(
     return conn
 
 
+def disk_error(path: Path, error: BaseException) -> CacheError | None:
+    """The store's error for a driver error that says the disk failed (full, or I/O), else
+    None. Either way SQLite ends or rolls back the transaction: nothing of it is in the file."""
+    code = getattr(error, "sqlite_errorcode", None)
+    if not isinstance(code, int):
+        return None
+    if code & 0xFF == SQLITE_FULL:
+        return CacheFullError(
+            "The disk is full: nothing of the change in progress was saved. Free some space "
+            f"and try again; a sync resumes where it stopped. (Cache: {path})"
+        )
+    if code & 0xFF == SQLITE_IOERR:
+        return CacheDiskError(
+            "The disk failed to read or write the cache: nothing of the change in progress was "
+            "saved. Check the disk (or the network share) and try again; a sync resumes where "
+            f"it stopped. (Cache: {path})"
+        )
+    return None
+
+
 def probe(path: Path, data_key: bytes) -> None:
-    """Open the file once with a key already known to be right; a failure means a damaged file."""
+    """Open the file once with a key already known to be right; a failure means a damaged file
+    (or a failing disk)."""
     try:
         connect_raw(path, data_key, DEFAULT_BUSY_TIMEOUT_MS).close()
     except sqlcipher3.DatabaseError as error:
+        failed = disk_error(path, error)
+        if failed is not None:
+            raise failed from error
         if "locked" in str(error) or "busy" in str(error):
             raise CacheBusyError(
                 f"The cache {path} is busy (another program holds it). Try again in a moment."
@@ -88,11 +121,12 @@ class Database:
         self.path = path
         self.busy_timeout_ms = busy_timeout_ms
         self.engine: Engine = _engine(
-            lambda: connect_raw(path, data_key, busy_timeout_ms), pool_size=4, max_overflow=4
+            path, lambda: connect_raw(path, data_key, busy_timeout_ms), pool_size=4, max_overflow=4
         )
         # One writer at a time anyway (BEGIN IMMEDIATE): a second one in this process waits
         # on the busy timeout through an overflow connection, as it would from another process.
         self.write_engine: Engine = _engine(
+            path,
             lambda: connect_raw(path, data_key, busy_timeout_ms, WRITE_CACHE_KIB),
             pool_size=1,
             max_overflow=3,
@@ -104,19 +138,34 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[Session]:
-        """A read transaction: one consistent snapshot (WAL readers never block the writer)."""
-        with self._sessions() as session, session.begin():
-            yield session
+        """A read transaction: one consistent snapshot (WAL readers never block the writer).
+        A disk that fails (a sort spilled to a full disk) is a :class:`CacheError`."""
+        try:
+            with self._sessions() as session, session.begin():
+                yield session
+        except (OperationalError, sqlcipher3.OperationalError) as error:
+            failed = disk_error(self.path, _driver_error(error))
+            if failed is not None:
+                raise failed from error
+            raise
 
     @contextmanager
     def write(self) -> Iterator[Session]:
         """A write transaction, taken at once (BEGIN IMMEDIATE) so two writers queue on the
-        busy timeout instead of failing half-way; committed on success, rolled back on error."""
+        busy timeout instead of failing half-way; committed on success, rolled back on error.
+
+        A full or failing disk is a :class:`CacheFullError` or :class:`CacheDiskError`, raised
+        from the statement that needed the space or from the commit, the driver's own cursors
+        (bulk inserts) included: the transaction is then rolled back whole."""
         try:
             with self._write_sessions() as session, session.begin():
                 yield session
-        except OperationalError as error:
-            if "locked" in str(error.orig) or "busy" in str(error.orig):
+        except (OperationalError, sqlcipher3.OperationalError) as error:
+            orig = _driver_error(error)
+            failed = disk_error(self.path, orig)
+            if failed is not None:
+                raise failed from error
+            if "locked" in str(orig) or "busy" in str(orig):
                 raise CacheBusyError(
                     f"The cache is busy: another program (probably the open Customer Card "
                     f"window) kept it locked for more than {self.busy_timeout_ms / 1000:g} s. "
@@ -131,7 +180,13 @@ class Database:
         self.write_engine.dispose(close=close)
 
 
-def _engine(creator: Callable[[], Any], *, pool_size: int, max_overflow: int) -> Engine:
+def _driver_error(error: BaseException) -> BaseException:
+    """The driver's error under SQLAlchemy's wrapper (the error itself when not wrapped)."""
+    orig = getattr(error, "orig", None)
+    return orig if isinstance(orig, BaseException) else error
+
+
+def _engine(path: Path, creator: Callable[[], Any], *, pool_size: int, max_overflow: int) -> Engine:
     engine = create_engine(
         "sqlite://",
         creator=creator,
@@ -142,6 +197,15 @@ def _engine(creator: Callable[[], Any], *, pool_size: int, max_overflow: int) ->
         pool_use_lifo=True,  # the warmest connection first
     )
     event.listen(engine, "begin", _begin)
+
+    # Whatever runs the statement (a service's transaction, a migration on open): a full or
+    # failing disk is the store's one clear error, not the driver's with the SQL and its values.
+    def on_error(context: ExceptionContext) -> None:
+        failed = disk_error(path, context.original_exception)
+        if failed is not None:
+            raise failed from context.original_exception
+
+    event.listen(engine, "handle_error", on_error)
     return engine
 
 

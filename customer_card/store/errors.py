@@ -33,3 +33,13 @@ class CacheBusyError(CacheError):
 
 class CacheNewerError(CacheError):
     """The cache was written by a newer version of Customer Card."""
+
+
+class CacheFullError(CacheError):
+    """The cache could not grow: its disk is full (SQLite's ``SQLITE_FULL``). SQLite rolled the
+    transaction back, so the cache is as it was before it."""
+
+
+class CacheDiskError(CacheError):
+    """The disk failed a read or a write of the cache (SQLite's ``SQLITE_IOERR``: a removed
+    drive, a network share that dropped); the transaction was not committed."""

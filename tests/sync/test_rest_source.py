@@ -150,6 +150,14 @@ def handler_for(api: Api) -> type[BaseHTTPRequestHandler]:
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
+            elif url.path == "/v1/scan":  # a scan: empty pages mid-way, a cursor kept at its end
+                step = int(query.get("cursor", "s0")[1:])
+                items = [] if step % 2 else page(CONSENTS, step // 2 * 4, 4)
+                following = f"s{min(step + 1, 5)}"  # at the end, the cursor it was sent
+                self.send(200, {"items": items, "meta": {"next": following}})
+            elif url.path == "/v1/feed":  # a change feed: a new cursor with every empty answer
+                step = int(query.get("cursor", "0"))
+                self.send(200, {"items": [], "meta": {"next": str(step + 1)}})
             elif url.path == "/v1/consents":
                 start = int(query.get("cursor", "0"))
                 following = str(start + 4) if start + 4 < len(CONSENTS) else None
@@ -554,3 +562,49 @@ def test_urls_in_messages_never_show_a_query_or_user_info() -> None:
         == "https://api.example.com/v1/orders"
     )
     assert _shown("/v1/orders?token=x") == "/v1/orders"
+
+
+def test_a_cursor_is_followed_past_empty_pages_while_the_server_gives_one(
+    api: tuple[Api, str], database: Database, tmp_path: Path
+) -> None:
+    """Scan-style APIs answer empty pages mid-scan; the scan ends when the cursor stays put."""
+    server, base = api
+    text = f"""
+[sources.optin]
+type = "rest"
+base_url = "{base}/v1"
+[sources.optin.streams.consents]
+kind = "consent"
+path = "/scan"
+records = "items"
+pagination = {{ type = "cursor", param = "cursor", cursor_path = "meta.next" }}
+id = "key"
+[sources.optin.streams.consents.fields]
+customer_ref = "customer"
+purpose = {{ value = "marketing_email" }}
+status = {{ column = "ok", map = {{ O = "granted", N = "denied" }} }}
+"""
+    summary = run_alone(database, tmp_path, text)
+
+    assert summary.ok, summary.errors
+    assert summary.total("read") == len(CONSENTS)
+    assert [r.rsplit("=", 1)[-1] for r in server.requests] == [
+        "/v1/scan",
+        *(f"s{n}" for n in range(1, 6)),
+    ]
+
+
+def test_a_cursor_that_is_new_with_every_empty_page_stops_with_an_error(
+    api: tuple[Api, str], database: Database, tmp_path: Path
+) -> None:
+    """Followed past empty pages, but a change feed whose cursor never settles is no scan."""
+    server, base = api
+    store_secret("orders-key", API_KEY)
+    pagination = '{ type = "cursor", cursor_path = "meta.next" }'
+    summary = run_alone(database, tmp_path, orders_source(base, "/feed", pagination, "items"))
+
+    assert summary.errors["orders"] == (
+        "orders/orders: 1,000 empty pages in a row, each with a new cursor: the server never "
+        "says the read is over; stopped"
+    )
+    assert len(server.requests) == 1000

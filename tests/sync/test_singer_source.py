@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from customer_card.services.sync_runner import SyncProgress, SyncSummary
 from customer_card.store.database import Database
 from customer_card.store.sync_store import SyncStore
+from sync.connector import CancelToken
 from sync.sources import store_secret
 from tests.sync.conftest import make_runner, write_sources
 
@@ -177,3 +183,134 @@ def test_a_tap_dying_mid_stream_keeps_what_it_sent_and_resumes_from_its_last_sta
     second = runner.run(write_sources(tmp_path, tap_sources()).select(None))
     assert second.ok, second.errors
     assert first.total("inserted") + second.total("inserted") == 32  # nothing lost, no double
+
+
+def _tap_output(tmp_path: Path, lines: list[bytes], tap_stream: str = "customers") -> Any:
+    (tmp_path / "out.jsonl").write_bytes(b"".join(line + b"\n" for line in lines))
+    streams = STREAMS.replace(
+        '[sources.eshop.streams.customers]\nkind = "customer"\n',
+        f'[sources.eshop.streams.customers]\nkind = "customer"\ntap_stream = "{tap_stream}"\n',
+    )
+    return write_sources(
+        tmp_path, '[sources.eshop]\ntype = "singer"\nfile = "out.jsonl"\n' + streams
+    ).select(None)
+
+
+def _message(**fields: Any) -> bytes:
+    return json.dumps(fields).encode()
+
+
+CUSTOMER_LINES = [
+    _message(type="SCHEMA", stream="customers", schema={}, key_properties=["id"]),
+    _message(type="RECORD", stream="customers", record={"id": 1, "name": "Ana LEROY"}),
+    _message(type="STATE", value={"bookmarks": {"customers": 1}}),
+    _message(type="RECORD", stream="customers", record={"id": 2, "name": "Léo PETIT"}),
+    _message(type="STATE", value={"bookmarks": {"customers": 2}}),
+]
+
+
+def test_a_mistyped_tap_stream_is_an_error_naming_what_the_tap_sent(
+    database: Database, tmp_path: Path
+) -> None:
+    runner = make_runner(database)
+    lines = [_message(type="SCHEMA", stream="orders", schema={}), *CUSTOMER_LINES]
+    summary = runner.run(_tap_output(tmp_path, lines, tap_stream="custommers"))
+
+    assert summary.errors["eshop"] == (
+        "eshop: the tap sent nothing of tap_stream 'custommers' (stream customers) but sent "
+        "records of 'customers' (2 records), which no stream maps; check tap_stream in the "
+        "sources file (the tap's state was not saved past them: the next run reads them again)"
+    )
+    with database.read() as session:
+        assert not SyncStore(session).state("eshop", "tap"), "no state past skipped records"
+
+    fixed = runner.run(_tap_output(tmp_path, lines))
+    assert fixed.ok, fixed.errors
+    assert fixed.total("inserted") == 2
+
+
+def test_a_configured_stream_the_tap_never_mentions_is_not_an_error_by_itself(
+    database: Database, tmp_path: Path
+) -> None:
+    """Some taps send no SCHEMA for a stream with nothing new (here: orders)."""
+    ignored = _message(type="RECORD", stream="audit", record={"x": 1})
+    runner = make_runner(database)
+    summary = runner.run(_tap_output(tmp_path, CUSTOMER_LINES))
+    assert summary.ok, summary.errors
+    assert summary.total("inserted") == 2
+    # A stream nobody maps, when every configured one showed up, is no error either.
+    lines = [*CUSTOMER_LINES, _message(type="SCHEMA", stream="orders", schema={}), ignored]
+    assert runner.run(_tap_output(tmp_path, lines)).ok
+
+
+def test_a_state_that_is_not_utf8_stops_the_pass_and_is_not_kept(
+    database: Database, tmp_path: Path
+) -> None:
+    bad_state = '{"type": "STATE", "value": {"bookmarks": {"customers": "Hélène"}}}'
+    lines = [*CUSTOMER_LINES[:3], bad_state.encode("latin-1"), *CUSTOMER_LINES[3:]]
+    summary = make_runner(database, batch_size=2).run(_tap_output(tmp_path, lines))
+
+    assert summary.errors["eshop"] == (
+        "eshop: line 4: the tap's STATE message holds bytes that are not UTF-8 text; it is not "
+        "kept (the next run resumes from the last good state)"
+    )
+    with database.read() as session:
+        state = SyncStore(session).state("eshop", "tap")
+    assert state is not None
+    assert state["singer"] == {"bookmarks": {"customers": 1}}, "the last good state"
+
+
+def test_a_line_that_is_neither_json_nor_utf8_is_quarantined_whole(
+    database: Database, tmp_path: Path
+) -> None:
+    noise = "avertissement : données reçues ".encode("latin-1") * 400  # 12,000 bytes
+    summary = make_runner(database).run(_tap_output(tmp_path, [*CUSTOMER_LINES, noise]))
+
+    assert summary.ok, summary.errors
+    assert summary.total("quarantined") == 1
+    with database.read() as session:
+        (kept,) = SyncStore(session).quarantined()
+    assert kept.reason == "line 6: not a JSON message"
+    assert kept.raw == "avertissement : donn\\xe9es re\\xe7ues " * 400, "every byte, escaped"
+    assert kept.raw.encode("latin-1").decode("unicode_escape").encode("latin-1") == noise
+
+
+def test_a_cancel_ends_a_tap_that_sends_nothing_and_the_next_run_resumes(
+    database: Database, tmp_path: Path
+) -> None:
+    store_secret("eshop-tap", json.dumps({"api_key": "tap-key"}))
+    pid_file = tmp_path / "tap.pid"
+    hanging = write_sources(tmp_path, tap_sources(0, "--hang", str(pid_file))).select(None)
+    runner = make_runner(database, batch_size=5)
+    token = CancelToken()
+    # Batches of 5 items (a customer, a state, …): 10 of the 12 customers the tap sends before
+    # it waits are committed, the last 2 wait for a batch to fill.
+    committed = threading.Event()
+    result: list[SyncSummary] = []
+
+    def progress(done: SyncProgress) -> None:
+        if done.read >= 10:
+            committed.set()
+
+    def run() -> None:
+        result.append(runner.run(hanging, progress=progress, cancel=token))
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    assert committed.wait(30), "the customers were never committed"
+    time.sleep(0.5)  # the runner goes back to reading the tap, which sends nothing more
+    assert pid_file.read_text()
+
+    token.cancel()  # as the window's Cancel does, from another thread
+
+    worker.join(timeout=15)
+    assert not worker.is_alive(), "the cancel waited for the silent tap"
+    (summary,) = result
+    assert summary.cancelled
+    assert summary.errors == {}, "a cancel is not the source's failure"
+    with pytest.raises(ProcessLookupError):
+        os.kill(int(pid_file.read_text()), 0)  # the tap is gone (ended and reaped)
+
+    again = runner.run(write_sources(tmp_path, tap_sources()).select(None))
+    assert again.ok, again.errors
+    assert summary.total("inserted") + again.total("inserted") == 32  # nothing lost, no double

@@ -161,3 +161,22 @@ def test_global_options_work_after_the_command(
     code, out, _ = run(capsys, "search", "Jocelyne Michu", "--db", str(demo_db), "--json")
     assert code == 0
     assert json.loads(out)["results"][0]["name"] == "Jocelyne Michu"
+
+
+@pytest.mark.parametrize(
+    "command", [("links", "export"), ("suggestions", "export"), ("outbox", "export")]
+)
+def test_an_export_into_a_pipe_or_device_is_refused_not_replaced(
+    demo_db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], command: tuple[str, str]
+) -> None:
+    """An export is written beside its file, then moved over it: over ``/dev/full`` (run as
+    root) that move replaced the device with a regular file."""
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    code, out, err = run(capsys, "--db", str(demo_db), *command, "--output", str(pipe))
+    assert code == cli.EXIT_ERROR
+    assert err == (
+        f"customer-card: {pipe} is not a regular file (a device or a pipe); give a file name\n"
+    )
+    assert out == ""
+    assert pipe.is_fifo(), "still the pipe it was"
