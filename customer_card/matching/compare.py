@@ -9,10 +9,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 from functools import lru_cache, partial
 
 from rapidfuzz import fuzz
-from rapidfuzz.distance import JaroWinkler, Levenshtein
+from rapidfuzz.distance import OSA, Hamming, JaroWinkler, Levenshtein
 
 from customer_card.matching.config import FIELDS, FieldWeights
 from customer_card.matching.link import (
@@ -24,6 +25,8 @@ from customer_card.matching.normalise import name_core
 from customer_card.matching.profile import Profile
 
 FAMILY_SIMILARITY = 0.90
+# Family names this long or longer one edit apart (a transposition is one) are close.
+_TYPO_FAMILY = 4
 STREET_SIMILARITY = 85.0
 # Reading given and family names the other way round costs this much evidence (in bits):
 # swaps are real (about 3 % of records) but rarer than plain agreement.
@@ -71,6 +74,10 @@ def family_level(a: str, b: str) -> int:
     if core_a == core_b or a.replace(" ", "") == b.replace(" ", ""):
         return 1
     if JaroWinkler.similarity(core_a, core_b) >= FAMILY_SIMILARITY:
+        return 2
+    # One typo in a short name: Jaro-Winkler is strict with few letters ('webb' and 'webv'
+    # score .88, as 'ryan' and 'ryah'), while one edit in four letters or more is a typo.
+    if min(len(core_a), len(core_b)) >= _TYPO_FAMILY and OSA.distance(core_a, core_b) <= 1:
         return 2
     # Compound names kept whole in one system: 'lefebvredumas' and 'lefebvre'.
     shorter, longer = sorted((core_a, core_b), key=len)
@@ -266,7 +273,8 @@ class Comparer:
 
     def _birth_level(self, b: Profile) -> int:
         """Birth dates: the same (first reading) 1; a common reading or day and month
-        swapped 2; the same year 3; else 4; 0 when one side has none."""
+        swapped 2; one slip of the keyboard apart (``dates_one_slip_apart``) 3; the same
+        year 4; else 5; 0 when one side has none."""
         births_a, births_b = self._a.births, b.births
         if not births_a or not births_b:
             return 0
@@ -275,9 +283,41 @@ class Comparer:
             return 1
         if not self._births.isdisjoint(births_b) or birth_dates_compatible(first_a, first_b):
             return 2
-        if first_a.year == first_b.year:
+        if dates_one_slip_apart(first_a, first_b):
             return 3
-        return 4
+        if first_a.year == first_b.year:
+            return 4
+        return 5
+
+
+def dates_one_slip_apart(a: date, b: date) -> bool:
+    """Whether two dates written as digits (YYYYMMDD) differ by one typed digit or two
+    neighbouring digits typed the other way round: 1961-04-13 and 1961-04-18, 1951 and
+    1952, the 13th and the 31st. One person's records carry such slips; two people's
+    dates rarely sit so close (twins share the date, siblings are born months apart), and
+    those that do still need their names to agree."""
+    # Most dates compared differ in their year and their day, digits too far apart for one
+    # slip: told without writing the digits.
+    if a.year != b.year and a.day != b.day:
+        return False
+    return one_slip_apart(_digits(a), _digits(b))
+
+
+def one_slip_apart(x: str, y: str) -> bool:
+    """Whether two codes of one length (a postcode, a date's digits) differ by one character
+    or by two neighbouring characters typed the other way round: '69003' and '69008',
+    '2272' and '2227'. Not a similarity: a code's characters are not a word's letters."""
+    # (Asked of most pairs compared: differing postcodes, differing dates. Hamming's C code
+    # answers most with a mismatch count over 2.)
+    if len(x) != len(y):
+        return False
+    differ = Hamming.distance(x, y, score_cutoff=2)
+    return differ == 1 or (differ == 2 and OSA.distance(x, y, score_cutoff=1) == 1)
+
+
+@lru_cache(maxsize=1 << 14)
+def _digits(d: date) -> str:
+    return f"{d.year:04d}{d.month:02d}{d.day:02d}"
 
 
 @lru_cache(maxsize=1 << 14)  # asked of both records of most pairs with different e-mails
@@ -358,12 +398,66 @@ def _kinds(ids: tuple[str, ...]) -> frozenset[str]:
 
 
 def _address(a: Profile, b: Profile) -> int:
+    """The street with the same postcode 1; the postcode alone 2; the city alone (a
+    postcode missing) 3; else 4. A postcode one slip from the other's ('2272', '2227') is
+    the same when the street and the city agree: one person's address mistyped, not two
+    people living at the same number of the same street in neighbouring towns."""
     if a.postcode and b.postcode:
         if a.postcode != b.postcode:
+            if (
+                _cities_agree(a.city, b.city)
+                and one_slip_apart(a.postcode, b.postcode)
+                and streets_agree(a.street, b.street)
+            ):
+                return 1
             return 4
-        if a.street and b.street and fuzz.token_set_ratio(a.street, b.street) >= STREET_SIMILARITY:
+        if not (a.street and b.street):
+            return 2
+        # (Most agreeing streets agree word for word: the fallbacks are for the rest.)
+        if fuzz.token_set_ratio(a.street, b.street) >= STREET_SIMILARITY:
             return 1
-        return 2
+        return 1 if _streets_agree_otherwise(a.street, b.street) else 2
     if a.city and b.city:
         return 3 if a.city == b.city else 4
     return 0
+
+
+def streets_agree(a: str, b: str) -> bool:
+    """Whether two (normalised) street lines are one address: the same words in any order,
+    one line holding more ('12 rue des lilas' and '12 rue des lilas bat c'), typos — or the
+    same letters with the spaces typed elsewhere ('bannerstreet', 'banner street')."""
+    if not a or not b:
+        return False
+    return fuzz.token_set_ratio(a, b) >= STREET_SIMILARITY or _streets_agree_otherwise(a, b)
+
+
+def _streets_agree_otherwise(a: str, b: str) -> bool:
+    """``streets_agree`` of lines whose words do not agree as they are."""
+    if fuzz.ratio(a.replace(" ", ""), b.replace(" ", "")) >= STREET_SIMILARITY:
+        return True
+    return _words_found(a.split(), b.split()) >= STREET_SIMILARITY
+
+
+def _words_found(a: list[str], b: list[str]) -> float:
+    """How well the words of the shorter line are found among the other's (each word's best
+    similarity, averaged: the Monge-Elkan measure), so that a typo in one word and a word
+    more on one side ('23 bennelong cescent' and '23 bennelong crescent roskhill') still
+    agree. Numbers must be found as they are: '12' and '14' are two houses."""
+    shorter, longer = (a, b) if len(a) <= len(b) else (b, a)
+    if not shorter:
+        return 0.0
+    total = 0.0
+    for word in shorter:
+        if word.isdigit():
+            total += 100.0 if word in longer else 0.0
+        else:
+            total += max(fuzz.ratio(word, other) for other in longer)
+    return total / len(shorter)
+
+
+@lru_cache(maxsize=1 << 14)  # asked of most pairs with different postcodes; cities repeat
+def _cities_agree(a: str, b: str) -> bool:
+    """Cities that may be one (one may be missing): the same, or one typo apart."""
+    if not a or not b or a == b:
+        return True
+    return OSA.distance(a.replace(" ", ""), b.replace(" ", ""), score_cutoff=1) <= 1

@@ -111,7 +111,7 @@ def config_from_dict(data: Mapping[str, Any]) -> MatchConfig:
     weights = []
     for name in FIELDS:
         spec = _table(fields_table, name, prefix="fields.")
-        weights.append(_field(name, spec))
+        weights.append(_upgraded(_field(name, spec)))
     survivorship = data.get("survivorship", {})
     if not isinstance(survivorship, Mapping):
         raise ConfigError("[survivorship] must be a table")
@@ -172,6 +172,28 @@ def _positive_number(table: Mapping[str, Any], key: str) -> float:
     if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
         raise ConfigError(f"thresholds.{key} must be a positive number, not {value!r}")
     return float(value)
+
+
+# Levels that later versions added to a field, with their m and u: a configuration written
+# before (a user's copy, a 'match estimate' output) gets them, the other levels' m and u
+# scaled to make room. (field, level, the level it comes before, m, u)
+_ADDED_LEVELS = (("birth_date", "typo", "year", 0.02, 0.0012),)
+
+
+def _upgraded(weights: FieldWeights) -> FieldWeights:
+    for name, level, before, m_new, u_new in _ADDED_LEVELS:
+        if weights.name != name or level in weights.levels or before not in weights.levels:
+            continue
+        at = weights.levels.index(before)
+        m = [x * (1.0 - m_new) for x in weights.m]
+        u = [x * (1.0 - u_new) for x in weights.u]
+        weights = FieldWeights(
+            name,
+            (*weights.levels[:at], level, *weights.levels[at:]),
+            (*m[:at], m_new, *m[at:]),
+            (*u[:at], u_new, *u[at:]),
+        )
+    return weights
 
 
 def _field(name: str, spec: Mapping[str, Any]) -> FieldWeights:

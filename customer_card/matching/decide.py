@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Collection, Hashable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any, Generic, TypeVar
 
@@ -36,6 +36,7 @@ from customer_card.matching.compare import (
     Comparer,
     Comparison,
     cached_name_reader,
+    dates_one_slip_apart,
     name_weights,
     spells_full_name,
 )
@@ -492,9 +493,18 @@ class Matcher:
                 suggestions.append(
                     Proposal(cluster, probability, f"shares {shared} but {why}", evidence)
                 )
-            elif why is None or why in (_NAMES_ONLY, _HOUSEHOLD):
+            elif (
+                why is None
+                or why in (_NAMES_ONLY, _HOUSEHOLD)
+                or (why in _NAME_CONFLICTS and _all_but_a_name(best.comparison.levels))
+                or (why == _BIRTHS and probable and _all_but_the_birth(best.comparison.levels))
+            ):
                 # (A clear disagreement without a shared identifier is another person at
-                # the same address or with the same name: nothing to review.) A record that
+                # the same address or with the same name: nothing to review — unless the
+                # rest agrees: a name disagreeing while the birth date and the street agree
+                # (a name replaced in one system, changed by marriage — or twins), or only
+                # the birth date disagreeing where the model would link (a wrong date, or
+                # a father and son named alike): a person tells.) A record that
                 # shares a household's identifier is one of its members, as a namesake is
                 # one of the customers of its name: each member gets its share of the odds
                 # (two members fitting alike: under a half each, not worth a review).
@@ -531,7 +541,7 @@ class Matcher:
             s
             for s in suggestions
             if not any(
-                conflict(mine, c.profile.identity())
+                _conflict(mine, c.profile.identity())
                 for c, _ in by_cluster[s.cluster]
                 for mine in linked
             )
@@ -637,7 +647,7 @@ def _disagreement(records: Sequence[Identity], incoming: Identity) -> tuple[str 
     everything than disagree: a typo or a wrong birth date in one of a person's records must
     not split a person the others show. A family member's records disagree with the other
     member's on every record that tells, so the majority never joins two members."""
-    whys = [conflict(incoming, record) for record in records]
+    whys = [_conflict(incoming, record) for record in records]
     why = next((w for w in whys if w), None)
     if why is None:
         return None, None
@@ -652,6 +662,29 @@ def _disagreement(records: Sequence[Identity], incoming: Identity) -> tuple[str 
     if agree > disagree:
         return None, f"{why} ({disagree} of {agree + disagree} records)"
     return why, None
+
+
+def _conflict(incoming: Identity, existing: Identity) -> str | None:
+    """``link.conflict``, where birth dates one slip of the keyboard apart
+    (``dates_one_slip_apart``) are not a disagreement: one person's records carry such
+    typos, and the names must still agree."""
+    why = conflict(incoming, existing)
+    if why == _BIRTHS and any(
+        dates_one_slip_apart(a, b) for a in incoming.birth_dates for b in existing.birth_dates
+    ):
+        why = conflict(replace(incoming, birth_dates=existing.birth_dates), existing)
+    return why
+
+
+def _all_but_a_name(levels: tuple[int, ...]) -> bool:
+    """Whether the birth date and the street agree (a name disagrees): what makes a name's
+    disagreement worth a review rather than another person."""
+    return levels[BIRTH] == 1 and levels[ADDRESS] == 1
+
+
+def _all_but_the_birth(levels: tuple[int, ...]) -> bool:
+    """Whether both names and the street agree (the birth dates disagree)."""
+    return levels[GIVEN] in (1, 2) and levels[FAMILY] in (1, 2) and levels[ADDRESS] == 1
 
 
 def _household(incoming: Profile, candidates: Sequence[Candidate[Any]]) -> set[str]:
@@ -712,6 +745,8 @@ _COMPLETED_FIELDS = (BIRTH, EMAIL, PHONE, CARD, SOCIAL, ADDRESS)
 _HANDLE_FULL = 1  # the handle level of a handle spelling both names
 _NAMES_ONLY = "only the names agree"
 _BIRTHS = "different birth dates"
+_NAME_CONFLICTS = ("different given names", "different family names")
+_BIRTH_TYPO = 3  # the birth-date level of dates one slip apart
 _HOUSEHOLD = "shares an identifier of several customers"
 
 
@@ -728,10 +763,11 @@ def _tf_weight(weights: FieldWeights, level: int, u_value: float) -> float:
 
 def corroborated(levels: tuple[int, ...]) -> bool:
     """Whether something besides the names agrees: the birth date (or its day/month
-    reading), the street, a phone, an e-mail address or a mailbox name that is more than the
-    names, a card or a social account. Without it a probable match stays a suggestion."""
+    reading, or the date one typo away), the street, a phone, an e-mail address or a mailbox
+    name that is more than the names, a card or a social account. Without it a probable
+    match stays a suggestion."""
     return (
-        levels[BIRTH] in (1, 2)
+        levels[BIRTH] in (1, 2, _BIRTH_TYPO)
         or levels[ADDRESS] == 1
         or levels[PHONE] == 1
         or levels[EMAIL] in (1, 2)

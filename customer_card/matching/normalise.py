@@ -180,9 +180,26 @@ def birth_date(raw: str | None) -> date | None:
     return parsed
 
 
+# Dates written as eight digits, as exports and forms without separators send them:
+# '19610403' (year first, ISO 8601's basic form) and '03041961' (day first). A birth year
+# (18xx to 20xx) cannot be read as a month, so the two never read one text both ways.
+_COMPACT_DATE = re.compile(r"\d{8}")
+_COMPACT_FORMATS = ("%Y%m%d", "%d%m%Y")
+_FIRST_BIRTH_YEAR = 1850
+
+
 @lru_cache(maxsize=65536)
 def _parse_date(text: str) -> tuple[date | None, str]:
     """The first format that reads ``text`` (strptime is slow and the same dates recur)."""
+    if _COMPACT_DATE.fullmatch(text):
+        for fmt in _COMPACT_FORMATS:
+            try:
+                parsed = datetime.strptime(text, fmt).date()
+            except ValueError:
+                continue
+            if parsed.year >= _FIRST_BIRTH_YEAR:
+                return parsed, fmt
+        return None, ""
     for fmt in _DATE_FORMATS:
         try:
             return datetime.strptime(text, fmt).date(), fmt
@@ -197,8 +214,8 @@ def birth_date_readings(raw: str | None) -> tuple[date, ...]:
     first = birth_date(raw)
     if first is None or raw is None:
         return ()
-    text = raw.strip()
-    if first.day <= 12 and first.day != first.month and not re.match(r"\d{4}", text):
+    year_first = _parse_date(raw.strip())[1].startswith("%Y")
+    if first.day <= 12 and first.day != first.month and not year_first:
         return (first, first.replace(month=first.day, day=first.month))
     return (first,)
 

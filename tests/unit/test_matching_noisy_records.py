@@ -83,7 +83,8 @@ def test_an_outweighed_disagreement_is_in_the_evidence() -> None:
     records = [
         _candidate(1, 10, _person("1954-03-24")),
         _candidate(2, 10, _person("1954-03-24")),
-        _candidate(3, 10, _person("1945-03-24")),
+        # Another date, not a slip of the keyboard ('1945' for '1954' would be one).
+        _candidate(3, 10, _person("1948-11-02")),
     ]
     decision = matcher.decide(profile_of(_person("1954-03-24")), records, 100_000)
     assert decision.link is not None
