@@ -296,7 +296,7 @@ class SyncStatusBar(QWidget):
 
     def _on_failed(self, message: str) -> None:
         self._set_state(
-            self.tr("Sync not run: %1").replace("%1", _clip(message)),
+            self.tr("Sync failed: %1").replace("%1", _clip(message)),
             "fa5s.exclamation-triangle",
             _DANGER,
             message,

@@ -38,7 +38,7 @@ def test_a_sync_from_the_window_stops_on_a_full_disk_and_says_so(
     assert message.startswith(FULL_MESSAGE)
     assert "a sync resumes where it stopped" in message
     assert finished == [], "not reported as a finished sync with a failed source"
-    assert win.sync_bar.text.startswith(f"Sync not run: {FULL_MESSAGE}")
+    assert win.sync_bar.text.startswith(f"Sync failed: {FULL_MESSAGE}")
     assert "\n" not in win.sync_bar.text
 
     with qtbot.waitSignal(controller.finished, timeout=60_000) as done:

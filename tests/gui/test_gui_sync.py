@@ -405,7 +405,7 @@ def test_a_broken_sources_file_is_said_in_one_line(
     with qtbot.waitSignal(controller.failed, timeout=30_000) as failed:
         win.sync_bar.sync_action.trigger()
     assert "type is one of csv" in failed.args[0]
-    assert _bar_text(win).startswith("Sync not run: ")
+    assert _bar_text(win).startswith("Sync failed: ")
     assert "\n" not in _bar_text(win)
     win.close()
 
