@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
-from PySide6.QtCore import QCoreApplication
+from PySide6.QtCore import QCoreApplication, QEventLoop, Qt, QTimer
 from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import QApplication, QInputDialog, QLineEdit, QMessageBox, QWidget
+from PySide6.QtWidgets import (
+    QApplication,
+    QInputDialog,
+    QLineEdit,
+    QMessageBox,
+    QProgressDialog,
+    QWidget,
+)
 
 from customer_card.services.actions import ActionService
 from customer_card.services.cards import CardService
@@ -24,6 +33,9 @@ from customer_card.ui.theme import load_theme, theme_name
 
 log = logging.getLogger(__name__)
 MAX_PASSPHRASE_TRIES = 3
+# An open that takes longer than this (a cache brought up to date after an update: about 45 s
+# at a million customers) shows that it is working.
+BUSY_NOTICE_MS = 600
 
 
 class OpenedServices(Protocol):
@@ -85,7 +97,7 @@ def resolve_request(services: OpenedServices, request: dict[str, Any]) -> dict[s
 
 def _open(open_services: OpenServices, db_path: Path) -> OpenedServices | None:
     try:
-        return open_services(db_path, None)
+        return _in_background(partial(open_services, db_path, None))
     except (MissingKeyError, WrongKeyError) as error:
         message = str(error)
     for _ in range(MAX_PASSPHRASE_TRIES):
@@ -93,10 +105,54 @@ def _open(open_services: OpenServices, db_path: Path) -> OpenedServices | None:
         if passphrase is None:
             return None
         try:
-            return open_services(db_path, passphrase)
+            return _in_background(partial(open_services, db_path, passphrase))
         except WrongKeyError as error:
             message = str(error)
     return None
+
+
+def _in_background(work: Callable[[], OpenedServices]) -> OpenedServices:
+    """Run ``work`` (opening the cache) on a thread of its own while the event loop runs, so
+    that an open that takes long — deriving the key, bringing the cache's schema up to date —
+    shows a busy notice instead of nothing at all; its result or its error comes back here."""
+    outcome: list[OpenedServices] = []
+    failure: list[BaseException] = []
+    loop = QEventLoop()
+
+    def run() -> None:
+        try:
+            outcome.append(work())
+        except BaseException as error:  # raised again on the GUI thread, below
+            failure.append(error)
+
+    notice = QProgressDialog(_tr("Opening the customer cache…"), "", 0, 0)
+    notice.setWindowTitle(_tr("Customer Card"))
+    notice.setMinimumWidth(380)
+    notice.setCancelButton(None)  # no button: an open cannot be stopped half-way
+    notice.setWindowModality(Qt.WindowModality.ApplicationModal)
+    notice.setMinimumDuration(BUSY_NOTICE_MS)
+    notice.setAutoClose(False)
+    notice.setValue(0)  # starts the notice's timer: shown only if the open outlasts it
+    worker = threading.Thread(target=run, name="open-cache", daemon=True)
+    # (Polled from the GUI thread: nothing of Qt is touched from the worker.)
+    done = QTimer()
+    done.setInterval(20)
+
+    def check() -> None:
+        if not worker.is_alive():
+            loop.quit()
+
+    done.timeout.connect(check)
+    worker.start()
+    done.start()
+    loop.exec()
+    done.stop()
+    worker.join()
+    notice.close()
+    notice.deleteLater()
+    if failure:
+        raise failure[0]
+    return outcome[0]
 
 
 # Up to this size a screen is a kiosk or laptop one: the window takes all of it.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -97,3 +98,53 @@ def test_the_first_window_size_fits_the_screen(
     available: tuple[int, int], expected: tuple[int, int] | None
 ) -> None:
     assert startup.fitted_size(*available) == expected
+
+
+def _notices() -> list[str]:
+    from PySide6.QtWidgets import QApplication, QProgressDialog
+
+    return [
+        w.labelText()
+        for w in QApplication.topLevelWidgets()
+        if isinstance(w, QProgressDialog) and w.isVisible()
+    ]
+
+
+def test_a_long_open_shows_that_it_is_working_and_a_quick_one_does_not(
+    demo_cache_file: Path, qapp: object
+) -> None:
+    """Opening a cache brought up to date after an update can take long (45 s at a million
+    customers): a notice says so meanwhile; an open at once shows nothing."""
+    from PySide6.QtCore import QTimer
+
+    seen: list[list[str]] = []
+
+    def slow(path: Path, passphrase: str | None) -> app.Services:
+        time.sleep(startup.BUSY_NOTICE_MS / 1000 + 0.8)
+        return app.open_services(path, passphrase=TEST_PASSPHRASE)
+
+    QTimer.singleShot(startup.BUSY_NOTICE_MS + 500, lambda: seen.append(_notices()))
+    services = startup._open(slow, demo_cache_file)
+    assert services is not None
+    services.close()
+    assert seen == [["Opening the customer cache…"]]
+    assert _notices() == [], "gone once open"
+
+    seen.clear()
+    QTimer.singleShot(0, lambda: seen.append(_notices()))
+    services = startup._open(
+        lambda path, _: app.open_services(path, passphrase=TEST_PASSPHRASE), demo_cache_file
+    )
+    assert services is not None
+    services.close()
+    assert all(notices == [] for notices in seen)
+    assert _notices() == []
+
+
+def test_an_error_while_opening_in_the_background_comes_back_to_the_caller(
+    tmp_path: Path, qapp: object
+) -> None:
+    from customer_card.store.errors import CacheError
+
+    with pytest.raises(CacheError):
+        startup._open(_open, tmp_path / "missing.db")
