@@ -435,24 +435,33 @@ def _streets_agree_otherwise(a: str, b: str) -> bool:
     """``streets_agree`` of lines whose words do not agree as they are."""
     if fuzz.ratio(a.replace(" ", ""), b.replace(" ", "")) >= STREET_SIMILARITY:
         return True
-    return _words_found(a.split(), b.split()) >= STREET_SIMILARITY
+    return _words_found(a.split(), b.split(), STREET_SIMILARITY)
 
 
-def _words_found(a: list[str], b: list[str]) -> float:
-    """How well the words of the shorter line are found among the other's (each word's best
-    similarity, averaged: the Monge-Elkan measure), so that a typo in one word and a word
-    more on one side ('23 bennelong cescent' and '23 bennelong crescent roskhill') still
-    agree. Numbers must be found as they are: '12' and '14' are two houses."""
+def _words_found(a: list[str], b: list[str], at_least: float) -> bool:
+    """Whether the words of the shorter line are found among the other's well enough: each
+    word's best similarity, averaged (the Monge-Elkan measure), at least ``at_least``, so that
+    a typo in one word and a word more on one side ('23 bennelong cescent' and '23 bennelong
+    crescent roskhill') still agree. Numbers must be found as they are: '12' and '14' are two
+    houses. Numbers are looked at first and the words stop once the average can no longer
+    get there: most lines compared name other houses (a big cache's candidates share a
+    postcode), and their number already tells."""
     shorter, longer = (a, b) if len(a) <= len(b) else (b, a)
     if not shorter:
-        return 0.0
+        return False
+    needed = at_least * len(shorter)
+    left = 100.0 * len(shorter)  # the most the words not looked at yet can add
     total = 0.0
-    for word in shorter:
+    words = sorted(shorter, key=str.isdigit, reverse=True)  # numbers first
+    for word in words:
+        left -= 100.0
         if word.isdigit():
             total += 100.0 if word in longer else 0.0
         else:
             total += max(fuzz.ratio(word, other) for other in longer)
-    return total / len(shorter)
+        if total + left < needed:
+            return False
+    return total >= needed
 
 
 @lru_cache(maxsize=1 << 14)  # asked of most pairs with different postcodes; cities repeat
