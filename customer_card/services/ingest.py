@@ -332,8 +332,9 @@ def _collected_between_batches() -> Iterator[None]:
     objects: what the batch left) instead of as objects are made. A batch holds tens of
     thousands of records alive while it is read and written, so the collector would otherwise
     run its full collection over all of them again and again (at 1M interactions, 49 full
-    collections: about a third of the writing process's time). One full collection at the end
-    takes what the batches left to the oldest generation."""
+    collections: about a third of the writing process's time). What the batches left to the
+    oldest generation goes at the collector's next full collection, not in one at the end: in
+    the window's process (a background sync) that would hold up the screen for its length."""
     if not gc.isenabled():
         yield
         return
@@ -342,7 +343,6 @@ def _collected_between_batches() -> Iterator[None]:
         yield
     finally:
         gc.enable()
-        gc.collect()
 
 
 class _Batch:
