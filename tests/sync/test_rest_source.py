@@ -198,6 +198,25 @@ def elsewhere(api: tuple[Api, str]) -> Iterator[Api]:
         yield other
 
 
+def optin_source(base: str, path: str) -> str:
+    """The consent system: a cursor-paginated API at ``path``."""
+    return f"""
+[sources.optin]
+type = "rest"
+base_url = "{base}/v1"
+[sources.optin.streams.consents]
+kind = "consent"
+path = "{path}"
+records = "items"
+pagination = {{ type = "cursor", param = "cursor", cursor_path = "meta.next" }}
+id = "key"
+[sources.optin.streams.consents.fields]
+customer_ref = "customer"
+purpose = {{ value = "marketing_email" }}
+status = {{ column = "ok", map = {{ O = "granted", N = "denied" }} }}
+"""
+
+
 def sources_text(base_url: str, name: str = "shop", auth: str = "shop-token") -> str:
     return f"""
 [sources.{name}]
@@ -298,20 +317,7 @@ customer_ref = "who"
 occurred_at = {{ column = "at", datetime = "iso" }}
 channel = {{ value = "web" }}
 
-[sources.optin]
-type = "rest"
-base_url = "{base}/v1"
-[sources.optin.streams.consents]
-kind = "consent"
-path = "/consents"
-records = "items"
-pagination = {{ type = "cursor", param = "cursor", cursor_path = "meta.next" }}
-id = "key"
-[sources.optin.streams.consents.fields]
-customer_ref = "customer"
-purpose = {{ value = "marketing_email" }}
-status = {{ column = "ok", map = {{ O = "granted", N = "denied" }} }}
-"""
+{optin_source(base, "/consents")}"""
     )
     sources = write_sources(tmp_path, text)
     runner = make_runner(database, batch_size=6)
@@ -569,22 +575,7 @@ def test_a_cursor_is_followed_past_empty_pages_while_the_server_gives_one(
 ) -> None:
     """Scan-style APIs answer empty pages mid-scan; the scan ends when the cursor stays put."""
     server, base = api
-    text = f"""
-[sources.optin]
-type = "rest"
-base_url = "{base}/v1"
-[sources.optin.streams.consents]
-kind = "consent"
-path = "/scan"
-records = "items"
-pagination = {{ type = "cursor", param = "cursor", cursor_path = "meta.next" }}
-id = "key"
-[sources.optin.streams.consents.fields]
-customer_ref = "customer"
-purpose = {{ value = "marketing_email" }}
-status = {{ column = "ok", map = {{ O = "granted", N = "denied" }} }}
-"""
-    summary = run_alone(database, tmp_path, text)
+    summary = run_alone(database, tmp_path, optin_source(base, "/scan"))
 
     assert summary.ok, summary.errors
     assert summary.total("read") == len(CONSENTS)
