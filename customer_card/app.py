@@ -143,6 +143,14 @@ def ensure_demo(
     return services, report
 
 
+def demo_unfinished(db_path: Path) -> bool:
+    """Whether ``db_path`` is a demo cache still to build: not there yet, or a build that was
+    interrupted (the window was closed during a first start)."""
+    if not db_path.exists():
+        return True
+    return is_demo(db_path) and not _read_marker(demo_marker(db_path)).get("complete")
+
+
 class DemoError(Exception):
     pass
 

@@ -10,7 +10,7 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -251,11 +251,15 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 def _window(args: argparse.Namespace, request: dict[str, Any] | None) -> int:
     db_path = app.resolve_db(args.db)
-    if args.db is None and not db_path.exists():
-        # Nothing configured yet: show the demo rather than an empty window.
-        services, report = app.ensure_demo(db_path, progress=_progress_printer())
-        _report_build(report)
-        services.close()
+    if args.db is None and app.demo_unfinished(db_path):
+        # Nothing configured yet: show the demo rather than an empty window, built behind the
+        # window's busy notice (it takes seconds) rather than before anything shows.
+        def build(progress: Callable[[int], None]) -> None:
+            services, report = app.ensure_demo(db_path, progress=lambda done: progress(done.read))
+            services.close()
+            _report_build(report)
+
+        return _run_gui(db_path, request, args.sources, prepare=build)
     return _run_gui(db_path, request, args.sources)
 
 
@@ -273,7 +277,12 @@ def _demo(args: argparse.Namespace) -> int:
     return _run_gui(db_path, None, args.sources)
 
 
-def _run_gui(db_path: Path, request: dict[str, Any] | None, sources: Path | None) -> int:
+def _run_gui(
+    db_path: Path,
+    request: dict[str, Any] | None,
+    sources: Path | None,
+    prepare: Callable[[Callable[[int], None]], None] | None = None,
+) -> int:
     from customer_card.ui.startup import run_gui  # Qt only when a window is wanted
 
     return run_gui(
@@ -284,6 +293,7 @@ def _run_gui(db_path: Path, request: dict[str, Any] | None, sources: Path | None
         ),
         instance_key=app.instance_key(db_path),
         runtime_dir=paths.runtime_dir(),
+        prepare=prepare,
     )
 
 

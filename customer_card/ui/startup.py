@@ -8,9 +8,9 @@ import threading
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
-from PySide6.QtCore import QCoreApplication, QEventLoop, Qt, QTimer
+from PySide6.QtCore import QCoreApplication, QEventLoop, QLocale, Qt, QTimer
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QApplication,
@@ -57,6 +57,10 @@ class OpenedServices(Protocol):
 
 
 OpenServices = Callable[[Path, str | None], OpenedServices]
+# Work done before the cache opens (building the demo cache on a first start); it is handed a
+# function to call with the number of records done so far.
+Prepare = Callable[[Callable[[int], None]], None]
+T = TypeVar("T")
 
 
 def _tr(text: str) -> str:
@@ -111,11 +115,25 @@ def _open(open_services: OpenServices, db_path: Path) -> OpenedServices | None:
     return None
 
 
-def _in_background(work: Callable[[], OpenedServices]) -> OpenedServices:
+class _Progress:
+    """How far the background work is (records), written by its thread and read by the GUI
+    thread's poll: a single int assignment, nothing of Qt touched from the worker."""
+
+    def __init__(self) -> None:
+        self.records = 0
+
+    def __call__(self, records: int) -> None:
+        self.records = records
+
+
+def _in_background(
+    work: Callable[[], T], text: str | None = None, progress: _Progress | None = None
+) -> T:
     """Run ``work`` (opening the cache) on a thread of its own while the event loop runs, so
     that an open that takes long — deriving the key, bringing the cache's schema up to date —
-    shows a busy notice instead of nothing at all; its result or its error comes back here."""
-    outcome: list[OpenedServices] = []
+    shows a busy notice instead of nothing at all; its result or its error comes back here.
+    ``progress``, when given, is shown under ``text`` as the records done so far."""
+    outcome: list[T] = []
     failure: list[BaseException] = []
     loop = QEventLoop()
 
@@ -125,7 +143,8 @@ def _in_background(work: Callable[[], OpenedServices]) -> OpenedServices:
         except BaseException as error:  # raised again on the GUI thread, below
             failure.append(error)
 
-    notice = QProgressDialog(_tr("Opening the customer cache…"), "", 0, 0)
+    label = text or _tr("Opening the customer cache…")
+    notice = QProgressDialog(label, "", 0, 0)
     notice.setWindowTitle(_tr("Customer Card"))
     notice.setMinimumWidth(380)
     notice.setCancelButton(None)  # no button: an open cannot be stopped half-way
@@ -138,9 +157,15 @@ def _in_background(work: Callable[[], OpenedServices]) -> OpenedServices:
     done = QTimer()
     done.setInterval(20)
 
+    shown = [0]
+
     def check() -> None:
         if not worker.is_alive():
             loop.quit()
+        elif progress is not None and progress.records != shown[0]:
+            shown[0] = progress.records
+            so_far = _tr("%1 records so far").replace("%1", QLocale().toString(shown[0]))
+            notice.setLabelText(f"{label}\n{so_far}")
 
     done.timeout.connect(check)
     worker.start()
@@ -190,8 +215,10 @@ def run_gui(
     open_services: OpenServices,
     instance_key: str,
     runtime_dir: Path,
+    prepare: Prepare | None = None,
 ) -> int:
-    """Run the window on ``db_path`` or hand ``request`` to the window already running on it."""
+    """Run the window on ``db_path`` or hand ``request`` to the window already running on it.
+    ``prepare`` (the demo cache's build on a first start) runs first, behind a busy notice."""
     qt_app = QApplication.instance() or QApplication(sys.argv)
     assert isinstance(qt_app, QApplication)
     qt_app.setApplicationName("Customer Card")
@@ -206,6 +233,18 @@ def run_gui(
             _tr("Customer Card is already running on this cache but does not answer."),
         )
         return 1
+    load_theme(qt_app, theme_name())  # before any notice, so that it looks like the window
+    if prepare is not None:
+        progress = _Progress()
+        try:
+            _in_background(
+                partial(prepare, progress),
+                _tr("Preparing demo customers to look around (nothing is configured yet)…"),
+                progress,
+            )
+        except CacheError as error:
+            QMessageBox.critical(None, _tr("Cannot prepare the demo customers"), str(error))
+            return 1
     try:
         services = _open(open_services, db_path)
     except CacheError as error:
@@ -213,7 +252,6 @@ def run_gui(
         return 1
     if services is None:
         return 1
-    load_theme(qt_app, theme_name())
     window = MainWindow(
         services.search, services.cards, services.actions, user=current_user(), sync=services.sync
     )

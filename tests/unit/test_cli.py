@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from customer_card import cli
+from customer_card import app, cli
 from tests.conftest import DEMO_SEED, TEST_PASSPHRASE
 
 
@@ -180,3 +180,22 @@ def test_an_export_into_a_pipe_or_device_is_refused_not_replaced(
     )
     assert out == ""
     assert pipe.is_fifo(), "still the pipe it was"
+
+
+def test_an_interrupted_demo_build_is_finished_by_the_next_start(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The window's first start builds the demo; closed half-way, the next start finishes it
+    (ingest is idempotent) instead of opening a half-built cache for good."""
+    db = tmp_path / "demo.db"
+    assert app.demo_unfinished(db), "nothing there yet"
+    args = ["--db", str(db), "demo", "--customers", "40", "--seed", str(DEMO_SEED), "--no-window"]
+    assert run(capsys, *args)[0] == 0
+    assert not app.demo_unfinished(db)
+    marker = app.demo_marker(db)
+    marker.write_text(marker.read_text().replace('"complete": true', '"complete": false'))
+    assert app.demo_unfinished(db)
+
+
+def test_a_cache_that_is_not_a_demo_is_never_built_over(database: object, cache_path: Path) -> None:
+    assert not app.demo_unfinished(cache_path)
