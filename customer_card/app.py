@@ -84,6 +84,7 @@ def open_services(
     passphrase: str | None = None,
     recovery_code: str | None = None,
     sources: Path | None = None,
+    upgrading: Callable[[], None] | None = None,
 ) -> Services:
     keychain = Keychain.from_environment()
     passphrase = passphrase or os.environ.get(PASSPHRASE_ENV) or None
@@ -95,6 +96,7 @@ def open_services(
         keychain if keychain.usable else None,
         Unlock(passphrase=passphrase, recovery_code=recovery_code),
         create=create,
+        upgrading=upgrading,
     )
     database = opened.database
     ingest = IngestService(database)

@@ -222,9 +222,9 @@ def _dispatch(args: argparse.Namespace) -> int:
     if syncing:
         # A first sync creates the user's cache (never the demo cache).
         db_path = args.db.expanduser() if args.db else paths.default_cache()
-        services = app.open_services(db_path, create=True)
+        services = app.open_services(db_path, create=True, upgrading=_say_upgrading)
     else:
-        services = app.open_services(app.resolve_db(args.db))
+        services = app.open_services(app.resolve_db(args.db), upgrading=_say_upgrading)
     try:
         if args.command == "search":
             return _search(services, args)
@@ -294,6 +294,15 @@ def _run_gui(
         instance_key=app.instance_key(db_path),
         runtime_dir=paths.runtime_dir(),
         prepare=prepare,
+    )
+
+
+def _say_upgrading() -> None:
+    print(
+        "customer-card: bringing the cache up to date for this version "
+        "(a minute or so for a million customers)…",
+        file=sys.stderr,
+        flush=True,
     )
 
 

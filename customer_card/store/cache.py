@@ -4,6 +4,7 @@ that go with them (wrong key, missing key, damaged file, not a cache)."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,8 +49,10 @@ def open_cache(
     create: bool = False,
     busy_timeout_ms: int = 5000,
     kdf_cost: KdfCost | None = None,
+    upgrading: Callable[[], None] | None = None,
 ) -> OpenedCache:
     """Open the cache at ``path`` (creating it when ``create`` and it does not exist yet).
+    ``upgrading`` is called before an existing cache's schema is brought up to date.
 
     Never creates a fresh cache over or beside an existing one whose key is missing: that
     would orphan the user's data.
@@ -61,7 +64,7 @@ def open_cache(
         probe(path, data_key)
         existing = Database(path, data_key, busy_timeout_ms=busy_timeout_ms)
         try:
-            migrate.upgrade(existing.engine)
+            migrate.upgrade(existing.engine, upgrading=upgrading)
         except BaseException:
             existing.dispose()
             raise

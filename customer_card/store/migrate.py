@@ -7,6 +7,7 @@ only reads its version (importing Alembic costs a noticeable part of a cold star
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -64,8 +65,12 @@ def current_revision(engine: Engine) -> str | None:
     return None if row is None else str(row[0])
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Bring the file's schema to ``revision`` in place; refuse a file from a newer app."""
+def upgrade(
+    engine: Engine, revision: str = "head", upgrading: Callable[[], None] | None = None
+) -> None:
+    """Bring the file's schema to ``revision`` in place; refuse a file from a newer app.
+    ``upgrading`` is called first when an existing cache is about to change (after an update
+    that can take a minute on a big cache), not for a new file."""
     current = current_revision(engine)
     if revision == "head" and current == known_head():
         return
@@ -78,6 +83,8 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
             f"This cache was written by a newer version of Customer Card (schema {current}). "
             "Update the application to open it."
         )
+    if current is not None and upgrading is not None:
+        upgrading()
     with engine.begin() as conn:
         command.upgrade(_config(conn), revision)
 

@@ -382,6 +382,26 @@ def test_old_cache_is_upgraded_in_place(cache_path: Path, keychain: Keychain) ->
         opened.database.dispose()
 
 
+def test_only_an_existing_cache_being_upgraded_is_announced(
+    cache_path: Path, keychain: Keychain
+) -> None:
+    """The CLI says it is bringing the cache up to date (a minute at a million customers)
+    instead of waiting in silence; a new file or a current one says nothing."""
+    said: list[str] = []
+
+    def upgrading() -> None:
+        said.append("upgrading")
+
+    old = new_database(cache_path, keychain)
+    migrate.upgrade(old.engine, "0001", upgrading=upgrading)
+    old.dispose()
+    assert said == [], "a new file is not an upgrade"
+    open_cache(cache_path, keychain, upgrading=upgrading).database.dispose()
+    assert said == ["upgrading"]
+    open_cache(cache_path, keychain, upgrading=upgrading).database.dispose()
+    assert said == ["upgrading"], "a current cache opens without a word"
+
+
 def test_open_interactions_index_columns(database: Database) -> None:
     with database.engine.connect() as conn:
         columns = [row[2] for row in conn.exec_driver_sql(f"PRAGMA index_info({OPEN_INDEX})")]
