@@ -18,7 +18,7 @@ from customer_card import __version__, app, paths
 from customer_card.matching.config import ConfigError
 from customer_card.services.cards import card_as_json
 from customer_card.services.demo_defaults import DEFAULT_CUSTOMERS, DEFAULT_SEED
-from customer_card.services.files import ExportError, private_text_file
+from customer_card.services.files import ExportError, is_stream, private_text_file
 from customer_card.services.info import cache_info
 from customer_card.services.ingest import IngestReport
 from customer_card.services.matching import MatchService
@@ -601,13 +601,18 @@ def _set_secret(args: argparse.Namespace) -> int:
 
 
 def _output_file(path: Path) -> Path:
-    """Where an export goes: a new or regular file. An export is written beside it and then
-    moved over it (all or nothing), which would replace a device or a pipe (``/dev/full``,
-    ``/dev/stdout``: a root user's would be gone) instead of writing into it."""
+    """Where an export goes: a file (written beside and moved over it: all or nothing), or a
+    pipe or terminal (``/dev/stdout``) written into; never a disk device."""
     output = path.expanduser()
-    if output.exists() and not output.is_file() and not output.is_dir():
-        raise CliError(f"{output} is not a regular file (a device or a pipe); give a file name")
+    if output.exists() and not output.is_file() and not output.is_dir() and not is_stream(output):
+        raise CliError(f"{output} is a disk or other special file; give a file name")
     return output
+
+
+def _summary(output: Path, text: str) -> None:
+    """What an export wrote: on stderr when the export itself goes to a stream (it may be
+    stdout, where the line would end up inside the data)."""
+    print(text, file=sys.stderr if is_stream(output) else sys.stdout)
 
 
 def _outbox_export(services: app.Services, args: argparse.Namespace) -> int:
@@ -617,7 +622,7 @@ def _outbox_export(services: app.Services, args: argparse.Namespace) -> int:
     n = OutboxService(services.database).export_jsonl(
         output, mark_exported=not args.keep, everything=args.all
     )
-    print(f"{n:,} outbox entr{'y' if n == 1 else 'ies'} written to {output}")
+    _summary(output, f"{n:,} outbox entr{'y' if n == 1 else 'ies'} written to {output}")
     return 0
 
 
@@ -662,7 +667,7 @@ def _export_matching(services: app.Services, args: argparse.Namespace) -> int:
             n = matching.export_links(handle)
         else:
             n = matching.export_suggestions(handle)
-    print(f"{n:,} {args.command} written to {output}")
+    _summary(output, f"{n:,} {args.command} written to {output}")
     return 0
 
 

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import subprocess
 import sys
+import threading
+from contextlib import suppress
 from pathlib import Path
 
 import pytest
@@ -163,23 +166,79 @@ def test_global_options_work_after_the_command(
     assert json.loads(out)["results"][0]["name"] == "Jocelyne Michu"
 
 
-@pytest.mark.parametrize(
-    "command", [("links", "export"), ("suggestions", "export"), ("outbox", "export")]
-)
-def test_an_export_into_a_pipe_or_device_is_refused_not_replaced(
-    demo_db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], command: tuple[str, str]
+EXPORTS = [("links", "export"), ("suggestions", "export"), ("outbox", "export", "--all", "--keep")]
+
+
+@pytest.mark.parametrize("command", EXPORTS)
+def test_an_export_into_a_pipe_is_written_into_it_and_its_summary_goes_to_stderr(
+    demo_db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], command: tuple[str, ...]
 ) -> None:
-    """An export is written beside its file, then moved over it: over ``/dev/full`` (run as
-    root) that move replaced the device with a regular file."""
+    """``--output /dev/stdout`` or a shell's ``>(gzip > f)`` is a pipe: the export goes into
+    it (moving a file over it would replace the pipe, or as root ``/dev/full`` itself), and the
+    one-line summary goes to stderr, where it cannot end up inside the data."""
+    expected = tmp_path / "expected"
+    assert run(capsys, "--db", str(demo_db), *command, "--output", str(expected))[0] == 0
     pipe = tmp_path / "pipe"
     os.mkfifo(pipe)
-    code, out, err = run(capsys, "--db", str(demo_db), *command, "--output", str(pipe))
-    assert code == cli.EXIT_ERROR
-    assert err == (
-        f"customer-card: {pipe} is not a regular file (a device or a pipe); give a file name\n"
-    )
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(pipe.read_bytes()), daemon=True)
+    reader.start()
+    try:
+        code, out, err = run(capsys, "--db", str(demo_db), *command, "--output", str(pipe))
+    finally:
+        if reader.is_alive():  # the export never opened the pipe: end the reader's wait
+            with suppress(OSError):
+                os.close(os.open(pipe, os.O_WRONLY | os.O_NONBLOCK))
+        reader.join(timeout=30)
+    assert code == 0
+    assert received == [expected.read_bytes()]
+    if command[0] != "outbox":  # (the demo cache has no outbox entries)
+        assert received[0].count(b"\n") > 1
     assert out == ""
+    assert err.endswith(f" written to {pipe}\n")
     assert pipe.is_fifo(), "still the pipe it was"
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="Linux's always-full device")
+def test_an_export_into_a_full_device_is_one_clear_error_and_the_device_stays(
+    demo_db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(capsys, "--db", str(demo_db), "links", "export", "--output", "/dev/full")
+    assert code == cli.EXIT_ERROR
+    assert err == "customer-card: cannot write /dev/full: No space left on device\n"
+    assert out == ""
+    assert stat.S_ISCHR(Path("/dev/full").stat().st_mode)
+
+
+def test_an_export_through_a_link_replaces_its_target_and_keeps_the_link(
+    demo_db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = tmp_path / "exports" / "links.csv"
+    target.parent.mkdir()
+    target.write_text("old\n")
+    link = tmp_path / "links.csv"
+    link.symlink_to(target)
+    code, out, _ = run(capsys, "--db", str(demo_db), "links", "export", "--output", str(link))
+    assert code == 0
+    assert out.endswith(f" written to {link}\n")
+    assert link.is_symlink()
+    assert target.read_text().startswith("source,")
+    assert sorted(p.name for p in target.parent.iterdir()) == ["links.csv"], "no temporary left"
+
+
+def test_an_export_onto_a_disk_device_is_refused(
+    demo_db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    disk = tmp_path / "disk"
+    try:  # a block device node of no device: never a real disk, even if this test failed
+        os.mknod(disk, 0o600 | stat.S_IFBLK, os.makedev(0, 0))
+    except PermissionError:
+        pytest.skip("making a device node needs root")
+    code, out, err = run(capsys, "--db", str(demo_db), "links", "export", "--output", str(disk))
+    assert code == cli.EXIT_ERROR
+    assert err == f"customer-card: {disk} is a disk or other special file; give a file name\n"
+    assert out == ""
+    assert disk.is_block_device()
 
 
 def test_an_interrupted_demo_build_is_finished_by_the_next_start(
