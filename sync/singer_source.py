@@ -22,12 +22,13 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import subprocess
 import tempfile
 import threading
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -98,7 +99,7 @@ class SingerConnector:
             self._interrupted.set()
             process = self._process
         if process is not None and process.poll() is None:
-            process.terminate()
+            _end(process)
 
     def passes(self) -> tuple[str, ...]:
         return (PASS,)
@@ -140,13 +141,18 @@ class SingerConnector:
                 # full pipe, and the sync hang with it).
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
+                # A group of its own: a tap started by a wrapper script (a virtualenv's, a
+                # container's) is ended with whatever it started, which would otherwise keep
+                # the output open and the sync waiting. (A terminal's Ctrl+C reaches this
+                # process only; it ends the tap on its way out, below.)
+                start_new_session=GROUPS,
             )
         except OSError as error:
             raise ConnectorError(f"{self.name}: cannot start {command[0]} ({error})") from None
         with self._lock:
             self._process = process
             if self._interrupted.is_set():  # cancelled while it started
-                process.terminate()
+                _end(process)
         errors: deque[str] = deque(maxlen=20)
         stderr = process.stderr
         assert process.stdout is not None
@@ -160,13 +166,16 @@ class SingerConnector:
         try:
             yield from self._messages(process.stdout, state)
         finally:
+            ended = process.poll() is None or self._interrupted.is_set()
             if process.poll() is None:
-                process.terminate()
+                _end(process)
             try:
                 code = process.wait(timeout=TERMINATE_TIMEOUT_S)
             except subprocess.TimeoutExpired:  # a tap that ignores SIGTERM
-                process.kill()
+                _end(process, kill=True)
                 code = process.wait()
+            if ended:  # and what it started, should that have outlived it
+                _end(process, kill=True)
             drain.join(timeout=5)
             process.stdout.close()
             stderr.close()
@@ -294,6 +303,22 @@ class _StreamsSeen:
             f"{sent}, which no stream maps; check tap_stream in the sources file (the tap's "
             "state was not saved past them: the next run reads them again)"
         )
+
+
+GROUPS = os.name == "posix"
+
+
+def _end(process: subprocess.Popen[bytes], *, kill: bool = False) -> None:
+    """Stop a tap and the processes it started (its process group), or only the tap where
+    there are no groups."""
+    if not GROUPS:
+        if kill:
+            process.kill()
+        else:
+            process.terminate()
+        return
+    with suppress(ProcessLookupError, PermissionError):  # (all gone already)
+        os.killpg(process.pid, signal.SIGKILL if kill else signal.SIGTERM)
 
 
 def _now() -> str:

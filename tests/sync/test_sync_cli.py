@@ -18,6 +18,7 @@ from keyring import get_password
 from customer_card import cli
 from customer_card.services.outbox import OutboxService
 from customer_card.store.cache import Unlock, open_cache
+from tests.sync.conftest import WRAPPER, gone
 from tests.sync.test_singer_source import STREAMS  # the fake tap's streams, mapped
 
 PASSPHRASE = "cli test passphrase"
@@ -180,9 +181,15 @@ def test_a_file_with_nothing_to_run_says_so(
     assert err == f"customer-card: {sources}: no enabled source to run\n"
 
 
+@pytest.mark.parametrize("wrapped", [False, True], ids=["tap", "tap-behind-a-wrapper"])
 def test_ctrl_c_during_a_sync_is_one_line_and_the_next_run_resumes(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    wrapped: bool,
 ) -> None:
+    """The tap runs in a process group of its own (so that a cancel ends what a wrapper
+    started): a terminal's Ctrl-C reaches only the sync, which ends the tap on its way out."""
     monkeypatch.setenv("CUSTOMER_CARD_PASSPHRASE", PASSPHRASE)
     tap = Path(__file__).with_name("fake_tap.py")
     (tmp_path / "tap.json").write_text('{"api_key": "tap-key"}', encoding="utf-8")
@@ -190,7 +197,7 @@ def test_ctrl_c_during_a_sync_is_one_line_and_the_next_run_resumes(
     # One committed batch of customers (500) before the tap stops to wait.
     command = [sys.executable, str(tap), "--config", str(tmp_path / "tap.json"), "--extra", "488"]
     sources = tmp_path / "sources.toml"
-    hanging = json.dumps([*command, "--hang", str(pid_file)])
+    hanging = json.dumps([*(WRAPPER if wrapped else []), *command, "--hang", str(pid_file)])
     sources.write_text(
         f'[sources.eshop]\ntype = "singer"\ncommand = {hanging}\n' + STREAMS,
         encoding="utf-8",
@@ -226,11 +233,10 @@ def test_ctrl_c_during_a_sync_is_one_line_and_the_next_run_resumes(
             process.wait()
     assert process.returncode == 130, err
     assert (out, err) == ("", "customer-card: interrupted\n")
-    try:
-        os.kill(tap_pid, 0)
-    except ProcessLookupError:
-        pass
-    else:
+    deadline = time.monotonic() + 5  # (a wrapper's tap is reaped by whoever adopts it)
+    while not gone(tap_pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if not gone(tap_pid):
         os.kill(tap_pid, signal.SIGKILL)
         pytest.fail("the tap outlived the interrupted sync")
 
