@@ -11,7 +11,8 @@ given with ``--config``. Output is read as bytes and decoded a line at a time: a
 not JSON, or a record that is not UTF-8 text, goes to quarantine whole, as it came (bytes that
 are not UTF-8 as backslash escapes); a STATE that is not UTF-8 text stops the pass (it would go
 back to the tap altered). A configured ``tap_stream`` the tap never mentions while it sends
-records no stream maps is an error naming what it sent (see :class:`_StreamsSeen`).
+records no stream maps is an error naming what it sent (see :class:`_StreamsSeen`). A tap
+runs in a process group of its own, ended as a whole (a tap behind a wrapper script too).
 
 Source settings: ``command`` or ``file``, ``config_secret``, ``state_arg`` (default
 ``--state``), ``config_arg`` (default ``--config``). Stream settings: ``tap_stream``.
