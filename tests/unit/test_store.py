@@ -460,7 +460,7 @@ def test_failed_migration_closes_the_cache(
             disposed.append(self)
             super().dispose()
 
-    def refuse(engine: Any, revision: str = "head") -> None:
+    def refuse(engine: Any, revision: str = "head", upgrading: Any = None) -> None:
         migrate.current_revision(engine)  # reads the file, as the real upgrade does
         raise CacheNewerError("This cache was written by a newer version of Customer Card.")
 
