@@ -26,10 +26,10 @@ from typing import Any, NamedTuple
 from customer_card.matching import normalise
 from customer_card.matching.decide import Decision, Matcher
 from customer_card.matching.extract import Extracted, extract, names_of
-from customer_card.matching.profile import Profile, profile_of
+from customer_card.matching.profile import profile_of
 from customer_card.matching.survivorship import LinkedRecord, survive
 from customer_card.services.forking import can_fork, forking, start_child
-from customer_card.services.matching import MatchIndex, default_config
+from customer_card.services.matching import Keyed, MatchIndex, default_config, keyed
 from customer_card.store.database import Database
 from customer_card.store.ingest_store import (
     ActivityDelta,
@@ -371,8 +371,9 @@ class _Batch:
         self.quarantined: list[dict[str, Any]] = []
         self.accepted: dict[tuple[str, str], set[str]] = {}  # (source, kind) -> source ids
         # Details to insert at the end of the batch, by source record (a record changed twice in
-        # one batch keeps only its last version).
-        self.staged: dict[int, tuple[int, Extracted]] = {}
+        # one batch keeps only its last version), with its part of the search row when the
+        # second process made it.
+        self.staged: dict[int, tuple[int, Extracted, _SearchParts | None]] = {}
         self._matching: MatchIndex | None = None  # built on the first new customer record
         # New customer records waiting to be matched together, in arrival order.
         self.new_records: list[tuple[SourceRecord, Extracted]] = []
@@ -447,7 +448,7 @@ class _Batch:
             self._delete_customer_record(record, stored)
             return
         prepared = self.prepared.get(id(record))
-        extracted = prepared[0] if prepared else extract(record.fields, self.region)
+        extracted = prepared.extracted if prepared else extract(record.fields, self.region)
         if not extracted.has_identity:
             self._quarantine(record, "no name, identifier or contact point")
             return
@@ -484,7 +485,8 @@ class _Batch:
         self.records_by_key[(record.source, record.source_id)] = StoredRecord(
             record_id, customer_id, record.content_hash, False
         )
-        self._stage_details(customer_id, record_id, extracted)
+        prepared = self.prepared.get(id(record))
+        self.staged[record_id] = (customer_id, extracted, prepared.search if prepared else None)
         self.touched_golden.add(customer_id)
         self._accept(record, outcome)
 
@@ -501,6 +503,7 @@ class _Batch:
         def place(i: int, decision: Decision[int]) -> int:
             record, extracted = pending[i]
             customer_id, reason = self._customer_for(record, decision)
+            prepared = self.prepared.get(id(record))
             record_id = self.store.insert_source_record(
                 source=record.source,
                 source_id=record.source_id,
@@ -510,13 +513,17 @@ class _Batch:
                 content_hash=record.content_hash,
                 link_reason=reason,
                 now=self.now,
+                fields_json=prepared.fields_json if prepared else None,
             )
             self._placed(record, record_id, customer_id, extracted, "inserted")
             return customer_id
 
-        profiles = [self.prepared.get(id(r), (x, None))[1] for r, x in pending]
+        known: list[Keyed | None] = []
+        for record, _ in pending:
+            prepared = self.prepared.get(id(record))
+            known.append(prepared.keyed if prepared else None)
         self._match_index().match_many(
-            [(r.source, r.source_id, r.fields, x) for r, x in pending], place, profiles
+            [(r.source, r.source_id, r.fields, x) for r, x in pending], place, known
         )
 
     def _delete_customer_record(self, record: SourceRecord, stored: StoredRecord | None) -> None:
@@ -570,9 +577,6 @@ class _Batch:
             self._matching = index
         return index
 
-    def _stage_details(self, customer_id: int, record_id: int, extracted: Extracted) -> None:
-        self.staged[record_id] = (customer_id, extracted)
-
     def _insert_details(self) -> None:
         if self.cleared:
             self.store.clear_details(self.cleared)
@@ -580,7 +584,7 @@ class _Batch:
         identifiers: list[dict[str, Any]] = []
         social: list[dict[str, Any]] = []
         preferences: list[dict[str, Any]] = []
-        for record_id, (customer_id, extracted) in self.staged.items():
+        for record_id, (customer_id, extracted, _) in self.staged.items():
             base = {"customer_id": customer_id, "source_record_id": record_id}
             contacts.extend(
                 {
@@ -664,28 +668,20 @@ class _Batch:
         for record in records:
             # Records of this batch were extracted on the way in; older ones were stored then.
             staged = self.staged.get(record.record_id)
-            if staged is not None:
-                extracted = staged[1]
-                given, family = extracted.given_name, extracted.family_name
-                contacts = [(c.kind, c.normalised) for c in extracted.contacts]
-                identifiers: Iterable[tuple[str, str]] = extracted.identifiers
+            if staged is None:
+                parts = _search_parts(
+                    *names_of(record.fields), *earlier[record.record_id], self.region
+                )
+            elif staged[2] is None:
+                parts = _search_parts_of(staged[1], self.region)
             else:
-                given, family = names_of(record.fields)
-                contacts, identifiers = earlier[record.record_id]
-            name = normalise.fold(f"{given} {family}")
-            if name:
-                names[name] = None
-            for kind, normalised in contacts:
-                if kind == "email":
-                    emails[normalised] = None
-                elif kind == "phone":
-                    phones[normalised] = None
-                    phones[normalise.national_digits(normalised, self.region)] = None
-                elif kind == "social":
-                    handles["@" + normalised] = None
-            for kind, value in identifiers:
-                if kind in ("loyalty_card", "crm_id"):
-                    cards[value.lower()] = None
+                parts = staged[2]
+            if parts.name:
+                names[parts.name] = None
+            emails.update(dict.fromkeys(parts.emails))
+            phones.update(dict.fromkeys(parts.phones))
+            handles.update(dict.fromkeys(parts.handles))
+            cards.update(dict.fromkeys(parts.cards))
             if record.fields.get("loyalty_card"):
                 cards[str(record.fields["loyalty_card"]).lower()] = None
         tokens = {t for n in names for t in n.split() if len(t) >= 2}
@@ -905,18 +901,81 @@ class _Batch:
         )
 
 
-_Prepared = tuple[Extracted, Profile]
+class _SearchParts(NamedTuple):
+    """What one source record adds to its customer's search row, in the row's order."""
+
+    name: str
+    emails: tuple[str, ...]
+    phones: tuple[str, ...]
+    handles: tuple[str, ...]
+    cards: tuple[str, ...]
+
+
+def _search_parts(
+    given: str,
+    family: str,
+    contacts: Iterable[tuple[str, str]],
+    identifiers: Iterable[tuple[str, str]],
+    region: str,
+) -> _SearchParts:
+    """A record's part of the search row, from its names, its (kind, normalised) contacts
+    and its (kind, value) identifiers: as extracted, or as stored for an earlier record."""
+    emails: list[str] = []
+    phones: list[str] = []
+    handles: list[str] = []
+    for kind, normalised in contacts:
+        if kind == "email":
+            emails.append(normalised)
+        elif kind == "phone":
+            phones += (normalised, normalise.national_digits(normalised, region))
+        elif kind == "social":
+            handles.append("@" + normalised)
+    cards = [value.lower() for kind, value in identifiers if kind in ("loyalty_card", "crm_id")]
+    return _SearchParts(
+        normalise.fold(f"{given} {family}"),
+        tuple(emails),
+        tuple(phones),
+        tuple(handles),
+        tuple(cards),
+    )
+
+
+def _search_parts_of(extracted: Extracted, region: str) -> _SearchParts:
+    return _search_parts(
+        extracted.given_name,
+        extracted.family_name,
+        [(c.kind, c.normalised) for c in extracted.contacts],
+        extracted.identifiers,
+        region,
+    )
+
+
+class _Prepared(NamedTuple):
+    """What the second process computes of a customer record: everything that depends on
+    the record alone, so that the batch only matches and writes."""
+
+    extracted: Extracted
+    keyed: Keyed
+    fields_json: str  # as ``IngestStore.insert_source_record`` stores the fields
+    search: _SearchParts
 
 
 def _prepare(fields: list[Mapping[str, Any]], region: str) -> list[_Prepared | None]:
-    """What matching needs of customer records, computed in the second process. A record it
-    fails on is left to the batch (None), which meets the error where it always did: only if
-    the record is new or changed."""
+    """What matching and writing need of customer records, computed in the second process.
+    A record it fails on is left to the batch (None), which meets the error where it always
+    did: only if the record is new or changed."""
     out: list[_Prepared | None] = []
     for f in fields:
         try:
             extracted = extract(f, region)
-            out.append((extracted, profile_of(f, region, extracted)))
+            out.append(
+                _Prepared(
+                    extracted,
+                    keyed(profile_of(f, region, extracted)),
+                    json.dumps(dict(f)),
+                    _search_parts_of(extracted, region),
+                )
+            )
         except Exception:  # raised again by the batch, for the records it uses
             out.append(None)
     return out
@@ -948,9 +1007,10 @@ class _Extraction:
 
 
 class _Extractor:
-    """A second process (forked once a stream proves big: its second full batch of customer
-    records) that normalises customer records ahead of the batch being matched; it only runs
-    pure functions on the fields it is given (no cache, no connector).
+    """A second process (forked once a stream proves big: its first full batch of customer
+    records, extracted there while the next batch is read) that normalises customer records
+    ahead of the batch being matched; it only runs pure functions on the fields it is given
+    (no cache, no connector).
 
     Only on Linux, from the main thread of a machine with another core (the command line's
     ``sync run``): a fork from the window's sync thread would copy a process whose other
@@ -959,7 +1019,6 @@ class _Extractor:
     def __init__(self, region: str, batch_customers: int) -> None:
         self.region = region
         self.batch_customers = batch_customers
-        self.full_batches = 0
         self.pool: ProcessPoolExecutor | None = None
         self.broken = not can_fork()
 
@@ -972,8 +1031,8 @@ class _Extractor:
 
     def start(self, batch: list[IngestItem]) -> _Extraction | None:
         """Start extracting the batch's customer records (tombstones aside; which ones are new
-        or changed only the batch knows); None when it is not worth a process (few customer
-        records, or the first full batch of a stream) or not possible."""
+        or changed only the batch knows); None when it is not worth a process (no full batch
+        of customer records yet: a small stream) or not possible."""
         if self.broken:
             return None
         records = [
@@ -984,10 +1043,7 @@ class _Extractor:
             and item.source_id
             and not item.deleted
         ]
-        if len(records) < self.batch_customers:
-            return None
-        self.full_batches += 1
-        if self.full_batches < 2:
+        if not records or (self.pool is None and len(records) < self.batch_customers):
             return None
         if self.pool is None:
             self.pool = ProcessPoolExecutor(

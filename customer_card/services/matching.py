@@ -80,6 +80,21 @@ def _customer(record: IndexedRecord) -> int:
     return record.customer_id
 
 
+class Keyed(NamedTuple):
+    """A new record's profile with what matching derives from it alone: its block keys, its
+    text in the index and the name-count keys it reads. Computed where the record is
+    extracted (ingest's second process), so the matching process only decides."""
+
+    profile: Profile
+    keys: tuple[str, ...]
+    text: str
+    lookup: tuple[str, ...]
+
+
+def keyed(profile: Profile) -> Keyed:
+    return Keyed(profile, block_keys(profile), profile.to_json(), lookup_keys(profile))
+
+
 class MatchIndex:
     """Candidate look-up and decision for one record, inside the caller's transaction."""
 
@@ -160,7 +175,7 @@ class MatchIndex:
         self,
         records: Sequence[tuple[str, str, Mapping[str, Any], Extracted]],
         place: Callable[[int, Decision[int]], int],
-        known: Sequence[Profile | None] = (),
+        known: Sequence[Keyed | None] = (),
     ) -> list[Decision[int]]:
         """``match`` for each (source, source id, fields, extracted) in turn — the same
         decisions — with the name counts read once and written once for the whole batch, and
@@ -170,12 +185,13 @@ class MatchIndex:
         before it returns, and return that customer's id: the next records of the batch are
         matched against it. It must not change the customer of any other record, nor read the
         match index (the batch's profiles and block keys are written at the end). ``known``:
-        the records' profiles where the caller has them."""
-        profiles = [
-            (known[i] if i < len(known) else None) or profile_of(fields, self.region, x)
+        the records' profiles, keyed, where the caller has them."""
+        prepared = [
+            (known[i] if i < len(known) else None) or keyed(profile_of(fields, self.region, x))
             for i, (_, _, fields, x) in enumerate(records)
         ]
-        wanted = {key for profile in profiles for key in lookup_keys(profile)}
+        profiles = [k.profile for k in prepared]
+        wanted = {key for k in prepared for key in k.lookup}
         counts = Frequencies(self.store.name_counts(wanted))
         refs = [(source, source_id) for source, source_id, _, _ in records]
         if len(set(refs)) < len(refs) or self.store.indexed_refs(refs):
@@ -183,8 +199,8 @@ class MatchIndex:
             # batch holds one twice): rare, matched one at a time.
             return self._match_in_turn(refs, profiles, place, counts)
 
-        keys_of = [block_keys(profile) for profile in profiles]
-        texts = [profile.to_json() for profile in profiles]
+        keys_of = [k.keys for k in prepared]
+        texts = [k.text for k in prepared]
         first = self.store.next_seq()
         batch = _BatchWindows(self, keys_of, first)
         added: Counter[str] = Counter()

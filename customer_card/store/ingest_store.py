@@ -265,7 +265,9 @@ class IngestStore:
         content_hash: str,
         link_reason: str,
         now: datetime,
+        fields_json: str | None = None,
     ) -> int:
+        """``fields_json``: ``json.dumps(dict(fields))`` where the caller made it already."""
         # Stored exactly as the models would store them: fields as JSON text (SQLAlchemy's
         # default serialiser), times as naive UTC text.
         stamp = sqlite_datetime(now)
@@ -275,7 +277,7 @@ class IngestStore:
                 source,
                 source_id,
                 customer_id,
-                json.dumps(dict(fields)),
+                json.dumps(dict(fields)) if fields_json is None else fields_json,
                 _optional_sqlite_datetime(updated_at),
                 content_hash,
                 link_reason,

@@ -81,6 +81,12 @@ def snapshot(database: Database) -> dict[str, Any]:
             (tuple(groups[s.customer_a]), tuple(groups[s.customer_b]), round(s.probability, 9))
             for s in session.scalars(select(m.MergeSuggestion))
         )
+        # The fields as stored, to the byte (the second process serialises them).
+        fields = dict(
+            session.connection()
+            .exec_driver_sql("SELECT source || '/' || source_id, fields FROM source_record")
+            .all()
+        )
         # Without the public ids, drawn at random.
         search = sorted(
             (names, emails, phones, cards.split(" ", 1)[1:], handles, city)
@@ -93,6 +99,7 @@ def snapshot(database: Database) -> dict[str, Any]:
         "golden": golden,
         "suggestions": suggestions,
         "search": search,
+        "fields": fields,
     }
 
 
@@ -101,8 +108,9 @@ def test_a_batch_of_new_customers_is_linked_like_one_record_at_a_time(open_new: 
     batched = open_new("batched")
     stream = records()
 
-    # One record a batch: from the second batch on, each is extracted in the second process
-    # while the one before it is matched and written.
+    # One record a batch: each is extracted in the second process (with its profile, block
+    # keys, fields' JSON and search row part) while the one before it is matched and written;
+    # the single batch of 10,000 extracts everything here.
     first = IngestService(one_at_a_time, customer_batch_size=1).ingest(stream)
     second = IngestService(batched, customer_batch_size=10_000).ingest(stream)
 
@@ -118,6 +126,30 @@ class Unreadable(dict[str, Any]):
 
     def get(self, key: str, default: Any = None) -> Any:
         raise RuntimeError("unreadable")
+
+
+def test_a_big_stream_is_extracted_ahead_from_its_first_batch_to_its_last(
+    open_new: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The second process starts with the first full batch (extracted while the next one is
+    read) and, once there, also takes the short batch that ends the stream; a stream smaller
+    than a batch is extracted where it is matched."""
+    ahead: list[bool] = []
+    start = ingest_module._Extractor.start
+
+    def observed(self: Any, batch: list[Any]) -> Any:
+        extraction = start(self, batch)
+        ahead.append(extraction is not None)
+        return extraction
+
+    monkeypatch.setattr(ingest_module._Extractor, "start", observed)
+    people = [r for r in records() if not r.deleted]
+    IngestService(open_new("big"), customer_batch_size=10).ingest(people[:25])
+    assert ahead == [True, True, True]
+
+    ahead.clear()
+    IngestService(open_new("small"), customer_batch_size=10).ingest(people[:9])
+    assert ahead == [False]
 
 
 def test_the_second_process_leaves_a_record_it_fails_on_to_the_batch() -> None:
