@@ -233,6 +233,29 @@ def run_gui(
             _tr("Customer Card is already running on this cache but does not answer."),
         )
         return 1
+    started = start_window(db_path, request, open_services, instance, prepare)
+    if started is None:
+        return 1
+    window, services = started
+    try:
+        return qt_app.exec()
+    finally:
+        if window.sync_controller is not None:
+            window.sync_controller.shutdown()  # no sync may outlive the cache it writes to
+        services.close()
+
+
+def start_window(
+    db_path: Path,
+    request: dict[str, Any] | None,
+    open_services: OpenServices,
+    instance: SingleInstance,
+    prepare: Prepare | None = None,
+) -> tuple[MainWindow, OpenedServices] | None:
+    """What ``run_gui`` does before the event loop: prepare (the demo), open the cache, show
+    the window, handle the first request. None when it cannot (the user was told why)."""
+    qt_app = QApplication.instance()
+    assert isinstance(qt_app, QApplication)
     load_theme(qt_app, theme_name())  # before any notice, so that it looks like the window
     if prepare is not None:
         progress = _Progress()
@@ -244,14 +267,14 @@ def run_gui(
             )
         except CacheError as error:
             QMessageBox.critical(None, _tr("Cannot prepare the demo customers"), str(error))
-            return 1
+            return None
     try:
         services = _open(open_services, db_path)
     except CacheError as error:
         QMessageBox.critical(None, _tr("Cannot open the customer cache"), str(error))
-        return 1
+        return None
     if services is None:
-        return 1
+        return None
     window = MainWindow(
         services.search, services.cards, services.actions, user=current_user(), sync=services.sync
     )
@@ -265,9 +288,4 @@ def run_gui(
     _show_fitted(window)
     if request:
         on_request(request)
-    try:
-        return qt_app.exec()
-    finally:
-        if window.sync_controller is not None:
-            window.sync_controller.shutdown()  # no sync may outlive the cache it writes to
-        services.close()
+    return window, services

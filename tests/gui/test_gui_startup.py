@@ -153,19 +153,17 @@ def test_an_error_while_opening_in_the_background_comes_back_to_the_caller(
 
 
 def test_a_first_start_builds_the_demo_behind_a_notice_then_opens_the_window(
-    tmp_path: Path, qapp: Any
+    tmp_path: Path, qtbot: Any, themed: None
 ) -> None:
     """Nothing configured: the demo cache is built (seconds) behind a notice that counts the
     records, not before anything shows; then the window opens on it."""
     from PySide6.QtCore import QLocale, QTimer
-    from PySide6.QtWidgets import QApplication
 
-    from customer_card.ui.main_window import MainWindow
+    from customer_card.ui.instance import SingleInstance
 
     db_path = tmp_path / "demo.db"
     assert app.demo_unfinished(db_path)
     seen: list[list[str]] = []
-    opened: list[str] = []
 
     def build(progress: Callable[[int], None]) -> None:
         services, _ = app.ensure_demo(db_path, customers=40, seed=DEMO_SEED)
@@ -177,33 +175,34 @@ def test_a_first_start_builds_the_demo_behind_a_notice_then_opens_the_window(
         notices = _notices()
         if notices and notices not in seen:
             seen.append(notices)
-        windows = [w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow)]
-        if any(w.isVisible() for w in windows):
-            opened.extend(w.windowTitle() for w in windows if w.isVisible())
-            for window in windows:
-                window.close()
-            QApplication.quit()
 
     poll = QTimer()
     poll.timeout.connect(watch)
     poll.start(50)
+    instance = SingleInstance(app.instance_key(db_path), tmp_path)
+    assert instance.acquire()
     try:
-        code = startup.run_gui(
+        started = startup.start_window(
             db_path,
             None,
-            open_services=lambda path, passphrase: app.open_services(path, passphrase=passphrase),
-            instance_key=app.instance_key(db_path),
-            runtime_dir=tmp_path,
+            lambda path, passphrase: app.open_services(path, passphrase=passphrase),
+            instance,
             prepare=build,
         )
     finally:
         poll.stop()
-        qapp.setStyleSheet("")  # run_gui themed the application
-    assert code == 0
+        instance.release()
+    assert started is not None
+    window, services = started
+    qtbot.addWidget(window)
+    try:
+        assert window.isVisible()
+        assert "demo data" in window.windowTitle()
+    finally:
+        window.close()
+        services.close()
     so_far = f"{QLocale().toString(12345)} records so far"
     preparing = "Preparing demo customers to look around (nothing is configured yet)…"
     assert seen[-1] == [f"{preparing}\n{so_far}"]
     assert all(notices[0].startswith(preparing) for notices in seen)
-    assert opened
-    assert "demo data" in opened[0]
     assert not app.demo_unfinished(db_path)
