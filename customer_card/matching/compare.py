@@ -21,8 +21,8 @@ from customer_card.matching.link import (
     full_forms,
     given_names_compatible,
 )
-from customer_card.matching.normalise import name_core
-from customer_card.matching.profile import Profile
+from customer_card.matching.normalise import name_core, national_number
+from customer_card.matching.profile import ROLE_MAILBOXES, Profile
 
 FAMILY_SIMILARITY = 0.90
 # Family names this long or longer one edit apart (a transposition is one) are close.
@@ -33,6 +33,17 @@ STREET_SIMILARITY = 85.0
 SWAP_PENALTY = 1.0
 
 GIVEN, FAMILY, BIRTH, EMAIL, PHONE, CARD, SOCIAL, HANDLE, ADDRESS = range(len(FIELDS))
+# E-mail levels: 1 the same address; the same mailbox name at another provider; the same
+# letters at the same provider, digits and separators aside ('lprice26@free.fr' and
+# 'lprice@free.fr': a second account at one's own provider); different.
+_EMAIL_LOCAL_PART, _EMAIL_LETTERS, _EMAIL_DIFFERENT = 2, 3, 4
+# Mailbox names with fewer letters than this say little once their digits are dropped.
+MAILBOX_LETTERS = 4
+# Phone levels: 1 the same number; the same national number under two country codes (one
+# record's number written without its code and read as another country's); different.
+PHONE_NATIONAL, _PHONE_DIFFERENT = 2, 3
+# National numbers shorter than this (short codes, a typing slip) are left out of that.
+_NATIONAL_DIGITS = 8
 _INITIAL = 3  # the name level of an initial's agreement ('J.' and 'Jocelyne')
 _HANDLE_FULL = 1  # the handle level of a handle spelling both names
 # Name levels depend on the two names only, and names repeat (Martin, Marie): each pair of
@@ -186,8 +197,11 @@ class Comparer:
         "_given_core",
         "_id_kinds",
         "_ids",
+        "_letters",
+        "_letters_alone",
         "_locals",
         "_mine",
+        "_phone_ends",
         "_phones",
         "_read_names",
         "_social",
@@ -201,7 +215,10 @@ class Comparer:
         self._mine: dict[tuple[str, str], int] = {}
         self._emails = frozenset(a.emails)
         self._locals = _locals(a.emails)
+        self._letters = _mailbox_letters(a.emails)
+        self._letters_alone = frozenset(letters for _, letters in self._letters)
         self._phones = frozenset(a.phones)
+        self._phone_ends = frozenset(x[-_NATIONAL_DIGITS:] for x in a.phones)
         self._births = frozenset(a.births)
         self._ids, self._id_kinds = frozenset(a.ids), _kinds(a.ids)
         self._social, self._social_kinds = frozenset(a.social), _kinds(a.social)
@@ -213,16 +230,30 @@ class Comparer:
 
         email = 0
         if a.emails and b.emails:
-            email = 3 if self._emails.isdisjoint(b.emails) else 1
-            if email == 3:
+            email = _EMAIL_DIFFERENT if self._emails.isdisjoint(b.emails) else 1
+            if email == _EMAIL_DIFFERENT:
                 shared = self._locals & _locals(b.emails)
                 # A mailbox name that only spells the names ('jean.dupont@' at two
                 # providers) says nothing the names have not said: namesakes have it too.
                 if shared and any(not (_spells_names(x, a) or _spells_names(x, b)) for x in shared):
-                    email = 2
+                    email = _EMAIL_LOCAL_PART
+                elif (
+                    # (Most pairs share no letters: the aliases, which hold each mailbox's
+                    # letters, tell without reading the addresses.)
+                    not self._letters_alone.isdisjoint(b.aliases)
+                    and not self._letters.isdisjoint(_mailbox_letters(b.emails))
+                ):
+                    email = _EMAIL_LETTERS
         phone = 0
         if a.phones and b.phones:
-            phone = 2 if self._phones.isdisjoint(b.phones) else 1
+            phone = 1
+            if self._phones.isdisjoint(b.phones):
+                phone = _PHONE_DIFFERENT
+                # (Most numbers end otherwise: their last digits tell without reading them.)
+                if any(x[-_NATIONAL_DIGITS:] in self._phone_ends for x in b.phones) and not (
+                    _national_numbers(a.phones).isdisjoint(_national_numbers(b.phones))
+                ):
+                    phone = PHONE_NATIONAL
         # (Calls only where both records have a value: most have no card or social account.)
         card = _id_level_with(self._ids, self._id_kinds, b.ids) if a.ids and b.ids else 0
         social = (
@@ -326,6 +357,27 @@ def _locals(emails: tuple[str, ...]) -> frozenset[str]:
 
 
 _NOT_LETTERS = re.compile(r"[^a-z]")
+
+
+def _national_numbers(phones: tuple[str, ...]) -> frozenset[str]:
+    """The phones' national numbers (``normalise.national_number``), long ones only."""
+    return frozenset(n for n in map(national_number, phones) if len(n) >= _NATIONAL_DIGITS)
+
+
+# Asked once per incoming record, and of the few candidates whose aliases (``profile_of``
+# files each mailbox's letters there) share its letters.
+@lru_cache(maxsize=1 << 14)
+def _mailbox_letters(emails: tuple[str, ...]) -> frozenset[tuple[str, str]]:
+    """(provider, the mailbox name's letters) of each address: 'lprice26@free.fr' and
+    'l.price@free.fr' both give ('free.fr', 'lprice'). Mailboxes of fewer than
+    ``MAILBOX_LETTERS`` letters (digits mostly) and role mailboxes ('contact2@') give none."""
+    out: set[tuple[str, str]] = set()
+    for address in emails:
+        local, _, provider = address.partition("@")
+        letters = _NOT_LETTERS.sub("", local.partition("+")[0])
+        if len(letters) >= MAILBOX_LETTERS and letters not in ROLE_MAILBOXES:
+            out.add((provider, letters))
+    return frozenset(out)
 
 
 def _spells_names(local: str, p: Profile) -> bool:

@@ -177,7 +177,11 @@ def _positive_number(table: Mapping[str, Any], key: str) -> float:
 # Levels that later versions added to a field, with their m and u: a configuration written
 # before (a user's copy, a 'match estimate' output) gets them, the other levels' m and u
 # scaled to make room. (field, level, the level it comes before, m, u)
-_ADDED_LEVELS = (("birth_date", "typo", "year", 0.02, 0.0012),)
+_ADDED_LEVELS = (
+    ("birth_date", "typo", "year", 0.02, 0.0012),
+    ("email", "letters", "different", 0.06, 0.06),
+    ("phone", "national", "different", 0.01, 0.000001),
+)
 
 
 def _upgraded(weights: FieldWeights) -> FieldWeights:

@@ -32,6 +32,7 @@ from customer_card.matching.compare import (
     GIVEN,
     HANDLE,
     PHONE,
+    PHONE_NATIONAL,
     SOCIAL,
     Comparer,
     Comparison,
@@ -763,13 +764,13 @@ def _tf_weight(weights: FieldWeights, level: int, u_value: float) -> float:
 
 def corroborated(levels: tuple[int, ...]) -> bool:
     """Whether something besides the names agrees: the birth date (or its day/month
-    reading, or the date one typo away), the street, a phone, an e-mail address or a mailbox
-    name that is more than the names, a card or a social account. Without it a probable
-    match stays a suggestion."""
+    reading, or the date one typo away), the street, a phone (or its national number under
+    another country's code), an e-mail address or a mailbox name that is more than the
+    names, a card or a social account. Without it a probable match stays a suggestion."""
     return (
         levels[BIRTH] in (1, 2, _BIRTH_TYPO)
         or levels[ADDRESS] == 1
-        or levels[PHONE] == 1
+        or levels[PHONE] in (1, PHONE_NATIONAL)
         or levels[EMAIL] in (1, 2)
         or levels[CARD] == 1
         or levels[SOCIAL] == 1

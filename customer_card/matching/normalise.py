@@ -13,6 +13,7 @@ from functools import lru_cache
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
+from phonenumbers import COUNTRY_CODE_TO_REGION_CODE
 
 from sync.mapping import FAMILY_PARTICLES as FAMILY_PARTICLES
 
@@ -72,9 +73,10 @@ TITLES = frozenset(
 def split_full_name(full_name: str) -> tuple[str, str]:
     """'Jocelyne MICHU' -> ('Jocelyne', 'MICHU'); 'MICHU Jocelyne' -> ('Jocelyne', 'MICHU').
 
-    A word in capitals is taken as the family name (a common French convention); otherwise the
-    last word is the family name, with the particles just before it ('G. Le Roux',
-    'M. Da Silva', 'Anne de la Tour').
+    A word in capitals is taken as the family name (a common French convention) — but not a
+    compound given name's initials ('J-P Besnard', 'A-M Maillard'); otherwise the last word
+    is the family name, with the particles just before it ('G. Le Roux', 'M. Da Silva',
+    'Anne de la Tour').
     """
     words = [w for w in _SPACES.sub(" ", full_name).strip().split(" ") if w]
     while words and words[0].casefold().rstrip(".") in TITLES:
@@ -83,7 +85,11 @@ def split_full_name(full_name: str) -> tuple[str, str]:
         return "", ""
     if len(words) == 1:
         return "", words[0]
-    upper = [w for w in words if w.isupper() and len(w) > 1 and not w.endswith(".")]
+    upper = [
+        w
+        for w in words
+        if w.isupper() and len(w) > 1 and not w.endswith(".") and not _INITIALS.match(w)
+    ]
     if upper and len(upper) < len(words):
         family = " ".join(upper)
         given = " ".join(w for w in words if w not in upper)
@@ -92,6 +98,10 @@ def split_full_name(full_name: str) -> tuple[str, str]:
     while start > 0 and _particle(words[start - 1]):
         start -= 1
     return " ".join(words[:start]), " ".join(words[start:])
+
+
+# A compound given name by its initials ('J-P', 'A.-M', 'M-H'): capitals, not a family name.
+_INITIALS = re.compile(r"^(?:[^\W\d_]\.?-){1,2}[^\W\d_]\.?$")
 
 
 def _particle(word: str) -> bool:
@@ -125,6 +135,20 @@ def national_digits(e164: str, region: str = DEFAULT_REGION) -> str:
         return re.sub(r"\D", "", e164)
     national = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
     return re.sub(r"\D", "", national)
+
+
+def national_number(e164: str) -> str:
+    """'+32486027170' -> '486027170': an E.164 number without its country code, which a
+    number written without one ('0486 02 71 70' in a record with no country, read as French)
+    keeps under the wrong code; '' for anything else. Country codes are prefix-free (no code
+    opens another), so the first one to match is the code: no parsing."""
+    digits = e164[1:]
+    if not e164.startswith("+") or not digits.isdigit():
+        return ""
+    for size in (1, 2, 3):
+        if int(digits[:size]) in COUNTRY_CODE_TO_REGION_CODE:
+            return digits[size:]
+    return ""
 
 
 @lru_cache(maxsize=65536)

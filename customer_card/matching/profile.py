@@ -18,7 +18,7 @@ from customer_card.matching.normalise import DEFAULT_REGION
 _LETTERS = re.compile(r"[^a-z]")
 _SEPARATED = re.compile(r"[\s_.]")
 # Mailbox names that say nothing about who reads them.
-_ROLE_MAILBOXES = frozenset(
+ROLE_MAILBOXES = frozenset(
     {"contact", "info", "infos", "admin", "bonjour", "hello", "famille", "family", "home",
      "maison", "noreply", "client", "commande", "service", "compta", "mail", "email"}
 )  # fmt: skip
@@ -111,7 +111,7 @@ def profile_of(
     for address in emails:
         local = address.partition("@")[0].partition("+")[0]
         core = _LETTERS.sub("", local)
-        if len(core) >= 4 and core not in _ROLE_MAILBOXES:
+        if len(core) >= 4 and core not in ROLE_MAILBOXES:
             aliases[core] = None
     return Profile(
         given=given,

@@ -136,7 +136,7 @@ def test_a_mailbox_spelling_a_given_name_of_the_initial_is_only_the_names(mailbo
     local = mailbox.partition("@")[0].replace(".", "")
     first = profile_of({"full_name": "J. Dijoux", "email": mailbox})
     second = profile_of({"full_name": "J. Dijoux", "email": f"{local}@laposte.net"})
-    assert compare(first, second, NAMES).levels[EMAIL] == 3  # different, not 'local_part'
+    assert compare(first, second, NAMES).levels[EMAIL] == 4  # different, not 'local_part'
 
 
 def test_a_mailbox_naming_someone_else_of_the_initial_still_agrees() -> None:

@@ -221,7 +221,7 @@ def test_shipped_config_loads() -> None:
     [
         (lambda d: d["thresholds"].update(link=1.5), "between 0 and 1"),
         (lambda d: d["thresholds"].update(suggest=0.999, link=0.9), "must not be above"),
-        (lambda d: d["fields"]["email"].update(m=[0.5, 0.2, 0.2]), "add up to 1"),
+        (lambda d: d["fields"]["email"].update(m=[0.5, 0.2, 0.1, 0.1]), "add up to 1"),
         (lambda d: d["fields"]["phone"].update(u=[0.5]), "same length"),
         (lambda d: d["fields"].pop("address"), "fields.address"),
         (lambda d: d["blocking"].update(window=0), "blocking.window"),
@@ -374,14 +374,15 @@ def test_a_mailbox_name_that_only_spells_the_names_is_no_evidence() -> None:
          "email": "jeanpierre.vidal@ac-lyon.fr", "postcode": "54100"}
     )  # fmt: skip
     levels = matcher.pair(elsewhere, namesake, 100_000).comparison.levels
-    assert levels[FIELDS.index("email")] == 3  # different, not 'local_part'
-    # Nor with a number added where the provider had the name taken: a namesake's second
-    # choice as often as the person's second account ('lprice26@' beside 'lprice@').
+    assert levels[FIELDS.index("email")] == 4  # different, not 'local_part'
+    # A number added at the same provider ('lprice26@' beside 'lprice@') is not the same
+    # mailbox name either, only the same letters: the level 'letters', weighed apart.
     second = profile_of(
         {"given_name": "Lauren", "family_name": "Price", "email": "lprice26@free.fr"}
     )
     first = profile_of({"given_name": "Lauren", "family_name": "Price", "email": "Lprice@free.fr"})
     assert matcher.pair(second, first, 100_000).comparison.levels[FIELDS.index("email")] == 3
+    assert CONFIG.fields[FIELDS.index("email")].level_name(3) == "letters"
     digits = profile_of({"given_name": "Jean-Pierre", "family_name": "Vidal",
                          "email": "jeanpierre.vidal51@gmail.com"})  # fmt: skip
     other = profile_of({"full_name": "JP Vidal", "email": "jeanpierre.vidal51@free.fr"})
