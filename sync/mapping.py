@@ -76,6 +76,10 @@ _TYPES = ("int", "float", "bool", "str")
 _TRUE = frozenset({"1", "true", "yes", "y", "oui", "o", "vrai", "x", "t"})
 _FALSE = frozenset({"0", "false", "no", "n", "non", "faux", "f", ""})
 _MAPPING_KEYS = frozenset({"id", "updated_at", "deleted", "fields", "filter"})
+# Types of a database's values that a rule naming one column makes plain without its other
+# steps (none of which changes them): see StreamMapping.apply.
+_SCALARS = frozenset({datetime, date, Decimal, int, bool})
+_ABSENT = object()  # a column a row does not have (``row.get``'s default)
 
 
 class ConfigError(ValueError):
@@ -269,6 +273,16 @@ class FieldRule:
             return [self._convert(p) for p in items if p] or None
         return self._convert(value)
 
+    def extract_datetime(self, row: Mapping[str, Any]) -> datetime | None:
+        """The rule's output for a row as an aware datetime (``updated_at``): the ISO text
+        :meth:`extract` gives, read back; a column's datetime is taken as it is instead (a
+        naive one in ``timezone``): the same time, with the same ISO text."""
+        column = self._plain_column
+        if column is not None and type(value := row.get(column)) is datetime:
+            return value if value.tzinfo else value.replace(tzinfo=self.timezone)
+        stamp = self.extract(row)
+        return None if stamp is None else datetime.fromisoformat(str(stamp))
+
     def _where(self) -> str:
         return f"column {self.columns[0]!r}" if len(self.columns) == 1 else "value"
 
@@ -372,6 +386,9 @@ class StreamMapping:
         return out
 
     def source_id(self, row: Mapping[str, Any]) -> str | None:
+        column = self.id._plain_column
+        if column is not None and type(value := row.get(column)) is str:
+            return value.strip() or None  # (``extract``'s short way, without its call)
         try:
             value = self.id.extract(row)
         except MappingError:
@@ -386,11 +403,18 @@ class StreamMapping:
         try:
             for rule in self.fields:
                 column = rule._plain_column
-                if column is not None and type(value := row.get(column)) is str:
-                    # (``extract``'s short way, without a call: most fields of most rows)
-                    if value := value.strip():
-                        fields[rule.target] = value
-                    continue
+                if column is not None:
+                    # ``extract``'s short ways, without its calls: most fields of most rows.
+                    value = row.get(column, _ABSENT)
+                    if type(value) is str:
+                        if value := value.strip():
+                            fields[rule.target] = value
+                        continue
+                    if value is None:
+                        continue
+                    if type(value) in _SCALARS:  # a database's dates, numbers …
+                        fields[rule.target] = plain(value, rule.timezone)
+                        continue
                 value = rule.extract(row)
                 if value is None:
                     continue
@@ -404,8 +428,7 @@ class StreamMapping:
                     fields[rule.target] = value
             updated_at = None
             if self.updated_at is not None:
-                stamp = self.updated_at.extract(row)
-                updated_at = None if stamp is None else datetime.fromisoformat(str(stamp))
+                updated_at = self.updated_at.extract_datetime(row)
             deleted = False
             if self.deleted is not None:
                 deleted = bool(self.deleted.extract(row))
@@ -416,7 +439,7 @@ class StreamMapping:
         return SourceRecord(source, source_id, kind, fields, updated_at=updated_at, deleted=deleted)
 
     def keeps(self, record: SourceRecord) -> bool:
-        return all(f.keeps(record.fields) for f in self.filters)
+        return not self.filters or all(f.keeps(record.fields) for f in self.filters)
 
 
 # Particles that open a family name ('Anne de la Tour', 'Le Goff Anne', 'Van der Berg'); the

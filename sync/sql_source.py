@@ -185,7 +185,11 @@ class SqlConnector:
                 out["key"] = _dump(key_value)
             return out
 
-        position: tuple[Any, Any] = (since, last_key)
+        def position(row: Mapping[str, Any]) -> tuple[Any, Any]:
+            return (row[cursor_name] if cursor_name else None, row[key_name])
+
+        last: tuple[Any, Any] = (since, last_key)
+        row: dict[str, Any] | None = None
         rows = 0
         with engine.connect() as conn:
             result = conn.execution_options(stream_results=True, yield_per=self.fetch_size).execute(
@@ -199,10 +203,11 @@ class SqlConnector:
                 record = map_row(self.name, stream, row)
                 if isinstance(record, Rejected) or stream.mapping.keeps(record):
                     yield record
-                position = (row[cursor_name] if cursor_name else None, row[key_name])
                 if rows % self.checkpoint_every == 0:
-                    yield Checkpoint(self.name, stream.name, snapshot(False, *position))
-        final = snapshot(True, position[0], None)
+                    yield Checkpoint(self.name, stream.name, snapshot(False, *position(row)))
+        if row is not None:  # the last row read
+            last = position(row)
+        final = snapshot(True, last[0], None)
         log.info("%s/%s: %d rows read", self.name, stream.name, rows)
         if stream.full_extract:
             yield ExtractComplete(

@@ -1069,10 +1069,10 @@ def _datetime(value: Any, field_name: str) -> datetime:
         raise RecordError(f"missing {field_name}")
     parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
     try:
-        parsed.astimezone(UTC)  # the cache keeps UTC: year 1 east of UTC has none
+        # In UTC, as the cache keeps it (year 1 east of UTC has none): converted once, here.
+        return parsed.astimezone(UTC)
     except OverflowError:
         raise RecordError(f"{field_name} out of range: {value!r}") from None
-    return parsed
 
 
 def _optional_datetime(value: Any, field_name: str) -> datetime | None:

@@ -222,7 +222,7 @@ def sqlite_datetime(value: datetime) -> str:
     if value.tzinfo is None:
         raise ValueError("naive datetime given to the cache; attach a timezone")
     # isoformat is several times faster than strftime and writes the same text.
-    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+    return value.astimezone(UTC).isoformat(" ", "microseconds")[:-6]  # (without "+00:00")
 
 
 class IngestStore:

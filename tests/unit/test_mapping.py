@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime, timedelta, timezone
+from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -14,7 +17,7 @@ from sync.mapping import (
     _to_type,
     split_full_name,
 )
-from sync.records import RecordKind
+from sync.records import RecordKind, SourceRecord
 
 
 def rule(spec: Any) -> FieldRule:
@@ -204,3 +207,80 @@ def test_filter_keeps_one_store() -> None:
 def test_implausible_whole_numbers_are_refused_at_once(value: str) -> None:
     with pytest.raises(ValueError, match="not a plausible whole number"):
         _to_type(value, "int")
+
+
+PARIS = ZoneInfo("Europe/Paris")
+# Values as a database driver gives them (psycopg: aware datetimes in the session's zone).
+DATABASE_VALUES: list[Any] = [
+    None,
+    datetime(2026, 3, 29, 3, 30, tzinfo=PARIS),
+    datetime(2026, 10, 25, 2, 30, fold=1, tzinfo=PARIS),  # the second 02:30 of the night
+    datetime(2026, 1, 5, 9, 0, 0, 500, tzinfo=timezone(timedelta(hours=5, minutes=30))),
+    datetime(2026, 1, 5, 9, 0),  # naive: in the rule's time zone
+    datetime(1, 1, 1, 0, 5),
+    date(2024, 2, 29),
+    Decimal("0.12345678901234567890123456789"),
+    Decimal("-0"),
+    Decimal("1E+2"),
+    Decimal("NaN"),
+    0,
+    -(2**62),
+    True,
+    False,
+    0.1,
+    1e16,
+    "  text  ",
+    "",
+]
+
+
+@pytest.mark.parametrize("value", DATABASE_VALUES)
+@pytest.mark.parametrize("kind", list(RecordKind))
+@pytest.mark.parametrize("spec", ["c", {"column": "c", "timezone": "America/New_York"}])
+def test_a_column_rule_takes_a_databases_values_as_its_general_way_does(
+    spec: Any, kind: RecordKind, value: Any
+) -> None:
+    """A rule naming one column takes a short way for text, empty and typed values (most
+    fields of most rows): the record is the one the rules' general way (``extract``: a typed
+    value as its JSON text; ``updated_at`` read back from that text) gives, to the type of
+    every value; ``updated_at`` is the same time with the same ISO text."""
+    mapping = StreamMapping.parse(
+        {"id": "id", "updated_at": spec, "fields": {"occurred_at": spec, "amount": spec}}, "s"
+    )
+    assert mapping.updated_at is not None
+    assert mapping.fields[0]._plain_column == "c"
+    row = {"id": " 7 ", "c": value}
+    general = mapping.fields[0].extract(row)
+    fields = {} if general is None else {"occurred_at": general, "amount": general}
+    stamp = mapping.updated_at.extract(row)
+    try:
+        updated_at = None if stamp is None else datetime.fromisoformat(str(stamp))
+    except ValueError:
+        with pytest.raises(MappingError, match=r"^updated_at: "):
+            mapping.apply("crm", kind, row)
+        return
+
+    record = mapping.apply("crm", kind, row)
+
+    assert (record.source_id, record.fields, record.deleted) == ("7", fields, False)
+    assert [type(v) for v in record.fields.values()] == [type(v) for v in fields.values()]
+    assert record.fields_json() == SourceRecord("crm", "7", kind, fields).fields_json()
+    if updated_at is None:
+        assert record.updated_at is None
+    else:
+        assert record.updated_at is not None
+        assert record.updated_at.isoformat() == updated_at.isoformat()
+        assert record.updated_at.astimezone(UTC) == updated_at.astimezone(UTC)
+
+
+def test_a_column_rule_finds_a_dotted_path_whatever_its_value() -> None:
+    mapping = StreamMapping.parse(
+        {"id": "id", "updated_at": "meta.at", "fields": {"amount": "order.amount"}}, "s"
+    )
+    at = datetime(2026, 1, 5, 9, 0, tzinfo=PARIS)
+    row = {"id": 7, "meta": {"at": at}, "order": {"amount": Decimal("12.50")}}
+    record = mapping.apply("shop", RecordKind.INTERACTION, row)
+    assert record.source_id == "7"
+    assert record.fields == {"amount": "12.50"}
+    assert record.updated_at is not None
+    assert record.updated_at.isoformat() == "2026-01-05T09:00:00+01:00"
