@@ -1007,10 +1007,11 @@ class _Extraction:
 
 
 class _Extractor:
-    """A second process (forked once a stream proves big: its first full batch of customer
-    records, extracted there while the next batch is read) that normalises customer records
-    ahead of the batch being matched; it only runs pure functions on the fields it is given
-    (no cache, no connector).
+    """A second process (forked once a stream proves big: its second full batch of customer
+    records; the first is matched and committed at once, so that a source pausing after it —
+    a tap fetching its next page — leaves it saved) that normalises customer records ahead of
+    the batch being matched; it only runs pure functions on the fields it is given (no cache,
+    no connector). Once there, it also takes the short batch that ends the stream.
 
     Only on Linux, from the main thread of a machine with another core (the command line's
     ``sync run``): a fork from the window's sync thread would copy a process whose other
@@ -1019,6 +1020,7 @@ class _Extractor:
     def __init__(self, region: str, batch_customers: int) -> None:
         self.region = region
         self.batch_customers = batch_customers
+        self.full_batches = 0
         self.pool: ProcessPoolExecutor | None = None
         self.broken = not can_fork()
 
@@ -1031,8 +1033,8 @@ class _Extractor:
 
     def start(self, batch: list[IngestItem]) -> _Extraction | None:
         """Start extracting the batch's customer records (tombstones aside; which ones are new
-        or changed only the batch knows); None when it is not worth a process (no full batch
-        of customer records yet: a small stream) or not possible."""
+        or changed only the batch knows); None when it is not worth a process (few customer
+        records, or the first full batch of a stream) or not possible."""
         if self.broken:
             return None
         records = [
@@ -1046,6 +1048,9 @@ class _Extractor:
         if not records or (self.pool is None and len(records) < self.batch_customers):
             return None
         if self.pool is None:
+            self.full_batches += 1
+            if self.full_batches < 2:
+                return None
             self.pool = ProcessPoolExecutor(
                 1,
                 mp_context=multiprocessing.get_context("fork"),
