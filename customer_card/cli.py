@@ -18,7 +18,12 @@ from customer_card import __version__, app, paths
 from customer_card.matching.config import ConfigError
 from customer_card.services.cards import card_as_json
 from customer_card.services.demo_defaults import DEFAULT_CUSTOMERS, DEFAULT_SEED
-from customer_card.services.files import ExportError, is_stream, private_text_file
+from customer_card.services.files import (
+    ExportError,
+    is_special,
+    private_text_file,
+    written_in_place,
+)
 from customer_card.services.info import cache_info
 from customer_card.services.ingest import IngestReport
 from customer_card.services.matching import MatchService
@@ -601,24 +606,32 @@ def _set_secret(args: argparse.Namespace) -> int:
 
 
 def _output_file(path: Path) -> Path:
-    """Where an export goes: a file (written beside and moved over it: all or nothing), or a
-    pipe or terminal (``/dev/stdout``) written into; never a disk device."""
+    """Where an export goes: a file (written beside and moved over it: all or nothing), or
+    the process's output, a pipe or a terminal, written into (``written_in_place``); never a
+    disk or other device."""
     output = path.expanduser()
-    if output.exists() and not output.is_file() and not output.is_dir() and not is_stream(output):
-        raise CliError(f"{output} is a disk or other special file; give a file name")
+    if is_special(output):
+        raise CliError(f"{output} is a device or other special file; give a file name")
     return output
 
 
 def _summary(output: Path, text: str) -> None:
-    """What an export wrote: on stderr when the export itself goes to a stream (it may be
-    stdout, where the line would end up inside the data)."""
-    print(text, file=sys.stderr if is_stream(output) else sys.stdout)
+    """What an export wrote: on stderr when the export itself went to the process's output
+    or a stream, where the line would end up inside the data."""
+    print(text, file=sys.stderr if written_in_place(output) else sys.stdout)
 
 
 def _outbox_export(services: app.Services, args: argparse.Namespace) -> int:
     output = _output_file(args.output)
     if not output.parent.is_dir():
         raise CliError(f"no directory {output.parent}")
+    if written_in_place(output) and not args.keep:
+        # Entries exported are marked, and a pipe cannot tell whether its reader got them
+        # (``| head`` stops reading; what fits its buffer was "written").
+        raise CliError(
+            f"an export into {output} cannot tell whether the entries were read: add --keep "
+            "(they stay pending) or give a file"
+        )
     n = OutboxService(services.database).export_jsonl(
         output, mark_exported=not args.keep, everything=args.all
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import stat
 import tempfile
 from collections.abc import Iterator
@@ -15,30 +16,63 @@ class ExportError(Exception):
     """The export file cannot be written; ``str(error)`` is the one-line message."""
 
 
-def is_stream(path: Path) -> bool:
-    """Whether ``path`` is a pipe, a terminal or another character device (``/dev/stdout``,
-    ``/dev/fd/63`` of a shell's ``>(gzip > f)``): written into, never replaced."""
+# The process's own open files by name: what the shell connected (a pipe, a terminal, a file
+# appended to with >>), written through the open descriptor, never opened again by name
+# (that would truncate an appended file, and a socket cannot be opened by name).
+_STANDARD = {"/dev/stdout": 1, "/dev/stderr": 2}
+_DESCRIPTOR = re.compile(r"/(?:dev/fd|proc/self/fd)/(\d+)")
+# Character devices an export may go into besides terminals (a raw disk is one on macOS).
+_SINKS = frozenset({"/dev/null", "/dev/full"})
+
+
+def _descriptor(path: Path) -> int | None:
+    text = str(path)
+    if text in _STANDARD:
+        return _STANDARD[text]
+    found = _DESCRIPTOR.fullmatch(text)
+    return int(found[1]) if found else None
+
+
+def _is_stream(path: Path) -> bool:
+    """A pipe, a terminal, ``/dev/null`` or ``/dev/full``: written into, never replaced."""
     try:
-        mode = path.stat().st_mode  # (through links: /dev/stdout is one)
+        mode = path.stat().st_mode  # (through links)
     except OSError:
         return False
-    return stat.S_ISFIFO(mode) or stat.S_ISCHR(mode) or stat.S_ISSOCK(mode)
+    if stat.S_ISFIFO(mode):
+        return True
+    if not stat.S_ISCHR(mode):
+        return False
+    device = str(path.resolve())
+    return device in _SINKS or device.startswith(("/dev/tty", "/dev/pts/"))
+
+
+def written_in_place(path: Path) -> bool:
+    """Whether an export to ``path`` is written into something already there — the process's
+    output (``/dev/stdout``, ``/dev/fd/63`` of a shell's ``>(gzip > f)``), a pipe, a terminal —
+    as it goes, rather than as a whole new file moved over ``path``."""
+    return _descriptor(path) is not None or _is_stream(path)
+
+
+def is_special(path: Path) -> bool:
+    """Whether ``path`` is a device or other special file no export may replace or write
+    into (a disk, a socket, an unknown device)."""
+    return path.exists() and not path.is_file() and not path.is_dir() and not written_in_place(path)
 
 
 @contextmanager
 def private_text_file(path: Path, *, newline: str | None = None) -> Iterator[TextIO]:
     """Yield a text handle on a temporary file beside ``path``, readable by its owner only;
-    on success it replaces ``path`` atomically, on any error it is removed. A link is followed
-    (its target is replaced, the link kept). A stream (``is_stream``) is written into directly:
-    it cannot be all or nothing, and moving a file over it would replace the device itself."""
-    if is_stream(path):
-        with _into_stream(path, newline) as handle:
+    on success it replaces ``path`` atomically (a link is replaced, never its target), on any
+    error it is removed. Where ``written_in_place``, the text goes straight in: a stream
+    cannot be all or nothing, and moving a file over it would replace the device itself."""
+    descriptor = _descriptor(path)
+    if descriptor is not None or _is_stream(path):
+        with _in_place(path, descriptor, newline) as handle:
             yield handle
         return
-    if path.is_symlink():
-        path = path.resolve()
-    if path.exists() and not path.is_file() and not path.is_dir():
-        raise ExportError(f"{path} is a disk or other special file; give a file name")
+    if is_special(path):
+        raise ExportError(f"{path} is a device or other special file; give a file name")
     if path.is_dir():
         raise ExportError(f"{path} is a directory; give a file name")
     if not path.parent.is_dir():
@@ -63,9 +97,13 @@ def private_text_file(path: Path, *, newline: str | None = None) -> Iterator[Tex
 
 
 @contextmanager
-def _into_stream(path: Path, newline: str | None) -> Iterator[TextIO]:
+def _in_place(path: Path, descriptor: int | None, newline: str | None) -> Iterator[TextIO]:
     try:
-        with path.open("w", encoding="utf-8", newline=newline) as handle:
+        if descriptor is not None:
+            handle = os.fdopen(os.dup(descriptor), "w", encoding="utf-8", newline=newline)
+        else:
+            handle = path.open("w", encoding="utf-8", newline=newline)
+        with handle:
             yield handle
-    except OSError as error:  # a full device, the reading end of a pipe gone
+    except OSError as error:  # a full device, the reading end of a pipe gone, no such output
         raise ExportError(f"cannot write {path}: {error.strerror}") from error

@@ -81,7 +81,8 @@ class OutboxService:
         """Write the pending entries (or all of them) as JSON lines; returns how many.
 
         The file is written whole before anything is marked, so an interrupted export leaves
-        the entries pending and no half file behind.
+        the entries pending and no half file behind. (Into a pipe or the terminal the lines go
+        as they come: the command line exports there only with ``mark_exported`` off.)
         """
         status = None if everything else "pending"
         ids: list[int] = []

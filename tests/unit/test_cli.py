@@ -210,35 +210,79 @@ def test_an_export_into_a_full_device_is_one_clear_error_and_the_device_stays(
     assert stat.S_ISCHR(Path("/dev/full").stat().st_mode)
 
 
-def test_an_export_through_a_link_replaces_its_target_and_keeps_the_link(
+def test_an_export_over_a_link_replaces_the_link_never_its_target(
     demo_db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    target = tmp_path / "exports" / "links.csv"
+    """A link planted where an export goes (a shared directory) must not get the export
+    written into whatever it points at."""
+    target = tmp_path / "elsewhere" / "authorized_keys"
     target.parent.mkdir()
-    target.write_text("old\n")
+    target.write_text("precious\n")
     link = tmp_path / "links.csv"
     link.symlink_to(target)
     code, out, _ = run(capsys, "--db", str(demo_db), "links", "export", "--output", str(link))
     assert code == 0
     assert out.endswith(f" written to {link}\n")
-    assert link.is_symlink()
-    assert target.read_text().startswith("source,")
-    assert sorted(p.name for p in target.parent.iterdir()) == ["links.csv"], "no temporary left"
+    assert not link.is_symlink()
+    assert link.read_text().startswith("source,")
+    assert target.read_text() == "precious\n"
 
 
-def test_an_export_onto_a_disk_device_is_refused(
+def test_an_export_to_stdout_appended_to_a_file_keeps_what_the_file_held(
+    demo_db: Path, tmp_path: Path
+) -> None:
+    """``--output /dev/stdout >> exports.csv``: stdout is a file opened for appending; opened
+    again by name (or replaced) it would lose what it held."""
+    exports = tmp_path / "exports.csv"
+    exports.write_text("earlier export\n")
+    command = [sys.executable, "-m", "customer_card", "--db", str(demo_db), "links", "export"]
+    with exports.open("a") as appended:
+        done = subprocess.run(
+            [*command, "--output", "/dev/stdout"],
+            stdout=appended,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=dict(os.environ, CUSTOMER_CARD_PASSPHRASE=TEST_PASSPHRASE),
+            check=False,
+        )
+    assert done.returncode == 0, done.stderr
+    text = exports.read_text()
+    assert text.startswith("earlier export\nsource,source_id,customer_id\n")
+    assert done.stderr.endswith(" links written to /dev/stdout\n")
+
+
+def test_an_outbox_export_into_a_pipe_needs_keep(
     demo_db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    disk = tmp_path / "disk"
-    try:  # a block device node of no device: never a real disk, even if this test failed
-        os.mknod(disk, 0o600 | stat.S_IFBLK, os.makedev(0, 0))
+    """Exported entries are marked, and a pipe cannot tell whether they were read."""
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    code, out, err = run(capsys, "--db", str(demo_db), "outbox", "export", "--output", str(pipe))
+    assert code == cli.EXIT_ERROR
+    assert "add --keep" in err
+    assert err.count("\n") == 1
+    assert out == ""
+
+
+@pytest.mark.parametrize(
+    ("kind", "device"), [("block", os.makedev(0, 0)), ("character", os.makedev(1, 5))]
+)
+def test_an_export_onto_a_disk_or_other_device_is_refused(
+    demo_db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], kind: str, device: int
+) -> None:
+    """A raw disk is a block device on Linux and a character one on macOS: only pipes,
+    terminals, /dev/null and /dev/full are written into."""
+    node = tmp_path / "disk"
+    mode = stat.S_IFBLK if kind == "block" else stat.S_IFCHR
+    try:  # a node of no disk (block 0:0) or of /dev/zero: harmless even if this test failed
+        os.mknod(node, 0o600 | mode, device)
     except PermissionError:
         pytest.skip("making a device node needs root")
-    code, out, err = run(capsys, "--db", str(demo_db), "links", "export", "--output", str(disk))
+    code, out, err = run(capsys, "--db", str(demo_db), "links", "export", "--output", str(node))
     assert code == cli.EXIT_ERROR
-    assert err == f"customer-card: {disk} is a disk or other special file; give a file name\n"
+    assert err == f"customer-card: {node} is a device or other special file; give a file name\n"
     assert out == ""
-    assert disk.is_block_device()
+    assert node.is_block_device() if kind == "block" else node.is_char_device()
 
 
 def test_an_interrupted_demo_build_is_finished_by_the_next_start(
