@@ -127,6 +127,11 @@ def ensure_demo(
     marker = demo_marker(db_path)
     if db_path.exists() and not marker.exists():
         raise DemoError(f"{db_path} exists and is not a demo cache; choose another --db.")
+    if not db_path.exists():
+        # Marked before the file exists: a start killed while it is created (the key, the
+        # schema) is a demo build to finish, not a user's cache.
+        db_path.parent.mkdir(parents=True, exist_ok=True)
+        marker.write_text(json.dumps({"customers": customers, "seed": seed, "complete": False}))
     services = open_services(db_path, create=True, demo=True)
     state = _read_marker(marker)
     if state.get("complete") and state.get("customers") == customers and state.get("seed") == seed:

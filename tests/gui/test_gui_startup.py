@@ -203,6 +203,7 @@ def test_a_first_start_builds_the_demo_behind_a_notice_then_opens_the_window(
         services.close()
     so_far = f"{QLocale().toString(12345)} records so far"
     preparing = "Preparing demo customers to look around (nothing is configured yet)…"
-    assert seen[-1] == [f"{preparing}\n{so_far}"]
-    assert all(notices[0].startswith(preparing) for notices in seen)
+    # (The open that follows may show its own notice if it takes long: not this test's.)
+    preparing_seen = [notices for notices in seen if notices[0].startswith(preparing)]
+    assert preparing_seen[-1] == [f"{preparing}\n{so_far}"]
     assert not app.demo_unfinished(db_path)

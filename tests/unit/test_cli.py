@@ -10,6 +10,7 @@ import sys
 import threading
 from contextlib import suppress
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -302,3 +303,28 @@ def test_an_interrupted_demo_build_is_finished_by_the_next_start(
 
 def test_a_cache_that_is_not_a_demo_is_never_built_over(database: object, cache_path: Path) -> None:
     assert not app.demo_unfinished(cache_path)
+
+
+def test_a_first_start_killed_while_the_cache_is_created_is_still_a_demo_to_finish(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Killed after the file exists but before anything else: the next start must finish the
+    demo, not take the file for a user's cache (which the demo passphrase would not open)."""
+    db = tmp_path / "demo.db"
+    real_open = app.open_services
+
+    def killed(path: Path, **options: Any) -> app.Services:
+        real_open(path, **options).close()
+        raise KeyboardInterrupt  # as a kill at that point would end the build
+
+    monkeypatch.setattr(app, "open_services", killed)
+    with pytest.raises(KeyboardInterrupt):
+        app.ensure_demo(db, customers=40, seed=DEMO_SEED)
+    assert db.exists()
+    assert app.demo_unfinished(db)
+    monkeypatch.setattr(app, "open_services", real_open)
+    services, report = app.ensure_demo(db, customers=40, seed=DEMO_SEED)
+    services.close()
+    assert report is not None
+    assert report.customers_created > 0
+    assert not app.demo_unfinished(db)
