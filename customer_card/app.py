@@ -143,9 +143,13 @@ def ensure_demo(
     from customer_card.services.demo import build_demo  # the generator (Faker) only to build
 
     truth = db_path.with_name(db_path.stem + "-truth.csv")
-    report = build_demo(
-        services.database, customers=customers, seed=seed, truth_path=truth, progress=progress
-    )
+    try:
+        report = build_demo(
+            services.database, customers=customers, seed=seed, truth_path=truth, progress=progress
+        )
+    except BaseException:
+        services.close()
+        raise
     marker.write_text(json.dumps({"customers": customers, "seed": seed, "complete": True}))
     return services, report
 

@@ -265,8 +265,10 @@ def start_window(
                 _tr("Preparing demo customers to look around (nothing is configured yet)…"),
                 progress,
             )
-        except CacheError as error:
-            QMessageBox.critical(None, _tr("Cannot prepare the demo customers"), str(error))
+        except Exception as error:  # a full disk, a file in the way: said, not a silent exit
+            log.exception("preparing the demo customers failed")
+            message = str(error) or type(error).__name__
+            QMessageBox.critical(None, _tr("Cannot prepare the demo customers"), message)
             return None
     try:
         services = _open(open_services, db_path)

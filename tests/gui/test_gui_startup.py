@@ -207,3 +207,29 @@ def test_a_first_start_builds_the_demo_behind_a_notice_then_opens_the_window(
     preparing_seen = [notices for notices in seen if notices[0].startswith(preparing)]
     assert preparing_seen[-1] == [f"{preparing}\n{so_far}"]
     assert not app.demo_unfinished(db_path)
+
+
+def test_a_demo_build_that_fails_is_said_not_a_silent_exit(
+    tmp_path: Path, qapp: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Started from a desktop launcher there is no terminal: a failed build (a full disk) is
+    shown, and nothing opens."""
+    from customer_card.ui.instance import SingleInstance
+
+    said: list[tuple[str, str]] = []
+    monkeypatch.setattr(
+        startup.QMessageBox, "critical", lambda _parent, title, text: said.append((title, text))
+    )
+
+    def build(progress: Callable[[int], None]) -> None:
+        raise OSError(28, "No space left on device")
+
+    instance = SingleInstance(app.instance_key(tmp_path / "demo.db"), tmp_path)
+    assert instance.acquire()
+    try:
+        started = startup.start_window(tmp_path / "demo.db", None, _open, instance, prepare=build)
+    finally:
+        instance.release()
+        qapp.setStyleSheet("")
+    assert started is None
+    assert said == [("Cannot prepare the demo customers", "[Errno 28] No space left on device")]
