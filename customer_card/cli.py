@@ -8,9 +8,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
+import signal
 import sys
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -470,7 +474,8 @@ def _sync(services: app.Services, args: argparse.Namespace) -> int:
     if not args.verbose:
         runner_log.setLevel(logging.CRITICAL)
     try:
-        summary = runner.run(selected, progress=_sync_progress_printer())
+        with _ended_as_by_ctrl_c():
+            summary = runner.run(selected, progress=_sync_progress_printer())
     finally:
         runner_log.setLevel(level)
     if sys.stderr.isatty():
@@ -482,6 +487,31 @@ def _sync(services: app.Services, args: argparse.Namespace) -> int:
     for source, error in summary.errors.items():
         print(f"customer-card: source {source} failed: {error}", file=sys.stderr)
     return 0 if summary.ok else EXIT_ERROR
+
+
+@contextmanager
+def _ended_as_by_ctrl_c() -> Iterator[None]:
+    """SIGTERM and SIGHUP (``timeout``, a closed terminal, a scheduler stopping the job) end a
+    sync as Ctrl-C does: its connectors close on the way out — a Singer tap, in a process group
+    of its own, is ended with what it started — and what was committed stays. By default they
+    would end this process on the spot and leave the tap running. A signal ignored on purpose
+    (``nohup``) stays ignored."""
+    if os.name != "posix" or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = {}
+    for number in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(number) == signal.SIG_DFL:
+            previous[number] = signal.signal(number, interrupt)
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 def _sync_progress_printer() -> Any:

@@ -182,14 +182,17 @@ def test_a_file_with_nothing_to_run_says_so(
 
 
 @pytest.mark.parametrize("wrapped", [False, True], ids=["tap", "tap-behind-a-wrapper"])
+@pytest.mark.parametrize("ending", ["ctrl-c", "sigterm"])
 def test_ctrl_c_during_a_sync_is_one_line_and_the_next_run_resumes(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
     wrapped: bool,
+    ending: str,
 ) -> None:
     """The tap runs in a process group of its own (so that a cancel ends what a wrapper
-    started): a terminal's Ctrl-C reaches only the sync, which ends the tap on its way out."""
+    started): a terminal's Ctrl-C reaches only the sync, which ends the tap on its way out.
+    So does a SIGTERM to the sync alone (``timeout``, a scheduler stopping the job)."""
     monkeypatch.setenv("CUSTOMER_CARD_PASSPHRASE", PASSPHRASE)
     tap = Path(__file__).with_name("fake_tap.py")
     (tmp_path / "tap.json").write_text('{"api_key": "tap-key"}', encoding="utf-8")
@@ -225,7 +228,10 @@ def test_ctrl_c_during_a_sync_is_one_line_and_the_next_run_resumes(
         while not pid_file.exists() and time.monotonic() < deadline:
             time.sleep(0.02)
         tap_pid = int(pid_file.read_text(encoding="utf-8"))
-        os.killpg(process.pid, signal.SIGINT)  # Ctrl-C: the sync and its tap
+        if ending == "ctrl-c":
+            os.killpg(process.pid, signal.SIGINT)  # the terminal's foreground group
+        else:
+            os.kill(process.pid, signal.SIGTERM)
         out, err = process.communicate(timeout=60)
     finally:
         if process.poll() is None:
