@@ -130,18 +130,3 @@ def make_runner(database: Database, batch_size: int = 500) -> SyncRunner:
 # Runs a tap the way a wrapper script does (a virtualenv's, a container's): as a child it waits
 # for, not in its own place (``exec``), so ending the wrapper alone leaves the tap running.
 WRAPPER = ["sh", "-c", '"$@"; exit $?', "tap-wrapper"]
-
-
-def gone(pid: int) -> bool:
-    """Whether process ``pid`` has ended (a zombie awaiting its reaper counts as ended)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return True
-    except OSError:  # no /proc: ask the kernel
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] == "Z"

@@ -16,7 +16,8 @@ from customer_card.store.database import Database
 from customer_card.store.sync_store import SyncStore
 from sync.connector import CancelToken
 from sync.sources import store_secret
-from tests.sync.conftest import WRAPPER, gone, make_runner, write_sources
+from tests.helpers.processes import gone
+from tests.sync.conftest import WRAPPER, make_runner, write_sources
 
 TAP = Path(__file__).with_name("fake_tap.py")
 STREAMS = """

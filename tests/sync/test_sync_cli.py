@@ -18,7 +18,8 @@ from keyring import get_password
 from customer_card import cli
 from customer_card.services.outbox import OutboxService
 from customer_card.store.cache import Unlock, open_cache
-from tests.sync.conftest import WRAPPER, gone
+from tests.helpers.processes import gone
+from tests.sync.conftest import WRAPPER
 from tests.sync.test_singer_source import STREAMS  # the fake tap's streams, mapped
 
 PASSPHRASE = "cli test passphrase"

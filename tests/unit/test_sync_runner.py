@@ -30,6 +30,7 @@ from customer_card.store.database import Database
 from sync.connector import CancelToken, ConnectorError, Item
 from sync.records import Checkpoint, RecordKind, SourceRecord
 from sync.sources import load_sources
+from tests.helpers.processes import gone
 
 SOURCES = """
 [sources.shop]
@@ -287,11 +288,7 @@ os.kill(os.getpid(), signal.SIGKILL)
 
 
 def alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"  # a zombie is gone, only not reaped
+    return not gone(pid)  # (a zombie is gone, only not reaped)
 
 
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="the reader process is Linux's")
