@@ -18,10 +18,10 @@ customer's: that would be suggesting to merge two people known apart.
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Hashable, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 from customer_card.matching.compare import (
     ADDRESS,
@@ -56,9 +56,10 @@ from customer_card.matching.link import Identity, conflict
 from customer_card.matching.model import Model, Score
 from customer_card.matching.model import probability as probability_of
 from customer_card.matching.normalise import name_core
+from customer_card.matching.outcome import C, Candidate, Decision, Proposal
 from customer_card.matching.profile import Profile
 
-C = TypeVar("C", bound=Hashable)
+__all__ = ["Candidate", "Decision", "Matcher", "PairScore", "Proposal"]
 
 # Strong identifiers, strongest first, to choose among customers that both qualify.
 LINK_STRENGTH = {"crm_id": 5, "loyalty_card": 4, "social": 3, "email": 2, "phone": 1}
@@ -68,14 +69,6 @@ _IDENTIFIER_FIELDS = frozenset({CARD, SOCIAL, EMAIL, PHONE, HANDLE, ADDRESS})
 _BELOW_LINK = 1e-4
 # Beyond this a pair is certain (``model.probability`` says 1.0): odds stay finite.
 _MAX_LOG2_ODDS = 60.0
-
-
-@dataclass(frozen=True, slots=True)
-class Candidate(Generic[C]):
-    key: int  # the candidate record's match sequence number
-    cluster: C  # the customer it belongs to
-    profile: Profile
-    ref: tuple[str, str]  # (source, source_id), for the evidence
 
 
 # Not frozen: one is made per candidate, and a frozen dataclass's __init__ costs three times
@@ -100,20 +93,6 @@ class PairScore:
     def score(self) -> Score:
         """The weight with its evidence (the same weight: ``Model.total`` adds alike)."""
         return self.model.score(self.comparison.levels, self.population, self.overrides)
-
-
-@dataclass(frozen=True, slots=True)
-class Proposal(Generic[C]):
-    cluster: C
-    probability: float
-    reason: str
-    evidence: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class Decision(Generic[C]):
-    link: Proposal[C] | None  # None: a new customer
-    suggestions: tuple[Proposal[C], ...] = field(default=())
 
 
 class Matcher:
@@ -452,6 +431,8 @@ class Matcher:
             # Every compared record of the customer must agree: one clear disagreement (a
             # sister's given name, a son's birth date) keeps the record apart — unless most
             # of the customer's records that tell agree (one mistyped record of a person).
+            why: str | None  # (mypyc infers the names' types from this line alone)
+            outweighed: str | None
             why, outweighed = _disagreement([c.profile.identity() for c, _ in members], identity)
             probable = best.probability >= self.config.link_threshold
             if not strong and any(s.ambiguous for _, s in members):
