@@ -87,3 +87,22 @@ def test_compiled_and_pure_python_decide_alike() -> None:
         check=True,
     )
     assert pure.stdout.strip() == here
+
+
+def test_a_failed_build_says_why_and_leaves_the_previous_build(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    package = tmp_path / "src" / "customer_card"
+    shutil.copytree(ROOT / "customer_card", package, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        ROOT / "sync", tmp_path / "src" / "sync", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    model = package / "matching" / "model.py"
+    model.write_text(model.read_text() + "\n\ndef broken() -> int:\n    return 'not a number'\n")
+    monkeypatch.setattr(native, "_PACKAGE", package)
+    previous = tmp_path / "build"
+    _manifest(previous, "0" * 64)  # (of other sources)
+    with pytest.raises(native.BuildError, match=r"model\.py.*Incompatible return value"):
+        native.build(previous)
+    assert json.loads((previous / "manifest.json").read_text())["digest"] == "0" * 64
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["build", "src"]  # nothing half-built
