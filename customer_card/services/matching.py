@@ -432,15 +432,11 @@ class MatchService:
         plan = Plan()
         with self.database.read() as session:
             store = MatchStore(session)
-            size = store.last_seq() + 1
-            if workers is None:
-                workers = _default_workers(size)
-            if workers > 1:
-                windows, arrivals = self._read_apart(store, size)
-            else:
-                windows = _Windows.read(store, self.config, self.max_block_records, size)
-                arrivals = _Arrivals.read(store, size)
+            windows = _Windows.read(store, self.config, self.max_block_records)
+            arrivals = _Arrivals.read(store, windows.size)
             replay = _Replay(self, store, windows, arrivals)
+            if workers is None:
+                workers = _default_workers(windows.size)
             outcomes = (
                 self._outcomes_ahead(windows, arrivals, workers) if workers > 1 else _no_outcomes()
             )
@@ -473,18 +469,6 @@ class MatchService:
             if progress:
                 progress(len(cluster_of))
         return plan
-
-    def _read_apart(self, store: MatchStore, size: int) -> tuple[_Windows, _Arrivals]:
-        """The windows and the arrivals of the records under ``size``, read at the same time:
-        the windows by a forked process (they are a fifth of the arrivals' size to send back),
-        the arrivals here. A million records take about fifteen seconds each."""
-        context = multiprocessing.get_context("fork")
-        with forking():  # (a Ctrl+C let through as it ends still closes the pool)
-            pool = context.Pool(1, initializer=_start_reader, initargs=(os.getpid(), self, size))
-        with pool:
-            windows = pool.apply_async(_read_windows)
-            arrivals = _Arrivals.read(store, size)
-            return windows.get(), arrivals
 
     def _outcomes_ahead(
         self, windows: _Windows, arrivals: _Arrivals, workers: int
@@ -982,24 +966,6 @@ def _start_worker(parent: int) -> None:
     ahead.replay = _Replay(ahead.service, MatchStore(session), ahead.windows, ahead.arrivals)
 
 
-_READER: tuple[MatchService, int] | None = None
-
-
-def _start_reader(parent: int, service: MatchService, size: int) -> None:
-    start_child(parent)  # Ctrl+C is for the parent; gone with it
-    service.database.dispose(close=False)  # (the parent's connections stay the parent's)
-    global _READER
-    _READER = (service, size)
-
-
-def _read_windows() -> _Windows:
-    """``_Windows.read`` in the process ``_start_reader`` set up."""
-    assert _READER is not None
-    service, size = _READER
-    with service.database.read() as session:
-        return _Windows.read(MatchStore(session), service.config, service.max_block_records, size)
-
-
 def _guessed(guess: array[int]) -> Callable[[int, int], int]:
     def cluster(seq: int, _: int) -> int:
         return guess[seq]
@@ -1043,14 +1009,13 @@ class _Windows:
         self.max_phone_records = 0
 
     @classmethod
-    def read(cls, store: MatchStore, config: MatchConfig, limit: int, size: int) -> _Windows:
-        """The windows of the records under ``size``; ``limit``: a weak key's records after
-        the first ``limit`` get no window."""
-        self = cls(size)
+    def read(cls, store: MatchStore, config: MatchConfig, limit: int) -> _Windows:
+        """``limit``: a weak key's records after the first ``limit`` get no window."""
+        self = cls(store.last_seq() + 1)
         self.max_phone_records = config.max_phone_records
         seqs, start, key_hash, last_use = self.seqs, self.start, self.key_hash, self.last_use
         # (Millions of rows: the per-row work is left to array and range, which loop in C.)
-        for key, group in store.block_groups(below=size):
+        for key, group in store.block_groups():
             first = len(seqs)
             n = len(group)
             seqs.extend(group)

@@ -371,17 +371,11 @@ class MatchStore:
         """Highest sequence number in the index (0 when empty)."""
         return int(self._cursor.execute("SELECT max(seq) FROM match_record").fetchone()[0] or 0)
 
-    def block_groups(self, below: int | None = None) -> Iterator[tuple[str, list[int]]]:
-        """Every block key with the records carrying it (those with a sequence number
-        ``below`` when given), oldest first: one pass over the key table in its primary-key
-        order."""
+    def block_groups(self) -> Iterator[tuple[str, list[int]]]:
+        """Every block key with the records carrying it, oldest first: one pass over the
+        key table in its primary-key order."""
         cursor = self._new_cursor()
-        if below is None:
-            cursor.execute("SELECT key, seq FROM match_key ORDER BY key, seq")
-        else:
-            cursor.execute(
-                "SELECT key, seq FROM match_key WHERE seq < ? ORDER BY key, seq", (below,)
-            )
+        cursor.execute("SELECT key, seq FROM match_key ORDER BY key, seq")
         seq_of = itemgetter(1)
         for key, rows in groupby(cursor, key=itemgetter(0)):
             yield key, list(map(seq_of, rows))

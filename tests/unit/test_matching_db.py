@@ -189,7 +189,7 @@ def test_the_windows_are_laid_out_as_each_key_lists_its_records(small_demo: Data
     limit = 3
     with small_demo.read() as session:
         store = MatchStore(session)
-        windows = matching_service._Windows.read(store, config, limit, store.last_seq() + 1)
+        windows = matching_service._Windows.read(store, config, limit)
         groups = list(store.block_groups())
     expected: dict[int, set[int]] = defaultdict(set)
     last_use = [0] * windows.size
@@ -205,21 +205,6 @@ def test_the_windows_are_laid_out_as_each_key_lists_its_records(small_demo: Data
     assert {seq: windows.of(seq, state)[0] for seq in expected} == expected
     # Each record is kept in memory exactly until the last record whose windows hold it.
     assert list(windows.last_use) == last_use
-
-
-def test_a_run_leaves_out_the_records_indexed_after_it_started(small_demo: Database) -> None:
-    # The windows are read apart from the arrivals (another process, another transaction):
-    # both stop at the size the run started with, whatever was indexed since.
-    config = default_config()
-    with small_demo.read() as session:
-        store = MatchStore(session)
-        size = store.last_seq() + 1
-        whole = matching_service._Windows.read(store, config, 30, size)
-        before = matching_service._Windows.read(store, config, 30, size - 40)
-    assert max(before.seqs) < size - 40 <= max(whole.seqs)
-    state = bytearray([2]) * size
-    # A record's windows hold earlier records only: those of the first records are the same.
-    assert all(before.of(seq, state) == whole.of(seq, state) for seq in range(1, size - 40))
 
 
 @pytest.mark.parametrize(
