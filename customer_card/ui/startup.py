@@ -268,6 +268,12 @@ def start_window(
         except Exception as error:  # a full disk, a file in the way: said, not a silent exit
             log.exception("preparing the demo customers failed")
             message = str(error) or type(error).__name__
+            if isinstance(error, OSError) and error.strerror:  # not "[Errno 28] No space…"
+                where = f" ({error.filename})" if error.filename else ""
+                message = _tr(
+                    "The demo customers could not be written: %1. The next start tries again."
+                )
+                message = message.replace("%1", f"{error.strerror}{where}")
             QMessageBox.critical(None, _tr("Cannot prepare the demo customers"), message)
             return None
     try:

@@ -232,4 +232,10 @@ def test_a_demo_build_that_fails_is_said_not_a_silent_exit(
         instance.release()
         qapp.setStyleSheet("")
     assert started is None
-    assert said == [("Cannot prepare the demo customers", "[Errno 28] No space left on device")]
+    assert said == [
+        (
+            "Cannot prepare the demo customers",
+            "The demo customers could not be written: No space left on device. The next start tries"
+            " again.",
+        )
+    ]
