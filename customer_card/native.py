@@ -131,16 +131,17 @@ class _Finder(importlib.abc.MetaPathFinder):
         return importlib.util.spec_from_file_location(fullname, self.directory / file)
 
 
+def _builds(root: Path) -> list[Path]:
+    """The build directories under ``root``, newest first (staged ones and the lock aside)."""
+    builds = [d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")]
+    return sorted(builds, key=lambda d: d.stat().st_mtime, reverse=True)
+
+
 def current(root: Path | None = None) -> tuple[Path, dict[str, str]] | None:
     """The build under ``root`` (``build_root()``) of exactly the current sources, with its
     files by module name; None when there is none."""
-    root = root or build_root()
     try:
-        builds = sorted(
-            (d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")),
-            key=lambda d: d.stat().st_mtime,
-            reverse=True,
-        )
+        builds = _builds(root or build_root())
     except OSError:
         return None
     for directory in builds:
@@ -245,12 +246,7 @@ def _module_file(name: str) -> str:
 
 def _prune(root: Path, keep: Path) -> None:
     """Remove all but the newest builds, and what interrupted builds left."""
-    builds = sorted(
-        (d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")),
-        key=lambda d: d.stat().st_mtime,
-        reverse=True,
-    )
-    for d in [*builds[_KEEP_BUILDS:], *root.glob(".staged-*")]:
+    for d in [*_builds(root)[_KEEP_BUILDS:], *root.glob(".staged-*")]:
         if d != keep:
             shutil.rmtree(d, ignore_errors=True)
 
