@@ -251,7 +251,7 @@ class Comparer:
                 phone = _PHONE_DIFFERENT
                 # (Most numbers end otherwise: their last digits tell without reading them.)
                 if any(x[-_NATIONAL_DIGITS:] in self._phone_ends for x in b.phones) and not (
-                    _national_numbers(a.phones).isdisjoint(_national_numbers(b.phones))
+                    national_numbers(a.phones).isdisjoint(national_numbers(b.phones))
                 ):
                     phone = PHONE_NATIONAL
         # (Calls only where both records have a value: most have no card or social account.)
@@ -359,7 +359,7 @@ def _locals(emails: tuple[str, ...]) -> frozenset[str]:
 _NOT_LETTERS = re.compile(r"[^a-z]")
 
 
-def _national_numbers(phones: tuple[str, ...]) -> frozenset[str]:
+def national_numbers(phones: tuple[str, ...]) -> frozenset[str]:
     """The phones' national numbers (``normalise.national_number``), long ones only."""
     return frozenset(n for n in map(national_number, phones) if len(n) >= _NATIONAL_DIGITS)
 

@@ -39,6 +39,7 @@ from customer_card.matching.compare import (
     cached_name_reader,
     dates_one_slip_apart,
     name_weights,
+    national_numbers,
     spells_full_name,
 )
 from customer_card.matching.config import FieldWeights, MatchConfig
@@ -55,7 +56,7 @@ from customer_card.matching.frequency import (
 from customer_card.matching.link import Identity, conflict
 from customer_card.matching.model import Model, Score
 from customer_card.matching.model import probability as probability_of
-from customer_card.matching.normalise import name_core
+from customer_card.matching.normalise import name_core, national_number
 from customer_card.matching.outcome import C, Candidate, Decision, Proposal
 from customer_card.matching.profile import Profile
 
@@ -152,6 +153,9 @@ class Matcher:
                 )
                 levels = comparison.levels
             kinds = tuple(strong)
+        elif levels[PHONE] == PHONE_NATIONAL:
+            comparison, ambiguous = _national_contact(a, b, comparison, weak, incoming)
+            levels = comparison.levels
         if counts is not None and levels[HANDLE] == _HANDLE_FULL:
             # The handle's weight depends on both records' names: worked out for this pair.
             overrides = self._name_weights(comparison, a, population, counts, incoming)
@@ -552,6 +556,7 @@ class _Incoming:
         "_candidates",
         "_holders",
         "_household",
+        "_national_household",
         "compare",
         "name_weights",
         "profile",
@@ -577,12 +582,18 @@ class _Incoming:
         ] = {}
         self._candidates = candidates
         self._household = household
+        self._national_household: set[str] | None = None
         self._holders = holders
 
     def household(self) -> Collection[str]:
         if self._household is None:
             self._household = _household(self.profile, self._candidates)
         return self._household
+
+    def national_household(self) -> set[str]:
+        if self._national_household is None:
+            self._national_household = _national_household(self.profile, self._candidates)
+        return self._national_household
 
     def holders(self) -> Mapping[str, tuple[int, int]] | None:
         if isinstance(self._holders, _Unknown):
@@ -681,6 +692,17 @@ def _household(incoming: Profile, candidates: Sequence[Candidate[Any]]) -> set[s
     return {value for value, clusters in holders.items() if len(clusters) > 1}
 
 
+def _national_household(incoming: Profile, candidates: Sequence[Candidate[Any]]) -> set[str]:
+    """National numbers of the incoming record's phones that compared records of two or more
+    customers hold, under any country code."""
+    mine = national_numbers(incoming.phones)
+    holders: dict[str, set[Any]] = {}
+    for c in candidates:
+        for number in national_numbers(c.profile.phones) & mine:
+            holders.setdefault(number, set()).add(c.cluster)
+    return {number for number, clusters in holders.items() if len(clusters) > 1}
+
+
 def _shared_contact(
     a: Profile,
     b: Profile,
@@ -694,7 +716,7 @@ def _shared_contact(
     which member ``a`` is); removes such kinds from ``strong``."""
     levels = list(comparison.levels)
     ambiguous = False
-    checkable = bool(a.births) or len(a.given.replace(" ", "")) > 1
+    checkable = _checkable(a)
     for kind, index, mine, theirs in (
         ("phone", PHONE, a.phones, b.phones),
         ("email", EMAIL, a.emails, b.emails),
@@ -711,6 +733,30 @@ def _shared_contact(
     if tuple(levels) != comparison.levels:
         comparison = Comparison(tuple(levels), comparison.swapped)
     return comparison, ambiguous
+
+
+def _national_contact(
+    a: Profile, b: Profile, comparison: Comparison, weak: Collection[str], incoming: _Incoming
+) -> tuple[Comparison, bool]:
+    """A phone agreeing by its national number only (``PHONE_NATIONAL``: one number read
+    under two country codes) held to the checks of a shared one: it proves nothing when the
+    incoming record's number is ``weak`` (dropped from the comparison), and it is ambiguous
+    when customers of two or more compared records hold that national number (a family's
+    landline) and nothing tells which member ``a`` is."""
+    shared = national_numbers(a.phones) & national_numbers(b.phones)
+    mine = [x for x in a.phones if national_number(x) in shared]
+    if all(x in weak for x in mine):
+        levels = list(comparison.levels)
+        levels[PHONE] = 0
+        return Comparison(tuple(levels), comparison.swapped), False
+    ambiguous = not _checkable(a) and shared <= incoming.national_household()
+    return comparison, ambiguous
+
+
+def _checkable(a: Profile) -> bool:
+    """Whether a record tells which member of a household it is: a birth date or a given
+    name longer than an initial."""
+    return bool(a.births) or len(a.given.replace(" ", "")) > 1
 
 
 # Name (and city) weights of one decision's incoming record, by (given level, family level,

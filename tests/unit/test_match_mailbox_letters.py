@@ -144,6 +144,47 @@ def test_the_same_national_number_corroborates_the_names() -> None:
     assert Matcher(CONFIG).decide(profile_of(sister), [candidate], 100_000).link is None
 
 
+def test_a_national_number_the_incoming_record_shares_with_many_proves_nothing() -> None:
+    # A switchboard: the incoming record's number is held by too many records to tell.
+    ticket = profile_of({"full_name": "Gilbert Delaunay", "phone": "0486 02 71 70"})
+    candidate = Candidate(1, 10, profile_of(BELGIAN), ("crm", "CRM-004520"))
+    matcher = Matcher(CONFIG)
+    decision = matcher.decide(ticket, [candidate], 100_000, weak_phones=ticket.phones)
+    assert decision.link is None
+    for suggestion in decision.suggestions:
+        fields = {e["field"]: e["level"] for e in suggestion.evidence["fields"]}
+        assert "phone" not in fields
+    # Weak numbers of other records leave it as it was.
+    assert matcher.decide(ticket, [candidate], 100_000, weak_phones={"+33100000000"}).link
+
+
+def test_a_households_number_under_another_code_links_only_who_can_be_told_apart() -> None:
+    # The Delaunays' Belgian number and address, on both members' records; the helpdesk
+    # reads the number without its country as French. Which Delaunay called?
+    landline = "+32 471 23 45 67"
+    husband = Candidate(1, 10, profile_of({**BELGIAN, "phone": landline}), ("crm", "1"))
+    wife = {**BELGIAN, "given_name": "Mireille", "birth_date": "1958-02-11", "phone": landline}
+    spouse = Candidate(2, 20, profile_of(wife), ("crm", "2"))
+    home = {k: BELGIAN[k] for k in ("street", "postcode", "city")}
+    anonymous = profile_of({"full_name": "M. Delaunay", "phone": "0471 23 45 67", **home})
+    assert _phone_level({"full_name": "M. Delaunay", "phone": "0471 23 45 67"}, wife) == "national"
+    matcher = Matcher(CONFIG)
+    decision = matcher.decide(anonymous, [husband, spouse], 100_000)
+    assert decision.link is None
+    assert all(
+        "shares an identifier of several customers" in s.reason for s in decision.suggestions
+    )
+    # A given name tells the member: linked to the right one.
+    gilbert = profile_of({"full_name": "Gilbert Delaunay", "phone": "0471 23 45 67"})
+    decision = matcher.decide(gilbert, [husband, spouse], 100_000)
+    assert decision.link is not None
+    assert decision.link.cluster == 10
+    # One customer's number is no household's: against him alone the same record links.
+    alone = matcher.decide(anonymous, [husband], 100_000).link
+    assert alone is not None
+    assert alone.cluster == 10
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
