@@ -4,6 +4,7 @@ idempotent, a threshold change is caught up by a run, exports are complete."""
 from __future__ import annotations
 
 import csv
+import gc
 import io
 import json
 import sys
@@ -181,6 +182,23 @@ def test_worker_processes_decide_exactly_like_the_sequential_replay(
         parallel = service.plan(workers=2)
         assert_plans_equal(parallel, sequential)
         assert parallel.pairs == sequential.pairs > 0
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="worker processes are forked (Linux)")
+def test_the_collector_is_as_it_was_after_workers_decided(small_demo: Database) -> None:
+    # The collector rests while the workers' decisions come in: afterwards it is as before
+    # (a sync's ingest turns it off around its batches), and nothing stays frozen.
+    service = MatchService(small_demo)
+    assert gc.isenabled()
+    service.plan(workers=2)
+    assert gc.isenabled()
+    assert gc.get_freeze_count() == 0
+    gc.disable()
+    try:
+        service.plan(workers=2)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
 
 
 def test_the_windows_are_laid_out_as_each_key_lists_its_records(small_demo: Database) -> None:
