@@ -12,7 +12,8 @@ not JSON, or a record that is not UTF-8 text, goes to quarantine whole, as it ca
 are not UTF-8 as backslash escapes); a STATE that is not UTF-8 text stops the pass (it would go
 back to the tap altered). A configured ``tap_stream`` the tap never mentions while it sends
 records no stream maps is an error naming what it sent (see :class:`_StreamsSeen`). A tap
-runs in a process group of its own, ended as a whole (a tap behind a wrapper script too).
+runs in a process group of its own, ended as a whole (a tap behind a wrapper script too), each
+process of it with the same grace to exit before it is killed.
 
 Source settings: ``command`` or ``file``, ``config_secret``, ``state_arg`` (default
 ``--state``), ``config_arg`` (default ``--config``). Stream settings: ``tap_stream``.
@@ -27,6 +28,7 @@ import signal
 import subprocess
 import tempfile
 import threading
+import time
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import ExitStack, suppress
@@ -101,6 +103,11 @@ class SingerConnector:
             process = self._process
         if process is not None and process.poll() is None:
             _end(process)
+            # A tap that ignores SIGTERM would keep its output open, and the read waiting.
+            deadline = time.monotonic() + TERMINATE_TIMEOUT_S
+            threading.Thread(
+                target=_kill_after_grace, args=(process, deadline), name="tap-grace", daemon=True
+            ).start()
 
     def passes(self) -> tuple[str, ...]:
         return (PASS,)
@@ -170,12 +177,15 @@ class SingerConnector:
             ended = process.poll() is None or self._interrupted.is_set()
             if process.poll() is None:
                 _end(process)
+            deadline = time.monotonic() + TERMINATE_TIMEOUT_S
             try:
                 code = process.wait(timeout=TERMINATE_TIMEOUT_S)
             except subprocess.TimeoutExpired:  # a tap that ignores SIGTERM
                 _end(process, kill=True)
                 code = process.wait()
-            if ended:  # and what it started, should that have outlived it
+            # What it started, should that have outlived it, gets the same grace: a wrapper
+            # script dies on SIGTERM at once, while the tap it runs may still be saving.
+            if ended and not _group_gone(process, deadline):
                 _end(process, kill=True)
             drain.join(timeout=5)
             process.stdout.close()
@@ -320,6 +330,61 @@ def _end(process: subprocess.Popen[bytes], *, kill: bool = False) -> None:
         return
     with suppress(ProcessLookupError, PermissionError):  # (all gone already)
         os.killpg(process.pid, signal.SIGKILL if kill else signal.SIGTERM)
+
+
+def _kill_after_grace(process: subprocess.Popen[bytes], deadline: float) -> None:
+    """Kill what is left of a tap sent SIGTERM, once ``deadline`` has passed."""
+    if GROUPS:
+        if _group_gone(process, deadline):
+            return
+    else:
+        try:
+            process.wait(timeout=max(0.0, deadline - time.monotonic()))
+            return
+        except subprocess.TimeoutExpired:
+            pass
+    _end(process, kill=True)
+
+
+def _group_gone(process: subprocess.Popen[bytes], deadline: float) -> bool:
+    """Wait until no process of the tap's group runs any more, or until ``deadline`` (a
+    :func:`time.monotonic` time); whether they are all gone."""
+    if not GROUPS:
+        return True
+    while _group_running(process.pid):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def _group_running(group: int) -> bool:
+    """Whether a process of the group is still running. One that has exited and waits for its
+    reaper (a zombie: a wrapper's tap is reaped by whoever adopts it, if anyone) does not count."""
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # (one of another user: it is running)
+        return True
+    try:
+        entries = os.scandir("/proc")
+    except OSError:  # no /proc: the zombies count
+        return True
+    with entries:
+        for entry in entries:
+            if not entry.name.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry.name}/stat", "rb") as handle:
+                    stat = handle.read()
+            except OSError:  # gone meanwhile
+                continue
+            # After the command's name (in parentheses, any bytes): state, parent, group.
+            state, _, pgrp = stat.rsplit(b")", 1)[1].split()[:3]
+            if int(pgrp) == group and state != b"Z":
+                return True
+    return False
 
 
 def _now() -> str:

@@ -14,6 +14,8 @@ import logging
 import multiprocessing
 import os
 import re
+import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -238,47 +240,52 @@ class IngestService:
     ) -> IngestReport:
         """Ingest every item, a transaction per batch; returns what was done. ``report``, when
         given, is filled as batches commit: after an error or a cancellation it holds exactly
-        what the committed batches did."""
+        what the committed batches did. When the items stop coming for a while (a source
+        fetching its next page), what came is committed meanwhile (see :class:`_Waiting`)."""
         report = report if report is not None else IngestReport()
+
+        def run(batch: list[IngestItem], prepared: Mapping[int, _Prepared]) -> None:
+            self._run_batch(batch, report, prepared)
+            if progress:
+                progress(report)
+
         with (
             _collected_between_batches(),
             _Extractor(self.region, self.customer_batch_size) as extractor,
+            _Waiting(run) as waiting,
         ):
             # While a batch is matched and written here, the customer records of the next one
             # are normalised in a second process: the two halves of the work, side by side.
-            ahead: tuple[list[IngestItem], _Extraction] | None = None
-            for batch in self._batches(items):
+            for batch in self._batches(items, waiting):
                 extraction = extractor.start(batch)
-                if ahead is not None:
-                    self._run_batch(ahead[0], report, ahead[1].result())
-                    ahead = None
-                    if progress:
-                        progress(report)
+                waiting.run()
                 if extraction is None:
-                    self._run_batch(batch, report, {})
-                    if progress:
-                        progress(report)
+                    run(batch, {})
                 else:
-                    ahead = (batch, extraction)
-            if ahead is not None:
-                self._run_batch(ahead[0], report, ahead[1].result())
-                if progress:
-                    progress(report)
+                    waiting.hold(batch, extraction)
+            waiting.run()
         return report
 
-    def _batches(self, items: Iterable[IngestItem]) -> Iterator[list[IngestItem]]:
-        batch: list[IngestItem] = []
+    def _batches(
+        self, items: Iterable[IngestItem], waiting: _Waiting
+    ) -> Iterator[list[IngestItem]]:
+        """The items in batches; what the source sent before it fell silent ``waiting`` may
+        have run already (a batch is then yielded without it: it may be shorter)."""
+        batch = waiting.fill([])
         customers = 0
         for item in items:
             batch.append(item)
             if isinstance(item, SourceRecord) and item.kind == RecordKind.CUSTOMER:
                 customers += 1
             if len(batch) >= self.batch_size or customers >= self.customer_batch_size:
-                yield batch
-                batch = []
+                left = waiting.left(batch)
+                if left:
+                    yield left
+                batch = waiting.fill([])
                 customers = 0
-        if batch:
-            yield batch
+        left = waiting.left(batch)
+        if left:
+            yield left
 
     @contextmanager
     def history_load(self) -> Iterator[None]:
@@ -1060,6 +1067,107 @@ class _Extractor:
         with forking():  # (the pool forks its process at the first submit)
             pending = self.pool.submit(_prepare, [r.fields for r in records], self.region)
         return _Extraction(self, records, pending)
+
+
+class _Waiting:
+    """What a source sent and is waiting to be matched and written, run by a thread of its own
+    when the source falls silent (a tap or an API fetching its next page, slowly) instead of
+    when the next batch is read: the batch whose customer records the second process is
+    extracting, once it has waited :attr:`PATIENCE_S` for the next one, and the batch being
+    filled, once no item has come for as long. The thread and the ingest take turns under one
+    lock, so batches still commit in their order, each with the checkpoints it holds; what the
+    thread raised (a full disk, a cancel from the progress callback) is raised by the ingest
+    at its next batch.
+
+    The batch being filled is only read by the thread, never changed: it runs a copy of the
+    items it has not run yet (a copy and an append each happen whole), and :meth:`left` gives
+    the ingest the rest."""
+
+    PATIENCE_S = 1.0
+
+    def __init__(self, run: Callable[[list[IngestItem], Mapping[int, _Prepared]], None]) -> None:
+        self._run = run
+        self._turn = threading.Condition()
+        self._held: tuple[list[IngestItem], _Extraction] | None = None
+        self._held_since = 0.0
+        self._filling: list[IngestItem] | None = None
+        self._taken = 0  # items of the batch being filled that the thread has run
+        self._error: BaseException | None = None
+        self._closed = False
+        self._thread = threading.Thread(target=self._watch, name="ingest-waiting", daemon=True)
+
+    def __enter__(self) -> _Waiting:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        # After an error what waits is dropped, as the items not read yet are; a batch the
+        # thread is running is finished first.
+        with self._turn:
+            self._closed = True
+            self._held = None
+            self._filling = None
+            self._turn.notify()
+        self._thread.join()
+
+    def fill(self, batch: list[IngestItem]) -> list[IngestItem]:
+        """The batch the ingest starts filling."""
+        with self._turn:
+            self._filling, self._taken = batch, 0
+        return batch
+
+    def left(self, batch: list[IngestItem]) -> list[IngestItem]:
+        """The filled batch, without what the thread has run of it."""
+        with self._turn:
+            taken, self._filling, self._taken = self._taken, None, 0
+        return batch[taken:] if taken else batch
+
+    def hold(self, batch: list[IngestItem], extraction: _Extraction) -> None:
+        """Keep the batch until :meth:`run` (or until it has waited too long)."""
+        with self._turn:
+            assert self._held is None
+            self._held = (batch, extraction)
+            self._held_since = time.monotonic()
+            self._turn.notify()
+
+    def run(self) -> None:
+        """Run the batch held, if the thread has not already."""
+        with self._turn:
+            held, self._held = self._held, None
+            if self._error is not None:
+                raise self._error
+            if held is not None:
+                self._run(held[0], held[1].result())
+
+    def _watch(self) -> None:
+        filling: list[IngestItem] | None = None
+        size = 0
+        quiet_since = time.monotonic()
+        with self._turn:
+            while not self._closed:
+                now = time.monotonic()
+                current = self._filling
+                current_size = 0 if current is None else len(current)
+                if current is not filling or current_size != size:
+                    filling, size, quiet_since = current, current_size, now
+                silent = now - quiet_since >= self.PATIENCE_S
+                held = self._held is not None and now - self._held_since >= self.PATIENCE_S
+                if self._error is None and (held or (silent and size > self._taken)):
+                    try:
+                        self._run_waiting(silent)
+                    except BaseException as error:  # raised by the ingest, in its thread
+                        self._error = error
+                self._turn.wait(self.PATIENCE_S / 4)
+
+    def _run_waiting(self, silent: bool) -> None:
+        if self._held is not None:
+            (batch, extraction), self._held = self._held, None
+            self._run(batch, extraction.result())
+        if silent and self._filling is not None:
+            part = self._filling[self._taken :]
+            self._taken += len(part)
+            if part:
+                self._run(part, {})
 
 
 def _datetime(value: Any, field_name: str) -> datetime:

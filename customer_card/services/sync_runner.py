@@ -43,7 +43,7 @@ from customer_card.services.ingest import (
     prepare_history,
 )
 from customer_card.store.database import Database
-from customer_card.store.errors import CacheError
+from customer_card.store.errors import CacheDiskError, CacheError, CacheFullError
 from customer_card.store.sync_store import SyncStore
 from sync.connector import (
     Cancelled,
@@ -184,6 +184,7 @@ class SyncRunner:
         cancel: CancelToken | None,
     ) -> None:
         streams = [s.name for s in config.streams]
+        running: str | None = None  # the pass under way, for a cache failure's status
         try:
             connector = config.connector(self.secrets)
         except ConnectorError as error:
@@ -204,6 +205,7 @@ class SyncRunner:
             for name in connector.passes():
                 if cancel is not None and cancel.cancelled:
                     raise Cancelled
+                running = name
                 outcome = PassSummary(config.name, name)
                 summary.passes.append(outcome)
                 started = time.perf_counter()
@@ -223,6 +225,11 @@ class SyncRunner:
                     return
                 self._record(config.name, name, None)
             self._retry_orphans(config.name, summary)
+        except (CacheFullError, CacheDiskError) as error:
+            stopped = self._stopped(config.name, [running] if running else streams, error)
+            if stopped is error:
+                raise
+            raise stopped from error
         except CacheError:
             raise
         except Cancelled:
@@ -243,6 +250,23 @@ class SyncRunner:
         summary.errors[source] = error
         for name in passes:
             self._record(source, name, error)
+
+    def _stopped(self, source: str, passes: list[str], error: CacheError) -> CacheError:
+        """The cache could not be written (a full disk): the sync stops here, and the passes
+        it stopped in say why in the sync status, or the status would show their previous run
+        as if nothing had happened. The failed transaction has been rolled back, which often
+        gives back the little room the status needs; when it does not, the error the user sees
+        says that the status could not be saved either."""
+        try:
+            for name in passes:
+                self._record(source, name, str(error))
+        except CacheError:
+            log.warning("source %s: the sync status could not be saved", source, exc_info=True)
+            return type(error)(
+                f"{error} The sync status could not be saved either: it still shows the "
+                "previous run."
+            )
+        return error
 
     def _record(self, source: str, name: str, error: str | None) -> None:
         with self.database.write() as session:

@@ -14,6 +14,7 @@ import pytest
 from customer_card.services.sync_runner import SyncProgress, SyncSummary
 from customer_card.store.database import Database
 from customer_card.store.sync_store import SyncStore
+from sync import singer_source
 from sync.connector import CancelToken
 from sync.sources import store_secret
 from tests.helpers.processes import gone
@@ -323,3 +324,79 @@ def test_a_cancel_ends_a_tap_that_sends_nothing_and_the_next_run_resumes(
     again = runner.run(write_sources(tmp_path, tap_sources()).select(None))
     assert again.ok, again.errors
     assert summary.total("inserted") + again.total("inserted") == 32  # nothing lost, no double
+
+
+# A tap that saves its work when asked to stop (SIGTERM): it sends its last state, takes a
+# moment, then leaves a mark.
+SAVING_TAP = """
+import json, os, signal, sys, time
+
+def stop(signum, frame):
+    print(json.dumps({"type": "STATE", "value": {"stopped": True}}), flush=True)
+    time.sleep(0.5)
+    with open(sys.argv[2], "w") as handle:
+        handle.write("saved")
+    raise SystemExit(0)
+
+signal.signal(signal.SIGTERM, stop if sys.argv[3] == "saves" else signal.SIG_IGN)
+record = {"id": 1, "email": "a@x.fr", "name": "Ana LEROY"}
+print(json.dumps({"type": "RECORD", "stream": "customers", "record": record}), flush=True)
+with open(sys.argv[1], "w") as handle:
+    handle.write(str(os.getpid()))
+while True:
+    time.sleep(0.1)
+"""
+
+
+def _cancel_tap_behind_a_wrapper(
+    database: Database, tmp_path: Path, behaviour: str
+) -> tuple[int, float]:
+    """Run the tap behind a wrapper script, cancel the sync once the tap waits; the tap's pid
+    and how long the cancel took."""
+    tap = tmp_path / "saving_tap.py"
+    tap.write_text(SAVING_TAP, encoding="utf-8")
+    pid_file, mark = tmp_path / "tap.pid", tmp_path / "saved"
+    command = [*WRAPPER, sys.executable, str(tap), str(pid_file), str(mark), behaviour]
+    sources = write_sources(
+        tmp_path, f'[sources.eshop]\ntype = "singer"\ncommand = {json.dumps(command)}\n' + STREAMS
+    ).select(None)
+    token = CancelToken()
+    result: list[SyncSummary] = []
+    worker = threading.Thread(
+        target=lambda: result.append(make_runner(database).run(sources, cancel=token)),
+        daemon=True,
+    )
+    worker.start()
+    deadline = time.monotonic() + 30
+    while not (pid_file.exists() and pid_file.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    pid = int(pid_file.read_text())
+
+    started = time.monotonic()
+    token.cancel()
+    worker.join(timeout=30)
+    took = time.monotonic() - started
+    assert not worker.is_alive()
+    assert result[0].cancelled
+    assert gone(pid), "the tap outlived the cancel"
+    return pid, took
+
+
+def test_a_tap_behind_a_wrapper_gets_the_same_grace_to_stop_as_a_tap(
+    database: Database, tmp_path: Path
+) -> None:
+    """The wrapper dies on SIGTERM at once; the tap, in the same group, was killed right after
+    it (SIGKILL) once its output was no longer read, instead of being left its time to save
+    and exit."""
+    _, took = _cancel_tap_behind_a_wrapper(database, tmp_path, "saves")
+    assert (tmp_path / "saved").read_text() == "saved", "the tap was killed while it saved"
+    assert took < 5, "the cancel waited longer than the tap took"
+
+
+def test_a_tap_behind_a_wrapper_that_ignores_sigterm_is_killed_after_the_grace(
+    database: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(singer_source, "TERMINATE_TIMEOUT_S", 1.0)
+    _, took = _cancel_tap_behind_a_wrapper(database, tmp_path, "ignores")
+    assert not (tmp_path / "saved").exists()
+    assert 1.0 <= took < 10

@@ -219,12 +219,14 @@ def test_a_full_disk_stops_the_sync_and_a_later_run_ends_as_a_clean_one(
         stopped = snapshot(database)
         with database.read() as session:
             status = {(s.source, s.stream): s.last_error for s in SyncStore(session).status()}
-        assert all(error is None for error in status.values()), (
-            "a full disk is not recorded as a source's failure"
-        )
+        # The pass the sync stopped in says why (its previous run is not shown as the last).
+        failed = {key: error for key, error in status.items() if error is not None}
+        assert list(failed.values()) == [str(raised.value)]
         assert stopped["records"] != clean["records"], "the disk filled before the end"
         if pages == 0:  # (a rejected row may still fit in a page's free room)
-            assert (stopped["records"], stopped["states"]) == (before["records"], before["states"])
+            # No position saved: only the status of the pass that stopped.
+            states = [s for s in stopped["states"] if s[2] != "[]"]
+            assert (stopped["records"], states) == (before["records"], before["states"])
 
         summary = runner(database).run(sources)  # space freed
 
@@ -301,3 +303,65 @@ def test_a_cache_that_cannot_be_created_for_lack_of_room_is_one_line(
     assert "Traceback" not in out + err
     assert list(cache.parent.iterdir()) == [], "no half-made cache left"
     assert cli.main([*base, "sync", "run"]) == 0
+
+
+class _ProbeRollbackError(Exception):
+    """Rolls a trial write back."""
+
+
+def _status_row_fits(database: Database) -> bool:
+    """Whether, with no room to grow, the status row a failure of shop/customers writes still
+    fits in the room the cache has (a shorter message than the sync's: if it does not fit,
+    that one does not either)."""
+    try:
+        with cache_growth_limit(0, database), database.write() as session:
+            SyncStore(session).record_outcome(
+                "shop", "customers", datetime(2026, 1, 1, tzinfo=UTC), "x" * 100
+            )
+            raise _ProbeRollbackError
+    except _ProbeRollbackError:
+        return True
+    except CacheFullError:
+        return False
+
+
+def test_when_the_status_cannot_be_saved_either_the_message_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CUSTOMER_CARD_PASSPHRASE", PASSPHRASE)
+    sources = write_exports(tmp_path)
+    database = new_cache(tmp_path / "cache.db")
+    # Other sources' status rows until the one the failure writes needs a page of its own.
+    without_free_pages(database)
+    for n in range(500):
+        if not _status_row_fits(database):
+            break
+        with database.write() as session:
+            SyncStore(session).record_outcome(
+                "other", f"s{n:03d}", datetime(2026, 1, 1, tzinfo=UTC), None
+            )
+    assert not _status_row_fits(database)
+    database.dispose()
+    base = ["--db", str(tmp_path / "cache.db"), "--sources", str(sources)]
+
+    with cache_growth_limit(0):
+        code = cli.main([*base, "sync", "run"])
+
+    out, err = capsys.readouterr()
+    assert code == cli.EXIT_ERROR
+    lines = [line for line in err.splitlines() if not line.startswith("progress ")]
+    assert lines == [lines[0]], "one message"
+    assert lines[0].startswith(f"customer-card: {FULL_MESSAGE}")
+    assert lines[0].endswith(
+        "The sync status could not be saved either: it still shows the previous run."
+    )
+    assert "Traceback" not in out + err
+    database = open_cache(tmp_path / "cache.db", None, Unlock(passphrase=PASSPHRASE)).database
+    try:
+        with database.read() as session:
+            assert [s.source for s in SyncStore(session).status()] == ["other"] * n
+    finally:
+        database.dispose()
+
+    assert cli.main([*base, "sync", "run"]) == 0  # space freed: the cache was left sound
+    capsys.readouterr()

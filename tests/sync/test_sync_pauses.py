@@ -1,0 +1,180 @@
+"""A source that pauses (a tap fetching its next page, slowly) leaves what it sent committed
+during the pause, not only once the next batch is read."""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from customer_card.services.forking import can_fork
+from customer_card.services.ingest import IngestService
+from customer_card.services.sync_runner import SyncRunner, SyncSummary
+from customer_card.store import models as m
+from customer_card.store.cache import open_cache
+from customer_card.store.database import Database
+from customer_card.store.keys import Keychain
+from customer_card.store.sync_store import SyncStore
+from sync.connector import CancelToken
+from sync.sources import keyring_secrets
+from tests.sync.conftest import write_sources
+
+# Pages of customers, the page's state after each; after ``--pages`` pages, the pid in
+# ``--pause`` and a long wait (a slow API), then the rest.
+PAGING_TAP = """
+import argparse, json, os, time
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--pages", type=int)
+parser.add_argument("--pause")
+parser.add_argument("--state")
+args = parser.parse_args()
+done = 0
+if args.state:
+    with open(args.state) as handle:
+        done = json.load(handle)["page"]
+
+def emit(message):
+    print(json.dumps(message), flush=True)
+
+emit({"type": "SCHEMA", "stream": "customers", "schema": {}, "key_properties": ["id"]})
+for page in range(done, 4):
+    if page == args.pages and args.pause:
+        with open(args.pause, "w") as handle:
+            handle.write(str(os.getpid()))
+        time.sleep(120)
+    for n in range(page * 5, page * 5 + 5):
+        record = {"id": n, "email": f"c{n}@example.fr", "name": f"Client{n} PAGE"}
+        emit({"type": "RECORD", "stream": "customers", "record": record})
+    emit({"type": "STATE", "value": {"page": page + 1}})
+"""
+
+CUSTOMERS = 20
+
+
+def tap_sources(tmp_path: Path, *flags: str) -> str:
+    tap = tmp_path / "paging_tap.py"
+    tap.write_text(PAGING_TAP, encoding="utf-8")
+    command = json.dumps([sys.executable, str(tap), *flags])
+    return f"""
+[sources.pages]
+type = "singer"
+command = {command}
+
+[sources.pages.streams.customers]
+kind = "customer"
+id = {{ column = "id", type = "str" }}
+[sources.pages.streams.customers.fields]
+email = "email"
+full_name = {{ column = "name", split_name = "given_family" }}
+"""
+
+
+class PauseWatch:
+    """From another thread: once the tap pauses, reads the cache through a connection of its
+    own (as the window, or a second command, does) until it holds what is expected or 10 s
+    have passed, then cancels the sync (the pause is over for the test)."""
+
+    def __init__(
+        self, cache_path: Path, keychain: Keychain, pause: Path, expected: tuple[int, Any]
+    ) -> None:
+        self.cache_path = cache_path
+        self.keychain = keychain
+        self.pause = pause
+        self.expected = expected
+        self.token = CancelToken()
+        self.seen: tuple[int, Any] | None = None  # customer records, the tap's state
+        self.after = 0.0  # seconds into the pause
+        self.thread = threading.Thread(target=self._watch, daemon=True)
+        self.thread.start()
+
+    def _watch(self) -> None:
+        deadline = time.monotonic() + 60
+        while not (self.pause.exists() and self.pause.read_text()):
+            if time.monotonic() > deadline:
+                return
+            time.sleep(0.02)
+        paused = time.monotonic()
+        other = open_cache(self.cache_path, self.keychain).database
+        try:
+            while self.seen != self.expected and time.monotonic() < paused + 10:
+                time.sleep(0.05)
+                with other.read() as session:
+                    count = session.scalar(select(func.count()).select_from(m.SourceRecord))
+                    state = SyncStore(session).state("pages", "tap")
+                self.seen = (int(count or 0), state and state.get("singer"))
+                self.after = time.monotonic() - paused
+        finally:
+            other.dispose()
+            self.token.cancel()
+
+
+def runner(database: Database, customer_batch_size: int) -> SyncRunner:
+    return SyncRunner(
+        database,
+        IngestService(database, customer_batch_size=customer_batch_size),
+        keyring_secrets(),
+    )
+
+
+def run_again_to_the_end(database: Database, tmp_path: Path, first: SyncSummary) -> None:
+    """The next run resumes from the state committed: nothing lost, nothing twice."""
+    again = runner(database, 5).run(write_sources(tmp_path, tap_sources(tmp_path)).select(None))
+    assert again.ok, again.errors
+    assert first.total("inserted") + again.total("inserted") == CUSTOMERS
+    with database.read() as session:
+        assert session.scalar(select(func.count()).select_from(m.SourceRecord)) == CUSTOMERS
+
+
+@pytest.mark.skipif(not can_fork(), reason="no second process here (no fork, or one core)")
+def test_what_waits_is_committed_while_the_source_pauses(
+    database: Database, cache_path: Path, keychain: Keychain, tmp_path: Path
+) -> None:
+    """Two full batches of customers (the second process takes the second), then a page's
+    state, then a pause: the second batch waited for the next one, uncommitted, and the
+    state with it, for as long as the pause lasted."""
+    pause = tmp_path / "tap.pid"
+    sources = write_sources(
+        tmp_path, tap_sources(tmp_path, "--pages", "2", "--pause", str(pause))
+    ).select(None)
+    watch = PauseWatch(cache_path, keychain, pause, (10, {"page": 2}))
+
+    # On this (the main) thread: where the second process may be forked.
+    summary = runner(database, 5).run(sources, cancel=watch.token)
+    watch.thread.join(timeout=30)
+
+    assert summary.cancelled
+    assert watch.seen == (10, {"page": 2}), "what the cache held during the pause"
+    assert watch.after < 5
+    run_again_to_the_end(database, tmp_path, summary)
+
+
+def test_a_batch_being_filled_is_committed_while_the_source_pauses(
+    database: Database, cache_path: Path, keychain: Keychain, tmp_path: Path
+) -> None:
+    """As the window runs a sync (on a thread of its own, no second process): a page, far
+    less than a batch, then a pause."""
+    pause = tmp_path / "tap.pid"
+    sources = write_sources(
+        tmp_path, tap_sources(tmp_path, "--pages", "1", "--pause", str(pause))
+    ).select(None)
+    watch = PauseWatch(cache_path, keychain, pause, (5, {"page": 1}))
+    result: list[SyncSummary] = []
+    worker = threading.Thread(
+        target=lambda: result.append(runner(database, 500).run(sources, cancel=watch.token))
+    )
+    worker.start()
+    worker.join(timeout=60)
+    watch.thread.join(timeout=30)
+
+    (summary,) = result
+    assert summary.cancelled
+    assert watch.seen == (5, {"page": 1}), "what the cache held during the pause"
+    assert watch.after < 5
+    run_again_to_the_end(database, tmp_path, summary)
