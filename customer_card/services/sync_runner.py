@@ -481,7 +481,10 @@ class _ReadAhead:
             yield from chunk
 
     def _read(self) -> None:
-        chunks = _prepared_chunks(self._items, self.CHUNK)
+        # A chunk ends at a checkpoint too: a source that pauses (an API's next page) does
+        # so after one, and what it sent must reach the ingest, which commits what waits
+        # while nothing comes. (Few items per chunk cost nothing between two threads.)
+        chunks = _prepared_chunks(self._items, self.CHUNK, at_checkpoints=True)
         with closing(chunks):
             try:
                 for chunk in chunks:
@@ -500,12 +503,15 @@ class _ReadAhead:
         return not self._stop.is_set()
 
 
-def _prepared_chunks(items: Iterator[Item], size: int) -> Generator[list[Prepared], None, None]:
+def _prepared_chunks(
+    items: Iterator[Item], size: int, *, at_checkpoints: bool = False
+) -> Generator[list[Prepared], None, None]:
     """A connector's items in chunks of ``size``, prepared on the way for ingest: a customer
     record's hash computed (kept in the record), a history record replaced by its
     :class:`~customer_card.services.ingest.HistoryRecord` (row built, in plain values cheap to
-    send). On an error the chunk read so far comes first, then the error; the connector's
-    reader is closed at the end either way."""
+    send). With ``at_checkpoints``, a chunk also ends at each checkpoint. On an error the
+    chunk read so far comes first, then the error; the connector's reader is closed at the
+    end either way."""
     chunk: list[Prepared] = []
     buffer = bytearray()  # the chunk's history records keep their fields' JSON there
     history = (RecordKind.INTERACTION, RecordKind.CONSENT)
@@ -518,7 +524,7 @@ def _prepared_chunks(items: Iterator[Item], size: int) -> Generator[list[Prepare
             else:
                 _ = item.content_hash
                 chunk.append(item)
-            if len(chunk) >= size:
+            if len(chunk) >= size or (at_checkpoints and type(item) is Checkpoint):
                 yield chunk
                 chunk = []
                 buffer = bytearray()

@@ -7,6 +7,7 @@ import json
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,13 +16,14 @@ from sqlalchemy import func, select
 
 from customer_card.services.forking import can_fork
 from customer_card.services.ingest import IngestService
-from customer_card.services.sync_runner import SyncRunner, SyncSummary
+from customer_card.services.sync_runner import SyncRunner, SyncSummary, _ReadAhead
 from customer_card.store import models as m
 from customer_card.store.cache import open_cache
 from customer_card.store.database import Database
 from customer_card.store.keys import Keychain
 from customer_card.store.sync_store import SyncStore
 from sync.connector import CancelToken
+from sync.records import Checkpoint, RecordKind, SourceRecord
 from sync.sources import keyring_secrets
 from tests.sync.conftest import write_sources
 
@@ -178,3 +180,29 @@ def test_a_batch_being_filled_is_committed_while_the_source_pauses(
     assert watch.seen == (5, {"page": 1}), "what the cache held during the pause"
     assert watch.after < 5
     run_again_to_the_end(database, tmp_path, summary)
+
+
+def test_history_read_on_a_thread_reaches_the_ingest_before_the_source_pauses() -> None:
+    # An API's page of interactions, its checkpoint, then a slow fetch of the next page:
+    # the page is handed on at its checkpoint, not once the reader's chunk is full.
+    fetching = threading.Event()
+    waited_out: list[bool] = []
+
+    def api() -> Iterator[SourceRecord | Checkpoint]:
+        for n in range(3):
+            fields = {"customer_ref": "C1", "occurred_at": "2026-11-02T09:00:00+00:00"}
+            yield SourceRecord("desk", f"T{n}", RecordKind.INTERACTION, fields)
+        yield Checkpoint("desk", "interactions", {"page": 1})
+        waited_out.append(not fetching.wait(5))  # (the page reached the ingest meanwhile)
+        yield Checkpoint("desk", "interactions", {"page": 2})
+
+    got: list[object] = []
+    with _ReadAhead(api()) as feed:
+        for item in feed:
+            got.append(item)
+            if len(got) == 4:
+                break
+        fetching.set()
+    assert waited_out == [False]
+    assert [getattr(item, "source_id", None) for item in got] == ["T0", "T1", "T2", None]
+    assert isinstance(got[3], Checkpoint)
