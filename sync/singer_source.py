@@ -11,12 +11,14 @@ given with ``--config``. Output is read as bytes and decoded a line at a time: a
 not JSON, or a record that is not UTF-8 text, goes to quarantine whole, as it came (bytes that
 are not UTF-8 as backslash escapes); a STATE that is not UTF-8 text stops the pass (it would go
 back to the tap altered). A configured ``tap_stream`` the tap never mentions while it sends
-records no stream maps is an error naming what it sent (see :class:`_StreamsSeen`). A tap
+records no stream maps is an error naming what it sent (see :class:`_StreamsSeen`), unless
+those streams are listed in ``ignore_streams`` (streams of the tap nobody wants). A tap
 runs in a process group of its own, ended as a whole (a tap behind a wrapper script too), each
 process of it with the same grace to exit before it is killed.
 
 Source settings: ``command`` or ``file``, ``config_secret``, ``state_arg`` (default
-``--state``), ``config_arg`` (default ``--config``). Stream settings: ``tap_stream``.
+``--state``), ``config_arg`` (default ``--config``), ``ignore_streams`` (a list of tap stream
+names). Stream settings: ``tap_stream``.
 """
 
 from __future__ import annotations
@@ -54,7 +56,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 TERMINATE_TIMEOUT_S = 10.0
 
-SOURCE_KEYS = frozenset({"command", "file", "config_secret", "state_arg", "config_arg"})
+SOURCE_KEYS = frozenset(
+    {"command", "file", "config_secret", "state_arg", "config_arg", "ignore_streams"}
+)
 STREAM_KEYS = frozenset({"tap_stream"})
 PASS = "tap"
 
@@ -67,6 +71,12 @@ def check(config: SourceConfig, key: str) -> None:
         not isinstance(command, list) or not command or not all(isinstance(c, str) for c in command)
     ):
         raise ConfigError("command is a list of words, the program first", f"{key}.command")
+    ignored = config.settings.get("ignore_streams", [])
+    if not isinstance(ignored, list) or not all(isinstance(name, str) for name in ignored):
+        raise ConfigError(
+            'ignore_streams is a list of the tap\'s stream names, e.g. ["deals", "owners"]',
+            f"{key}.ignore_streams",
+        )
     for stream in config.streams:
         if stream.full_extract:
             raise ConfigError(
@@ -198,7 +208,8 @@ class SingerConnector:
 
     def _messages(self, lines: Iterable[bytes], state: dict[str, Any]) -> Iterator[Item]:
         last_state = state.get("singer")
-        streams = _StreamsSeen(self.name, self.by_tap_stream)
+        ignored = frozenset(self.settings.get("ignore_streams", ()))
+        streams = _StreamsSeen(self.name, self.by_tap_stream, ignored)
         for number, data in enumerate(lines, start=1):
             if self._interrupted.is_set():  # (a tap ended mid-line: its last line is cut)
                 raise Cancelled
@@ -279,19 +290,23 @@ class _StreamsSeen:
     configured stream maps: those are most likely the records the configured name meant (a typo,
     a renamed stream), and they are being skipped. Then the tap's states are held back (saving
     one would resume the next run past the skipped records), and the run ends with an error
-    naming what the tap did send.
+    naming what the tap did send. Streams listed as ``ignored`` are known to be unwanted: their
+    records prove nothing.
     """
 
-    def __init__(self, source: str, configured: Mapping[str, StreamSpec]) -> None:
+    def __init__(
+        self, source: str, configured: Mapping[str, StreamSpec], ignored: frozenset[str]
+    ) -> None:
         self.source = source
         self.configured = configured
+        self.ignored = ignored
         self.seen: set[str] = set()
         self.skipped: dict[str, int] = {}  # records of streams no configured stream maps
 
     def mentioned(self, stream: object, record: bool) -> None:
         name = str(stream)
         self.seen.add(name)
-        if record and name not in self.configured:
+        if record and name not in self.configured and name not in self.ignored:
             self.skipped[name] = self.skipped.get(name, 0) + 1
 
     def missing(self) -> list[str]:
@@ -311,8 +326,9 @@ class _StreamsSeen:
         )
         raise ConnectorError(
             f"{self.source}: the tap sent nothing of tap_stream {missing} but sent records of "
-            f"{sent}, which no stream maps; check tap_stream in the sources file (the tap's "
-            "state was not saved past them: the next run reads them again)"
+            f"{sent}, which no stream maps; check tap_stream in the sources file, or list the "
+            "tap streams nobody wants in the source's ignore_streams (the tap's state was not "
+            "saved past them: the next run reads them again)"
         )
 
 

@@ -16,7 +16,7 @@ from customer_card.store.database import Database
 from customer_card.store.sync_store import SyncStore
 from sync import singer_source
 from sync.connector import CancelToken
-from sync.sources import store_secret
+from sync.sources import SourcesError, load_sources, store_secret
 from tests.helpers.processes import gone
 from tests.sync.conftest import WRAPPER, make_runner, write_sources
 
@@ -221,7 +221,8 @@ def test_a_mistyped_tap_stream_is_an_error_naming_what_the_tap_sent(
     assert summary.errors["eshop"] == (
         "eshop: the tap sent nothing of tap_stream 'custommers' (stream customers) but sent "
         "records of 'customers' (2 records), which no stream maps; check tap_stream in the "
-        "sources file (the tap's state was not saved past them: the next run reads them again)"
+        "sources file, or list the tap streams nobody wants in the source's ignore_streams (the "
+        "tap's state was not saved past them: the next run reads them again)"
     )
     with database.read() as session:
         assert not SyncStore(session).state("eshop", "tap"), "no state past skipped records"
@@ -229,6 +230,39 @@ def test_a_mistyped_tap_stream_is_an_error_naming_what_the_tap_sent(
     fixed = runner.run(_tap_output(tmp_path, lines))
     assert fixed.ok, fixed.errors
     assert fixed.total("inserted") == 2
+
+
+def test_streams_nobody_wants_can_be_ignored_beside_an_empty_configured_one(
+    database: Database, tmp_path: Path
+) -> None:
+    # The configured stream has nothing new (the tap sends no SCHEMA for it) while the tap
+    # sends deals nobody maps: suspect, until the source says deals are not wanted.
+    lines = [
+        _message(type="SCHEMA", stream="deals", schema={}),
+        _message(type="RECORD", stream="deals", record={"id": 7, "amount": 1200}),
+        _message(type="STATE", value={"bookmarks": {"deals": 7}}),
+    ]
+    runner = make_runner(database)
+    suspect = runner.run(_tap_output(tmp_path, lines))
+    assert "'deals' (1 record), which no stream maps" in suspect.errors["eshop"]
+    (tmp_path / "sources.toml").write_text(
+        (tmp_path / "sources.toml")
+        .read_text(encoding="utf-8")
+        .replace('file = "out.jsonl"\n', 'file = "out.jsonl"\nignore_streams = ["deals"]\n', 1),
+        encoding="utf-8",
+    )
+    ignored = runner.run(load_sources(tmp_path / "sources.toml").select(None))
+    assert ignored.ok, ignored.errors
+    with database.read() as session:
+        assert SyncStore(session).state("eshop", "tap")["singer"] == {"bookmarks": {"deals": 7}}
+
+
+@pytest.mark.parametrize("value", ['"deals"', "[1, 2]"])
+def test_ignore_streams_is_a_list_of_names(tmp_path: Path, value: str) -> None:
+    (tmp_path / "out.jsonl").write_bytes(b"")
+    text = f'[sources.eshop]\ntype = "singer"\nfile = "out.jsonl"\nignore_streams = {value}\n'
+    with pytest.raises(SourcesError, match=r"sources.toml:4: .*ignore_streams is a list"):
+        write_sources(tmp_path, text + STREAMS)
 
 
 def test_a_configured_stream_the_tap_never_mentions_is_not_an_error_by_itself(
