@@ -32,6 +32,7 @@ from customer_card.matching.extract import extract
 from customer_card.matching.frequency import counted_keys
 from customer_card.matching.profile import profile_of
 from customer_card.services.matching import MatchService, Plan
+from customer_card.store import migrate
 from customer_card.store import models as m
 from customer_card.store.cache import Unlock, open_cache
 from customer_card.store.database import Database
@@ -145,6 +146,16 @@ def _fill(database: Database, index: BenchIndex) -> int:
         log.info("bench index: %d records", written)
 
 
+def up_to_date(path: Path) -> str:
+    """Open a kept index once, so that a migration the code brings (profiles read again,
+    keys added) runs here, not inside a timed run; returns the revision it is at."""
+    opened = open_cache(path, None, Unlock(passphrase=PASSPHRASE), create=False)
+    try:
+        return str(migrate.current_revision(opened.database.engine))
+    finally:
+        opened.database.dispose()
+
+
 def steady_index(index: BenchIndex, limit: int) -> tuple[Path, dict[str, Any]]:
     """A copy of the index whose customers are what inline matching would have made (the
     batch replay's clusters: it decides like inline matching), with its suggestions: the
@@ -152,8 +163,11 @@ def steady_index(index: BenchIndex, limit: int) -> tuple[Path, dict[str, Any]]:
     made it (seconds, pairs per record, quality against the ground truth)."""
     path = index.path.with_name(f"{index.path.stem.replace('-index-', '-steady-')}-{limit}.db")
     done = path.with_name(path.name + ".done")
+    revision = up_to_date(index.path)
     if path.exists() and done.exists():
-        return path, dict(json.loads(done.read_text()))
+        kept = dict(json.loads(done.read_text()))
+        if kept.get("revision") == revision:  # (else made from profiles read another way)
+            return path, kept
     for suffix in ("", ".keys", "-wal", "-shm", ".done"):
         path.with_name(path.name + suffix).unlink(missing_ok=True)
     shutil.copyfile(index.path, path)
@@ -174,6 +188,7 @@ def steady_index(index: BenchIndex, limit: int) -> tuple[Path, dict[str, Any]]:
             "records": len(plan.cluster_of),
             "pairs_per_record": round(plan.pairs / max(len(plan.cluster_of), 1), 2),
             "redecided": plan.redecided,
+            "revision": revision,
         }
         refs = _refs(database)
         figures.update(plan_quality(plan, refs, index.truth(), service.config.suggest_threshold))

@@ -36,7 +36,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _match_index import PASSPHRASE, bench_index, steady_index
+from _match_index import PASSPHRASE, bench_index, steady_index, up_to_date
 
 from customer_card.matching.blocking import MAX_BLOCK_RECORDS
 from customer_card.matching.decide import Matcher
@@ -152,6 +152,7 @@ def main() -> int:
         if index.build_seconds:
             result["index_build_s"] = round(index.build_seconds, 1)
         path = index.path  # inline only: the customers do not change the work
+        up_to_date(path)
         if not args.no_run:
             path, result["replay"] = steady_index(index, args.limit)
             result["match_run"] = match_run(path, args.limit, args.workers)

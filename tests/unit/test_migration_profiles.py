@@ -1,0 +1,113 @@
+"""Profiles an earlier version stored (its reading of a record's fields) are read again when
+the cache is opened (migration 0012): the match index then holds what this version reads, and
+inline matching meets the record through its new keys."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import text
+
+from customer_card.matching.blocking import block_keys
+from customer_card.matching.decide import Matcher
+from customer_card.matching.extract import extract
+from customer_card.matching.profile import Profile, profile_of
+from customer_card.services.ingest import IngestService
+from customer_card.services.matching import MatchIndex, MatchService, default_config
+from customer_card.store import migrate
+from customer_card.store.cache import open_cache
+from customer_card.store.database import Database
+from customer_card.store.keys import Keychain
+from customer_card.store.match_store import MatchStore
+from tests.unit.merge_people import Clock, customer
+
+# How revision 0011's normalisation read 'Xavier Le Roux': the particle with the given name.
+OLD_READING = Profile(
+    "xavier le", "roux", (), ("xavier24@free.fr",), (), (), (), "75011", "paris", "", ("xavier",)
+)
+
+
+def _index(database: Database) -> dict[int, tuple[str, set[str]]]:
+    with database.engine.connect() as conn:
+        profiles = dict(conn.execute(text("SELECT seq, profile FROM match_record")).all())
+        keys = conn.execute(text("SELECT seq, key FROM match_key")).all()
+    held: dict[int, set[str]] = defaultdict(set)
+    for seq, key in keys:
+        held[int(seq)].add(str(key))
+    return {int(seq): (str(p), held[int(seq)]) for seq, p in profiles.items()}
+
+
+def _as_filed_by_0011(database: Database, seq: int) -> None:
+    with database.engine.begin() as conn:
+        conn.execute(
+            text("UPDATE match_record SET profile = :p WHERE seq = :s"),
+            {"p": OLD_READING.to_json(), "s": seq},
+        )
+        conn.execute(text("DELETE FROM match_key WHERE seq = :s"), {"s": seq})
+        for key in block_keys(OLD_READING):
+            conn.execute(
+                text("INSERT INTO match_key (key, seq) VALUES (:k, :s)"), {"k": key, "s": seq}
+            )
+        conn.execute(text("UPDATE alembic_version SET version_num = '0011'"))
+
+
+def _candidates(database: Database, fields: dict[str, str]) -> set[tuple[str, str]]:
+    with database.read() as session:
+        index = MatchIndex(MatchStore(session), Matcher(default_config()), "FR")
+        found, _ = index.candidates(profile_of(fields, "FR", extract(fields)), 1 << 62, id)
+    return {c.ref for c in found}
+
+
+def test_an_old_reading_of_a_records_fields_is_replaced_when_the_cache_is_opened(
+    cache_path: Path, keychain: Keychain, database: Database, clock: Clock
+) -> None:
+    IngestService(database, clock=clock).ingest(
+        [
+            customer(
+                "crm", "A", full_name="Xavier Le Roux", email="xavier24@free.fr", postcode="75011"
+            ),
+            customer("crm", "B", given_name="Paul", family_name="Martin", birth_date="1970-01-01"),
+        ]
+    )
+    current = _index(database)
+    (seq,) = [s for s, (p, _) in current.items() if "xavier" in p]
+    assert Profile.from_json(current[seq][0]).family == "le roux"
+    _as_filed_by_0011(database, seq)
+    # Filed the old way, the record is out of reach of a later 'X. Le Roux' at its postcode.
+    later = {"full_name": "X. LE ROUX", "email": "x.leroux@orange.fr", "postcode": "75011"}
+    assert _candidates(database, later) == set()
+    database.dispose()
+
+    opened = open_cache(cache_path, keychain)
+    upgraded = opened.database
+    try:
+        assert migrate.current_revision(upgraded.engine) == "0012"
+        assert _index(upgraded) == current  # the other record untouched, this one read anew
+        assert _candidates(upgraded, later) == {("crm", "A")}
+        report = MatchService(upgraded, clock=clock).run()
+        assert (report.merges, report.would_split) == (0, 0)
+    finally:
+        upgraded.dispose()
+
+
+def test_the_profiles_migration_leaves_a_current_index_as_it_is(
+    database: Database, clock: Clock
+) -> None:
+    IngestService(database, clock=clock).ingest(
+        [
+            customer("crm", "A", full_name="Anne-Marie Maillard", birth_date="12/03/1961"),
+            customer("shop", "B", full_name="A-M Maillard", phone="06 12 34 56 78"),
+            customer("social", "C", full_name="jocelyne_michu", twitter="@jmichu"),
+        ]
+    )
+    before = _index(database)
+    config = Config()
+    config.set_main_option("script_location", str(migrate.MIGRATIONS))
+    with database.engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0011")
+    migrate.upgrade(database.engine)
+    assert _index(database) == before
