@@ -2,9 +2,9 @@
 
 Deciding a record compares it with each of its candidates through a few hundred lines of
 Python (:mod:`customer_card.matching.compare`, ``decide``, ``model``, ``link``, ``frequency``,
-``blocking``): most of a ``match run`` and a fifth of a sync's customer pass. mypyc compiles
-those same modules to C extensions, which decide alike (the same code, the same floats) in a
-quarter to a third less time.
+``blocking``, and the ``profile`` they read): most of a ``match run`` and a fifth of a sync's
+customer pass. mypyc compiles those same modules to C extensions, which decide alike (the
+same code, the same floats) in a quarter to a third less time.
 
 It needs a C compiler and Python's headers, so it is optional: ``python
 packaging/build_native.py`` builds them (``packaging/setup-dev.sh`` does, where it can) under
@@ -15,8 +15,10 @@ shadowed by an older build. ``CUSTOMER_CARD_PURE_PYTHON=1`` keeps to the sources
 built.
 
 Compiled, the classes of these modules differ in one way the tests would not show: their
-objects cannot be pickled or deep-copied. None crosses a process boundary (a sync's extractor
-sends profiles, match run's workers plain tuples), and ``profile`` stays uncompiled for that.
+objects cannot be pickled or deep-copied, except ``Profile``, which a sync's extractor sends
+to the writing process and which says so to mypyc (``mypyc_attr(serializable=True)``; mypyc
+cannot restore a frozen dataclass, so it is not frozen). Nothing else crosses a process
+boundary (match run's workers send plain tuples).
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ MODULES = (
     "customer_card.matching.frequency",
     "customer_card.matching.link",
     "customer_card.matching.model",
+    "customer_card.matching.profile",
 )
 PURE_ENV = "CUSTOMER_CARD_PURE_PYTHON"
 _MANIFEST = "manifest.json"

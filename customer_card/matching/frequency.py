@@ -47,11 +47,12 @@ def city_key(city: str) -> str:
 def counted_keys(p: Profile) -> tuple[str, ...]:
     """The keys one record adds to the counts (an initial is not a name worth counting;
     every record counts towards the cities counted, city or not)."""
-    return _counted_keys(p.given, p.family, p.city)
+    return counted_name_keys(p.given, p.family, p.city)
 
 
 @lru_cache(maxsize=1 << 15)  # names repeat
-def _counted_keys(given_name: str, family_name: str, city: str) -> tuple[str, ...]:
+def counted_name_keys(given_name: str, family_name: str, city: str) -> tuple[str, ...]:
+    """``counted_keys`` of a record with these names and city."""
     keys = name_keys(given_name, family_name)
     if city:
         keys += (city_key(city),)

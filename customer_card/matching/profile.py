@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from mypy_extensions import mypyc_attr
+
 from customer_card.matching import normalise
 from customer_card.matching.extract import Extracted, extract
 from customer_card.matching.link import Identity
@@ -24,7 +26,11 @@ ROLE_MAILBOXES = frozenset(
 )  # fmt: skip
 
 
-@dataclass(frozen=True, slots=True)
+# Read-only all the same (hashed by its values). Not frozen: mypyc, which compiles it (see
+# ``customer_card.native``), cannot unpickle a frozen dataclass, and a sync's second process
+# sends profiles to the writing one.
+@mypyc_attr(serializable=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Profile:
     given: str  # folded: 'jocelyne', 'jean pierre', 'j' (an initial)
     family: str  # folded: 'michu', 'le goff', 'm'

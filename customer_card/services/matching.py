@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from itertools import accumulate, repeat
 from pathlib import Path
-from typing import Any, NamedTuple, TextIO, cast
+from typing import Any, NamedTuple, TextIO
 
 from customer_card import paths
 from customer_card.matching import normalise
@@ -39,6 +39,7 @@ from customer_card.matching.frequency import (
     Frequencies,
     NameCounts,
     counted_keys,
+    counted_name_keys,
     lookup_keys,
 )
 from customer_card.matching.model import Estimate, estimate, u_from_random_pairs
@@ -835,20 +836,12 @@ class _Arrivals:
 _NAMES = 5
 
 
-class _Names(NamedTuple):
-    """The fields of a profile ``counted_keys`` reads."""
-
-    given: str
-    family: str
-    city: str
-
-
 def counted_keys_of(text: str) -> tuple[str, ...]:
     """``counted_keys`` of a profile's JSON, read without building the profile (dates,
     tuples: a million profiles would take seconds); the fields' places are those of
     ``Profile.to_json``."""
     fields = json.loads(text)
-    return counted_keys(cast(Profile, _Names(fields[0], fields[1], fields[8])))
+    return counted_name_keys(fields[0], fields[1], fields[8])
 
 
 class _Counts:
