@@ -185,6 +185,7 @@ class SyncRunner:
     ) -> None:
         streams = [s.name for s in config.streams]
         running: str | None = None  # the pass under way, for a cache failure's status
+        recorded = False  # a pass's success is in the status
         try:
             connector = config.connector(self.secrets)
         except ConnectorError as error:
@@ -224,9 +225,12 @@ class SyncRunner:
                     self._failed(config.name, [name], outcome.error, summary)
                     return
                 self._record(config.name, name, None)
+                running, recorded = None, True  # (a later failure is not this pass's)
             self._retry_orphans(config.name, summary)
         except (CacheFullError, CacheDiskError) as error:
-            stopped = self._stopped(config.name, [running] if running else streams, error)
+            stopped = self._stopped(
+                config.name, [running] if running else [] if recorded else streams, error
+            )
             if stopped is error:
                 raise
             raise stopped from error
@@ -448,7 +452,9 @@ class _ReadAhead:
     and waits for it, so the connector is never read after its pass."""
 
     CHUNK = 500
-    DEPTH = 8
+    # Chunks end at checkpoints too, and a tap may send its state after every record: room
+    # for many small chunks, so that such a source is not held back at each commit.
+    DEPTH = 64
 
     def __init__(self, items: Iterator[Item]) -> None:
         self._items = items

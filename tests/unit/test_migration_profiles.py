@@ -22,6 +22,7 @@ from customer_card.store.cache import open_cache
 from customer_card.store.database import Database
 from customer_card.store.keys import Keychain
 from customer_card.store.match_store import MatchStore
+from sync.records import RecordKind, SourceRecord
 from tests.unit.merge_people import Clock, customer
 
 # How revision 0011's normalisation read 'Xavier Le Roux': the particle with the given name.
@@ -101,8 +102,12 @@ def test_the_profiles_migration_leaves_a_current_index_as_it_is(
             customer("crm", "A", full_name="Anne-Marie Maillard", birth_date="12/03/1961"),
             customer("shop", "B", full_name="A-M Maillard", phone="06 12 34 56 78"),
             customer("social", "C", full_name="jocelyne_michu", twitter="@jmichu"),
+            customer("crm", "D", full_name="Paul Martin", phone="01 42 00 00 00"),
         ]
     )
+    # A tombstone (a sweep's, without fields) keeps what its record was indexed with.
+    tombstone = SourceRecord("crm", "D", RecordKind.CUSTOMER, {}, deleted=True)
+    IngestService(database, clock=clock).ingest([tombstone])
     before = _index(database)
     config = Config()
     config.set_main_option("script_location", str(migrate.MIGRATIONS))

@@ -5,7 +5,9 @@ The match index keeps each record's profile, and ``match run`` reuses it: withou
 record filed by an earlier version keeps that version's reading of its fields — a full name
 opening with a compound given name's initials ('A-M Maillard') filed with 'A-M' as the family
 name, before this revision — and is compared and found by it, while the same fields arriving
-now are read the new way. A record whose profile is unchanged is left alone (running this on
+now are read the new way. A deleted record keeps its profile and keys as ingest leaves them
+(a tombstone's fields may be empty; deleted records still count in windows and in the weak
+numbers' thresholds). A record whose profile is unchanged is left alone (running this on
 a current index writes nothing); a changed one gets its new profile and exactly its block
 keys. The whole pass is one transaction, like every migration (``store.migrate``): a process
 killed half-way leaves the cache at revision 0011, and the next open runs it again.
@@ -53,7 +55,7 @@ def upgrade() -> None:
         rows = cursor.execute(
             "SELECT m.seq, m.profile, s.fields FROM match_record m "
             "JOIN source_record s ON s.source = m.source AND s.source_id = m.source_id "
-            "WHERE m.seq > ? ORDER BY m.seq LIMIT ?",
+            "WHERE m.seq > ? AND NOT s.deleted ORDER BY m.seq LIMIT ?",
             (after, _BATCH),
         ).fetchall()
         if not rows:
