@@ -16,16 +16,15 @@ from alembic.config import Config
 from sqlalchemy import text
 
 from customer_card.matching.blocking import block_keys, placeholder_birth
-from customer_card.matching.decide import Matcher
-from customer_card.matching.extract import extract
 from customer_card.matching.profile import Profile, profile_of
 from customer_card.services.ingest import IngestService
-from customer_card.services.matching import MatchIndex, MatchService, default_config
+from customer_card.services.matching import MatchService
 from customer_card.store import migrate
 from customer_card.store.cache import open_cache
 from customer_card.store.database import Database
 from customer_card.store.keys import Keychain
 from customer_card.store.match_store import MatchStore
+from tests.helpers.match_index import inline_candidates
 from tests.unit.merge_people import Clock, customer
 
 
@@ -129,13 +128,6 @@ def _as_before_0011(database: Database) -> None:
         conn.execute(text("UPDATE alembic_version SET version_num = '0010'"))
 
 
-def _candidates(database: Database, fields: dict[str, Any]) -> set[tuple[str, str]]:
-    with database.read() as session:
-        index = MatchIndex(MatchStore(session), Matcher(default_config()), "FR")
-        found, _ = index.candidates(profile_of(fields, "FR", extract(fields)), 1 << 62, id)
-    return {c.ref for c in found}
-
-
 def test_an_old_cache_gets_the_birth_keys_when_opened(
     cache_path: Path, keychain: Keychain, database: Database, clock: Clock
 ) -> None:
@@ -150,7 +142,7 @@ def test_an_old_cache_gets_the_birth_keys_when_opened(
     _as_before_0011(database)
     assert not any(k.startswith(("dp:", "dg:")) for ks in _keys(database).values() for k in ks)
     # Filed before the upgrade, the record is out of reach of the new one's keys.
-    assert _candidates(database, MARRIED) == set()
+    assert inline_candidates(database, MARRIED) == set()
     database.dispose()
 
     opened = open_cache(cache_path, keychain)
@@ -158,7 +150,7 @@ def test_an_old_cache_gets_the_birth_keys_when_opened(
     try:
         assert migrate.current_revision(upgraded.engine) == migrate.head_revision()
         assert _keys(upgraded) == _computed(upgraded)
-        assert _candidates(upgraded, MARRIED) == {("crm", "A")}
+        assert inline_candidates(upgraded, MARRIED) == {("crm", "A")}
 
         # Inline matching of the new record meets the old one, and ``match run`` agrees.
         IngestService(upgraded, clock=clock).ingest([customer("shop", "D", **MARRIED)])

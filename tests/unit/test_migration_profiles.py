@@ -12,17 +12,15 @@ from alembic.config import Config
 from sqlalchemy import text
 
 from customer_card.matching.blocking import block_keys
-from customer_card.matching.decide import Matcher
-from customer_card.matching.extract import extract
-from customer_card.matching.profile import Profile, profile_of
+from customer_card.matching.profile import Profile
 from customer_card.services.ingest import IngestService
-from customer_card.services.matching import MatchIndex, MatchService, default_config
+from customer_card.services.matching import MatchService
 from customer_card.store import migrate
 from customer_card.store.cache import open_cache
 from customer_card.store.database import Database
 from customer_card.store.keys import Keychain
-from customer_card.store.match_store import MatchStore
 from sync.records import RecordKind, SourceRecord
+from tests.helpers.match_index import inline_candidates
 from tests.unit.merge_people import Clock, customer
 
 # How revision 0011's normalisation read 'Xavier Le Roux': the particle with the given name.
@@ -55,13 +53,6 @@ def _as_filed_by_0011(database: Database, seq: int) -> None:
         conn.execute(text("UPDATE alembic_version SET version_num = '0011'"))
 
 
-def _candidates(database: Database, fields: dict[str, str]) -> set[tuple[str, str]]:
-    with database.read() as session:
-        index = MatchIndex(MatchStore(session), Matcher(default_config()), "FR")
-        found, _ = index.candidates(profile_of(fields, "FR", extract(fields)), 1 << 62, id)
-    return {c.ref for c in found}
-
-
 def test_an_old_reading_of_a_records_fields_is_replaced_when_the_cache_is_opened(
     cache_path: Path, keychain: Keychain, database: Database, clock: Clock
 ) -> None:
@@ -79,7 +70,7 @@ def test_an_old_reading_of_a_records_fields_is_replaced_when_the_cache_is_opened
     _as_filed_by_0011(database, seq)
     # Filed the old way, the record is out of reach of a later 'X. Le Roux' at its postcode.
     later = {"full_name": "X. LE ROUX", "email": "x.leroux@orange.fr", "postcode": "75011"}
-    assert _candidates(database, later) == set()
+    assert inline_candidates(database, later) == set()
     database.dispose()
 
     opened = open_cache(cache_path, keychain)
@@ -87,7 +78,7 @@ def test_an_old_reading_of_a_records_fields_is_replaced_when_the_cache_is_opened
     try:
         assert migrate.current_revision(upgraded.engine) == "0012"
         assert _index(upgraded) == current  # the other record untouched, this one read anew
-        assert _candidates(upgraded, later) == {("crm", "A")}
+        assert inline_candidates(upgraded, later) == {("crm", "A")}
         report = MatchService(upgraded, clock=clock).run()
         assert (report.merges, report.would_split) == (0, 0)
     finally:
