@@ -111,13 +111,8 @@ class SingerConnector:
         with self._lock:
             self._interrupted.set()
             process = self._process
-        if process is not None and process.poll() is None:
-            _end(process)
-            # A tap that ignores SIGTERM would keep its output open, and the read waiting.
-            deadline = time.monotonic() + TERMINATE_TIMEOUT_S
-            threading.Thread(
-                target=_kill_after_grace, args=(process, deadline), name="tap-grace", daemon=True
-            ).start()
+        if process is not None and _running(process):
+            _stop(process)
 
     def passes(self) -> tuple[str, ...]:
         return (PASS,)
@@ -170,7 +165,7 @@ class SingerConnector:
         with self._lock:
             self._process = process
             if self._interrupted.is_set():  # cancelled while it started
-                _end(process)
+                _stop(process)
         errors: deque[str] = deque(maxlen=20)
         stderr = process.stderr
         assert process.stdout is not None
@@ -346,6 +341,22 @@ def _end(process: subprocess.Popen[bytes], *, kill: bool = False) -> None:
         return
     with suppress(ProcessLookupError, PermissionError):  # (all gone already)
         os.killpg(process.pid, signal.SIGKILL if kill else signal.SIGTERM)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """End a tap a cancel interrupts: SIGTERM now, SIGKILL to what is left after the grace (a
+    tap that ignores SIGTERM would keep its output open, and the read waiting)."""
+    _end(process)
+    deadline = time.monotonic() + TERMINATE_TIMEOUT_S
+    threading.Thread(
+        target=_kill_after_grace, args=(process, deadline), name="tap-grace", daemon=True
+    ).start()
+
+
+def _running(process: subprocess.Popen[bytes]) -> bool:
+    """Whether the tap, or a process of its group, still runs: a wrapper script may have
+    exited and left the tap it started running (and holding the output open)."""
+    return process.poll() is None or (GROUPS and _group_running(process.pid))
 
 
 def _kill_after_grace(process: subprocess.Popen[bytes], deadline: float) -> None:

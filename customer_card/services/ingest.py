@@ -46,6 +46,7 @@ from customer_card.store.ingest_store import (
 )
 from customer_card.store.match_store import MatchStore
 from customer_card.store.overrides_store import OverrideStore
+from sync.connector import Rejected
 from sync.records import Checkpoint, RecordKind, SourceRecord, canonical_json, content_digest
 
 log = logging.getLogger(__name__)
@@ -124,7 +125,9 @@ class HistoryRecord(NamedTuple):
         return bytes(self.buffer[self.start : self.end])
 
 
-IngestItem = SourceRecord | HistoryRecord | Checkpoint
+# A connector's rejected row goes to quarantine in the transaction of the records around it
+# (before the checkpoint that covers it, and in turn with what a silent source's watcher runs).
+IngestItem = SourceRecord | HistoryRecord | Checkpoint | Rejected
 
 # The values of a HistoryRecord's row, in order; times as the cache stores them (naive UTC
 # text); an interaction's items as the record gave them (ingest makes them order lines).
@@ -274,6 +277,8 @@ class IngestService:
         batch = waiting.fill([])
         customers = 0
         for item in items:
+            if waiting.failed:  # the watcher ran a batch and failed: stop reading now
+                waiting.run()
             batch.append(item)
             if isinstance(item, SourceRecord) and item.kind == RecordKind.CUSTOMER:
                 customers += 1
@@ -393,6 +398,7 @@ class _Batch:
             RecordKind.CONSENT: [],
         }
         unknown: list[SourceRecord] = []
+        rejected: list[Rejected] = []
         for item in batch:
             if isinstance(item, HistoryRecord):
                 history[item.kind].append(item)
@@ -403,6 +409,8 @@ class _Batch:
                     history[item.kind].append(prepare_history(item))
                 else:
                     unknown.append(item)
+            elif isinstance(item, Rejected):
+                rejected.append(item)
 
         self._load_source_records(customers)
         for record in customers:
@@ -413,6 +421,8 @@ class _Batch:
         self._history(history[RecordKind.CONSENT], interaction=False)
         for record in unknown:
             self._quarantine(record, f"unknown record kind {record.kind!r}")
+        for row in rejected:
+            self._keep(row.source, row.source_id or "", str(row.kind), row.raw, row.reason)
 
         self._rebuild_golden()
         added = [d for cid, d in self.activity_added.items() if cid not in self.touched_activity]
@@ -1077,7 +1087,7 @@ class _Waiting:
     filled, once no item has come for as long. The thread and the ingest take turns under one
     lock, so batches still commit in their order, each with the checkpoints it holds; what the
     thread raised (a full disk, a cancel from the progress callback) is raised by the ingest
-    at its next batch.
+    at the next item the source sends (:attr:`failed`), so a failed pass reads no further.
 
     The batch being filled is only read by the thread, never changed: it runs a copy of the
     items it has not run yet (a copy and an append each happen whole), and :meth:`left` gives
@@ -1093,6 +1103,7 @@ class _Waiting:
         self._filling: list[IngestItem] | None = None
         self._taken = 0  # items of the batch being filled that the thread has run
         self._error: BaseException | None = None
+        self.failed = False  # read without the lock, once an item (set after _error)
         self._closed = False
         self._thread = threading.Thread(target=self._watch, name="ingest-waiting", daemon=True)
 
@@ -1157,6 +1168,7 @@ class _Waiting:
                         self._run_waiting(silent)
                     except BaseException as error:  # raised by the ingest, in its thread
                         self._error = error
+                        self.failed = True
                 self._turn.wait(self.PATIENCE_S / 4)
 
     def _run_waiting(self, silent: bool) -> None:

@@ -37,6 +37,7 @@ from typing import Any
 from customer_card.services.forking import can_fork, forking, start_child
 from customer_card.services.ingest import (
     HistoryRecord,
+    IngestItem,
     IngestReport,
     IngestService,
     history_from_values,
@@ -288,7 +289,7 @@ class SyncRunner:
         with self.database.read() as session:
             state = SyncStore(session).state(connector.name, name)
         spec = next((s for s in connector.streams if s.name == name), None)
-        tracker = _PassItems(self, connector.name, spec)
+        tracker = _PassItems(connector.name, spec)
         done_before = summary.total("read")
 
         def on_batch(report: IngestReport) -> None:
@@ -298,7 +299,7 @@ class SyncRunner:
                         connector.name,
                         name,
                         report.read,
-                        report.total("quarantined") + tracker.rejected_count,
+                        report.total("quarantined"),
                         done_before + report.read,
                     )
                 )
@@ -317,8 +318,6 @@ class SyncRunner:
                 self.ingest.ingest(tracker.items(feed), on_batch, report)
         finally:
             outcome.add(report)
-            outcome.read += tracker.rejected_count
-            outcome.quarantined += tracker.rejected_count
         if tracker.complete is not None:
             outcome.add(self._sweep(connector, tracker))
 
@@ -712,47 +711,26 @@ def _portable(error: BaseException) -> BaseException:
 
 
 class _PassItems:
-    """Feeds a connector's items to ingest: rejections go to quarantine before the checkpoint
-    that covers them; a full extract's end is kept aside for the sweep; the ids a fresh full
-    extract yields are remembered (as 64-bit hashes: 8 bytes an id) for the sweep."""
+    """Feeds a connector's items to ingest: a full extract's end is kept aside for the sweep;
+    the ids a fresh full extract yields are remembered (as 64-bit hashes: 8 bytes an id) for
+    the sweep. Rejected rows go on to ingest, which keeps them in quarantine in the transaction
+    of the records around them (so before the checkpoint that covers them)."""
 
-    def __init__(self, runner: SyncRunner, source: str, spec: StreamSpec | None) -> None:
-        self.runner = runner
+    def __init__(self, source: str, spec: StreamSpec | None) -> None:
         self.source = source
-        self.pending: list[Rejected] = []
-        self.rejected_count = 0
         self.complete: ExtractComplete | None = None
         self.seen: array[int] | None = array("q") if spec and spec.full_extract else None
 
-    def items(
-        self, source: Iterable[Prepared]
-    ) -> Iterator[SourceRecord | HistoryRecord | Checkpoint]:
+    def items(self, source: Iterable[Prepared]) -> Iterator[IngestItem]:
         for item in source:
-            if isinstance(item, SourceRecord | HistoryRecord):
-                if self.seen is not None:
+            if isinstance(item, SourceRecord | HistoryRecord | Rejected):
+                if self.seen is not None and item.source_id:
                     self.seen.append(_id_hash(item.source_id))
                 yield item
             elif isinstance(item, Checkpoint):
-                self.flush()
                 yield item
-            elif isinstance(item, Rejected):
-                if self.seen is not None and item.source_id:
-                    self.seen.append(_id_hash(item.source_id))
-                self.pending.append(item)
-                if len(self.pending) >= 1000:
-                    self.flush()
             else:
                 self.complete = item
-        self.flush()
-
-    def flush(self) -> None:
-        if not self.pending:
-            return
-        rows = [self.runner._quarantine_row(r) for r in self.pending]
-        with self.runner.database.write() as session:
-            SyncStore(session).add_quarantined(rows)
-        self.rejected_count += len(rows)  # counted once kept
-        self.pending = []
 
 
 def _prefix_of(connector: Connector, stream: str) -> str:

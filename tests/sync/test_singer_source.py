@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import threading
 import time
@@ -15,8 +16,8 @@ from customer_card.services.sync_runner import SyncProgress, SyncSummary
 from customer_card.store.database import Database
 from customer_card.store.sync_store import SyncStore
 from sync import singer_source
-from sync.connector import CancelToken
-from sync.sources import SourcesError, load_sources, store_secret
+from sync.connector import Cancelled, CancelToken
+from sync.sources import SourcesError, keyring_secrets, load_sources, store_secret
 from tests.helpers.processes import gone
 from tests.sync.conftest import WRAPPER, make_runner, write_sources
 
@@ -434,3 +435,91 @@ def test_a_tap_behind_a_wrapper_that_ignores_sigterm_is_killed_after_the_grace(
     _, took = _cancel_tap_behind_a_wrapper(database, tmp_path, "ignores")
     assert not (tmp_path / "saved").exists()
     assert 1.0 <= took < 10
+
+
+# A tap that sends nothing and ignores SIGTERM: only SIGKILL ends it.
+DEAF_TAP = """
+import os, signal, sys, time
+
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+with open(sys.argv[1], "w") as handle:
+    handle.write(str(os.getpid()))
+while True:
+    time.sleep(0.1)
+"""
+
+
+def _read_in_thread(connector: singer_source.SingerConnector) -> tuple[threading.Thread, list[Any]]:
+    outcome: list[Any] = []
+
+    def read() -> None:
+        try:
+            outcome.extend(connector.read(singer_source.PASS, None))
+        except BaseException as error:
+            outcome.append(error)
+
+    thread = threading.Thread(target=read, daemon=True)
+    thread.start()
+    return thread, outcome
+
+
+def _deaf_connector(tmp_path: Path, command: list[str]) -> singer_source.SingerConnector:
+    sources = write_sources(
+        tmp_path, f'[sources.eshop]\ntype = "singer"\ncommand = {json.dumps(command)}\n' + STREAMS
+    )
+    (config,) = sources.select(None)
+    return singer_source.create(config, keyring_secrets())
+
+
+def test_a_cancel_while_the_tap_starts_still_ends_a_tap_that_ignores_sigterm(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cancelled between the tap's start and the connector's noting it: the tap gets SIGTERM
+    and, as after any cancel, SIGKILL once the grace has passed."""
+    monkeypatch.setattr(singer_source, "TERMINATE_TIMEOUT_S", 1.0)
+    tap = tmp_path / "deaf_tap.py"
+    tap.write_text(DEAF_TAP, encoding="utf-8")
+    pid_file = tmp_path / "tap.pid"
+    connector = _deaf_connector(tmp_path, [sys.executable, str(tap), str(pid_file)])
+    popen = subprocess.Popen
+
+    def started(*args: Any, **kwargs: Any) -> subprocess.Popen[bytes]:
+        process = popen(*args, **kwargs)
+        deadline = time.monotonic() + 30  # the tap ignores SIGTERM from now on
+        while not (pid_file.exists() and pid_file.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        connector.interrupt()  # the cancel comes before the connector has noted the tap
+        return process
+
+    monkeypatch.setattr(singer_source.subprocess, "Popen", started)
+
+    thread, outcome = _read_in_thread(connector)
+    thread.join(timeout=20)
+    assert not thread.is_alive(), "the read waited for a tap that ignores SIGTERM"
+    assert [type(x) for x in outcome] == [Cancelled]
+    assert gone(int(pid_file.read_text()))
+
+
+def test_a_cancel_ends_the_tap_a_wrapper_left_running(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A wrapper that starts the tap in the background and exits: the tap holds the output
+    open. The cancel ends the tap's group all the same, not only a wrapper already gone."""
+    monkeypatch.setattr(singer_source, "TERMINATE_TIMEOUT_S", 1.0)
+    tap = tmp_path / "deaf_tap.py"
+    tap.write_text(DEAF_TAP, encoding="utf-8")
+    pid_file = tmp_path / "tap.pid"
+    command = ["sh", "-c", '"$@" &', "tap-wrapper", sys.executable, str(tap), str(pid_file)]
+    connector = _deaf_connector(tmp_path, command)
+
+    thread, outcome = _read_in_thread(connector)
+    deadline = time.monotonic() + 30
+    while not (pid_file.exists() and pid_file.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    pid = int(pid_file.read_text())
+    time.sleep(0.2)  # (the wrapper has exited by now)
+    connector.interrupt()
+    thread.join(timeout=20)
+    assert not thread.is_alive(), "the cancel left the wrapper's tap running"
+    assert [type(x) for x in outcome] == [Cancelled]
+    assert gone(pid)

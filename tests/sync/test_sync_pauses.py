@@ -14,15 +14,16 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from customer_card.services import ingest as ingest_module
 from customer_card.services.forking import can_fork
-from customer_card.services.ingest import IngestService
-from customer_card.services.sync_runner import SyncRunner, SyncSummary, _ReadAhead
+from customer_card.services.ingest import IngestService, _Waiting
+from customer_card.services.sync_runner import SyncRunner, SyncSummary, _PassItems, _ReadAhead
 from customer_card.store import models as m
 from customer_card.store.cache import open_cache
 from customer_card.store.database import Database
 from customer_card.store.keys import Keychain
 from customer_card.store.sync_store import SyncStore
-from sync.connector import CancelToken
+from sync.connector import Cancelled, CancelToken, Rejected
 from sync.records import Checkpoint, RecordKind, SourceRecord
 from sync.sources import keyring_secrets
 from tests.sync.conftest import write_sources
@@ -206,3 +207,79 @@ def test_history_read_on_a_thread_reaches_the_ingest_before_the_source_pauses() 
     assert waited_out == [False]
     assert [getattr(item, "source_id", None) for item in got] == ["T0", "T1", "T2", None]
     assert isinstance(got[3], Checkpoint)
+
+
+def _customer(n: int) -> SourceRecord:
+    fields = {"email": f"c{n}@example.fr", "given_name": f"Client{n}", "family_name": "PAUSE"}
+    return SourceRecord("pages", str(n), RecordKind.CUSTOMER, fields)
+
+
+def test_a_failure_met_while_the_source_paused_stops_the_reading_at_once(
+    database: Database,
+) -> None:
+    """What the watcher ran during a pause failed (here a cancel from the progress callback):
+    the ingest raises it at the source's next item, and reads no further."""
+    after_pause: list[int] = []
+
+    def slow_api() -> Iterator[SourceRecord | Checkpoint]:
+        for n in range(3):
+            yield _customer(n)
+        yield Checkpoint("pages", "customers", {"page": 1})
+        time.sleep(_Waiting.PATIENCE_S + 0.5)  # silent: the watcher commits page 1
+        for n in range(3, 30):  # then the next page comes, slowly
+            after_pause.append(n)
+            yield _customer(n)
+            time.sleep(0.05)
+
+    def progress(report: object) -> None:
+        raise Cancelled
+
+    with pytest.raises(Cancelled):
+        IngestService(database, customer_batch_size=500).ingest(slow_api(), progress)
+    assert len(after_pause) <= 1, "items read after the failure"
+    with database.read() as session:
+        assert session.scalar(select(func.count()).select_from(m.SourceRecord)) == 3
+        assert SyncStore(session).state("pages", "customers") == {"page": 1}
+
+
+def test_rejected_rows_wait_their_turn_behind_a_batch_the_watcher_commits(
+    cache_path: Path, keychain: Keychain, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A row the connector rejects is kept in quarantine in the transaction of the items
+    around it, never by a write of its own: while the watcher commits a long batch (longer
+    than the busy timeout), the rejection that comes meanwhile waits for its turn instead of
+    failing the pass with 'the cache is busy'."""
+    opened = open_cache(cache_path, keychain, create=True, busy_timeout_ms=200)
+    database = opened.database
+    slow = threading.Event()
+    original = ingest_module._Batch.run
+
+    def run(self: Any, batch: list[Any]) -> None:
+        original(self, batch)
+        if threading.current_thread().name == "ingest-waiting":  # inside its transaction
+            slow.set()
+            time.sleep(1.0)
+
+    monkeypatch.setattr(ingest_module._Batch, "run", run)
+
+    def api() -> Iterator[Any]:
+        for n in range(3):
+            yield _customer(n)
+        yield Checkpoint("pages", "customers", {"page": 1})
+        assert slow.wait(10)  # the watcher is committing page 1, slowly
+        yield Rejected("pages", "customers", RecordKind.CUSTOMER, "9", '{"id": 9}', "no name")
+        yield Checkpoint("pages", "customers", {"page": 2})
+        yield _customer(4)
+
+    runner_ = SyncRunner(database, IngestService(database), keyring_secrets())
+    tracker = _PassItems("pages", None)
+    try:
+        report = runner_.ingest.ingest(tracker.items(api()))
+        assert report.total("quarantined") == 1
+        assert report.total("inserted") == 4
+        with database.read() as session:
+            (row,) = session.scalars(select(m.Quarantine)).all()
+            assert (row.source_id, row.reason) == ("9", "no name")
+            assert SyncStore(session).state("pages", "customers") == {"page": 2}
+    finally:
+        database.dispose()
