@@ -16,6 +16,7 @@ import os
 import signal
 import sys
 import threading
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -47,9 +48,23 @@ def start_child(parent: int) -> None:
 def forking() -> Iterator[None]:
     """Around a fork: a Ctrl+C arriving meanwhile waits until the fork is done, then
     interrupts the parent as usual. Delivered during the fork, Python raises it inside the
-    fork's own handlers, which drop it ("Exception ignored"), and the sync runs on."""
+    fork's own handlers, which drop it ("Exception ignored"), and the sync runs on.
+
+    Python 3.12 and later warn at every fork of a process that runs other threads (a fork may
+    copy a lock another thread holds, and the child wait on it for ever). Ours are safe to
+    fork beside the threads a sync runs (ingest's watcher of a silent source, a reader thread,
+    a pipe's sender): the child runs only the matching's and the reader's own code, and takes
+    none of their locks (its SQLite, if any, it opens itself). The warning would otherwise be
+    printed at every sync, and be an error where warnings are (the tests)."""
     held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
-        yield
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", _FORK_WITH_THREADS, DeprecationWarning)
+            yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+
+# Python 3.12's warning: "This process (pid=...) is multi-threaded, use of fork() may lead to
+# deadlocks in the child."
+_FORK_WITH_THREADS = r"This process \(pid=\d+\) is multi-threaded, use of fork\(\) may lead to"

@@ -6,6 +6,7 @@ import multiprocessing
 import os
 import signal
 import sys
+import warnings
 from collections.abc import Iterator
 
 import pytest
@@ -57,3 +58,19 @@ def test_a_helper_forked_meanwhile_ignores_ctrl_c_without_holding_it() -> None:
     assert receive.recv() == (False, True)
     child.join(10)
     assert child.exitcode == 0
+
+
+def test_a_fork_beside_threads_is_not_warned_about_but_other_warnings_are() -> None:
+    # Python 3.12's warning at a fork of a process running threads (the tests run warnings as
+    # errors): silenced around our forks only; any other warning, and the same one elsewhere,
+    # still counts.
+    text = (
+        f"This process (pid={os.getpid()}) is multi-threaded, use of fork() may lead to "
+        "deadlocks in the child."
+    )
+    with forking():
+        warnings.warn(text, DeprecationWarning, stacklevel=1)
+        with pytest.raises(DeprecationWarning, match="something else"):
+            warnings.warn("something else", DeprecationWarning, stacklevel=1)
+    with pytest.raises(DeprecationWarning, match="multi-threaded"):
+        warnings.warn(text, DeprecationWarning, stacklevel=1)
