@@ -280,8 +280,10 @@ class IngestService:
             if waiting.failed:  # the watcher ran a batch and failed: stop reading now
                 waiting.run()
             batch.append(item)
-            if isinstance(item, SourceRecord) and item.kind == RecordKind.CUSTOMER:
-                customers += 1
+            if (isinstance(item, SourceRecord) and item.kind == RecordKind.CUSTOMER) or isinstance(
+                item, Rejected
+            ):
+                customers += 1  # (a rejected row costs a quarantine look-up: counted alike)
             if len(batch) >= self.batch_size or customers >= self.customer_batch_size:
                 left = waiting.left(batch)
                 if left:

@@ -575,7 +575,12 @@ class IngestStore:
         """Keep each unusable record once: the same record failing again adds no new row."""
         q = m.Quarantine.__table__
         fresh = []
+        met: set[tuple[Any, Any, Any]] = set()  # the same record twice in these rows
         for row in rows:
+            key = (row["source"], row["source_id"], row["raw"])
+            if key in met:
+                continue
+            met.add(key)
             known = self.session.execute(
                 select(q.c.id)
                 .where(q.c.source == row["source"])

@@ -517,7 +517,9 @@ def test_a_cancel_ends_the_tap_a_wrapper_left_running(
     while not (pid_file.exists() and pid_file.read_text()) and time.monotonic() < deadline:
         time.sleep(0.02)
     pid = int(pid_file.read_text())
-    time.sleep(0.2)  # (the wrapper has exited by now)
+    while connector._process is None or connector._process.poll() is None:  # the wrapper exits
+        assert time.monotonic() < deadline, "the wrapper did not exit"
+        time.sleep(0.02)
     connector.interrupt()
     thread.join(timeout=20)
     assert not thread.is_alive(), "the cancel left the wrapper's tap running"

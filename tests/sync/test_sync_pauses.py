@@ -215,28 +215,40 @@ def _customer(n: int) -> SourceRecord:
 
 
 def test_a_failure_met_while_the_source_paused_stops_the_reading_at_once(
-    database: Database,
+    database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """What the watcher ran during a pause failed (here a cancel from the progress callback):
     the ingest raises it at the source's next item, and reads no further."""
-    after_pause: list[int] = []
+    watchers: list[_Waiting] = []
+
+    class Watched(_Waiting):
+        def __enter__(self) -> _Waiting:
+            watchers.append(self)
+            return super().__enter__()
+
+    monkeypatch.setattr(ingest_module, "_Waiting", Watched)
+    after_failure: list[int] = []
 
     def slow_api() -> Iterator[SourceRecord | Checkpoint]:
         for n in range(3):
             yield _customer(n)
         yield Checkpoint("pages", "customers", {"page": 1})
-        time.sleep(_Waiting.PATIENCE_S + 0.5)  # silent: the watcher commits page 1
-        for n in range(3, 30):  # then the next page comes, slowly
-            after_pause.append(n)
+        # Silent until the watcher has committed page 1 and failed after it (however long
+        # that takes on a busy machine), then the next page comes.
+        deadline = time.monotonic() + 60
+        while not watchers[0].failed and time.monotonic() < deadline:
+            time.sleep(0.02)
+        for n in range(3, 30):
+            after_failure.append(n)
             yield _customer(n)
-            time.sleep(0.05)
 
     def progress(report: object) -> None:
         raise Cancelled
 
     with pytest.raises(Cancelled):
         IngestService(database, customer_batch_size=500).ingest(slow_api(), progress)
-    assert len(after_pause) <= 1, "items read after the failure"
+    assert watchers[0].failed
+    assert len(after_failure) <= 1, "items read after the failure"
     with database.read() as session:
         assert session.scalar(select(func.count()).select_from(m.SourceRecord)) == 3
         assert SyncStore(session).state("pages", "customers") == {"page": 1}

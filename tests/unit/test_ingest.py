@@ -16,6 +16,7 @@ from customer_card.store import ingest_store
 from customer_card.store import models as m
 from customer_card.store.database import Database
 from customer_card.store.ingest_store import IngestStore
+from sync.connector import Rejected
 from sync.records import Checkpoint, RecordKind, SourceRecord
 
 T0 = datetime(2026, 10, 1, 8, 0, tzinfo=UTC)
@@ -852,3 +853,18 @@ def test_public_ids_already_taken_are_never_given_again(
 
     public_ids = [c.public_id for c in customers(database)]
     assert sorted(public_ids) == ["C0000000A", "C0000000B", "C0000000C"]
+
+
+def test_a_row_rejected_twice_in_one_batch_is_kept_once(
+    ingest: IngestService, database: Database
+) -> None:
+    # A tap printing the same stray line twice between two states: one quarantine row, both
+    # counted as read and quarantined; the state is saved with it.
+    line = Rejected("tap", "customers", RecordKind.CUSTOMER, None, "not json", "not a message")
+    report = ingest.ingest([line, line, Checkpoint("tap", "customers", {"at": 1})])
+    assert report.total("quarantined") == 2
+    with database.read() as session:
+        rows = session.scalars(select(m.Quarantine)).all()
+        assert [(r.source, r.source_id, r.raw, r.reason) for r in rows] == [
+            ("tap", None, "not json", "not a message")
+        ]
