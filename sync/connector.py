@@ -205,6 +205,13 @@ def map_rows(
         yield map_row(source, stream, row)
 
 
+def prefixed(stream: StreamSpec, source_id: str | None) -> str | None:
+    """A source id as the stream's records carry it: with the stream's prefix, if it has one
+    (streams of one kind in one source). Rejected rows and ``ids()`` carry it too, so that a
+    full extract's sweep and the quarantine's resolution compare like with like."""
+    return stream.id_prefix + source_id if source_id and stream.id_prefix else source_id
+
+
 def map_row(source: str, stream: StreamSpec, row: Mapping[str, Any]) -> SourceRecord | Rejected:
     try:
         record = stream.mapping.apply(source, stream.kind, row)
@@ -216,7 +223,7 @@ def map_row(source: str, stream: StreamSpec, row: Mapping[str, Any]) -> SourceRe
             source=source,
             stream=stream.name,
             kind=stream.kind,
-            source_id=error.source_id,
+            source_id=prefixed(stream, error.source_id),
             raw=raw_json(stream.name, row),
             reason=str(error),
         )

@@ -39,6 +39,7 @@ from sync.connector import (
     StreamSpec,
     map_row,
     ordered_streams,
+    prefixed,
 )
 from sync.mapping import ConfigError, MappingError, lookup, raw_json, to_datetime
 from sync.records import Checkpoint, SourceRecord
@@ -209,7 +210,11 @@ class CsvConnector:
     def ids(self, name: str) -> Iterator[str]:
         stream = self.stream(name)
         for row in self._rows(stream, self.path_of(stream)):
-            sid = row.source_id if isinstance(row, Rejected) else stream.mapping.source_id(row)
+            sid = (
+                row.source_id
+                if isinstance(row, Rejected)
+                else prefixed(stream, stream.mapping.source_id(row))
+            )
             if sid:
                 yield sid
 
@@ -254,7 +259,7 @@ class CsvConnector:
                         self.name,
                         stream.name,
                         stream.kind,
-                        stream.mapping.source_id(clean),
+                        prefixed(stream, stream.mapping.source_id(clean)),
                         raw_json(stream.name, clean),
                         f"bad encoding: bytes that are not {encoding} text",
                     )

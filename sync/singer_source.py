@@ -46,6 +46,7 @@ from sync.connector import (
     SecretLookup,
     StreamSpec,
     map_row,
+    prefixed,
 )
 from sync.mapping import ConfigError
 from sync.records import Checkpoint
@@ -251,7 +252,7 @@ class SingerConnector:
                         self.name,
                         stream.name,
                         stream.kind,
-                        stream.mapping.source_id(record),
+                        prefixed(stream, stream.mapping.source_id(record)),
                         raw,
                         f"line {number}: bad encoding: bytes that are not UTF-8 text",
                     )

@@ -334,8 +334,8 @@ class SyncRunner:
                 raise ConnectorError(
                     f"{connector.name}/{complete.stream}: cannot list ids after a resumed extract"
                 )
-            prefix = _prefix_of(connector, complete.stream)
-            seen = array("q", (_id_hash(prefix + sid) for sid in ids(complete.stream)))
+            # (ids as the records carry them: with the stream's prefix, if any)
+            seen = array("q", (_id_hash(sid) for sid in ids(complete.stream)))
         seen = array("q", sorted(seen))
         kind = str(complete.kind)
         # Only this stream's records: another stream of the same kind is not in this extract.

@@ -1,0 +1,93 @@
+"""Streams of one kind in one source: their ids carry the stream's prefix everywhere — in the
+records, in rejected rows, and in ``ids()`` (what a resumed full extract's sweep compares with
+the cache), so no live record is taken for gone and a fixed row resolves its quarantine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from sync.connector import Rejected
+from sync.records import SourceRecord
+from sync.sources import keyring_secrets
+from tests.sync.conftest import write_sources
+
+
+def _ids_as_read(connector: Any, stream: str) -> tuple[set[str], set[str]]:
+    records, rejected = set(), set()
+    for item in connector.read(stream, None):
+        if isinstance(item, SourceRecord):
+            records.add(item.source_id)
+        elif isinstance(item, Rejected) and item.source_id:
+            rejected.add(item.source_id)
+    return records, rejected
+
+
+def _check(connector: Any, streams: tuple[str, ...]) -> None:
+    for stream in streams:
+        records, rejected = _ids_as_read(connector, stream)
+        assert records
+        assert rejected
+        listed = set(connector.ids(stream))
+        assert listed == records | rejected, stream
+        assert all(sid.startswith(f"{stream}:") for sid in listed), stream
+
+
+def test_sql_streams_of_one_kind(tmp_path: Path) -> None:
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'desk.db'}")
+    with engine.begin() as conn:
+        for table in ("appels", "visites"):
+            conn.exec_driver_sql(f"CREATE TABLE {table} (id integer PRIMARY KEY, c text, q text)")
+            conn.exec_driver_sql(
+                f"INSERT INTO {table} VALUES (1, 'C1', '2026-01-02T10:00:00+00:00'), "
+                "(2, 'C2', 'not a time')"
+            )
+    engine.dispose()
+    fields = 'customer_ref = "c"\noccurred_at = { column = "q", datetime = "iso" }'
+    sources = write_sources(
+        tmp_path,
+        f"""
+[sources.desk]
+type = "sql"
+url = "sqlite:///{tmp_path / "desk.db"}"
+[sources.desk.streams.calls]
+kind = "interaction"
+table = "appels"
+id = "id"
+[sources.desk.streams.calls.fields]
+{fields}
+[sources.desk.streams.visits]
+kind = "interaction"
+table = "visites"
+id = "id"
+[sources.desk.streams.visits.fields]
+{fields}
+""",
+    )
+    (config,) = sources.select(None)
+    _check(config.connector(keyring_secrets()), ("calls", "visits"))
+
+
+def test_csv_streams_of_one_kind(tmp_path: Path) -> None:
+    for name in ("shop", "web"):
+        (tmp_path / f"{name}.csv").write_text(
+            "id;client;quand\n1;C1;2026-01-02T10:00:00+00:00\n2;C2;pas une date\n",
+            encoding="utf-8",
+        )
+    stream = """
+[sources.crm.streams.{name}]
+kind = "interaction"
+id = "id"
+file = "{name}.csv"
+[sources.crm.streams.{name}.fields]
+customer_ref = "client"
+occurred_at = {{ column = "quand", datetime = "iso" }}
+"""
+    sources = write_sources(
+        tmp_path,
+        '[sources.crm]\ntype = "csv"\n' + "".join(stream.format(name=n) for n in ("shop", "web")),
+    )
+    (config,) = sources.select(None)
+    _check(config.connector(keyring_secrets()), ("shop", "web"))
