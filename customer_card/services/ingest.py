@@ -280,10 +280,11 @@ class IngestService:
             if waiting.failed:  # the watcher ran a batch and failed: stop reading now
                 waiting.run()
             batch.append(item)
-            if (isinstance(item, SourceRecord) and item.kind == RecordKind.CUSTOMER) or isinstance(
-                item, Rejected
+            # (a rejected row costs a quarantine look-up: counted as a customer record)
+            if type(item) is Rejected or (
+                isinstance(item, SourceRecord) and item.kind == RecordKind.CUSTOMER
             ):
-                customers += 1  # (a rejected row costs a quarantine look-up: counted alike)
+                customers += 1
             if len(batch) >= self.batch_size or customers >= self.customer_batch_size:
                 left = waiting.left(batch)
                 if left:
@@ -1089,7 +1090,8 @@ class _Waiting:
     filled, once no item has come for as long. The thread and the ingest take turns under one
     lock, so batches still commit in their order, each with the checkpoints it holds; what the
     thread raised (a full disk, a cancel from the progress callback) is raised by the ingest
-    at the next item the source sends (:attr:`failed`), so a failed pass reads no further.
+    at the next item the source sends (:attr:`failed`), so a failed pass reads at most one item
+    more.
 
     The batch being filled is only read by the thread, never changed: it runs a copy of the
     items it has not run yet (a copy and an append each happen whole), and :meth:`left` gives
@@ -1105,7 +1107,7 @@ class _Waiting:
         self._filling: list[IngestItem] | None = None
         self._taken = 0  # items of the batch being filled that the thread has run
         self._error: BaseException | None = None
-        self.failed = False  # read without the lock, once an item (set after _error)
+        self.failed = False  # set after _error; read without the lock, at every item
         self._closed = False
         self._thread = threading.Thread(target=self._watch, name="ingest-waiting", daemon=True)
 

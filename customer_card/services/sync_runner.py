@@ -2,9 +2,10 @@
 
 For each source, each pass (a stream, or a whole Singer tap) starts from the state committed by
 the last run, and its records, checkpoints and rejections flow into ingest in batches of one
-transaction each. What cannot be mapped is kept in quarantine before the checkpoint covering it
-is committed. At the end of a full extract, the records the extract no longer lists are marked
-deleted (tombstones through ingest) in the transaction that commits the extract's final state.
+transaction each. What cannot be mapped is kept in quarantine in the transaction of the
+checkpoint covering it. At the end of a full extract, the records the extract no longer lists
+are marked deleted (tombstones through ingest) in the transaction that commits the extract's
+final state.
 
 A source that fails (unreachable, refused, misconfigured) records its error and the others go
 on. :meth:`SyncRunner.run` reports progress after each committed batch and stops between

@@ -45,26 +45,19 @@ def test_sql_streams_of_one_kind(tmp_path: Path) -> None:
                 "(2, 'C2', 'not a time')"
             )
     engine.dispose()
-    fields = 'customer_ref = "c"\noccurred_at = { column = "q", datetime = "iso" }'
+    stream = """
+[sources.desk.streams.{name}]
+kind = "interaction"
+table = "{table}"
+id = "id"
+[sources.desk.streams.{name}.fields]
+customer_ref = "c"
+occurred_at = {{ column = "q", datetime = "iso" }}
+"""
+    header = f'[sources.desk]\ntype = "sql"\nurl = "sqlite:///{tmp_path / "desk.db"}"\n'
+    streams = (("calls", "appels"), ("visits", "visites"))
     sources = write_sources(
-        tmp_path,
-        f"""
-[sources.desk]
-type = "sql"
-url = "sqlite:///{tmp_path / "desk.db"}"
-[sources.desk.streams.calls]
-kind = "interaction"
-table = "appels"
-id = "id"
-[sources.desk.streams.calls.fields]
-{fields}
-[sources.desk.streams.visits]
-kind = "interaction"
-table = "visites"
-id = "id"
-[sources.desk.streams.visits.fields]
-{fields}
-""",
+        tmp_path, header + "".join(stream.format(name=n, table=t) for n, t in streams)
     )
     (config,) = sources.select(None)
     _check(config.connector(keyring_secrets()), ("calls", "visits"))
