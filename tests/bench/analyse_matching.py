@@ -23,6 +23,16 @@ Scores are pairwise, so a suggestion counts once per pair of records of its two 
 ``suggested_pairs_wrong_right_by_kind`` gives, per kind of suggestion, the wrong and right
 pairs it adds (what precision is made of).
 
+``--ceiling`` bounds what any decision can still find among the missed pairs: a missed pair is
+*ambiguous* when a record of another person, of the same normalised given and family name as
+the pair's fuller record, agrees with the pair's weaker record (the one with fewer fields) at
+least as well on every field (each field's level weighs at least as much: names the same,
+nothing the weak record tells contradicted more): no scorer that ranks a field's levels as
+the configured weights do can prefer the right one, so finding that pair costs a wrong pair
+at least as likely as the right one. ``recall_ceiling`` is the recall if every
+unambiguous missed pair were found and no ambiguous one (namesakes of a different name
+spelling are not counted as rivals, so the bound is generous).
+
 ``--dump`` writes every decision (link, suggestions, probabilities to 1e-9, evidence), one
 JSON line per record, so two versions of the engine can be compared byte for byte; the
 summary gives the CPU time per record of the whole replay and of the decision alone.
@@ -211,7 +221,9 @@ def _prf(found: set[tuple[int, int]], truth: set[tuple[int, int]]) -> dict[str, 
     return {"precision": round(p, 4), "recall": round(r, 4), "f1": round(f, 4)}
 
 
-def analyse(run: Replay, config: MatchConfig, examples: int) -> dict[str, Any]:
+def analyse(
+    run: Replay, config: MatchConfig, examples: int, ceiling: bool = False
+) -> dict[str, Any]:
     matcher = Matcher(config)
     by_person: dict[int, list[int]] = defaultdict(list)
     by_cluster: dict[int, list[int]] = defaultdict(list)
@@ -245,6 +257,8 @@ def analyse(run: Replay, config: MatchConfig, examples: int) -> dict[str, Any]:
             samples[cause].append(
                 {"a": _show(run, a), "b": _show(run, b), "cluster_b": run.link_reason[b]}
             )
+
+    bound = _ceiling(run, matcher, truth - with_suggestions, counts) if ceiling else None
 
     wrong: Counter[str] = Counter()
     # Pairwise scores count a suggestion once per pair of records of the two customers: what
@@ -281,7 +295,7 @@ def analyse(run: Replay, config: MatchConfig, examples: int) -> dict[str, Any]:
                 wrong_link_samples.append(
                     {"reason": run.link_reason[seq], "a": _show(run, cluster), "b": _show(run, seq)}
                 )
-    return {
+    result = {
         "records": len(run.person),
         "persons": len(by_person),
         "customers": len(by_cluster),
@@ -304,6 +318,58 @@ def analyse(run: Replay, config: MatchConfig, examples: int) -> dict[str, Any]:
         "wrong_suggestion_examples": wrong_samples,
         "wrong_link_examples": wrong_link_samples,
     }
+    if bound is not None:
+        ambiguous, rivals = bound
+        found = len(truth & with_suggestions)
+        missed = len(truth) - found
+        result["missed_ambiguous"] = ambiguous
+        result["missed_ambiguous_by_rival_persons"] = dict(sorted(rivals.items()))
+        result["recall_ceiling"] = round((len(truth) - ambiguous) / max(1, len(truth)), 4)
+        result["missed_unambiguous"] = missed - ambiguous
+    return result
+
+
+def _ceiling(
+    run: Replay, matcher: Matcher, missed: set[tuple[int, int]], counts: Frequencies
+) -> tuple[int, Counter[int]]:
+    """How many missed pairs are ambiguous (see the module's ``--ceiling``), and how many
+    other persons' records rival each of them (10 stands for 10 or more)."""
+    by_name: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for seq, p in enumerate(run.profiles):
+        by_name[(name_core(p.given), name_core(p.family))].append(seq)
+
+    weights = [
+        [f.weight(level) for level in range(len(f.levels) + 1)] for f in matcher.config.fields
+    ]
+
+    def levels_of(weak: Profile, other: Profile, seq: int) -> tuple[int, ...]:
+        return matcher.pair(weak, other, seq, (), counts).comparison.levels
+
+    def told(seq: int) -> int:
+        return sum(1 for value in run.fields[seq].values() if value)
+
+    ambiguous = 0
+    rivals: Counter[int] = Counter()
+    for a, b in missed:
+        weak, full = (b, a) if told(b) <= told(a) else (a, b)
+        weak_profile = run.profiles[weak]
+        right = levels_of(weak_profile, run.profiles[full], weak)
+        name = (name_core(run.profiles[full].given), name_core(run.profiles[full].family))
+        others = {
+            run.person[r]
+            for r in by_name[name]
+            if run.person[r] != run.person[weak]
+            and all(
+                w[rival] >= w[level]
+                for w, rival, level in zip(
+                    weights, levels_of(weak_profile, run.profiles[r], weak), right, strict=True
+                )
+            )
+        }
+        if others:
+            ambiguous += 1
+            rivals[min(10, len(others))] += 1
+    return ambiguous, rivals
 
 
 def _suggestion_kind(reason: str) -> str:
@@ -380,6 +446,9 @@ def main() -> int:
         "--extra-keys", action="store_true", help="simulate the proposed extra block keys"
     )
     parser.add_argument(
+        "--ceiling", action="store_true", help="bound the recall any decision can reach"
+    )
+    parser.add_argument(
         "--dump", type=Path, help="write every decision here (JSON lines), to compare runs"
     )
     args = parser.parse_args()
@@ -391,7 +460,7 @@ def main() -> int:
             run = replay(persons, args.seed, config, extra=args.extra_keys, dump=dump)
     else:
         run = replay(persons, args.seed, config, extra=args.extra_keys)
-    result = analyse(run, config, args.examples)
+    result = analyse(run, config, args.examples, args.ceiling)
     records = max(1, len(run.person))
     result["replay_cpu_ms_per_record"] = round(1000 * run.replay_cpu / records, 4)
     result["decide_cpu_ms_per_record"] = round(1000 * run.decide_cpu / records, 4)
