@@ -393,7 +393,10 @@ class SyncRunner:
         """Map quarantined rows again with the current mapping and ingest them.
 
         A raw row that now maps is resolved (it is now either in the cache or back in quarantine
-        with ingest's reason); a mapped record that now ingests is resolved by ingest.
+        with ingest's reason); a mapped record that now ingests is resolved by ingest. A row
+        that still does not map goes through ingest too, as a sync's rejected rows do: it stays
+        in quarantine once, with the reason the current mapping gives, and the report counts
+        it among the quarantined.
         """
         configs = {c.name: c for c in sources}
         with self.database.read() as session:
@@ -415,6 +418,8 @@ class SyncRunner:
                 item = map_row(q.source, spec, data["row"])
                 if isinstance(item, Rejected):
                     still_rejected.append(item)
+                    if (item.source_id, item.raw) != (q.source_id, q.raw):
+                        resolved.append(q.id)  # kept anew under what the mapping reads now
                     continue
                 records.append(item)
                 resolved.append(q.id)
@@ -422,22 +427,10 @@ class SyncRunner:
                 record = _record_from_raw(q.source, q.kind, q.raw)
                 if record is not None:
                     records.append(record)
-        report = self.ingest.ingest(records)
+        report = self.ingest.ingest([*records, *still_rejected])
         with self.database.write() as session:
-            store = SyncStore(session)
-            store.resolve(resolved, self.clock())
-            store.add_quarantined([self._quarantine_row(r) for r in still_rejected])
+            SyncStore(session).resolve(resolved, self.clock())
         return report
-
-    def _quarantine_row(self, item: Rejected) -> dict[str, Any]:
-        return {
-            "source": item.source,
-            "source_id": item.source_id or None,
-            "kind": str(item.kind),
-            "raw": item.raw,
-            "reason": item.reason,
-            "created_at": self.clock(),
-        }
 
 
 # What a reader hands on: a connector's items, its history records prepared for ingest.

@@ -572,7 +572,8 @@ class IngestStore:
     # --- suggestions, quarantine, sync state ----------------------------------------------
 
     def quarantine(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Keep each unusable record once: the same record failing again adds no new row."""
+        """Keep each unusable record once: the same record failing again adds no new row, and
+        its row tells the latest reason (a mapping changed since: what is wrong now)."""
         q = m.Quarantine.__table__
         fresh = []
         met: set[tuple[Any, Any, Any]] = set()  # the same record twice in these rows
@@ -582,7 +583,7 @@ class IngestStore:
                 continue
             met.add(key)
             known = self.session.execute(
-                select(q.c.id)
+                select(q.c.id, q.c.reason)
                 .where(q.c.source == row["source"])
                 .where(
                     q.c.source_id.is_(None)
@@ -595,6 +596,10 @@ class IngestStore:
             ).first()
             if known is None:
                 fresh.append(row)
+            elif known.reason != row["reason"]:
+                self.session.execute(
+                    update(q).where(q.c.id == known.id).values(reason=row["reason"])
+                )
         if fresh:
             self.session.execute(insert(m.Quarantine), fresh)
 

@@ -6,12 +6,12 @@ Takes the session of the caller's transaction; returns plain dataclasses.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from customer_card.store import models as m
@@ -128,24 +128,6 @@ class SyncStore:
             .group_by(m.Quarantine.source)
         )
         return {str(source): int(n) for source, n in rows}
-
-    def add_quarantined(self, rows: Sequence[Mapping[str, Any]]) -> int:
-        """Keep rejected rows; the same raw row rejected again adds nothing. Returns rows added."""
-        q = m.Quarantine.__table__
-        fresh = []
-        for row in rows:
-            known = self.session.execute(
-                select(q.c.id)
-                .where(q.c.source == row["source"])
-                .where(q.c.raw == row["raw"])
-                .where(q.c.resolved_at.is_(None))
-                .limit(1)
-            ).first()
-            if known is None:
-                fresh.append(row)
-        if fresh:
-            self.session.execute(insert(m.Quarantine), fresh)
-        return len(fresh)
 
     def resolve(self, ids: Collection[int], now: datetime) -> None:
         if ids:

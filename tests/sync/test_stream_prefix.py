@@ -4,12 +4,19 @@ the cache), so no live record is taken for gone and a fixed row resolves its qua
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
+from customer_card.services.ingest import IngestService
+from customer_card.services.sync_runner import SyncRunner
+from customer_card.store.database import Database
+from customer_card.store.ingest_store import IngestStore
+from customer_card.store.sync_store import SyncStore
 from sync.connector import Rejected
+from sync.mapping import raw_json
 from sync.records import SourceRecord
 from sync.sources import keyring_secrets
 from tests.sync.conftest import write_sources
@@ -63,7 +70,7 @@ occurred_at = {{ column = "q", datetime = "iso" }}
     _check(config.connector(keyring_secrets()), ("calls", "visits"))
 
 
-def test_csv_streams_of_one_kind(tmp_path: Path) -> None:
+def _csv_streams(tmp_path: Path) -> Any:
     for name in ("shop", "web"):
         (tmp_path / f"{name}.csv").write_text(
             "id;client;quand\n1;C1;2026-01-02T10:00:00+00:00\n2;C2;pas une date\n",
@@ -78,9 +85,41 @@ file = "{name}.csv"
 customer_ref = "client"
 occurred_at = {{ column = "quand", datetime = "iso" }}
 """
-    sources = write_sources(
+    return write_sources(
         tmp_path,
         '[sources.crm]\ntype = "csv"\n' + "".join(stream.format(name=n) for n in ("shop", "web")),
     )
-    (config,) = sources.select(None)
+
+
+def test_csv_streams_of_one_kind(tmp_path: Path) -> None:
+    (config,) = _csv_streams(tmp_path).select(None)
     _check(config.connector(keyring_secrets()), ("shop", "web"))
+
+
+def test_a_row_kept_with_its_id_unprefixed_is_kept_once_after_a_reingest(
+    tmp_path: Path, database: Database
+) -> None:
+    """Before ids carried the prefix, rejected rows were kept under the bare id: the re-ingest
+    keeps such a row once, under the id its records carry, not a second time beside it."""
+    row = {"id": "2", "client": "C2", "quand": "pas une date"}
+    with database.write() as session:
+        IngestStore(session).quarantine(
+            [
+                {
+                    "source": "crm",
+                    "source_id": "2",
+                    "kind": "interaction",
+                    "raw": raw_json("shop", row),
+                    "reason": "occurred_at: unparseable",
+                    "created_at": datetime(2026, 1, 1, tzinfo=UTC),
+                }
+            ]
+        )
+    runner = SyncRunner(database, IngestService(database), lambda name: "")
+    report = runner.reingest_quarantine(_csv_streams(tmp_path).select(None))
+
+    assert report.total("quarantined") == 1
+    with database.read() as session:
+        kept = SyncStore(session).quarantined()
+    assert [(q.source_id, q.raw) for q in kept] == [("shop:2", raw_json("shop", row))]
+    assert kept[0].reason.startswith("occurred_at: unparseable date-time 'pas une date'")

@@ -86,6 +86,40 @@ def test_run_status_quarantine_and_reingest(
     assert "total" in out
 
 
+def test_reingest_counts_rows_still_rejected_and_tells_the_reason_of_now(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A row the mapping still rejects stays in quarantine once, with what is wrong now, and
+    the re-ingest says so instead of 're-ingested 0 record(s)'."""
+    monkeypatch.setenv("CUSTOMER_CARD_PASSPHRASE", PASSPHRASE)
+    (tmp_path / "clients.csv").write_text(
+        "id;prenom;nom;naissance\n1;Ana;Leroy;01/02/1990\n2;Léo;Petit;1990-03-04\n",
+        encoding="utf-8",
+    )
+    sources = tmp_path / "sources.toml"
+    sources.write_text(SOURCES, encoding="utf-8")
+    base = ("--db", str(tmp_path / "cache.db"), "--sources", str(sources))
+    code, _, err = run(capsys, *base, "sync", "run")
+    assert code == 0, err
+
+    code, out, _ = run(capsys, *base, "sync", "quarantine", "--reingest")
+    assert code == 0
+    assert "re-ingested 1 record(s): 0 inserted, 0 updated, 1 still quarantined" in out
+    assert out.count("shop/customer  2: ") == 1
+    assert "(expected %d/%m/%Y)" in out
+
+    # A second guess at the format, still wrong: the row now says what this mapping expects.
+    sources.write_text(SOURCES.replace("%d/%m/%Y", "%Y/%m/%d"), encoding="utf-8")
+    code, out, _ = run(capsys, *base, "sync", "quarantine", "--reingest")
+    assert code == 0
+    assert "1 still quarantined" in out
+    code, out, _ = run(capsys, *base, "sync", "quarantine", "--json")
+    rows = json.loads(out)
+    assert [(r["source_id"], r["reason"]) for r in rows] == [
+        ("2", "birth_date: unparseable date '1990-03-04' (expected %Y/%m/%d)")
+    ]
+
+
 def test_bad_sources_file_is_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -169,13 +169,13 @@ def test_a_write_that_needs_room_fails_whole_and_the_cache_is_as_before(
     database: Database,
 ) -> None:
     with database.write() as session:
-        SyncStore(session).add_quarantined([_quarantined(0)])
+        IngestStore(session).quarantine([_quarantined(0)])
     with (
         cache_growth_limit(0, database),
         pytest.raises(CacheFullError) as raised,
         database.write() as session,
     ):
-        SyncStore(session).add_quarantined([_quarantined(n) for n in range(1, 2000)])
+        IngestStore(session).quarantine([_quarantined(n) for n in range(1, 2000)])
 
     assert str(raised.value).startswith(FULL_MESSAGE)
     assert "Free some space and try again" in str(raised.value)
@@ -186,7 +186,7 @@ def test_a_write_that_needs_room_fails_whole_and_the_cache_is_as_before(
     assert [q.source_id for q in kept] == ["R0"], "nothing of the failed transaction is kept"
     # Room again: the same connections write.
     with database.write() as session:
-        SyncStore(session).add_quarantined([_quarantined(n) for n in range(1, 2000)])
+        IngestStore(session).quarantine([_quarantined(n) for n in range(1, 2000)])
     with database.read() as session:
         assert len(SyncStore(session).quarantined(None, limit=5000)) == 2000
 
