@@ -598,7 +598,9 @@ class IngestStore:
                 fresh.append(row)
             elif known.reason != row["reason"]:
                 self.session.execute(
-                    update(q).where(q.c.id == known.id).values(reason=row["reason"])
+                    update(m.Quarantine)
+                    .where(m.Quarantine.id == known.id)
+                    .values(reason=row["reason"])
                 )
         if fresh:
             self.session.execute(insert(m.Quarantine), fresh)
