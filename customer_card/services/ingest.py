@@ -414,6 +414,7 @@ class _Batch:
                     unknown.append(item)
             elif isinstance(item, Rejected):
                 rejected.append(item)
+        kept = _rejected_last(batch) if rejected else set()
 
         self._load_source_records(customers)
         for record in customers:
@@ -437,7 +438,8 @@ class _Batch:
         pending = self.store.sources_in_quarantine()
         for (source, kind), ids in self.accepted.items():
             if source in pending:
-                self.store.resolve_quarantine(source, kind, ids, self.now)
+                resolving = {sid for sid in ids if (source, kind, sid) not in kept}
+                self.store.resolve_quarantine(source, kind, resolving, self.now)
         # Checkpoints follow each other: the last of each stream covers the whole batch.
         states = {(c.source, c.stream): c.state for c in batch if isinstance(c, Checkpoint)}
         for (source, stream), state in states.items():
@@ -919,6 +921,21 @@ class _Batch:
                 "created_at": self.now,
             }
         )
+
+
+def _rejected_last(batch: list[IngestItem]) -> set[tuple[str, str, str]]:
+    """(source, kind, source id) of the records a batch rejects after it last met them (the
+    same record twice: a source repeating it, a re-ingest of two kept versions): they stay in
+    quarantine. Met after its rejection, a record resolves it."""
+    met: dict[tuple[str, str, str], int] = {}
+    rejected: dict[tuple[str, str, str], int] = {}
+    for at, item in enumerate(batch):
+        if isinstance(item, Rejected):
+            if item.source_id:
+                rejected[(item.source, str(item.kind), item.source_id)] = at
+        elif not isinstance(item, Checkpoint):
+            met[(item.source, str(item.kind), item.source_id)] = at
+    return {key for key, at in rejected.items() if at > met.get(key, -1)}
 
 
 class _SearchParts(NamedTuple):

@@ -396,13 +396,16 @@ class SyncRunner:
         with ingest's reason); a mapped record that now ingests is resolved by ingest. A row
         that still does not map goes through ingest too, as a sync's rejected rows do: it stays
         in quarantine once, with the reason the current mapping gives, and the report counts
-        it among the quarantined.
+        it among the quarantined. The rows go in the order they were kept, so that of two
+        versions of one record the later one decides whether it stays.
+
+        The rows resolved here are resolved once ingest has committed: a crash in between
+        leaves a row shown twice (never lost), which the next re-ingest resolves.
         """
         configs = {c.name: c for c in sources}
         with self.database.read() as session:
             rows = SyncStore(session).quarantined(source)
-        records: list[SourceRecord] = []
-        still_rejected: list[Rejected] = []
+        items: list[IngestItem] = []
         resolved: list[int] = []
         for q in rows:
             data = _json(q.raw)
@@ -416,18 +419,19 @@ class SyncRunner:
                 if spec is None or not isinstance(data["row"], dict):
                     continue
                 item = map_row(q.source, spec, data["row"])
-                if isinstance(item, Rejected):
-                    still_rejected.append(item)
-                    if (item.source_id, item.raw) != (q.source_id, q.raw):
-                        resolved.append(q.id)  # kept anew under what the mapping reads now
-                    continue
-                records.append(item)
-                resolved.append(q.id)
+                items.append(item)
+                # (Kept again as it is, the row stays; under another id — the stream's prefix
+                # since added — it is kept anew and this one goes.)
+                if not isinstance(item, Rejected) or (item.source_id or None, item.raw) != (
+                    q.source_id,
+                    q.raw,
+                ):
+                    resolved.append(q.id)
             else:
                 record = _record_from_raw(q.source, q.kind, q.raw)
                 if record is not None:
-                    records.append(record)
-        report = self.ingest.ingest([*records, *still_rejected])
+                    items.append(record)
+        report = self.ingest.ingest(items)
         with self.database.write() as session:
             SyncStore(session).resolve(resolved, self.clock())
         return report

@@ -23,15 +23,16 @@ Scores are pairwise, so a suggestion counts once per pair of records of its two 
 ``suggested_pairs_wrong_right_by_kind`` gives, per kind of suggestion, the wrong and right
 pairs it adds (what precision is made of).
 
-``--ceiling`` bounds what any decision can still find among the missed pairs: a missed pair is
-*ambiguous* when a record of another person, of the same normalised given and family name as
-the pair's fuller record, agrees with the pair's weaker record (the one with fewer fields) at
-least as well on every field (each field's level weighs at least as much: names the same,
-nothing the weak record tells contradicted more): no scorer that ranks a field's levels as
-the configured weights do can prefer the right one, so finding that pair costs a wrong pair
-at least as likely as the right one. ``recall_ceiling`` is the recall if every
-unambiguous missed pair were found and no ambiguous one (namesakes of a different name
-spelling are not counted as rivals, so the bound is generous).
+``--ceiling`` bounds the recall a decision can reach without taking, for each pair it adds, a
+wrong pair at least as likely as the right one. A missed pair is *ambiguous* when a record of
+another person, of the same normalised given and family name as the pair's fuller record,
+agrees with the pair's weaker record (the one with fewer fields) at least as well on every
+field (each field's level weighs at least as much: names the same, nothing the weak record
+tells contradicted more): no scorer that ranks a field's levels as the configured weights do
+can prefer the right one. A pair is *out of reach* when it is ambiguous and no chain of found
+or unambiguous pairs of the person joins its two records either (a customer grows through
+its other records too). ``recall_ceiling`` is the recall if every other missed pair were
+found; rivals of another spelling of the name are not counted, so the bound is generous.
 
 ``--dump`` writes every decision (link, suggestions, probabilities to 1e-9, evidence), one
 JSON line per record, so two versions of the engine can be compared byte for byte; the
@@ -258,7 +259,7 @@ def analyse(
                 {"a": _show(run, a), "b": _show(run, b), "cluster_b": run.link_reason[b]}
             )
 
-    bound = _ceiling(run, matcher, truth - with_suggestions, counts) if ceiling else None
+    bound = _ceiling(run, matcher, truth, with_suggestions, counts) if ceiling else None
 
     wrong: Counter[str] = Counter()
     # Pairwise scores count a suggestion once per pair of records of the two customers: what
@@ -319,21 +320,24 @@ def analyse(
         "wrong_link_examples": wrong_link_samples,
     }
     if bound is not None:
-        ambiguous, rivals = bound
-        found = len(truth & with_suggestions)
-        missed = len(truth) - found
+        ambiguous, rivals, out_of_reach = bound
         result["missed_ambiguous"] = ambiguous
         result["missed_ambiguous_by_rival_persons"] = dict(sorted(rivals.items()))
-        result["recall_ceiling"] = round((len(truth) - ambiguous) / max(1, len(truth)), 4)
-        result["missed_unambiguous"] = missed - ambiguous
+        result["missed_out_of_reach"] = out_of_reach
+        result["recall_ceiling"] = round((len(truth) - out_of_reach) / max(1, len(truth)), 4)
     return result
 
 
 def _ceiling(
-    run: Replay, matcher: Matcher, missed: set[tuple[int, int]], counts: Frequencies
-) -> tuple[int, Counter[int]]:
-    """How many missed pairs are ambiguous (see the module's ``--ceiling``), and how many
-    other persons' records rival each of them (10 stands for 10 or more)."""
+    run: Replay,
+    matcher: Matcher,
+    truth: set[tuple[int, int]],
+    found: set[tuple[int, int]],
+    counts: Frequencies,
+) -> tuple[int, Counter[int], int]:
+    """How many missed pairs are ambiguous (see the module's ``--ceiling``), how many other
+    persons' records rival each of them (10 stands for 10 or more), and how many missed pairs
+    are out of reach."""
     by_name: dict[tuple[str, str], list[int]] = defaultdict(list)
     for seq, p in enumerate(run.profiles):
         by_name[(name_core(p.given), name_core(p.family))].append(seq)
@@ -348,9 +352,9 @@ def _ceiling(
     def told(seq: int) -> int:
         return sum(1 for value in run.fields[seq].values() if value)
 
-    ambiguous = 0
+    ambiguous: set[tuple[int, int]] = set()
     rivals: Counter[int] = Counter()
-    for a, b in missed:
+    for a, b in truth - found:
         weak, full = (b, a) if told(b) <= told(a) else (a, b)
         weak_profile = run.profiles[weak]
         right = levels_of(weak_profile, run.profiles[full], weak)
@@ -367,9 +371,23 @@ def _ceiling(
             )
         }
         if others:
-            ambiguous += 1
+            ambiguous.add((a, b))
             rivals[min(10, len(others))] += 1
-    return ambiguous, rivals
+
+    # Records joined by found or unambiguous pairs end up in one customer: their pairs are
+    # within reach, ambiguous or not.
+    parent = list(range(len(run.person)))
+
+    def root(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for a, b in truth - ambiguous:
+        parent[root(a)] = root(b)
+    out_of_reach = sum(1 for a, b in ambiguous if root(a) != root(b))
+    return len(ambiguous), rivals, out_of_reach
 
 
 def _suggestion_kind(reason: str) -> str:

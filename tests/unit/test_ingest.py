@@ -868,3 +868,21 @@ def test_a_row_rejected_twice_in_one_batch_is_kept_once(
         assert [(r.source, r.source_id, r.raw, r.reason) for r in rows] == [
             ("tap", None, "not json", "not a message")
         ]
+
+
+@pytest.mark.parametrize("rejected_last", [True, False])
+def test_a_record_met_and_rejected_in_one_batch_ends_as_its_last_version_says(
+    ingest: IngestService, database: Database, rejected_last: bool
+) -> None:
+    # Two versions of one record in one batch (a re-ingest of two kept rows, a source that
+    # repeats a row): one maps, one does not. The later one tells whether it stays kept.
+    good = customer("shop", "7", given_name="Ana", family_name="Leroy")
+    bad = Rejected("shop", "customers", RecordKind.CUSTOMER, "7", '{"row": 2}', "bad date")
+    ingest.ingest([bad])  # kept by an earlier sync
+    report = ingest.ingest([good, bad] if rejected_last else [bad, good])
+
+    assert report.total("inserted") == 1
+    assert source_record(database, "shop", "7").customer_id
+    rows = quarantine_rows(database)
+    assert [(r.source_id, r.reason) for r in rows] == [("7", "bad date")], "kept once"
+    assert (rows[0].resolved_at is None) is rejected_last
