@@ -576,12 +576,9 @@ class IngestStore:
         its row tells the latest reason (a mapping changed since: what is wrong now)."""
         q = m.Quarantine.__table__
         fresh = []
-        met: set[tuple[Any, Any, Any]] = set()  # the same record twice in these rows
-        for row in rows:
-            key = (row["source"], row["source_id"], row["raw"])
-            if key in met:
-                continue
-            met.add(key)
+        # The same record twice in these rows: once, with the later reason.
+        latest = {(row["source"], row["source_id"], row["raw"]): row for row in rows}
+        for row in latest.values():
             known = self.session.execute(
                 select(q.c.id, q.c.reason)
                 .where(q.c.source == row["source"])

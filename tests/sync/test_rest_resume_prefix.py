@@ -16,6 +16,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 from sqlalchemy import select
 
+from customer_card.services.ingest import _Waiting
 from customer_card.services.sync_runner import SyncProgress
 from customer_card.store import models as m
 from customer_card.store.database import Database
@@ -146,8 +147,15 @@ def _ids(stream: str, numbers: range) -> dict[str, bool]:
 
 @pytest.mark.parametrize("interrupted", STREAMS)
 def test_a_resumed_full_extract_keeps_every_live_record_of_both_streams(
-    desk: tuple[Served, str], database: Database, tmp_path: Path, interrupted: str
+    desk: tuple[Served, str],
+    database: Database,
+    tmp_path: Path,
+    interrupted: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # A batch is a page and its checkpoint: on a loaded machine, the silent-source watcher
+    # must not commit a page before its checkpoint has come.
+    monkeypatch.setattr(_Waiting, "PATIENCE_S", 60.0)
     served, base = desk
     sources = write_sources(tmp_path, _sources_text(base)).select(None)
     token = CancelToken()

@@ -886,3 +886,12 @@ def test_a_record_met_and_rejected_in_one_batch_ends_as_its_last_version_says(
     rows = quarantine_rows(database)
     assert [(r.source_id, r.reason) for r in rows] == [("7", "bad date")], "kept once"
     assert (rows[0].resolved_at is None) is rejected_last
+
+
+def test_a_row_rejected_twice_in_one_batch_keeps_the_later_reason(
+    ingest: IngestService, database: Database
+) -> None:
+    first = Rejected("shop", "customers", RecordKind.CUSTOMER, "7", '{"row": 1}', "bad date")
+    again = Rejected("shop", "customers", RecordKind.CUSTOMER, "7", '{"row": 1}', "no name")
+    ingest.ingest([first, again])
+    assert [(r.source_id, r.reason) for r in quarantine_rows(database)] == [("7", "no name")]
