@@ -507,23 +507,29 @@ class _ReadAhead:
 
 
 def _prepared_chunks(
-    items: Iterator[Item], size: int, *, at_checkpoints: bool = False
+    items: Iterator[Item],
+    size: int,
+    *,
+    at_checkpoints: bool = False,
+    prepare: Callable[[], bool] | None = None,
 ) -> Generator[list[Prepared], None, None]:
     """A connector's items in chunks of ``size``, prepared on the way for ingest: a customer
     record's hash computed (kept in the record), a history record replaced by its
     :class:`~customer_card.services.ingest.HistoryRecord` (row built, in plain values cheap to
-    send). With ``at_checkpoints``, a chunk also ends at each checkpoint. On an error the
-    chunk read so far comes first, then the error; the connector's reader is closed at the
-    end either way."""
+    send). With ``at_checkpoints``, a chunk also ends at each checkpoint. ``prepare``, asked
+    at each chunk's start, says whether its history records are prepared here; if not, they
+    come as they were read (their consumer prepares them). On an error the chunk read so far
+    comes first, then the error; the connector's reader is closed at the end either way."""
     chunk: list[Prepared] = []
     buffer = bytearray()  # the chunk's history records keep their fields' JSON there
     history = (RecordKind.INTERACTION, RecordKind.CONSENT)
+    preparing = prepare is None or prepare()
     try:
         for item in items:
             if not isinstance(item, SourceRecord):
                 chunk.append(item)
             elif item.kind in history:
-                chunk.append(prepare_history(item, buffer))
+                chunk.append(prepare_history(item, buffer) if preparing else item)
             else:
                 _ = item.content_hash
                 chunk.append(item)
@@ -531,6 +537,7 @@ def _prepared_chunks(
                 yield chunk
                 chunk = []
                 buffer = bytearray()
+                preparing = prepare is None or prepare()
         if chunk:
             yield chunk
     except GeneratorExit:  # the consumer left
@@ -634,7 +641,15 @@ class _ReadAheadProcess:
                     f"stopped unexpectedly (exit code {self._process.exitcode})"
                 ) from None
             tag, chunk, error, trace = pickle.loads(data)
-            yield from _from_wire(chunk)
+            if tag == "read":  # history records as read: prepared here (see _read_in_child)
+                yield from (
+                    prepare_history(item)
+                    if type(item) is SourceRecord and item.kind in _HISTORY
+                    else item
+                    for item in chunk
+                )
+            else:
+                yield from _from_wire(chunk)
             if tag == "end":
                 return
             if error is not None:
@@ -674,16 +689,32 @@ def _read_in_child(
     thread = threading.Thread(target=sender, name="sync-read-send", daemon=True)
     thread.start()
     message: tuple[str, list[Prepared], BaseException | None, str]
+    # Reading and mapping a history row costs more than writing it, and preparing it (its
+    # hash, its row) costs half as much again: while the writer has little left to write
+    # (the chunks sent wait no more than ``_READ_AHEAD`` deep: it is waiting, or soon will),
+    # it prepares the rows itself, and this process, the slower of the two, reads on; once
+    # the writer is busy (a batch being written), this one prepares them.
+    preparing = [True]
+
+    def prepare() -> bool:
+        preparing[0] = outbox.qsize() >= _READ_AHEAD
+        return preparing[0]
+
     try:
         after_fork()
-        for chunk in _prepared_chunks(items, size):
-            outbox.put(pickle.dumps(("items", _to_wire(chunk), None, ""), pickle.HIGHEST_PROTOCOL))
+        for chunk in _prepared_chunks(items, size, prepare=prepare):
+            tag = "items" if preparing[0] else "read"
+            outbox.put(pickle.dumps((tag, _to_wire(chunk), None, ""), pickle.HIGHEST_PROTOCOL))
         message = ("end", [], None, "")
     except BaseException as error:  # handed to the parent, raised after what came before
         message = ("error", [], _portable(error), traceback.format_exc())
     outbox.put(pickle.dumps(message, pickle.HIGHEST_PROTOCOL))
     outbox.put(None)
     thread.join()
+
+
+_READ_AHEAD = 2  # chunks sent and waiting, below which the writer prepares history rows
+_HISTORY = (RecordKind.INTERACTION, RecordKind.CONSENT)
 
 
 def _to_wire(chunk: list[Prepared]) -> list[Any]:

@@ -232,10 +232,12 @@ def no_fork(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sync_runner, "can_fork", lambda: False)
 
 
-@pytest.mark.parametrize("reader", ["process", "thread"])
+@pytest.mark.parametrize("reader", ["process", "process, written where prepared", "thread"])
 def test_history_prepared_by_a_reader_lands_as_records_ingested_here(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reader: str
 ) -> None:
+    if reader == "process, written where prepared":  # (the writer never waits for rows)
+        monkeypatch.setattr(sync_runner, "_READ_AHEAD", 10**9)
     with monkeypatch.context() as patch:
         patch.setattr(sync_runner, "_read_ahead", read_here)
         (tmp_path / "here").mkdir()

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from customer_card.services import sync_runner
 from customer_card.services.ingest import HistoryRecord, IngestService, prepare_history
 from customer_card.services.sync_runner import (
     Prepared,
@@ -176,6 +177,16 @@ def test_read_ahead_gives_every_item_in_order_prepared(ahead: Ahead) -> None:
     assert [r.content_hash for r in customers] == [
         r.content_hash for r in expected if isinstance(r, SourceRecord)
     ]
+
+
+@pytest.mark.parametrize("read_ahead", [0, 10**9], ids=["reader-prepares", "writer-prepares"])
+def test_history_rows_prepared_on_either_side_of_the_pipe_are_alike(
+    monkeypatch: pytest.MonkeyPatch, read_ahead: int
+) -> None:
+    # The reader process prepares history rows only while the writer has chunks waiting; the
+    # writer prepares the others as they come. Either way the same items, in the same order.
+    monkeypatch.setattr(sync_runner, "_READ_AHEAD", read_ahead)
+    test_read_ahead_gives_every_item_in_order_prepared(in_process)
 
 
 @both
