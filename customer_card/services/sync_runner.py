@@ -690,14 +690,19 @@ def _read_in_child(
     thread.start()
     message: tuple[str, list[Prepared], BaseException | None, str]
     # Reading and mapping a history row costs more than writing it, and preparing it (its
-    # hash, its row) costs half as much again: while the writer has little left to write
-    # (the chunks sent wait no more than ``_READ_AHEAD`` deep: it is waiting, or soon will),
-    # it prepares the rows itself, and this process, the slower of the two, reads on; once
-    # the writer is busy (a batch being written), this one prepares them.
+    # hash, its row) costs half as much again. While the writer has little left to write
+    # (the chunks sent wait no more than ``_READ_AHEAD`` deep: it is waiting, or soon will)
+    # and this process is held back by its own work (it had a core to itself for the last
+    # chunk, not waiting on a database server or the network, nor sharing its core), the
+    # writer prepares the rows, and this process reads on; else this one prepares them.
     preparing = [True]
+    last = [time.perf_counter(), time.process_time()]
 
     def prepare() -> bool:
-        preparing[0] = outbox.qsize() >= _READ_AHEAD
+        wall, cpu = time.perf_counter(), time.process_time()
+        busy = (cpu - last[1]) >= _SELF_BOUND * (wall - last[0])
+        last[:] = [wall, cpu]
+        preparing[0] = not busy or outbox.qsize() >= _READ_AHEAD
         return preparing[0]
 
     try:
@@ -713,7 +718,10 @@ def _read_in_child(
     thread.join()
 
 
-_READ_AHEAD = 2  # chunks sent and waiting, below which the writer prepares history rows
+# The reader process lets the writer prepare history rows while fewer chunks than this wait
+# for it, and the reader had at least this share of a core to itself (see _read_in_child).
+_READ_AHEAD = 2
+_SELF_BOUND = 0.9
 _HISTORY = (RecordKind.INTERACTION, RecordKind.CONSENT)
 
 

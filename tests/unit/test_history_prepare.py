@@ -238,6 +238,7 @@ def test_history_prepared_by_a_reader_lands_as_records_ingested_here(
 ) -> None:
     if reader == "process, written where prepared":  # (the writer never waits for rows)
         monkeypatch.setattr(sync_runner, "_READ_AHEAD", 10**9)
+        monkeypatch.setattr(sync_runner, "_SELF_BOUND", 0.0)
     with monkeypatch.context() as patch:
         patch.setattr(sync_runner, "_read_ahead", read_here)
         (tmp_path / "here").mkdir()

@@ -186,6 +186,7 @@ def test_history_rows_prepared_on_either_side_of_the_pipe_are_alike(
     # The reader process prepares history rows only while the writer has chunks waiting; the
     # writer prepares the others as they come. Either way the same items, in the same order.
     monkeypatch.setattr(sync_runner, "_READ_AHEAD", read_ahead)
+    monkeypatch.setattr(sync_runner, "_SELF_BOUND", 0.0)  # (however busy the reader is)
     test_read_ahead_gives_every_item_in_order_prepared(in_process)
 
 
