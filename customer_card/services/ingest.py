@@ -99,8 +99,9 @@ class IngestReport:
 
 class HistoryRecord(NamedTuple):
     """An interaction or consent record with its row already built (by :func:`prepare_history`,
-    where the record was read: a sync's reader process or thread): what ingest needs of it, in
-    plain values, cheap to send through a pipe. ``row`` holds the values of the columns
+    where the record was read — a sync's reader process or thread — or, while that reader is
+    the slower of the two, where the rows are written): what ingest needs of it, in plain
+    values, cheap to send through a pipe. ``row`` holds the values of the columns
     (:data:`INTERACTION_COLUMNS` or :data:`CONSENT_COLUMNS`), None when the record cannot be
     used (``error`` says why) or is a tombstone. The fields travel as their canonical JSON,
     read back only to keep the record in quarantine: ``buffer[start:end]``, a buffer the

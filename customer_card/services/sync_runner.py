@@ -523,8 +523,8 @@ def _prepared_chunks(
     chunk: list[Prepared] = []
     buffer = bytearray()  # the chunk's history records keep their fields' JSON there
     history = (RecordKind.INTERACTION, RecordKind.CONSENT)
-    preparing = prepare is None or prepare()
     try:
+        preparing = prepare is None or prepare()
         for item in items:
             if not isinstance(item, SourceRecord):
                 chunk.append(item)
@@ -691,15 +691,16 @@ def _read_in_child(
     message: tuple[str, list[Prepared], BaseException | None, str]
     # Reading and mapping a history row costs more than writing it, and preparing it (its
     # hash, its row) costs half as much again. While the writer has little left to write
-    # (the chunks sent wait no more than ``_READ_AHEAD`` deep: it is waiting, or soon will)
-    # and this process is held back by its own work (it had a core to itself for the last
-    # chunk, not waiting on a database server or the network, nor sharing its core), the
-    # writer prepares the rows, and this process reads on; else this one prepares them.
+    # (fewer than ``_READ_AHEAD`` chunks sent wait for it: it is waiting, or soon will) and
+    # this process is held back by its own work (its reading thread had a core to itself for
+    # the last chunk: not waiting on a database server or the network, nor sharing its
+    # core), the writer prepares the rows, and this process reads on; else this one prepares
+    # them. (Each chunk is decided alone: a wrong guess costs one chunk.)
     preparing = [True]
-    last = [time.perf_counter(), time.process_time()]
+    last = [time.perf_counter(), time.thread_time()]
 
     def prepare() -> bool:
-        wall, cpu = time.perf_counter(), time.process_time()
+        wall, cpu = time.perf_counter(), time.thread_time()
         busy = (cpu - last[1]) >= _SELF_BOUND * (wall - last[0])
         last[:] = [wall, cpu]
         preparing[0] = not busy or outbox.qsize() >= _READ_AHEAD

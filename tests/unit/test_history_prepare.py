@@ -236,7 +236,10 @@ def no_fork(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_history_prepared_by_a_reader_lands_as_records_ingested_here(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reader: str
 ) -> None:
-    if reader == "process, written where prepared":  # (the writer never waits for rows)
+    # The reader process prepares the rows, or the writer prepares them all as they come.
+    if reader == "process":
+        monkeypatch.setattr(sync_runner, "_READ_AHEAD", 0)
+    elif reader == "process, written where prepared":
         monkeypatch.setattr(sync_runner, "_READ_AHEAD", 10**9)
         monkeypatch.setattr(sync_runner, "_SELF_BOUND", 0.0)
     with monkeypatch.context() as patch:

@@ -10,7 +10,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -188,6 +188,59 @@ def test_history_rows_prepared_on_either_side_of_the_pipe_are_alike(
     monkeypatch.setattr(sync_runner, "_READ_AHEAD", read_ahead)
     monkeypatch.setattr(sync_runner, "_SELF_BOUND", 0.0)  # (however busy the reader is)
     test_read_ahead_gives_every_item_in_order_prepared(in_process)
+
+
+class _Turns:
+    """``time`` for the reader process, whose reading thread seems busy one chunk, waiting
+    the next: the chunks alternate between prepared by the reader and by the writer."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def perf_counter(self) -> float:
+        return float(self.calls)
+
+    def thread_time(self) -> float:
+        self.calls += 1
+        return float(self.calls // 2 * 2)  # a whole second of work, then none
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(time, name)
+
+
+@pytest.mark.parametrize("fail_at", [None, 2000, 4321])
+def test_chunks_prepared_on_alternate_sides_come_in_order_and_alike(
+    monkeypatch: pytest.MonkeyPatch, fail_at: int | None
+) -> None:
+    monkeypatch.setattr(sync_runner, "_READ_AHEAD", 10**9)  # (only the reader's work decides)
+    monkeypatch.setattr(sync_runner, "time", _Turns())
+    tags: list[str] = []
+    loads = sync_runner.pickle.loads
+
+    def spy(data: bytes) -> Any:
+        message = loads(data)
+        if type(message) is tuple and message[0] in ("items", "read"):
+            tags.append(message[0])
+        return message
+
+    monkeypatch.setattr(sync_runner.pickle, "loads", spy)
+    got: list[Prepared] = []
+    with (
+        pytest.raises(OSError, match="connection reset") if fail_at else nullcontext(),
+        in_process(records(9000, fail_at=fail_at)) as items,
+    ):
+        got.extend(items)
+
+    expected = [prepare_history(r) if isinstance(r, SourceRecord) else r for r in records(9000)]
+    assert len(got) < len(expected) if fail_at else len(got) == len(expected)
+    assert [(*r[:9], r.fields_json) for r in got if isinstance(r, HistoryRecord)] == [
+        (*r[:9], r.fields_json) for r in expected[: len(got)] if isinstance(r, HistoryRecord)
+    ]
+    assert [r for r in got if not isinstance(r, HistoryRecord)] == [
+        r for r in expected[: len(got)] if not isinstance(r, HistoryRecord)
+    ]
+    assert "items" in tags, tags
+    assert "read" in tags, tags
 
 
 @both
