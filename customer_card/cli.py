@@ -586,10 +586,13 @@ def _sync_quarantine(
 ) -> int:
     if args.reingest:
         report = runner.reingest_quarantine(sources, args.source)
+        # (Every outcome, so that they add up to the records read.)
+        deleted = report.total("deleted")
         print(
             f"re-ingested {report.read:,} record(s): {report.total('inserted'):,} inserted, "
-            f"{report.total('updated'):,} updated, "
-            f"{report.total('quarantined'):,} still quarantined"
+            f"{report.total('updated'):,} updated, {report.total('unchanged'):,} unchanged, "
+            + (f"{deleted:,} deleted, " if deleted else "")
+            + f"{report.total('quarantined'):,} still quarantined"
         )
     with services.database.read() as session:
         rows = SyncStore(session).quarantined(args.source, limit=args.limit)

@@ -104,7 +104,7 @@ def test_reingest_counts_rows_still_rejected_and_tells_the_reason_of_now(
 
     code, out, _ = run(capsys, *base, "sync", "quarantine", "--reingest")
     assert code == 0
-    assert "re-ingested 1 record(s): 0 inserted, 0 updated, 1 still quarantined" in out
+    assert "re-ingested 1 record(s): 0 inserted, 0 updated, 0 unchanged, 1 still quarantined" in out
     assert out.count("shop/customer  2: ") == 1
     assert "(expected %d/%m/%Y)" in out
 
