@@ -522,13 +522,12 @@ def _prepared_chunks(
     comes first, then the error; the connector's reader is closed at the end either way."""
     chunk: list[Prepared] = []
     buffer = bytearray()  # the chunk's history records keep their fields' JSON there
-    history = (RecordKind.INTERACTION, RecordKind.CONSENT)
     try:
         preparing = prepare is None or prepare()
         for item in items:
             if not isinstance(item, SourceRecord):
                 chunk.append(item)
-            elif item.kind in history:
+            elif item.kind in _HISTORY:
                 chunk.append(prepare_history(item, buffer) if preparing else item)
             else:
                 _ = item.content_hash
