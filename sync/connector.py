@@ -76,6 +76,11 @@ class ExtractComplete:
     resumed: bool = False
     """The pass resumed a stopped run: the ids it saw are not all of the extract's ids, so the
     runner lists them again with the connector's ``ids(stream)``."""
+    shifting: bool = False
+    """The positions this read went by can shift under it (page or offset paging): a record
+    deleted from a page already read moves the records after it back by one, so a record the
+    pass did not see may have moved into a page it had read. The runner then confirms with a
+    fresh ``ids(stream)`` what the pass missed before marking it deleted."""
 
 
 Item = SourceRecord | Checkpoint | Rejected | ExtractComplete

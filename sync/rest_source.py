@@ -7,7 +7,11 @@ path (``data.items``, ``$.results[*]``). Authentication from the keychain: beare
 Timeouts; retries with exponential backoff on 429 and 5xx and on network errors, honouring
 ``Retry-After``. Incremental with ``since_param`` + ``since_field``: the newest value of that
 field seen in a complete run is sent back as the parameter on the next one. A stopped run
-resumes at the page after its last checkpoint. A cursor is followed while the answer gives one,
+paged by cursor or next link resumes at the page after its last checkpoint; one paged by
+``page`` or ``offset`` starts again at the first page (keeping the run's start and ``since``),
+because rows deleted from pages already read move later rows back into them. A full extract
+paged that way says so to the runner, which confirms with a fresh listing the records the read
+did not see before marking them deleted. A cursor is followed while the answer gives one,
 empty pages included (a scan answers some mid-way); an empty page naming the cursor just sent
 ends the read. A pagination that loops (a cursor or next link seen before, the same page of
 records twice, a new cursor with each of 1,000 empty pages in a row) stops the run with an
@@ -384,6 +388,13 @@ class RestConnector:
         kind = pagination["type"]
         size = int(pagination.get("size", 100))
         in_run = bool(state.get("in_run"))
+        # A page number or an offset names a place in a list that moves: when the server deletes
+        # rows from pages already read, the rows after them move back into those pages, and a
+        # read resumed at the saved position would skip them (for an incremental stream, for
+        # good once a newer ``since`` is saved). A stopped page or offset read therefore starts
+        # again at the first page; a cursor or a next link names a place that stays put.
+        shifting = kind in ("page", "offset")
+        resuming = in_run and not shifting
         started = state.get("started_at") if in_run else None
         started_at = datetime.fromisoformat(started) if started else self.now()
         since = state.get("since")
@@ -391,7 +402,7 @@ class RestConnector:
         since_param = stream.options.get("since_param")
         since_field = stream.options.get("since_field")
         # Where the next request goes: a page number, an offset, a cursor or a URL.
-        position: Any = state.get("next") if in_run else None
+        position: Any = state.get("next") if resuming else None
         if position is None:
             position = {"page": int(pagination.get("start", 1)), "offset": 0}.get(kind)
         path = str(stream.options["path"])
@@ -532,7 +543,11 @@ class RestConnector:
             yield Checkpoint(self.name, name, snapshot(False))
         final = snapshot(True)
         if stream.full_extract:
-            yield ExtractComplete(self.name, name, stream.kind, started_at, final, in_run)
+            # A page or offset read stopped mid-way started again at the first page, so this
+            # pass saw every row: only a resumed cursor or link read needs its ids listed again.
+            yield ExtractComplete(
+                self.name, name, stream.kind, started_at, final, resuming, shifting=shifting
+            )
         else:
             yield Checkpoint(self.name, name, final)
 

@@ -328,16 +328,12 @@ class SyncRunner:
         """Mark deleted what the finished full extract no longer lists, then commit its state."""
         complete = tracker.complete
         assert complete is not None
-        seen = tracker.seen
-        if complete.resumed or seen is None:
-            ids = getattr(connector, "ids", None)
-            if not callable(ids):
-                raise ConnectorError(
-                    f"{connector.name}/{complete.stream}: cannot list ids after a resumed extract"
-                )
-            # (ids as the records carry them: with the stream's prefix, if any)
-            seen = array("q", (_id_hash(sid) for sid in ids(complete.stream)))
-        seen = array("q", sorted(seen))
+        # The ids of the pass itself, when they are all of the extract's.
+        from_pass = None if complete.resumed else tracker.seen
+        if from_pass is None:
+            seen = array("q", sorted(self._listed_ids(connector, complete, "a resumed extract")))
+        else:
+            seen = array("q", sorted(from_pass))
         kind = str(complete.kind)
         # Only this stream's records: another stream of the same kind is not in this extract.
         prefix = _prefix_of(connector, complete.stream)
@@ -361,6 +357,17 @@ class SyncRunner:
                     f"mark every {kind} of {complete.source} deleted (at least {len(page)})"
                 )
 
+        if (
+            complete.shifting
+            and from_pass is not None
+            and any(not _contains(seen, _id_hash(sid)) for page in live_pages() for sid in page)
+        ):
+            # A record the pass missed may only have moved into a page it had already read (a
+            # row before it deleted in between): gone is only what a fresh listing misses too.
+            # Checked first, so that the usual extract, which missed nothing, lists nothing.
+            seen.extend(self._listed_ids(connector, complete, "a paged extract"))
+            seen = array("q", sorted(seen))
+
         def tombstones() -> Iterator[SourceRecord | Checkpoint]:
             for page in live_pages():
                 for sid in page:
@@ -369,6 +376,17 @@ class SyncRunner:
             yield Checkpoint(complete.source, complete.stream, complete.state)
 
         return self.ingest.ingest(tombstones())
+
+    @staticmethod
+    def _listed_ids(connector: Connector, complete: ExtractComplete, after: str) -> Iterator[int]:
+        """The hashes of the ids the connector lists now for the extract's stream (as the
+        records carry them: with the stream's prefix, if any)."""
+        ids = getattr(connector, "ids", None)
+        if not callable(ids):
+            raise ConnectorError(
+                f"{connector.name}/{complete.stream}: cannot list ids after {after}"
+            )
+        return (_id_hash(sid) for sid in ids(complete.stream))
 
     # --- quarantine ----------------------------------------------------------------------------
 

@@ -531,7 +531,7 @@ def test_an_html_page_instead_of_json_says_what_came(
     )
 
 
-def test_a_page_failing_after_others_loses_nothing_and_the_next_run_resumes_there(
+def test_a_page_failing_after_others_loses_nothing_and_the_next_run_reads_it_all_again(
     api: tuple[Api, str], database: Database, tmp_path: Path
 ) -> None:
     server, base = api
@@ -552,8 +552,11 @@ def test_a_page_failing_after_others_loses_nothing_and_the_next_run_resumes_ther
     server.requests.clear()
     second = make_runner(database).run(sources)
     assert second.ok, second.errors
-    assert "page=1&" not in " ".join(server.requests), "resumed at page 3"
+    # Page numbers shift when rows are deleted: the stopped read starts again at page 1 (see
+    # test_rest_offset_paging.py), and what it stored already comes back unchanged.
+    assert server.requests[0].startswith("/v1/customers?page=1&"), "started again"
     assert second.total("inserted") == 13
+    assert second.total("unchanged") == 10
     server.requests.clear()
     third = make_runner(database).run(sources)
     assert third.total("inserted") == third.total("updated") == 0
