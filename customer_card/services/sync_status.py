@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from customer_card.domain.model import CustomerCard
+from customer_card.services.ingest import IngestReport
 from customer_card.services.sync_runner import SyncProgress, SyncRunner, SyncSummary
 from customer_card.store.card_store import CardStore
 from customer_card.store.database import Database
@@ -135,6 +136,13 @@ class SyncService:
             else [c for name in names for c in sources.select(name)]
         )
         return self.runner.run(selected, progress=progress, cancel=cancel)
+
+    def reingest(self, source: str | None = None) -> IngestReport:
+        """Map the quarantined records (of ``source``, or all) again with the sources file as it
+        is now and ingest them: what a supervisor does after fixing a mapping. Raises
+        :class:`SourcesError` when the file cannot be used."""
+        sources = load_sources(self.sources_path)
+        return self.runner.reingest_quarantine(sources.select(None), source)
 
     def overview(self) -> SyncOverview:
         """Every configured source (and any source the cache still remembers) with its last

@@ -4,7 +4,8 @@ The worker calls the sync service and reports back through queued signals: progr
 committed batch, the summary at the end, and ``customer_changed`` when the card on screen no
 longer shows what the cache holds (checked after batches, at most every half second, and once
 at the end). A sync stops between batches when cancelled; closing the window cancels it and
-waits for the worker to stop.
+waits for the worker to stop. Mapping the quarantined records again (after a supervisor fixed a
+mapping) runs on the same worker, never beside a sync.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Protocol
 from PySide6.QtCore import QObject, QThread, QThreadPool, QTimer, Signal, Slot
 
 from customer_card.domain.model import CustomerCard
+from customer_card.services.ingest import IngestReport
 from customer_card.services.sync_runner import SyncProgress, SyncSummary
 from customer_card.services.sync_status import (
     CancelToken,
@@ -56,6 +58,8 @@ class SyncPort(Protocol):
 
     def overview(self) -> SyncOverview: ...
 
+    def reingest(self, source: str | None = None) -> IngestReport: ...
+
     def quarantined(self, source: str | None = None, limit: int = ...) -> list[QuarantineEntry]: ...
 
     def card_stamp(self, customer_id: int) -> CardStamp | None: ...
@@ -80,8 +84,9 @@ class _Watch:
 
 
 class _SyncThread(QThread):
-    """Runs one sync. Its signals are emitted on the worker thread and reach the controller
-    queued, in order; the controller reads ``summary``/``error`` once the thread finished."""
+    """Runs one sync, or one re-ingest of the quarantine (``reingest``). Its signals are emitted
+    on the worker thread and reach the controller queued, in order; the controller reads
+    ``summary`` (``report``) or ``error`` once the thread finished."""
 
     progressed = Signal(object)  # SyncProgress
     customer_changed = Signal(int)
@@ -92,9 +97,13 @@ class _SyncThread(QThread):
         names: Sequence[str] | None,
         watch: _Watch,
         parent: QObject | None = None,
+        *,
+        reingest: bool = False,
     ) -> None:
         super().__init__(parent)
         self.setObjectName("SyncWorker")
+        self.reingest = reingest
+        self.report: IngestReport | None = None
         self._sync = sync
         self.names = None if names is None else list(names)
         self._watch = watch
@@ -107,9 +116,14 @@ class _SyncThread(QThread):
     def run(self) -> None:
         self._checked_at = time.monotonic()  # nothing is committed yet
         try:
-            self.summary = self._sync.run(self.names, progress=self._on_progress, cancel=self.token)
+            if self.reingest:
+                self.report = self._sync.reingest()
+            else:
+                self.summary = self._sync.run(
+                    self.names, progress=self._on_progress, cancel=self.token
+                )
         except Exception as error:  # the sources file, a busy cache: said in the status bar
-            log.warning("sync could not run: %s", error)
+            log.warning("%s could not run: %s", "re-ingest" if self.reingest else "sync", error)
             self.error = _one_line(str(error)) or type(error).__name__
         self._check_card()
 
@@ -147,6 +161,8 @@ class SyncController(QObject):
     availability_changed = Signal(bool)  # a sources file exists
     quarantine_loaded = Signal(object)  # list[QuarantineEntry]
     quarantine_failed = Signal(str)
+    reingested = Signal(object)  # IngestReport: the quarantined records were mapped again
+    reingest_failed = Signal(str)  # one line
 
     def __init__(
         self,
@@ -188,7 +204,13 @@ class SyncController(QObject):
 
     @property
     def running(self) -> bool:
+        """A sync or a re-ingest is running."""
         return self._thread is not None
+
+    @property
+    def reingesting(self) -> bool:
+        """What runs is a re-ingest of the quarantine (it cannot be stopped half-way)."""
+        return self._thread is not None and self._thread.reingest
 
     @property
     def sources_path(self) -> Path:
@@ -230,6 +252,23 @@ class SyncController(QObject):
         thread.start()
         self.running_changed.emit(True)
         self.started.emit(thread.names)
+        return True
+
+    def reingest(self) -> bool:
+        """Map the quarantined records again with the sources file as it is now, in the
+        background; ``reingested`` (or ``reingest_failed``) follows. False when a sync runs,
+        no sources file exists, or the window is closing."""
+        if self._thread is not None or self._closed:
+            return False
+        if not self._sync.configured:
+            self._set_available(False)
+            return False
+        thread = _SyncThread(self._sync, None, self._watch, self, reingest=True)
+        thread.customer_changed.connect(self.customer_changed)
+        thread.finished.connect(self._on_thread_finished)
+        self._thread = thread
+        thread.start()
+        self.running_changed.emit(True)
         return True
 
     def check_schedule(self) -> list[str]:
@@ -291,6 +330,14 @@ class SyncController(QObject):
         thread.wait()  # ``finished`` is sent just before the thread really ends
         self._thread = None
         thread.deleteLater()
+        if thread.reingest:
+            self.running_changed.emit(False)
+            if thread.report is not None:
+                self.reingested.emit(thread.report)
+            else:
+                self.reingest_failed.emit(thread.error or self.tr("the records were not mapped"))
+            self.refresh_status()
+            return
         if thread.summary is not None:
             now = self._clock()
             for name in {p.source for p in thread.summary.passes} | set(thread.summary.errors):

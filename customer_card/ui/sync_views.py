@@ -36,8 +36,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from customer_card.services.ingest import IngestReport
 from customer_card.services.sync_runner import SyncProgress, SyncSummary
-from customer_card.services.sync_status import QuarantineEntry, SourceStatus, SyncOverview
+from customer_card.services.sync_status import (
+    QUARANTINE_LIMIT,
+    QuarantineEntry,
+    SourceStatus,
+    SyncOverview,
+)
 from customer_card.ui.formatting import format_datetime, format_integer, local
 from customer_card.ui.icons import ACCENT, MUTED, icon
 from customer_card.ui.sync_controller import SyncController
@@ -110,6 +116,24 @@ def summary_text(summary: SyncSummary, records_read: int = 0) -> str:
             "%1", changes_text(summary)
         )
     return text
+
+
+def reingest_text(report: IngestReport) -> str:
+    """One line: what mapping the quarantined records again did."""
+    if not report.read:
+        return _tr("No record to map again: the quarantine holds none of the configured sources")
+    kept = report.total("quarantined")
+    taken = report.read - kept
+    text = _tr("Mapped %n record(s) again: ", report.read)
+    if not kept:
+        return text + _tr("all of them are now in the cache")
+    if not taken:
+        return text + _tr("none could be used yet; the reasons below are the current ones")
+    return (
+        text
+        + _tr("%n now in the cache, ", taken)
+        + _tr("%n still kept aside (the reasons below are the current ones)", kept)
+    )
 
 
 def _clip(text: str, limit: int = MAX_STATUS_CHARS) -> str:
@@ -273,7 +297,7 @@ class SyncStatusBar(QWidget):
 
     def _on_running(self, running: bool) -> None:
         self.sync_action.setEnabled(not running and self._controller.available)
-        self.stop_action.setEnabled(running)
+        self.stop_action.setEnabled(running and not self._controller.reingesting)
         self.button.setDefaultAction(self.stop_action if running else self.sync_action)
 
     def _on_started(self, _names: object) -> None:
@@ -607,7 +631,8 @@ class QuarantineModel(_TableModel):
 
 
 class QuarantineDialog(QDialog):
-    """The records kept aside, with the reason and their raw content (non-modal)."""
+    """The records kept aside, with the reason and their raw content (non-modal); "Map again"
+    maps them with the sources file as it is now, once its mapping is fixed."""
 
     def __init__(self, controller: SyncController, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -640,23 +665,71 @@ class QuarantineDialog(QDialog):
         splitter.setStretchFactor(0, 1)
         splitter.setStretchFactor(1, 1)
         layout.addWidget(splitter, 1)
+        # What the last "Map again" did (hidden until then).
+        self.outcome = QLabel()
+        self.outcome.setObjectName("QuarantineOutcome")
+        self.outcome.setWordWrap(True)
+        self.outcome.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.outcome.hide()
+        layout.addWidget(self.outcome)
         hint = muted(
             self.tr(
-                "Fix the mapping in the sources file, then run "
-                "“customer-card sync quarantine --reingest”: these records are mapped again."
+                "Fix the mapping in the sources file, then click “Map again”: these records "
+                "are mapped with the file as it is now, and those that fit go into the cache "
+                "(also “customer-card sync quarantine --reingest”)."
             )
         )
         hint.setWordWrap(True)
         layout.addWidget(hint)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        self.map_again = QPushButton(icon("fa5s.redo-alt", ACCENT), self.tr("Map again"))
+        self.map_again.setObjectName("QuarantineMapAgain")
+        self.map_again.setToolTip(
+            self.tr("Map these records again with the sources file as it is now")
+        )
+        self.map_again.clicked.connect(self._map_again)
+        buttons.addButton(self.map_again, QDialogButtonBox.ButtonRole.ActionRole)
         buttons.rejected.connect(self.close)
         layout.addWidget(buttons)
         self.table.selectionModel().selectionChanged.connect(self._on_selection)
         controller.quarantine_loaded.connect(self._on_loaded)
         controller.finished.connect(self._reload_if_visible)
+        controller.running_changed.connect(self._update_map_again)
+        controller.reingested.connect(self._on_reingested)
+        controller.reingest_failed.connect(self._on_reingest_failed)
+        self._update_map_again()
 
     def reload(self) -> None:
         self._controller.load_quarantine()
+
+    def _map_again(self) -> None:
+        if self._controller.reingest():
+            self._show_outcome(self.tr("Mapping the records again…"), MUTED)
+
+    def _update_map_again(self, *_args: object) -> None:
+        running = self._controller.running
+        self.map_again.setEnabled(not running and self.model.rowCount() > 0)
+        if running and not self._controller.reingesting:
+            self.map_again.setToolTip(self.tr("A sync is running: map them again once it ends"))
+        else:
+            self.map_again.setToolTip(
+                self.tr("Map these records again with the sources file as it is now")
+            )
+
+    def _on_reingested(self, report: IngestReport) -> None:
+        kept = report.total("quarantined")
+        self._show_outcome(reingest_text(report), _SUCCESS if not kept else None)
+        self.reload()
+
+    def _on_reingest_failed(self, message: str) -> None:
+        self._show_outcome(
+            self.tr("The records were not mapped again: %1").replace("%1", message), _DANGER
+        )
+
+    def _show_outcome(self, text: str, colour: str | None) -> None:
+        self.outcome.setText(text)
+        self.outcome.setStyleSheet(f"color: {colour};" if colour else "")
+        self.outcome.show()
 
     def _reload_if_visible(self, *_args: object) -> None:
         if self.isVisible():
@@ -664,8 +737,13 @@ class QuarantineDialog(QDialog):
 
     def _on_loaded(self, entries: list[QuarantineEntry]) -> None:
         self.model.set_entries(entries)
+        self._update_map_again()
+        # The list holds every record unless it reached its limit: only then is the status's
+        # count (read at another moment, perhaps before the last sync or re-ingest) the total.
         overview = self._controller.overview
-        total = overview.quarantined if overview is not None else len(entries)
+        total = len(entries)
+        if overview is not None and total >= QUARANTINE_LIMIT:
+            total = max(total, overview.quarantined)
         if not entries:
             self.summary.setText(self.tr("No record is in quarantine."))
         elif total > len(entries):

@@ -438,6 +438,74 @@ def test_quarantine_view_lists_kept_records_through_a_model(
     assert sources.rowCount() == 2
 
 
+ISO_BORN = "C5,Lucie,Bernard,lucie.bernard@example.org,1988-06-21\n"  # not %d/%m/%Y
+
+
+@OFFSCREEN_ONLY
+def test_map_again_ingests_what_the_fixed_mapping_reads_and_keeps_the_rest(
+    qtbot: QtBot, database: Database, tmp_path: Path, themed: None
+) -> None:
+    path = write_sources(tmp_path, crm_rows=[*CRM_ROWS, ISO_BORN])
+    win = make_window(qtbot, database, sync_service(database, path))
+    controller = _controller(win)
+    assert _run_from_window(qtbot, win).total("quarantined") == 2  # C3 and C5
+    assert win.sync_bar is not None
+    with qtbot.waitSignal(controller.quarantine_loaded):
+        dialog = win.sync_bar.show_quarantine()
+    qtbot.addWidget(dialog)
+    assert dialog.model.rowCount() == 2
+    assert dialog.map_again.isEnabled()
+    assert dialog.outcome.isHidden()
+
+    # The supervisor fixes the date format in the sources file (C3's date fits no format).
+    path.write_text(path.read_text("utf-8").replace("%d/%m/%Y", "%Y-%m-%d"), "utf-8")
+    with (
+        qtbot.waitSignal(controller.reingested, timeout=30_000) as done,
+        qtbot.waitSignal(controller.quarantine_loaded, timeout=30_000),
+    ):
+        dialog.map_again.click()
+        assert controller.reingesting
+        assert not dialog.map_again.isEnabled(), "one re-ingest at a time"
+        assert not controller.sync_now(), "no sync beside it"
+        assert win.sync_bar is not None
+        assert not win.sync_bar.stop_action.isEnabled(), "a re-ingest cannot be stopped"
+    report = done.args[0]
+    assert (report.read, report.total("inserted"), report.total("quarantined")) == (2, 1, 1)
+    assert dialog.outcome.text() == (
+        "Mapped 2 record(s) again: 1 now in the cache, "
+        "1 still kept aside (the reasons below are the current ones)"
+    )
+    assert [dialog.model.index(0, c).data() for c in range(3)] == ["crm", "customer", "C3"]
+    assert "(expected %Y-%m-%d)" in dialog.model.index(0, 3).data(), "today's reason"
+    # (The count is the list's, not a status read before the re-ingest: "1 oldest of 2" was.)
+    assert dialog.summary.text() == "1 record(s) kept aside, with the reason."
+    assert dialog.map_again.isEnabled()
+    hits = SearchService(database).search("lucie bernard")
+    assert [h.name for h in hits] == ["Lucie Bernard"]
+    win.close()
+
+
+@OFFSCREEN_ONLY
+def test_map_again_with_a_broken_sources_file_says_why_in_one_line(
+    qtbot: QtBot, sync_window: MainWindow, sources_path: Path
+) -> None:
+    _run_from_window(qtbot, sync_window)
+    controller = _controller(sync_window)
+    assert sync_window.sync_bar is not None
+    with qtbot.waitSignal(controller.quarantine_loaded):
+        dialog = sync_window.sync_bar.show_quarantine()
+    qtbot.addWidget(dialog)
+    sources_path.write_text("[sources.crm\ntype = 'csv'\n", "utf-8")
+    with qtbot.waitSignal(controller.reingest_failed, timeout=30_000) as failed:
+        dialog.map_again.click()
+    message = failed.args[0]
+    assert "\n" not in message
+    assert str(sources_path) in message
+    assert dialog.outcome.text() == f"The records were not mapped again: {message}"
+    assert dialog.model.rowCount() == 1, "nothing left the quarantine"
+    assert dialog.map_again.isEnabled()
+
+
 def test_summary_lines(qapp: Any) -> None:
     summary = SyncSummary(errors={"crm": "connection refused\n  at host crm-db"})
     assert summary_text(summary) == "crm failed: connection refused at host crm-db"
