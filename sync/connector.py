@@ -142,7 +142,8 @@ class Interruptible(Protocol):
 
 
 class ListsIds(Protocol):
-    """A connector that can list a stream's current ids (for full extracts resumed mid-way)."""
+    """A connector that can list a stream's current ids: for a full extract resumed mid-way,
+    and to confirm what a read whose positions shift (``ExtractComplete.shifting``) missed."""
 
     def ids(self, name: str) -> Iterator[str]: ...
 
