@@ -79,6 +79,17 @@ _MAPPING_KEYS = frozenset({"id", "updated_at", "deleted", "fields", "filter"})
 # Types of a database's values that a rule naming one column makes plain without its other
 # steps (none of which changes them): see StreamMapping.apply.
 _SCALARS = frozenset({datetime, date, Decimal, int, bool})
+# Canonical fields that hold one value: a JSON source that sends a list or an object there (an
+# API's ``"first": ["Anne"]``, ``"id": {"value": 7}``) has its row kept in quarantine rather than
+# its text (``['Anne']``) taken for a name. A one-value list is that value. The others
+# (``email``, ``phone``, ``interests``, ``items`` …) may hold lists.
+ONE_VALUE = frozenset(
+    {"given_name", "family_name", "full_name", "birth_date", "street", "postcode", "city",
+     "country", "loyalty_card", "loyalty_tier", "vip", "language", "twitter", "instagram",
+     "facebook", "tiktok", "linkedin", "followers", "customer_since", "customer_ref",
+     "occurred_at", "channel", "kind", "direction", "summary", "status", "amount", "currency",
+     "purpose", "preferred_channel", "preferred_store"}
+)  # fmt: skip
 _ABSENT = object()  # a column a row does not have (``row.get``'s default)
 
 
@@ -390,7 +401,7 @@ class StreamMapping:
         if column is not None and type(value := row.get(column)) is str:
             return value.strip() or None  # (``extract``'s short way, without its call)
         try:
-            value = self.id.extract(row)
+            value = one_value(self.id, self.id.extract(row))
         except MappingError:
             return None
         return None if value is None else str(value)
@@ -398,6 +409,10 @@ class StreamMapping:
     def apply(self, source: str, kind: RecordKind, row: Mapping[str, Any]) -> SourceRecord:
         source_id = self.source_id(row)
         if not source_id:
+            try:
+                one_value(self.id, self.id.extract(row))
+            except MappingError as error:  # a list or an object where the id should be
+                raise MappingError(f"no id ({error})") from None
             raise MappingError(f"no id ({self.id.missing(row)})")
         fields: dict[str, Any] = {}
         try:
@@ -418,6 +433,10 @@ class StreamMapping:
                 value = rule.extract(row)
                 if value is None:
                     continue
+                if type(value) is list or type(value) is dict:
+                    value = one_value(rule, value)
+                    if value is None:
+                        continue
                 if rule.split_name:
                     given, family = split_full_name(str(value), rule.split_name)
                     if given:
@@ -440,6 +459,23 @@ class StreamMapping:
 
     def keeps(self, record: SourceRecord) -> bool:
         return not self.filters or all(f.keeps(record.fields) for f in self.filters)
+
+
+def one_value(rule: FieldRule, value: Any) -> Any:
+    """``value`` where the rule's field holds one value: a one-value list is that value; an
+    object, or a list of several, raises MappingError (the row goes to quarantine). Other
+    fields' values pass as they are."""
+    if rule.split is not None or (rule.target != "id" and rule.target not in ONE_VALUE):
+        return value
+    if isinstance(value, list) and len(value) <= 1:
+        value = value[0] if value else None
+    if isinstance(value, Mapping):
+        keys = ", ".join(repr(str(k)) for k in list(value)[:4]) or "none"
+        where = f"; map one of its keys ({rule.columns[0]}.key)" if rule.columns else ""
+        raise MappingError(f"{rule.target}: an object (keys {keys}) where one value goes{where}")
+    if isinstance(value, list):
+        raise MappingError(f"{rule.target}: a list of {len(value)} values where one value goes")
+    return value
 
 
 # Particles that open a family name ('Anne de la Tour', 'Le Goff Anne', 'Van der Berg'); the
@@ -554,14 +590,29 @@ def to_datetime(value: Any, formats: Sequence[str], timezone: Any = UTC) -> date
 
 
 _DECIMAL_JUNK = re.compile(r"[\s\u00a0\u202f€$£]")
+# The other separator may only group thousands: "1.234,50", "1,234.50", "-12.345.678".
+_GROUPED = {
+    ",": re.compile(r"[+-]?\d{1,3}(?:\.\d{3})+(?:,\d*)?"),
+    ".": re.compile(r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d*)?"),
+}
 
 
 def _to_decimal(value: Any, separator: str) -> str:
     if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
         return str(Decimal(str(value)))
     text = _DECIMAL_JUNK.sub("", str(value))
-    # The other separator groups thousands: "1.234,50" or "1,234.50".
-    text = text.replace(".", "").replace(",", ".") if separator == "," else text.replace(",", "")
+    other = "." if separator == "," else ","
+    if other in text:
+        # "12.50" where the decimal separator is "," is not 1250: a value in the other
+        # convention (or a typo) goes to quarantine rather than in the cache a hundred times
+        # too big. Only groups of three digits are thousands.
+        if not _GROUPED[separator].fullmatch(text):
+            raise ValueError(
+                f"unparseable number {value!r} (the decimal separator is {separator!r}; "
+                f"{other!r} only groups thousands)"
+            )
+        text = text.replace(other, "")
+    text = text.replace(",", ".")
     try:
         amount = Decimal(text)
     except InvalidOperation:
@@ -594,6 +645,8 @@ def _to_type(value: Any, kind: str) -> Any:
         # '1e1000000' parses instantly but int() of it takes minutes: no count is that big.
         if not number.is_finite() or number.adjusted() > 18:
             raise ValueError(f"not a plausible whole number: {value!r}")
+        if number != number.to_integral_value():  # '1,5' is no count ('1.234' no thousand)
+            raise ValueError(f"not a whole number: {value!r}")
         return int(number)
     try:
         return float(str(value).replace(",", "."))

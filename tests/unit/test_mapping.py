@@ -34,6 +34,10 @@ def rule(spec: Any) -> FieldRule:
         ({"column": "m", "decimal": ","}, {"m": "1 234,50 €"}, "1234.50"),
         ({"column": "m", "decimal": ","}, {"m": "12,5"}, "12.5"),
         ({"column": "m", "decimal": "."}, {"m": "1,234.50"}, "1234.50"),
+        ({"column": "m", "decimal": ","}, {"m": "1.234,50"}, "1234.50"),
+        ({"column": "m", "decimal": ","}, {"m": "-1.234.567"}, "-1234567"),
+        ({"column": "m", "decimal": "."}, {"m": "12,500"}, "12500"),
+        ({"column": "n", "type": "int"}, {"n": "3,0"}, 3),
         ({"column": "v", "type": "bool"}, {"v": "Oui"}, True),
         ({"column": "v", "type": "bool"}, {"v": "0"}, False),
         ({"column": "n", "type": "int"}, {"n": "12 000"}, 12000),
@@ -66,6 +70,13 @@ def test_transforms(spec: Any, row: dict[str, Any], expected: Any) -> None:
     [
         ({"column": "d", "date": "%d/%m/%Y"}, {"d": "31/02/2020"}, "unparseable date"),
         ({"column": "m", "decimal": ","}, {"m": "douze"}, "unparseable number"),
+        # The other convention's decimal point is not a thousands separator: "12.50" with
+        # decimal "," was stored as 1250, "1,234.56" as 1.23456.
+        ({"column": "m", "decimal": ","}, {"m": "12.50"}, "unparseable number '12.50'"),
+        ({"column": "m", "decimal": ","}, {"m": "1,234.56"}, "only groups thousands"),
+        ({"column": "m", "decimal": "."}, {"m": "12,50"}, "unparseable number '12,50'"),
+        ({"column": "m", "decimal": ","}, {"m": "1.2.3"}, "unparseable number"),
+        ({"column": "n", "type": "int"}, {"n": "1,5"}, "not a whole number"),
         ({"column": "v", "type": "bool"}, {"v": "peut-être"}, "not a yes/no"),
         ({"column": "n", "required": True}, {"n": ""}, "empty"),
     ],
@@ -284,3 +295,42 @@ def test_a_column_rule_finds_a_dotted_path_whatever_its_value() -> None:
     assert record.fields == {"amount": "12.50"}
     assert record.updated_at is not None
     assert record.updated_at.isoformat() == "2026-01-05T09:00:00+01:00"
+
+
+# --- JSON values that are not one value ----------------------------------------------------
+
+
+def _people() -> StreamMapping:
+    return StreamMapping.parse(
+        {
+            "id": "id",
+            "fields": {"given_name": "first", "family_name": "last", "email": "emails"},
+        },
+        "streams.people",
+    )
+
+
+def test_a_one_value_list_is_that_value_and_lists_stay_lists_where_fields_hold_several() -> None:
+    record = _people().apply(
+        "api", RecordKind.CUSTOMER, {"id": [7], "first": ["Anne"], "emails": ["a@x.fr", "b@x.fr"]}
+    )
+    assert record.source_id == "7"
+    assert record.fields == {"given_name": "Anne", "email": ["a@x.fr", "b@x.fr"]}
+
+
+@pytest.mark.parametrize(
+    ("row", "reason"),
+    [
+        # An API's object or list where one value goes was stored as its text: a customer
+        # named "['A'] {'X': 1}", a source id "{'x': 1}".
+        ({"id": 6, "first": ["a", "b"]}, "given_name: a list of 2 values where one value goes"),
+        ({"id": 6, "last": {"x": 1}}, "family_name: an object \\(keys 'x'\\) where one value goes"),
+        ({"id": {"x": 1}, "first": "Obj"}, "no id \\(id: an object \\(keys 'x'\\)"),
+        ({"id": [1, 2], "first": "Two"}, "no id \\(id: a list of 2 values"),
+    ],
+)
+def test_objects_and_lists_where_one_value_goes_are_refused(
+    row: dict[str, Any], reason: str
+) -> None:
+    with pytest.raises(MappingError, match=reason):
+        _people().apply("api", RecordKind.CUSTOMER, row)
