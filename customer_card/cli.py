@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -214,6 +214,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("customer-card: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (``… | head``): nothing more to say to it, and no traceback.
+        # Python would still flush stdout into the closed pipe at exit: point it elsewhere.
+        with suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_ERROR
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -515,13 +521,22 @@ def _ended_as_by_ctrl_c() -> Iterator[None]:
 
 
 def _sync_progress_printer() -> Any:
+    closed = [False]
+
     def show(p: SyncProgress) -> None:
         # A line per committed batch when piped (scripts follow it), one updated line on a tty.
+        # A reader that went away (``2>&1 | head``) ends the lines, never the sync: the error
+        # would fail the pass and stand as the source's last error.
+        if closed[0]:
+            return
         text = f"{p.source}/{p.stream}: {p.read:,} records ({p.total_read:,} in all)"
-        if sys.stderr.isatty():
-            print(f"\r  {text}   ", end="", file=sys.stderr, flush=True)
-        else:
-            print(f"progress {text}", file=sys.stderr, flush=True)
+        try:
+            if sys.stderr.isatty():
+                print(f"\r  {text}   ", end="", file=sys.stderr, flush=True)
+            else:
+                print(f"progress {text}", file=sys.stderr, flush=True)
+        except OSError:
+            closed[0] = True
 
     return show
 
@@ -612,11 +627,25 @@ def _sync_quarantine(
         print(json.dumps(payload, ensure_ascii=False, indent=2))
         return 0
     if not rows and not args.reingest:
-        print("quarantine is empty")
+        if args.source:
+            _check_source_name(args)
+            print(f"quarantine holds no record of source {args.source!r}")
+        else:
+            print("quarantine is empty")
     for q in rows:
         print(f"{q.id:>6}  {q.source}/{q.kind or '?'}  {q.source_id or '(no id)'}: {q.reason}")
         print(f"        {q.raw[:160]}")
     return 0
+
+
+def _check_source_name(args: argparse.Namespace) -> None:
+    """A ``--source`` the sources file does not name is a typo, said as ``sync run`` says it
+    (the quarantine is read without a sources file: a missing or broken one is no error)."""
+    try:
+        sources = load_sources(app.resolve_sources(args.sources))
+    except SourcesError:
+        return
+    sources.select(args.source)  # raises SourcesError naming the configured sources
 
 
 def _set_secret(args: argparse.Namespace) -> int:
