@@ -17,7 +17,13 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from sync.connector import Connector, MissingSecretError, SecretLookup, StreamSpec
+from sync.connector import (
+    Connector,
+    ConnectorError,
+    MissingSecretError,
+    SecretLookup,
+    StreamSpec,
+)
 from sync.mapping import ConfigError, StreamMapping, flag
 from sync.records import RecordKind
 
@@ -274,12 +280,41 @@ def default_path(config_dir: Path) -> Path:
 # --- the keychain ----------------------------------------------------------------------------
 
 
+class UnreadableSecretError(ConnectorError):
+    """The keychain cannot be read (there is none, it is locked, it fails): the message names
+    the secret the source needs and what to do, as :class:`MissingSecretError` does."""
+
+    def __init__(self, name: str, error: Exception) -> None:
+        from keyring.errors import KeyringLocked, NoKeyringError
+
+        detail = str(error).strip().partition("\n")[0] or type(error).__name__
+        store = f"`customer-card sources set-secret {name}`"
+        if isinstance(error, NoKeyringError):
+            # keyring's own text is about Python packages, which the user did not choose.
+            problem = (
+                "no keychain is available on this machine (keyring finds no backend such as "
+                "GNOME Keyring, KWallet, or the macOS or Windows keychain)"
+            )
+            remedy = f"start or install one, then store the secret with {store}"
+        elif isinstance(error, KeyringLocked):
+            problem, remedy = f"the keychain is locked ({detail})", "unlock it and sync again"
+        else:
+            problem = f"the keychain failed ({type(error).__name__}: {detail})"
+            remedy = "check that it works and sync again"
+        super().__init__(f"secret {name!r} cannot be read: {problem}; {remedy}")
+        self.name = name
+
+
 def keyring_secrets(service: str = KEYRING_SERVICE) -> SecretLookup:
     """Secrets looked up in the OS keychain (tests install a test backend)."""
     import keyring
+    from keyring.errors import KeyringError
 
     def lookup(name: str) -> str:
-        value = keyring.get_password(service, name)
+        try:
+            value = keyring.get_password(service, name)
+        except KeyringError as error:  # no backend, a locked or a failing one
+            raise UnreadableSecretError(name, error) from None
         if value is None:
             raise MissingSecretError(name)
         return str(value)

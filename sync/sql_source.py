@@ -11,18 +11,27 @@ Source settings: ``url`` (a SQLAlchemy URL without password), ``password_secret`
 name), ``fetch_size`` (rows per round trip, default 5000), ``checkpoint_every`` (rows, default
 1000), ``connect_args`` (driver options). Stream settings: ``table``, ``schema``, ``query``,
 ``cursor``, ``key`` (default: the ``id`` column).
+
+A SQLite database is a file: a relative path (``sqlite:///crm.db``) starts at the sources file's
+directory, as a csv stream's file does, and a missing file fails the stream instead of being
+created empty. A URL with ``uri=true`` is passed to SQLite as written.
+
+Every column the mapping reads must be in the table or the query's result: a stream whose
+result lacks one fails before its first row, naming the column and those the result has.
 """
 
 from __future__ import annotations
 
+import difflib
 import logging
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
 from sync.connector import (
@@ -105,7 +114,7 @@ class SqlConnector:
         secret = config.settings.get("password_secret")
         if secret:
             url = url.set(password=secrets(str(secret)))
-        self._url = url
+        self._url, self._database_file = _sqlite_file(url, config.base_dir)
         self._connect_args = dict(config.settings.get("connect_args", {}))
         self._engine: Engine | None = None
         self._inherited: Engine | None = None
@@ -148,6 +157,10 @@ class SqlConnector:
             raise ConnectorError(f"{self.name}/{name}: {detail}") from None
 
     def _read(self, stream: StreamSpec, state: dict[str, Any]) -> Iterator[Item]:
+        if self._database_file is not None and not self._database_file.is_file():
+            raise ConnectorError(
+                f"{self.name}/{stream.name}: no database file {self._database_file}"
+            )
         engine = self.engine()
         key_name = _key_column(stream)
         assert key_name is not None
@@ -196,6 +209,7 @@ class SqlConnector:
                 query
             )
             columns = list(result.keys())
+            self._check_columns(stream, columns)
             for values in result:
                 rows += 1
                 # A plain dict of the row: some 2 µs a row cheaper than dict(RowMapping).
@@ -221,6 +235,56 @@ class SqlConnector:
         for item in self._read(stream, {}):
             if isinstance(item, SourceRecord | Rejected) and item.source_id:
                 yield item.source_id
+
+    def _check_columns(self, stream: StreamSpec, columns: list[str]) -> None:
+        """Every column the mapping reads is in the result: a misspelt or forgotten column would
+        otherwise leave its field empty in every record. Checked before the first row, so that
+        nothing of the stream is ingested."""
+        missing = stream.mapping.missing_columns(_ResultColumns(columns))
+        if not missing:
+            return
+        table = ".".join(str(stream.options[k]) for k in ("schema", "table") if k in stream.options)
+        what = f"table {table} has" if "table" in stream.options else "the query returns"
+
+        def named(column: str, target: str) -> str:
+            hint = difflib.get_close_matches(column, columns, n=1, cutoff=0.6)
+            return (
+                f"{column!r} (mapped to {target}{f'; did you mean {hint[0]!r}?' if hint else ''})"
+            )
+
+        raise ConnectorError(
+            f"{self.name}/{stream.name}: {what} no column "
+            f"{', '.join(named(column, target) for column, target in missing)}. "
+            f"Its columns: {', '.join(repr(c) for c in columns)}"
+        )
+
+
+class _ResultColumns(frozenset[str]):
+    """A result's column names, where a dotted path counts as there when its first part is a
+    column: the mapping walks into that column's value (a JSON object) with it."""
+
+    def __contains__(self, name: object) -> bool:
+        if super().__contains__(name):
+            return True
+        return isinstance(name, str) and super().__contains__(name.split(".", 1)[0])
+
+
+def _sqlite_file(url: URL, base_dir: Path) -> tuple[URL, Path | None]:
+    """The URL to connect with, and the database file it needs when it names a SQLite file.
+
+    SQLite creates a database file it does not find: a misspelt path would give an empty
+    database and a stream failing on a missing table. The file is checked before each read,
+    and opened with ``mode=rw`` (not ``ro``: reading a WAL database may need to write its
+    shared-memory file), which never creates one, for a file removed after the check."""
+    if url.get_backend_name() != "sqlite" or "uri" in url.query:
+        return url, None
+    if url.database in (None, "", ":memory:"):
+        return url, None
+    path = (base_dir / Path(url.database).expanduser()).absolute()
+    if url.get_driver_name() != "pysqlite":
+        # Other drivers may not take SQLite's URI filenames: the check before reading stands.
+        return url.set(database=str(path)), path
+    return url.set(database=path.as_uri()).update_query_dict({"uri": "true", "mode": "rw"}), path
 
 
 def _quote(engine: Engine, name: str) -> str:
