@@ -1,9 +1,11 @@
 """``csv``: CSV and XLSX exports as people really send them.
 
-``;`` or ``,`` (or tab, ``|``) delimiters found by themselves, UTF-8 with or without BOM or
-Windows-1252, quoted newlines; French dates and decimal commas are the mapping's business
-(``date = "%d/%m/%Y"``, ``decimal = ","``). A row with bytes that are not text in the file's
-encoding is rejected to quarantine, never dropped.
+``;`` or ``,`` (or tab, ``|``) delimiters found by themselves, UTF-8 with or without BOM,
+UTF-16 with its BOM or Windows-1252, quoted newlines; French dates and decimal commas are the
+mapping's business (``date = "%d/%m/%Y"``, ``decimal = ","``). A row with bytes that are not text
+in the file's encoding, or with more or fewer cells than the header, is rejected to quarantine,
+never dropped. What cannot be read as rows at all (a quote never closed, a header naming a column
+the mapping reads twice, an empty or binary file) fails the stream with one line saying where.
 
 Incremental by file fingerprint: a file already read completely is not read again. With
 ``cursor = "column"`` (an updated-at column, with ``cursor_format``), a changed file is read
@@ -25,7 +27,7 @@ import hashlib
 import itertools
 import logging
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -53,6 +55,38 @@ SOURCE_KEYS = frozenset({"directory", "encoding", "delimiter", "checkpoint_every
 STREAM_KEYS = frozenset({"file", "sheet", "cursor", "cursor_format"})
 _DELIMITERS = ";,\t|"
 _SAMPLE = 1 << 20
+
+# Python's csv module refuses a field over 128 KiB by default, and a long note or an order's
+# items can be larger: such a row would fail the whole file. The mapping and the cache cut long
+# text where they must. The limit is global to the module, so it is raised once, here.
+_FIELD_LIMIT = 64 << 20
+if csv.field_size_limit() < _FIELD_LIMIT:
+    csv.field_size_limit(_FIELD_LIMIT)
+
+# Fed to the csv reader after the file's last line. Its lenient mode ends a quoted field at the
+# end of the input without a word, so a quote never closed would turn every line after it into
+# one value. After the last line this marker comes back as a row of its own, unless a quote is
+# still open: then it ends that value, which tells us. (``strict=True`` would tell too, but it
+# also refuses rows the lenient mode reads well enough, such as ``"Ana"s``.) U+FDD0 is a
+# Unicode noncharacter: no exported text holds it.
+_END_OF_FILE = "\ufdd0end of file\ufdd0"
+_LINE_BREAK = re.compile("\r\n|\r|\n")
+
+# Files that are not text at all but are sometimes given a .csv name, by their first bytes.
+_BINARY_SIGNATURES = (
+    (b"PK\x03\x04", "a ZIP archive (an .xlsx workbook? name it .xlsx to read it as one)"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an old Excel .xls workbook (save it as .xlsx or .csv)"),
+    (b"%PDF-", "a PDF document"),
+)
+
+# A character as only UTF-8 writes it in two to four bytes (no overlong forms, no surrogates).
+# Windows-1252 text almost never holds one: it would take an accented capital followed by a
+# typographic sign, or text such as "Ã©", which is UTF-8 already read wrongly once.
+_UTF8_MULTIBYTE = re.compile(
+    rb"[\xc2-\xdf][\x80-\xbf]"
+    rb"|\xe0[\xa0-\xbf][\x80-\xbf]|[\xe1-\xec\xee\xef][\x80-\xbf]{2}|\xed[\x80-\x9f][\x80-\xbf]"
+    rb"|\xf0[\x90-\xbf][\x80-\xbf]{2}|[\xf1-\xf3][\x80-\xbf]{3}|\xf4[\x80-\x8f][\x80-\xbf]{2}"
+)
 
 
 def check(config: SourceConfig, key: str) -> None:
@@ -91,13 +125,20 @@ def fingerprint(path: Path) -> str:
 
 
 def detect_encoding(sample: bytes) -> str:
+    """The encoding of a file from its first bytes. UTF-8 as soon as they hold one character
+    written the UTF-8 way, even beside bytes that are not UTF-8: the rows holding those go to
+    quarantine, where reading the whole file as Windows-1252 would store every accented letter
+    of it wrongly ("LÃ©a"), without a word. Windows-1252 only when no byte beyond ASCII is
+    UTF-8."""
     if sample.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"
+    if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"  # Excel's "Unicode text"; the codec reads the BOM's byte order
     try:
         sample.decode("utf-8")
     except UnicodeDecodeError as error:
         # A multi-byte character cut by the end of the sample is still UTF-8.
-        if error.start < len(sample) - 3:
+        if error.start < len(sample) - 3 and not _UTF8_MULTIBYTE.search(sample):
             return "cp1252"
     return "utf-8"
 
@@ -225,8 +266,17 @@ class CsvConnector:
             yield from self._csv_rows(stream, path)
 
     def _csv_rows(self, stream: StreamSpec, path: Path) -> Iterator[dict[str, Any] | Rejected]:
+        where = f"{self.name}/{stream.name}: {path.name}"
         with path.open("rb") as raw:
             sample = raw.read(_SAMPLE)
+        if not sample.removeprefix(codecs.BOM_UTF8).strip():
+            # An export that wrote nothing has failed: the stream fails rather than read no rows.
+            raise ConnectorError(f"{where} is empty: no header line, no rows")
+        for signature, what in _BINARY_SIGNATURES:
+            if sample.startswith(signature):
+                raise ConnectorError(
+                    f"{where} does not look like a CSV text file: it starts like {what}"
+                )
         encoding = str(self.settings.get("encoding", "auto"))
         if encoding == "auto":
             encoding = detect_encoding(sample)
@@ -236,23 +286,31 @@ class CsvConnector:
             encoding = "utf-8-sig"
         with path.open(encoding=encoding, errors="surrogateescape", newline="") as handle:
             first = handle.readline()
+            if "\x00" in first:
+                raise ConnectorError(
+                    f"{where} does not look like a CSV text file: its first line holds NUL "
+                    f"bytes (binary data, or UTF-16 text without a BOM: set encoding)"
+                )
             delimiter = str(self.settings.get("delimiter", "auto"))
             if delimiter == "auto":
                 delimiter = detect_delimiter(first)
-            reader = csv.reader(itertools.chain((first,), handle), delimiter=delimiter)
-            header = next(reader, None)
+            records = _records(itertools.chain((first,), handle), delimiter, where)
+            header = next(records, None)
             if header is None:
                 return
-            names = [h.strip() for h in header]
+            names = [h.strip() for h in header[1]]
             self._check_header(stream, path, names)
-            for cells in reader:
+            width = len(names)
+            for number, cells in records:
                 # One look at the whole line instead of one per cell (U+001F is whitespace).
                 line = "\x1f".join(cells)
                 if not line.strip():
                     continue  # blank line
                 row: dict[str, Any] = dict(zip(names, cells, strict=False))
-                if len(cells) > len(names):
-                    row["_extra"] = cells[len(names) :]
+                # Cells past the header's are kept for the quarantine, unless all are empty:
+                # a delimiter at the end of each line, as many exports write.
+                if len(cells) > width and any(cell.strip() for cell in cells[width:]):
+                    row["_extra"] = cells[width:]
                 if _BAD_BYTES.search(line):
                     clean = {k: _visible(v) for k, v in row.items()}
                     yield Rejected(
@@ -264,14 +322,46 @@ class CsvConnector:
                         f"bad encoding: bytes that are not {encoding} text",
                     )
                     continue
+                # A cell too many or too few shifts or drops values (an email under the family
+                # name); cells missing where the header names no column lose nothing.
+                if len(cells) != width and ("_extra" in row or any(names[len(cells) :])):
+                    yield Rejected(
+                        self.name,
+                        stream.name,
+                        stream.kind,
+                        prefixed(stream, stream.mapping.source_id(row)),
+                        raw_json(stream.name, row),
+                        f"line {number} has {_cells(len(cells))}, the header has {width}",
+                    )
+                    continue
                 yield row
 
     def _check_header(self, stream: StreamSpec, path: Path, names: list[str]) -> None:
         """Every column the stream's mapping (or its cursor) reads is in the file's header: a
-        misspelt or renamed column would otherwise leave its field empty in every record."""
+        misspelt or renamed column would otherwise leave its field empty in every record. Nor
+        is any of them there twice: which of the two holds the value cannot be told."""
+        if not any(names):
+            raise ConnectorError(
+                f"{self.name}/{stream.name}: {path.name}'s first line, where the column names "
+                f"go, is blank"
+            )
+        mapping = stream.mapping
+        rules = (mapping.id, *mapping.fields, mapping.updated_at, mapping.deleted)
+        read = {column for rule in rules if rule is not None for column in rule.columns}
+        cursor = stream.options.get("cursor")
+        if cursor:
+            read.add(str(cursor))
+        first_at: dict[str, int] = {}
+        for position, name in enumerate(names, 1):
+            if name in read and name in first_at:
+                raise ConnectorError(
+                    f"{self.name}/{stream.name}: {path.name} has the column {name!r} twice "
+                    f"(columns {first_at[name]} and {position}) and the mapping reads it: "
+                    f"rename or remove one of them"
+                )
+            first_at.setdefault(name, position)
         present = set(names)
         missing = stream.mapping.missing_columns(present)
-        cursor = stream.options.get("cursor")
         if cursor and str(cursor) not in present:
             missing.append((str(cursor), "cursor"))
         if not missing:
@@ -324,6 +414,39 @@ class CsvConnector:
 
 # Bytes that are not text in the file's encoding, as the surrogateescape decoding keeps them.
 _BAD_BYTES = re.compile("[\udc80-\udcff]")
+
+
+def _records(lines: Iterable[str], delimiter: str, where: str) -> Iterator[tuple[int, list[str]]]:
+    """The rows of a file's lines, each with the line it starts on; fails with one line saying
+    where on a quote never closed and on what the csv module cannot read."""
+    reader = csv.reader(itertools.chain(lines, (_END_OF_FILE,)), delimiter=delimiter)
+    number = 1
+    try:
+        for cells in reader:
+            if cells and cells[-1].endswith(_END_OF_FILE):
+                if cells == [_END_OF_FILE]:
+                    return
+                raise ConnectorError(
+                    f"{where} line {_quote_line(cells[-1], reader.line_num)}: a quote opened "
+                    f"here is never closed; the rest of the file would read as one value"
+                )
+            yield number, cells
+            number = reader.line_num + 1
+    except csv.Error as error:
+        raise ConnectorError(f"{where} line {reader.line_num}: {error}") from None
+
+
+def _quote_line(value: str, lines_read: int) -> int:
+    """The line where a quote never closed opened: its value runs from there to the end of the
+    file (then the marker, a line of its own), so count back its line breaks."""
+    value = value.removesuffix(_END_OF_FILE)
+    opened = lines_read - 1 - len(_LINE_BREAK.findall(value))
+    # A line break ending the file's last line starts no line of the value.
+    return opened + 1 if value.endswith(("\n", "\r")) else opened
+
+
+def _cells(count: int) -> str:
+    return "1 cell" if count == 1 else f"{count} cells"
 
 
 def _visible(text: Any) -> Any:

@@ -1,0 +1,227 @@
+"""The csv connector on broken exports: one clear message or a quarantined row, never a record
+silently changed, lost or marked deleted."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+from openpyxl import Workbook
+from sqlalchemy import select
+
+from customer_card.services.sync_runner import PassSummary
+from customer_card.store import models as m
+from customer_card.store.database import Database
+from sync.csv_source import detect_encoding
+from tests.sync.conftest import make_runner, write_sources
+from tests.sync.test_csv_source import quarantine
+
+SOURCES = """
+[sources.shop]
+type = "csv"
+checkpoint_every = 1
+
+[sources.shop.streams.customers]
+kind = "customer"
+file = "clients.csv"
+id = "id"
+full_extract = true
+[sources.shop.streams.customers.fields]
+given_name = "prenom"
+family_name = "nom"
+email = "email"
+birth_date = { column = "naissance", date = "%d/%m/%Y" }
+note = "remarque"
+"""
+HEADER = "id;prenom;nom;email;naissance;remarque\n"
+GOOD = [
+    "1;Ana;Leroy;ana@x.fr;01/02/1990;\n",
+    "2;Leo;Petit;leo@x.fr;03/04/1991;\n",
+    "3;Max;Roux;max@x.fr;05/06/1992;\n",
+    "4;Eva;Blanc;eva@x.fr;07/08/1993;\n",
+]
+
+
+def sync(
+    database: Database, directory: Path, data: bytes | str, batch_size: int = 500
+) -> PassSummary:
+    """Write clients.csv, run a sync of it and return the customers pass."""
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    (directory / "clients.csv").write_bytes(data)
+    runner = make_runner(database, batch_size=batch_size)
+    summary = runner.run(write_sources(directory, SOURCES).select(None))
+    (only,) = summary.passes
+    return only
+
+
+def records(database: Database) -> dict[str, tuple[dict[str, Any], bool]]:
+    """Each customer record of the cache: its fields, and whether it is marked deleted."""
+    with database.read() as session:
+        rows = session.execute(
+            select(m.SourceRecord.source_id, m.SourceRecord.fields, m.SourceRecord.deleted)
+        )
+        return {sid: (fields, deleted) for sid, fields, deleted in rows}
+
+
+def one_line_error(summary: PassSummary) -> str:
+    assert summary.error is not None, "the stream should have failed"
+    assert "\n" not in summary.error
+    return summary.error
+
+
+def test_a_quote_never_closed_fails_the_stream_and_deletes_nothing(
+    database: Database, tmp_path: Path
+) -> None:
+    assert sync(database, tmp_path, HEADER + "".join(GOOD)).inserted == 4
+
+    # Row 2's given name opens a quote the row never closes: read leniently, rows 3 and 4
+    # would become part of that name, and the full extract would mark them deleted.
+    broken = [
+        GOOD[0].replace("ana@x.fr", "ana@y.fr"),
+        '2;"Leo;Petit;leo@x.fr;03/04/1991;\n',
+        *GOOD[2:],
+    ]
+    failed = sync(database, tmp_path, HEADER + "".join(broken), batch_size=1)
+    assert one_line_error(failed) == (
+        "shop/customers: clients.csv line 3: a quote opened here is never closed; the rest of "
+        "the file would read as one value"
+    )
+    cache = records(database)
+    assert not any(deleted for _, deleted in cache.values())
+    assert {sid: fields["given_name"] for sid, (fields, _) in cache.items()} == {
+        "1": "Ana",
+        "2": "Leo",
+        "3": "Max",
+        "4": "Eva",
+    }
+    # What the pass committed before the broken row (row 1, in a batch of its own) stays.
+    assert cache["1"][0]["email"] == "ana@y.fr"
+    assert quarantine(database) == []
+
+    # A quote opened on the file's last line is found as well.
+    last_line_open = HEADER + GOOD[0] + '2;Leo;Petit;"leo@x.fr;03/04/1991;'
+    assert "clients.csv line 3: a quote opened here" in one_line_error(
+        sync(database, tmp_path, last_line_open)
+    )
+    assert not any(deleted for _, deleted in records(database).values())
+
+
+def test_a_few_bytes_that_are_not_utf8_do_not_turn_a_utf8_file_into_mojibake(
+    database: Database, tmp_path: Path
+) -> None:
+    rows = [f"{n};Léa;Petit;lea{n}@x.fr;03/04/1991;\n" for n in range(1, 501)]
+    data = (HEADER + "".join(rows)).encode("utf-8")
+    data += "501;Léo;Pétit;leo@x.fr;03/04/1991;\n".encode("cp1252")
+    summary = sync(database, tmp_path, data)
+
+    assert (summary.inserted, summary.quarantined) == (500, 1)
+    names = {fields["given_name"] for fields, _ in records(database).values()}
+    assert names == {"Léa"}
+    assert quarantine(database) == [("501", "bad encoding: bytes that are not utf-8 text")]
+    # Bytes beyond ASCII none of which is UTF-8 still read as Windows-1252.
+    assert detect_encoding("Léa;Pétit\n".encode("cp1252")) == "cp1252"
+    assert detect_encoding(b"\xef\xbb\xbfid\n") == "utf-8-sig"
+
+
+def test_an_excel_unicode_text_export_reads_as_utf16(database: Database, tmp_path: Path) -> None:
+    # Excel's "Unicode text": UTF-16 with a BOM, which otherwise looks like binary data.
+    text = HEADER + "1;Léa;Petit;lea@x.fr;03/04/1991;\n"
+    summary = sync(database, tmp_path, text.replace(";", "\t").encode("utf-16"))
+    assert summary.error is None
+    assert records(database)["1"][0]["given_name"] == "Léa"
+
+
+def test_rows_with_a_wrong_number_of_cells_go_to_quarantine(
+    database: Database, tmp_path: Path
+) -> None:
+    rows = [
+        '1;Ana;"Le\nroy";ana@x.fr;01/02/1990;\n',  # one row on lines 2 and 3
+        "2;Leo;Le;Petit;leo@x.fr;03/04/1991;fidèle\n",  # a cell too many shifts the email
+        "3;Max\n",
+        "4;Eva;Blanc;eva@x.fr;07/08/1993;;\n",  # a delimiter at the end: nothing lost
+        "5;Zoé;Roux;zoe@x.fr\n",  # the cells left out would have been read
+    ]
+    summary = sync(database, tmp_path, HEADER + "".join(rows))
+
+    assert (summary.inserted, summary.quarantined) == (2, 3)
+    assert quarantine(database) == [
+        ("2", "line 4 has 7 cells, the header has 6"),
+        ("3", "line 5 has 2 cells, the header has 6"),
+        ("5", "line 7 has 4 cells, the header has 6"),
+    ]
+    cache = records(database)
+    assert sorted(cache) == ["1", "4"]
+    assert cache["4"][0]["email"] == "eva@x.fr"
+
+
+def test_a_mapped_column_named_twice_fails_the_stream(database: Database, tmp_path: Path) -> None:
+    header = "id;prenom;nom;email;email;naissance;remarque\n"
+    failed = sync(database, tmp_path, header + "1;Ana;Leroy;ana@x.fr;;01/02/1990;\n")
+    assert one_line_error(failed) == (
+        "shop/customers: clients.csv has the column 'email' twice (columns 4 and 5) and the "
+        "mapping reads it: rename or remove one of them"
+    )
+    assert records(database) == {}
+
+    # A column named twice that nothing reads is no one's concern.
+    header = "id;prenom;nom;email;naissance;remarque;vide;vide\n"
+    summary = sync(database, tmp_path, header + "1;Ana;Leroy;ana@x.fr;01/02/1990;;;\n")
+    assert (summary.error, summary.inserted) == (None, 1)
+
+
+def test_a_field_over_128_kib_is_read_and_csv_errors_name_file_and_line(
+    database: Database, tmp_path: Path
+) -> None:
+    note = "x" * (200 << 10)
+    rows = [GOOD[0], f"2;Leo;Petit;leo@x.fr;03/04/1991;{note}\n", GOOD[2]]
+    summary = sync(database, tmp_path, HEADER + "".join(rows))
+    assert (summary.error, summary.inserted) == (None, 3)
+    assert records(database)["2"][0]["note"].startswith("xxx")
+
+    # Whatever the csv module still cannot read fails the stream with the file and the line.
+    limit = csv.field_size_limit()
+    csv.field_size_limit(1 << 10)
+    try:
+        rows[1] = rows[1].replace("Leo", "Léo")  # a changed file, read again
+        failed = sync(database, tmp_path, HEADER + "".join(rows))
+    finally:
+        csv.field_size_limit(limit)
+    assert one_line_error(failed) == (
+        "shop/customers: clients.csv line 3: field larger than field limit (1024)"
+    )
+    assert not any(deleted for _, deleted in records(database).values())
+
+
+def test_an_empty_file_says_so_and_marks_nothing_deleted(
+    database: Database, tmp_path: Path
+) -> None:
+    assert sync(database, tmp_path, HEADER + "".join(GOOD)).inserted == 4
+
+    assert one_line_error(sync(database, tmp_path, b"")) == (
+        "shop/customers: clients.csv is empty: no header line, no rows"
+    )
+    # A header and no rows reads as an extract listing nothing, which the runner refuses.
+    assert "the full extract is empty" in one_line_error(sync(database, tmp_path, HEADER))
+    cache = records(database)
+    assert len(cache) == 4
+    assert not any(deleted for _, deleted in cache.values())
+
+
+def test_a_binary_file_named_csv_is_not_read_as_text(database: Database, tmp_path: Path) -> None:
+    book = Workbook()
+    book.active.append(["id", "prenom", "nom"])
+    book.save(tmp_path / "workbook.xlsx")
+    renamed = sync(database, tmp_path, (tmp_path / "workbook.xlsx").read_bytes())
+    assert one_line_error(renamed) == (
+        "shop/customers: clients.csv does not look like a CSV text file: it starts like a ZIP "
+        "archive (an .xlsx workbook? name it .xlsx to read it as one)"
+    )
+
+    binary = sync(database, tmp_path, bytes(range(256)) * 8)
+    assert one_line_error(binary).startswith(
+        "shop/customers: clients.csv does not look like a CSV text file: its first line holds "
+        "NUL bytes"
+    )
+    assert records(database) == {}
