@@ -220,6 +220,10 @@ class CsvConnector:
             return out
 
         rows = 0
+        # The ids of this read's records. An export holds each record once: a second row with
+        # an id (two people under one id, a row pasted twice) would replace the first in the
+        # cache without a word, so it goes to quarantine and the first stays.
+        ids: set[int] = set()
         for index, row in enumerate(self._rows(stream, path)):
             rows = index + 1
             if index < offset:
@@ -238,6 +242,20 @@ class CsvConnector:
                         newest = value if newest is None or value > newest else newest
                 if keep:
                     item = map_row(self.name, stream, row)
+                    if isinstance(item, SourceRecord):
+                        digest = hash(item.source_id)
+                        if digest in ids:
+                            item = Rejected(
+                                self.name,
+                                name,
+                                stream.kind,
+                                item.source_id,
+                                raw_json(name, row),
+                                f"id {item.source_id!r} is on an earlier row of {path.name} "
+                                f"too (this is its data row {rows:,}): the earlier one is kept",
+                            )
+                        else:
+                            ids.add(digest)
                     if isinstance(item, Rejected) or stream.mapping.keeps(item):
                         yield item
             if rows % self.checkpoint_every == 0:

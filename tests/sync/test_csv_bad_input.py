@@ -225,3 +225,24 @@ def test_a_binary_file_named_csv_is_not_read_as_text(database: Database, tmp_pat
         "NUL bytes"
     )
     assert records(database) == {}
+
+
+def test_a_second_row_with_an_id_goes_to_quarantine_and_the_first_stays(
+    database: Database, tmp_path: Path
+) -> None:
+    # Two people under one id: the second replaced the first ("updated 1"), and Ana Leroy was
+    # nowhere, neither in the cache nor in quarantine.
+    twice = "1;Lea;Petit;lea@x.fr;03/04/1991;\n"
+    summary = sync(database, tmp_path, HEADER + GOOD[0] + twice + "".join(GOOD[1:]))
+    assert (summary.inserted, summary.updated, summary.quarantined) == (4, 0, 1)
+    assert records(database)["1"][0]["given_name"] == "Ana"
+    ((source_id, reason),) = quarantine(database)
+    assert source_id == "1"
+    assert reason == (
+        "id '1' is on an earlier row of clients.csv too (this is its data row 2): "
+        "the earlier one is kept"
+    )
+    # The export fixed, the run after brings nothing new and the quarantine is resolved.
+    again = sync(database, tmp_path, HEADER + "".join(GOOD))
+    assert (again.inserted, again.updated, again.deleted) == (0, 0, 0)
+    assert quarantine(database) == []
