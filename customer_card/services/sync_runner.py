@@ -85,8 +85,11 @@ class PassSummary:
     error: str | None = None
     cancelled: bool = False
 
-    def add(self, report: IngestReport) -> None:
-        self.read += report.read
+    def add(self, report: IngestReport, *, read: bool = True) -> None:
+        """Count in what ingest did; ``read=False`` for records the source did not send (a
+        full extract's sweep marking deleted what it no longer lists)."""
+        if read:
+            self.read += report.read
         for outcome in _OUTCOMES:
             setattr(self, outcome, getattr(self, outcome) + report.total(outcome))
 
@@ -320,7 +323,7 @@ class SyncRunner:
         finally:
             outcome.add(report)
         if tracker.complete is not None:
-            outcome.add(self._sweep(connector, tracker))
+            outcome.add(self._sweep(connector, tracker), read=False)
 
     # --- full extracts -------------------------------------------------------------------------
 

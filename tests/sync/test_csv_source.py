@@ -383,6 +383,10 @@ def test_two_streams_of_one_kind_keep_their_records_apart(
     )
     second = make_runner(database).run(write_sources(tmp_path, TWO_HISTORY_STREAMS).select(None))
     assert second.ok, second.errors
+    (calls,) = [p for p in second.passes if p.stream == "calls"]
+    # The file's one row was read; the row it no longer lists was marked deleted, not read
+    # (the summary said "read 2" for a one-row file).
+    assert (calls.read, calls.unchanged, calls.deleted) == (1, 1, 1)
 
     with database.read() as session:
         rows = {
