@@ -213,6 +213,13 @@ class RecordError(ValueError):
     """A record that cannot be used as it is; the message becomes the quarantine reason."""
 
 
+# Customer records per transaction when the caller leaves it to the service: from the smallest,
+# growing while a batch's transaction stays under the time (see ``IngestService``).
+CUSTOMER_BATCH_MIN = 500
+CUSTOMER_BATCH_MAX = 2_000
+CUSTOMER_BATCH_SECONDS = 3.0
+
+
 class IngestService:
     def __init__(
         self,
@@ -220,7 +227,7 @@ class IngestService:
         *,
         region: str = normalise.DEFAULT_REGION,
         batch_size: int = 50_000,
-        customer_batch_size: int = 500,
+        customer_batch_size: int | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.database = database
@@ -229,11 +236,17 @@ class IngestService:
         # ``customer_batch_size`` customer records. History rows are cheap to write but land all
         # over the table's customer-ordered indexes, and a commit encrypts and writes every page
         # the batch dirtied: a big batch dirties each page once for many rows (at 1M
-        # interactions, 50,000 a batch wrote them 1.7x faster than 10,000). Each new customer
-        # is matched, so a customer batch stays small and the write lock short (the window's
-        # own writes wait for it).
+        # interactions, 50,000 a batch wrote them 1.7x faster than 10,000).
         self.batch_size = batch_size
-        self.customer_batch_size = customer_batch_size
+        # Each new customer is matched, so a customer batch holds the write lock longer (the
+        # window's own writes, and another process's, wait for it, up to the busy timeout of
+        # 5 s). Its commit costs much the same for fewer records: the match index's keys and
+        # the search rows land all over their tables (at 100,000 customers, 500 a batch spent
+        # 36.6 s in commits, 2,000 a batch 15.9 s). Unless the caller fixes the size, a batch
+        # grows from CUSTOMER_BATCH_MIN, at most doubling, up to CUSTOMER_BATCH_MAX, while its
+        # transaction stays under CUSTOMER_BATCH_SECONDS, and shrinks when it does not.
+        self.adaptive = customer_batch_size is None
+        self.customer_batch_size = customer_batch_size or CUSTOMER_BATCH_MIN
         self.clock = clock
 
     def ingest(
@@ -255,7 +268,7 @@ class IngestService:
 
         with (
             _collected_between_batches(),
-            _Extractor(self.region, self.customer_batch_size) as extractor,
+            _Extractor(self.region, min(self.customer_batch_size, CUSTOMER_BATCH_MIN)) as extractor,
             _Waiting(run) as waiting,
         ):
             # While a batch is matched and written here, the customer records of the next one
@@ -327,11 +340,24 @@ class IngestService:
         prepared: Mapping[int, _Prepared],
     ) -> None:
         done = IngestReport()
+        started = time.perf_counter()
         with self.database.write() as session:
-            _Batch(IngestStore(session), self, done, prepared).run(batch)
+            written = _Batch(IngestStore(session), self, done, prepared)
+            written.run(batch)
+        self._size_customer_batches(written.customer_records, time.perf_counter() - started)
         report.merge(done)  # only once committed
         if not gc.isenabled():  # (see _collected_between_batches)
             gc.collect(1)
+
+    def _size_customer_batches(self, customers: int, seconds: float) -> None:
+        """The next batches' customer records, from how long this batch's transaction took
+        (waiting for the lock included: a busy cache makes them smaller)."""
+        if not self.adaptive or customers < CUSTOMER_BATCH_MIN // 2:
+            return  # (a short batch, a source falling silent, tells little)
+        fits = int(customers * CUSTOMER_BATCH_SECONDS / max(seconds, 1e-3))
+        self.customer_batch_size = max(
+            CUSTOMER_BATCH_MIN, min(CUSTOMER_BATCH_MAX, fits, 2 * self.customer_batch_size)
+        )
 
     def rebuild(self, store: IngestStore, customer_ids: set[int]) -> None:
         """Rebuild the golden fields, value figures and search rows of these customers inside
@@ -394,6 +420,7 @@ class _Batch:
         # New customer records waiting to be matched together, in arrival order.
         self.new_records: list[tuple[SourceRecord, Extracted]] = []
         self.new_keys: set[tuple[str, str]] = set()
+        self.customer_records = 0  # in the batch (how long they take sizes the next ones)
 
     def run(self, batch: list[IngestItem]) -> None:
         customers: list[SourceRecord] = []
@@ -416,6 +443,7 @@ class _Batch:
             elif isinstance(item, Rejected):
                 rejected.append(item)
         kept = _rejected_last(batch) if rejected else set()
+        self.customer_records = len(customers)
 
         self._load_source_records(customers)
         for record in customers:

@@ -3,6 +3,7 @@ records ingested one at a time build (same customers, links, suggestions and sea
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 from collections.abc import Iterator
@@ -259,3 +260,62 @@ def test_a_caller_that_turned_the_collector_off_keeps_it_off(open_new: Any) -> N
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+# --- customer batches sized by how long they take ---------------------------------------------
+
+
+def test_customer_batches_grow_while_their_transactions_are_short(
+    open_new: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Left to the service, a customer batch starts at 500 records and at most doubles, up to
+    2,000, while its transaction is short: fewer commits, each as costly as a small one's."""
+    sizes: list[int] = []
+    run_batch = IngestService._run_batch
+
+    def observed(self: IngestService, batch: list[Any], *args: Any) -> None:
+        sizes.append(sum(1 for item in batch if isinstance(item, SourceRecord)))
+        run_batch(self, batch, *args)
+
+    monkeypatch.setattr(IngestService, "_run_batch", observed)
+    people = [
+        SourceRecord(
+            "crm", f"C{i}", RecordKind.CUSTOMER, {"given_name": "Anne", "family_name": f"N{i}"}
+        )
+        for i in range(5_000)
+    ]
+    service = IngestService(open_new("adaptive"))
+    assert service.ingest(people).total("inserted") == 5_000
+    # (Each is short enough on any machine. Where a second process extracts the next batch
+    # while one is written, that batch was cut before the one written told its time: the
+    # growth shows a batch later, [500, 1000, 1000, 2000, 500] against [500, 1000, 2000, 1500].)
+    assert sizes[0] == 500
+    assert max(sizes) == 2_000
+    assert all(b <= 2 * a for a, b in itertools.pairwise(sizes))
+    assert sizes[:-1] == sorted(sizes[:-1])
+    assert sum(sizes) == 5_000
+
+    sizes.clear()
+    fixed = IngestService(open_new("fixed"), customer_batch_size=500)
+    fixed.ingest(people[:1_500])
+    assert sizes == [500, 500, 500], "a size the caller gives stays"
+
+
+@pytest.mark.parametrize(
+    ("size", "customers", "seconds", "next_size"),
+    [
+        (500, 500, 0.5, 1_000),  # at most doubles
+        (1_000, 1_000, 0.2, 2_000),
+        (2_000, 2_000, 0.2, 2_000),  # up to the largest
+        (2_000, 2_000, 4.0, 1_500),  # over 3 s: what fits in 3 s
+        (2_000, 2_000, 60.0, 500),  # never under the smallest
+        (1_000, 100, 60.0, 1_000),  # a short batch (a source falling silent) tells little
+    ],
+)
+def test_the_next_customer_batch_fits_in_three_seconds(
+    open_new: Any, size: int, customers: int, seconds: float, next_size: int
+) -> None:
+    service = IngestService(open_new("sizing"))
+    service.customer_batch_size = size
+    service._size_customer_batches(customers, seconds)
+    assert service.customer_batch_size == next_size
