@@ -340,6 +340,18 @@ class CsvConnector:
                         f"bad encoding: bytes that are not {encoding} text",
                     )
                     continue
+                if "\x00" in line:
+                    # No text export holds a NUL: binary data pasted in, or a file damaged.
+                    # Stored, it would hide in a name or a note, shown as nothing.
+                    yield Rejected(
+                        self.name,
+                        stream.name,
+                        stream.kind,
+                        prefixed(stream, stream.mapping.source_id(row)),
+                        raw_json(stream.name, row),
+                        f"line {number} holds NUL characters (binary data in a text export?)",
+                    )
+                    continue
                 # A cell too many or too few shifts or drops values (an email under the family
                 # name); cells missing where the header names no column lose nothing.
                 if len(cells) != width and ("_extra" in row or any(names[len(cells) :])):

@@ -246,3 +246,13 @@ def test_a_second_row_with_an_id_goes_to_quarantine_and_the_first_stays(
     again = sync(database, tmp_path, HEADER + "".join(GOOD))
     assert (again.inserted, again.updated, again.deleted) == (0, 0, 0)
     assert quarantine(database) == []
+
+
+def test_a_row_holding_a_nul_goes_to_quarantine(database: Database, tmp_path: Path) -> None:
+    # The NUL was stored inside the given name, where the card shows nothing of it.
+    nul = "2;Le\x00o;Petit;leo@x.fr;03/04/1991;\n"
+    summary = sync(database, tmp_path, HEADER + GOOD[0] + nul + "".join(GOOD[2:]))
+    assert (summary.inserted, summary.quarantined) == (3, 1)
+    assert quarantine(database) == [
+        ("2", "line 3 holds NUL characters (binary data in a text export?)")
+    ]
