@@ -37,6 +37,7 @@ list as JSON text from a CSV column; passed through as read and checked by inges
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 from collections.abc import Collection, Mapping, Sequence
@@ -90,6 +91,16 @@ ONE_VALUE = frozenset(
      "occurred_at", "channel", "kind", "direction", "summary", "status", "amount", "currency",
      "purpose", "preferred_channel", "preferred_store"}
 )  # fmt: skip
+# Every field the cache reads (the others are kept with the record, read by nothing).
+CANONICAL = ONE_VALUE | {
+    "email",
+    "phone",
+    "interests",
+    "items",
+    "details",
+    "crm_id",
+    "collected_at",
+}
 _ABSENT = object()  # a column a row does not have (``row.get``'s default)
 
 
@@ -365,6 +376,8 @@ class StreamMapping:
         fields_spec = spec.get("fields")
         if not isinstance(fields_spec, Mapping) or not fields_spec:
             raise ConfigError("a stream needs a [fields] table mapping columns", f"{key}.fields")
+        for name in fields_spec:
+            _check_target(str(name), f"{key}.fields.{name}")
         rules = tuple(
             FieldRule.parse(str(name), rule, f"{key}.fields.{name}")
             for name, rule in fields_spec.items()
@@ -459,6 +472,25 @@ class StreamMapping:
 
     def keeps(self, record: SourceRecord) -> bool:
         return not self.filters or all(f.keeps(record.fields) for f in self.filters)
+
+
+def _check_target(name: str, key: str) -> None:
+    """A field of one's own may be mapped (it is kept with the record), but not one spelt like
+    a canonical field: ``givn_name`` would leave every record without its given name, and each
+    would go to quarantine as having no name, the typo nowhere said."""
+    if name in CANONICAL or any(
+        name.startswith(canonical) and not name[len(canonical)].isalpha()
+        for canonical in CANONICAL
+        if len(name) > len(canonical)
+    ):
+        return  # (``street2``, ``email_work``: a field of one's own, named after one)
+    close = difflib.get_close_matches(name, sorted(CANONICAL), n=1, cutoff=0.8)
+    if close:
+        raise ConfigError(
+            f"unknown field {name!r}: did you mean {close[0]!r}? (a field of your own is kept "
+            "with the record but read by nothing; name it apart from the canonical ones)",
+            key,
+        )
 
 
 def one_value(rule: FieldRule, value: Any) -> Any:

@@ -334,3 +334,24 @@ def test_objects_and_lists_where_one_value_goes_are_refused(
 ) -> None:
     with pytest.raises(MappingError, match=reason):
         _people().apply("api", RecordKind.CUSTOMER, row)
+
+
+@pytest.mark.parametrize(
+    ("name", "meant"),
+    [("givn_name", "given_name"), ("birthdate", "birth_date"), ("twiter", "twitter")],
+)
+def test_a_field_spelt_like_a_canonical_one_is_refused_with_the_name_meant(
+    name: str, meant: str
+) -> None:
+    # ``givn_name`` was accepted: every record lacked its given name, and each went to
+    # quarantine as having no name, the typo nowhere said.
+    with pytest.raises(ConfigError, match=f"unknown field '{name}': did you mean '{meant}'") as e:
+        StreamMapping.parse({"id": "id", "fields": {name: "col"}}, "streams.people")
+    assert e.value.key == f"streams.people.fields.{name}"
+
+
+@pytest.mark.parametrize("name", ["note", "street2", "email_work", "segment"])
+def test_fields_of_ones_own_are_kept(name: str) -> None:
+    mapping = StreamMapping.parse({"id": "id", "fields": {name: "col"}}, "streams.people")
+    record = mapping.apply("crm", RecordKind.CUSTOMER, {"id": "1", "col": "x"})
+    assert record.fields == {name: "x"}
