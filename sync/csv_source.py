@@ -44,7 +44,7 @@ from sync.connector import (
     prefixed,
 )
 from sync.mapping import ConfigError, MappingError, lookup, raw_json, to_datetime
-from sync.records import Checkpoint, SourceRecord
+from sync.records import Checkpoint, RecordKind, SourceRecord
 
 if TYPE_CHECKING:
     from sync.sources import SourceConfig
@@ -220,10 +220,13 @@ class CsvConnector:
             return out
 
         rows = 0
-        # The ids of this read's records. An export holds each record once: a second row with
-        # an id (two people under one id, a row pasted twice) would replace the first in the
-        # cache without a word, so it goes to quarantine and the first stays.
-        ids: set[int] = set()
+        # The ids of this read's customer records, with their updated_at. A second row with a
+        # customer's id (two people under one id, a row pasted twice) would replace the first
+        # in the cache without a word: it goes to quarantine and the first stays, unless its
+        # updated_at says it is a newer version of the record (an export of changes). History
+        # rows repeat as an order changes; the later one is the order as it is now.
+        ids: dict[int, float | None] = {}
+        customers = stream.kind == RecordKind.CUSTOMER
         for index, row in enumerate(self._rows(stream, path)):
             rows = index + 1
             if index < offset:
@@ -242,9 +245,19 @@ class CsvConnector:
                         newest = value if newest is None or value > newest else newest
                 if keep:
                     item = map_row(self.name, stream, row)
-                    if isinstance(item, SourceRecord):
+                    if customers and isinstance(item, SourceRecord):
                         digest = hash(item.source_id)
-                        if digest in ids:
+                        stamp = item.updated_at.timestamp() if item.updated_at else None
+                        if digest not in ids:
+                            ids[digest] = stamp
+                        elif (
+                            stamp is not None
+                            and (earlier := ids[digest]) is not None
+                            and (stamp > earlier)
+                        ):
+                            ids[digest] = stamp  # a newer version: it replaces the other
+                        else:
+                            newer = " and is not newer by updated_at" if stamp else ""
                             item = Rejected(
                                 self.name,
                                 name,
@@ -252,10 +265,9 @@ class CsvConnector:
                                 item.source_id,
                                 raw_json(name, row),
                                 f"id {item.source_id!r} is on an earlier row of {path.name} "
-                                f"too (this is its data row {rows:,}): the earlier one is kept",
+                                f"too (this is its data row {rows:,}{newer}): the earlier one "
+                                "is kept",
                             )
-                        else:
-                            ids.add(digest)
                     if isinstance(item, Rejected) or stream.mapping.keeps(item):
                         yield item
             if rows % self.checkpoint_every == 0:

@@ -256,3 +256,42 @@ def test_a_row_holding_a_nul_goes_to_quarantine(database: Database, tmp_path: Pa
     assert quarantine(database) == [
         ("2", "line 3 holds NUL characters (binary data in a text export?)")
     ]
+
+
+CHANGES = """
+[sources.crm]
+type = "csv"
+
+[sources.crm.streams.customers]
+kind = "customer"
+file = "changes.csv"
+id = "id"
+updated_at = { column = "maj", datetime = "iso" }
+[sources.crm.streams.customers.fields]
+given_name = "prenom"
+family_name = "nom"
+"""
+
+
+def test_an_export_of_changes_keeps_the_newest_version_of_a_customer(
+    database: Database, tmp_path: Path
+) -> None:
+    """A row whose updated_at is newer is the same customer changed; one no newer is not."""
+    (tmp_path / "changes.csv").write_text(
+        "id;prenom;nom;maj\n"
+        "1;Ana;Leroy;2026-01-01T10:00:00+00:00\n"
+        "1;Ana;Leroy-Martin;2026-02-01T10:00:00+00:00\n"  # married: newer, kept
+        "1;Léa;Petit;2026-01-15T10:00:00+00:00\n",  # someone else, older: set aside
+        encoding="utf-8",
+    )
+    summary = make_runner(database).run(write_sources(tmp_path, CHANGES).select(None))
+    ((only),) = summary.passes
+    assert (only.read, only.quarantined) == (3, 1)
+    assert records(database)["1"][0]["family_name"] == "Leroy-Martin"
+    assert quarantine(database) == [
+        (
+            "1",
+            "id '1' is on an earlier row of changes.csv too (this is its data row 3 and is not "
+            "newer by updated_at): the earlier one is kept",
+        )
+    ]
