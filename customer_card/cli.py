@@ -465,9 +465,12 @@ def _sync(services: app.Services, args: argparse.Namespace) -> int:
     if args.sync_command == "quarantine":
         # Reading the quarantine needs no sources file: it is where one looks when that file
         # is broken. Re-ingesting maps the rows again, so it needs the current mappings.
-        configs = (
-            load_sources(app.resolve_sources(args.sources)).select(None) if args.reingest else []
-        )
+        configs = []
+        if args.reingest:
+            known = load_sources(app.resolve_sources(args.sources))
+            if args.source:
+                known.select(args.source)  # a typo is said, not "re-ingested 0"
+            configs = known.select(None)
         return _sync_quarantine(services, runner, configs, args)
     sources = load_sources(app.resolve_sources(args.sources))
     selected = sources.select(args.source)
@@ -611,6 +614,8 @@ def _sync_quarantine(
         )
     with services.database.read() as session:
         rows = SyncStore(session).quarantined(args.source, limit=args.limit)
+    if not rows and args.source and not args.reingest:
+        _check_source_name(args)
     if args.json:
         payload = [
             {
@@ -628,7 +633,6 @@ def _sync_quarantine(
         return 0
     if not rows and not args.reingest:
         if args.source:
-            _check_source_name(args)
             print(f"quarantine holds no record of source {args.source!r}")
         else:
             print("quarantine is empty")

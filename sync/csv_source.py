@@ -67,9 +67,9 @@ if csv.field_size_limit() < _FIELD_LIMIT:
 # end of the input without a word, so a quote never closed would turn every line after it into
 # one value. After the last line this marker comes back as a row of its own, unless a quote is
 # still open: then it ends that value, which tells us. (``strict=True`` would tell too, but it
-# also refuses rows the lenient mode reads well enough, such as ``"Ana"s``.) U+FDD0 is a
-# Unicode noncharacter: no exported text holds it.
-_END_OF_FILE = "\ufdd0end of file\ufdd0"
+# also refuses rows the lenient mode reads well enough, such as ``"Ana"s``.) It is made of
+# Unicode noncharacters only: no exported text holds one, and no delimiter can be one.
+_END_OF_FILE = "\ufdd0\ufdd1\ufdd2\ufdd3"
 _LINE_BREAK = re.compile("\r\n|\r|\n")
 
 # Files that are not text at all but are sometimes given a .csv name, by their first bytes.
@@ -97,7 +97,9 @@ def check(config: SourceConfig, key: str) -> None:
         except LookupError:
             raise ConfigError(f"unknown encoding {encoding!r}", f"{key}.encoding") from None
     delimiter = config.settings.get("delimiter", "auto")
-    if delimiter != "auto" and (not isinstance(delimiter, str) or len(delimiter) != 1):
+    if delimiter != "auto" and (
+        not isinstance(delimiter, str) or len(delimiter) != 1 or delimiter in _END_OF_FILE
+    ):
         raise ConfigError('delimiter is "auto" or one character', f"{key}.delimiter")
     every = config.settings.get("checkpoint_every", 1000)
     if not isinstance(every, int) or every < 1:
@@ -125,11 +127,10 @@ def fingerprint(path: Path) -> str:
 
 
 def detect_encoding(sample: bytes) -> str:
-    """The encoding of a file from its first bytes. UTF-8 as soon as they hold one character
-    written the UTF-8 way, even beside bytes that are not UTF-8: the rows holding those go to
-    quarantine, where reading the whole file as Windows-1252 would store every accented letter
-    of it wrongly ("LÃ©a"), without a word. Windows-1252 only when no byte beyond ASCII is
-    UTF-8."""
+    """The encoding of a file from its first bytes. UTF-8 when they hold at least twice as
+    many characters written the UTF-8 way as bytes that are not UTF-8: the rows holding those
+    go to quarantine, where reading the whole file as Windows-1252 would store every accented
+    letter of it wrongly ("LÃ©a"), without a word. Windows-1252 otherwise."""
     if sample.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"
     if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
@@ -137,9 +138,14 @@ def detect_encoding(sample: bytes) -> str:
     try:
         sample.decode("utf-8")
     except UnicodeDecodeError as error:
-        # A multi-byte character cut by the end of the sample is still UTF-8.
-        if error.start < len(sample) - 3 and not _UTF8_MULTIBYTE.search(sample):
-            return "cp1252"
+        if error.start >= len(sample) - 3:
+            return "utf-8"  # a multi-byte character cut by the end of the sample
+        # Bytes that are not UTF-8 beside, perhaps, characters written the UTF-8 way: a few
+        # stray bytes in a UTF-8 file, or Windows-1252 text where three bytes happen to read
+        # as one UTF-8 character ("é\xa0»" is E9 A0 BB). The more frequent one wins.
+        valid = len(_UTF8_MULTIBYTE.findall(sample))
+        invalid = sample.decode("utf-8", errors="replace").count("\ufffd")
+        return "utf-8" if valid >= 2 * invalid else "cp1252"
     return "utf-8"
 
 
@@ -225,11 +231,30 @@ class CsvConnector:
         # in the cache without a word: it goes to quarantine and the first stays, unless its
         # updated_at says it is a newer version of the record (an export of changes). History
         # rows repeat as an order changes; the later one is the order as it is now.
+        # Rows skipped (read before a stop, older than the cursor) count too: where the last
+        # run stopped, or which rows changed, must not decide which of two rows is kept.
         ids: dict[int, float | None] = {}
         customers = stream.kind == RecordKind.CUSTOMER
+
+        def admitted(source_id: str | None, updated_at: datetime | None) -> bool:
+            """Whether a customer row with this id is the first (or newer by updated_at)."""
+            digest = hash(source_id)
+            stamp = updated_at.timestamp() if updated_at else None
+            if digest in ids:
+                earlier = ids[digest]
+                if stamp is None or earlier is None or stamp <= earlier:
+                    return False
+            ids[digest] = stamp
+            return True
+
+        def skipped(row: dict[str, Any] | Rejected) -> None:
+            if customers and not isinstance(row, Rejected):
+                admitted(prefixed(stream, stream.mapping.source_id(row)), _updated_at(stream, row))
+
         for index, row in enumerate(self._rows(stream, path)):
             rows = index + 1
             if index < offset:
+                skipped(row)
                 continue
             if isinstance(row, Rejected):
                 yield row
@@ -245,31 +270,26 @@ class CsvConnector:
                         newest = value if newest is None or value > newest else newest
                 if keep:
                     item = map_row(self.name, stream, row)
-                    if customers and isinstance(item, SourceRecord):
-                        digest = hash(item.source_id)
-                        stamp = item.updated_at.timestamp() if item.updated_at else None
-                        if digest not in ids:
-                            ids[digest] = stamp
-                        elif (
-                            stamp is not None
-                            and (earlier := ids[digest]) is not None
-                            and (stamp > earlier)
-                        ):
-                            ids[digest] = stamp  # a newer version: it replaces the other
-                        else:
-                            newer = " and is not newer by updated_at" if stamp else ""
-                            item = Rejected(
-                                self.name,
-                                name,
-                                stream.kind,
-                                item.source_id,
-                                raw_json(name, row),
-                                f"id {item.source_id!r} is on an earlier row of {path.name} "
-                                f"too (this is its data row {rows:,}{newer}): the earlier one "
-                                "is kept",
-                            )
+                    if (
+                        customers
+                        and isinstance(item, SourceRecord)
+                        and not admitted(item.source_id, item.updated_at)
+                    ):
+                        newer = " and is not newer by updated_at" if item.updated_at else ""
+                        item = Rejected(
+                            self.name,
+                            name,
+                            stream.kind,
+                            item.source_id,
+                            raw_json(name, row, "duplicate id"),
+                            f"id {item.source_id!r} is on an earlier row of {path.name} "
+                            f"too (this is its data row {rows:,}{newer}): the earlier one "
+                            "is kept",
+                        )
                     if isinstance(item, Rejected) or stream.mapping.keeps(item):
                         yield item
+                else:
+                    skipped(row)
             if rows % self.checkpoint_every == 0:
                 yield Checkpoint(self.name, name, snapshot(rows, False))
         final = snapshot(rows, True)
@@ -330,6 +350,7 @@ class CsvConnector:
                 return
             names = [h.strip() for h in header[1]]
             self._check_header(stream, path, names)
+            read = _columns_read(stream)
             width = len(names)
             for number, cells in records:
                 # One look at the whole line instead of one per cell (U+001F is whitespace).
@@ -348,7 +369,7 @@ class CsvConnector:
                         stream.name,
                         stream.kind,
                         prefixed(stream, stream.mapping.source_id(clean)),
-                        raw_json(stream.name, clean),
+                        raw_json(stream.name, clean, "encoding"),
                         f"bad encoding: bytes that are not {encoding} text",
                     )
                     continue
@@ -360,19 +381,23 @@ class CsvConnector:
                         stream.name,
                         stream.kind,
                         prefixed(stream, stream.mapping.source_id(row)),
-                        raw_json(stream.name, row),
+                        raw_json(stream.name, row, "NUL"),
                         f"line {number} holds NUL characters (binary data in a text export?)",
                     )
                     continue
-                # A cell too many or too few shifts or drops values (an email under the family
-                # name); cells missing where the header names no column lose nothing.
-                if len(cells) != width and ("_extra" in row or any(names[len(cells) :])):
+                # A cell too many shifts values (an email under the family name); cells missing
+                # where the mapping reads one are the rest of a row cut in two. Some exports
+                # leave out the empty cells that end a row: those the mapping does not read
+                # lose nothing.
+                if len(cells) != width and (
+                    "_extra" in row or any(n in read for n in names[len(cells) :])
+                ):
                     yield Rejected(
                         self.name,
                         stream.name,
                         stream.kind,
                         prefixed(stream, stream.mapping.source_id(row)),
-                        raw_json(stream.name, row),
+                        raw_json(stream.name, row, "cells"),
                         f"line {number} has {_cells(len(cells))}, the header has {width}",
                     )
                     continue
@@ -387,12 +412,8 @@ class CsvConnector:
                 f"{self.name}/{stream.name}: {path.name}'s first line, where the column names "
                 f"go, is blank"
             )
-        mapping = stream.mapping
-        rules = (mapping.id, *mapping.fields, mapping.updated_at, mapping.deleted)
-        read = {column for rule in rules if rule is not None for column in rule.columns}
+        read = _columns_read(stream)
         cursor = stream.options.get("cursor")
-        if cursor:
-            read.add(str(cursor))
         first_at: dict[str, int] = {}
         for position, name in enumerate(names, 1):
             if name in read and name in first_at:
@@ -485,6 +506,28 @@ def _quote_line(value: str, lines_read: int) -> int:
     opened = lines_read - 1 - len(_LINE_BREAK.findall(value))
     # A line break ending the file's last line starts no line of the value.
     return opened + 1 if value.endswith(("\n", "\r")) else opened
+
+
+def _updated_at(stream: StreamSpec, row: Mapping[str, Any]) -> datetime | None:
+    """A row's updated_at as its mapping reads it (None where it has none, or no good one)."""
+    rule = stream.mapping.updated_at
+    if rule is None:
+        return None
+    try:
+        return rule.extract_datetime(row)
+    except (MappingError, ValueError):
+        return None
+
+
+def _columns_read(stream: StreamSpec) -> set[str]:
+    """The columns the stream's mapping (and its cursor) reads."""
+    mapping = stream.mapping
+    rules = (mapping.id, *mapping.fields, mapping.updated_at, mapping.deleted)
+    read = {column for rule in rules if rule is not None for column in rule.columns}
+    cursor = stream.options.get("cursor")
+    if cursor:
+        read.add(str(cursor))
+    return read
 
 
 def _cells(count: int) -> str:

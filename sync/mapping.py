@@ -120,11 +120,14 @@ class MappingError(ValueError):
         self.source_id = source_id
 
 
-def raw_json(stream: str, row: Mapping[str, Any]) -> str:
-    """The raw row as kept in quarantine (re-mappable later with a fixed mapping)."""
-    return json.dumps(
-        {"stream": stream, "row": dict(row)}, ensure_ascii=False, sort_keys=True, default=str
-    )
+def raw_json(stream: str, row: Mapping[str, Any], problem: str | None = None) -> str:
+    """The raw row as kept in quarantine (re-mappable later with a fixed mapping). ``problem``:
+    what is wrong with the row itself (its cells, its bytes, its id taken), which no mapping
+    fixes: mapped again, such a row stays where it is."""
+    kept: dict[str, Any] = {"stream": stream, "row": dict(row)}
+    if problem:
+        kept["problem"] = problem
+    return json.dumps(kept, ensure_ascii=False, sort_keys=True, default=str)
 
 
 def lookup(row: Mapping[str, Any], column: str) -> Any:
@@ -376,8 +379,6 @@ class StreamMapping:
         fields_spec = spec.get("fields")
         if not isinstance(fields_spec, Mapping) or not fields_spec:
             raise ConfigError("a stream needs a [fields] table mapping columns", f"{key}.fields")
-        for name in fields_spec:
-            _check_target(str(name), f"{key}.fields.{name}")
         rules = tuple(
             FieldRule.parse(str(name), rule, f"{key}.fields.{name}")
             for name, rule in fields_spec.items()
@@ -474,23 +475,20 @@ class StreamMapping:
         return not self.filters or all(f.keeps(record.fields) for f in self.filters)
 
 
-def _check_target(name: str, key: str) -> None:
-    """A field of one's own may be mapped (it is kept with the record), but not one spelt like
-    a canonical field: ``givn_name`` would leave every record without its given name, and each
-    would go to quarantine as having no name, the typo nowhere said."""
+def canonical_meant(name: str) -> str | None:
+    """The canonical field a mapped field's name looks like a typo of (``givn_name``:
+    ``given_name``), or None. A field of one's own may be mapped (it is kept with the record,
+    read by nothing), so this refuses nothing: the quarantine says it where the typo shows, a
+    record left without a name. Names that extend a canonical one (``street2``,
+    ``email_work``) are one's own."""
     if name in CANONICAL or any(
         name.startswith(canonical) and not name[len(canonical)].isalpha()
         for canonical in CANONICAL
         if len(name) > len(canonical)
     ):
-        return  # (``street2``, ``email_work``: a field of one's own, named after one)
+        return None
     close = difflib.get_close_matches(name, sorted(CANONICAL), n=1, cutoff=0.8)
-    if close:
-        raise ConfigError(
-            f"unknown field {name!r}: did you mean {close[0]!r}? (a field of your own is kept "
-            "with the record but read by nothing; name it apart from the canonical ones)",
-            key,
-        )
+    return close[0] if close else None
 
 
 def one_value(rule: FieldRule, value: Any) -> Any:
@@ -625,7 +623,8 @@ _DECIMAL_JUNK = re.compile(r"[\s\u00a0\u202f€$£]")
 # The other separator may only group thousands: "1.234,50", "1,234.50", "-12.345.678".
 _GROUPED = {
     ",": re.compile(r"[+-]?\d{1,3}(?:\.\d{3})+(?:,\d*)?"),
-    ".": re.compile(r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d*)?"),
+    # (and the Indian way: lakhs and crores, "1,23,456.78")
+    ".": re.compile(r"[+-]?(?:\d{1,3}(?:,\d{3})+|\d{1,2}(?:,\d{2})*,\d{3})(?:\.\d*)?"),
 }
 
 

@@ -281,8 +281,9 @@ def _sqlite_file(url: URL, base_dir: Path) -> tuple[URL, Path | None]:
     if url.database in (None, "", ":memory:"):
         return url, None
     path = (base_dir / Path(url.database).expanduser()).absolute()
-    if url.get_driver_name() != "pysqlite":
-        # Other drivers may not take SQLite's URI filenames: the check before reading stands.
+    if url.get_driver_name() != "pysqlite" or str(path).startswith(("\\\\", "//")):
+        # Other drivers may not take SQLite's URI filenames, nor SQLite a network share's
+        # (``file://nas/share`` names a host): the check before reading stands.
         return url.set(database=str(path)), path
     return url.set(database=path.as_uri()).update_query_dict({"uri": "true", "mode": "rw"}), path
 

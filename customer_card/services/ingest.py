@@ -47,6 +47,7 @@ from customer_card.store.ingest_store import (
 from customer_card.store.match_store import MatchStore
 from customer_card.store.overrides_store import OverrideStore
 from sync.connector import Rejected
+from sync.mapping import canonical_meant
 from sync.records import Checkpoint, RecordKind, SourceRecord, canonical_json, content_digest
 
 log = logging.getLogger(__name__)
@@ -501,7 +502,7 @@ class _Batch:
         prepared = self.prepared.get(id(record))
         extracted = prepared.extracted if prepared else extract(record.fields, self.region)
         if not extracted.has_identity:
-            self._quarantine(record, "no name, identifier or contact point")
+            self._quarantine(record, _nameless(record))
             return
 
         if stored is None:
@@ -950,6 +951,18 @@ class _Batch:
                 "created_at": self.now,
             }
         )
+
+
+def _nameless(record: SourceRecord) -> str:
+    """Why a customer record is kept aside for having nothing to know it by, with the typo
+    that would explain it: a field mapped as ``givn_name`` leaves every record nameless."""
+    meant = [(f, m) for f in record.fields if (m := canonical_meant(f))]
+    if not meant:
+        return "no name, identifier or contact point"
+    typos = "; ".join(
+        f"its field {field!r} is none the cache reads (did you mean {m!r}?)" for field, m in meant
+    )
+    return f"no name, identifier or contact point; {typos}"
 
 
 def _rejected_last(batch: list[IngestItem]) -> set[tuple[str, str, str]]:

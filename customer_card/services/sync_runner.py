@@ -409,7 +409,10 @@ class SyncRunner:
         log.info("%s: %d orphan records retried", source, report.read)
 
     def reingest_quarantine(
-        self, sources: Sequence[SourceConfig], source: str | None = None
+        self,
+        sources: Sequence[SourceConfig],
+        source: str | None = None,
+        cancel: CancelToken | None = None,
     ) -> IngestReport:
         """Map quarantined rows again with the current mapping and ingest them.
 
@@ -421,7 +424,8 @@ class SyncRunner:
         versions of one record the later one decides whether it stays.
 
         The rows resolved here are resolved once ingest has committed: a crash in between
-        leaves a row shown twice (never lost), which the next re-ingest resolves.
+        leaves a row shown twice (never lost), which the next re-ingest resolves. So does a
+        ``cancel`` (the window closing), which stops it between two batches (``Cancelled``).
         """
         configs = {c.name: c for c in sources}
         with self.database.read() as session:
@@ -439,6 +443,14 @@ class SyncRunner:
                 )
                 if spec is None or not isinstance(data["row"], dict):
                     continue
+                if data.get("problem"):
+                    # What is wrong is the row itself (its cells, its bytes, its id taken by
+                    # another row of the file): mapped again, it would go in as it is. It stays,
+                    # counted; a sync of a corrected export resolves it.
+                    items.append(
+                        Rejected(q.source, spec.name, spec.kind, q.source_id, q.raw, q.reason)
+                    )
+                    continue
                 item = map_row(q.source, spec, data["row"])
                 items.append(item)
                 # (Kept again as it is, the row stays; under another id — the stream's prefix
@@ -452,7 +464,12 @@ class SyncRunner:
                 record = _record_from_raw(q.source, q.kind, q.raw)
                 if record is not None:
                     items.append(record)
-        report = self.ingest.ingest(items)
+
+        def stop_if_cancelled(_: IngestReport) -> None:
+            if cancel is not None and cancel.cancelled:
+                raise Cancelled
+
+        report = self.ingest.ingest(items, stop_if_cancelled)
         with self.database.write() as session:
             SyncStore(session).resolve(resolved, self.clock())
         return report

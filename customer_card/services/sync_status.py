@@ -137,12 +137,15 @@ class SyncService:
         )
         return self.runner.run(selected, progress=progress, cancel=cancel)
 
-    def reingest(self, source: str | None = None) -> IngestReport:
+    def reingest(
+        self, source: str | None = None, *, cancel: CancelToken | None = None
+    ) -> IngestReport:
         """Map the quarantined records (of ``source``, or all) again with the sources file as it
         is now and ingest them: what a supervisor does after fixing a mapping. Raises
-        :class:`SourcesError` when the file cannot be used."""
+        :class:`SourcesError` when the file cannot be used, ``Cancelled`` when ``cancel`` stops
+        it between two batches."""
         sources = load_sources(self.sources_path)
-        return self.runner.reingest_quarantine(sources.select(None), source)
+        return self.runner.reingest_quarantine(sources.select(None), source, cancel)
 
     def overview(self) -> SyncOverview:
         """Every configured source (and any source the cache still remembers) with its last

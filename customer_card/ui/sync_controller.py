@@ -58,7 +58,9 @@ class SyncPort(Protocol):
 
     def overview(self) -> SyncOverview: ...
 
-    def reingest(self, source: str | None = None) -> IngestReport: ...
+    def reingest(
+        self, source: str | None = None, *, cancel: CancelToken | None = None
+    ) -> IngestReport: ...
 
     def quarantined(self, source: str | None = None, limit: int = ...) -> list[QuarantineEntry]: ...
 
@@ -117,7 +119,7 @@ class _SyncThread(QThread):
         self._checked_at = time.monotonic()  # nothing is committed yet
         try:
             if self.reingest:
-                self.report = self._sync.reingest()
+                self.report = self._sync.reingest(cancel=self.token)
             else:
                 self.summary = self._sync.run(
                     self.names, progress=self._on_progress, cancel=self.token
@@ -209,7 +211,7 @@ class SyncController(QObject):
 
     @property
     def reingesting(self) -> bool:
-        """What runs is a re-ingest of the quarantine (it cannot be stopped half-way)."""
+        """What runs is a re-ingest of the quarantine (only closing the window stops it)."""
         return self._thread is not None and self._thread.reingest
 
     @property

@@ -65,6 +65,11 @@ def test_quarantine_of_a_mistyped_source_says_so(
     code, _, err = run(capsys, *base, "sync", "quarantine", "--source", "shpo")
     assert code == cli.EXIT_ERROR
     assert "no source named 'shpo' (configured: shop)" in err
+    for more in (("--reingest",), ("--json",)):  # ("re-ingested 0 record(s)", "[]")
+        code, out, err = run(capsys, *base, "sync", "quarantine", "--source", "shpo", *more)
+        assert code == cli.EXIT_ERROR
+        assert "no source named 'shpo' (configured: shop)" in err
+        assert out == ""
     code, out, _ = run(capsys, *base, "sync", "quarantine", "--source", "shop")
     assert code == 0
     assert out.strip() == "quarantine holds no record of source 'shop'"

@@ -7,13 +7,16 @@ import csv
 from pathlib import Path
 from typing import Any
 
+import pytest
 from openpyxl import Workbook
 from sqlalchemy import select
 
 from customer_card.services.sync_runner import PassSummary
 from customer_card.store import models as m
 from customer_card.store.database import Database
+from sync.connector import Cancelled, CancelToken, Rejected
 from sync.csv_source import detect_encoding
+from sync.records import Checkpoint, SourceRecord
 from tests.sync.conftest import make_runner, write_sources
 from tests.sync.test_csv_source import quarantine
 
@@ -156,6 +159,15 @@ def test_rows_with_a_wrong_number_of_cells_go_to_quarantine(
     assert cache["4"][0]["email"] == "eva@x.fr"
 
 
+def test_a_row_without_the_empty_cells_that_end_it_reads_when_nothing_read_is_missing(
+    database: Database, tmp_path: Path
+) -> None:
+    # Some exports leave out the empty cells that end a row; "origine" is read by nothing.
+    header = HEADER.replace("remarque", "remarque;origine")
+    summary = sync(database, tmp_path, header + "1;Ana;Leroy;ana@x.fr;01/02/1990;vip\n")
+    assert (summary.inserted, summary.quarantined) == (1, 0)
+
+
 def test_a_mapped_column_named_twice_fails_the_stream(database: Database, tmp_path: Path) -> None:
     header = "id;prenom;nom;email;email;naissance;remarque\n"
     failed = sync(database, tmp_path, header + "1;Ana;Leroy;ana@x.fr;;01/02/1990;\n")
@@ -295,3 +307,109 @@ def test_an_export_of_changes_keeps_the_newest_version_of_a_customer(
             "newer by updated_at): the earlier one is kept",
         )
     ]
+
+
+def test_mapping_again_leaves_rows_whose_fault_is_their_own(
+    database: Database, tmp_path: Path
+) -> None:
+    """A second row with an id, a row with a cell too many, a row with a NUL: no mapping fixes
+    them, so "Map again" keeps them where they are. (It stored all three: the second person
+    replaced the first, an e-mail went under the family name, the NUL into the name.)"""
+    rows = [
+        GOOD[0],
+        "1;Bob;Martin;bob@x.fr;09/09/1999;\n",  # the id of Ana
+        "2;Leo;Le;Petit;leo@x.fr;03/04/1991;\n",  # a cell too many
+        "3;Ma\x00x;Roux;max@x.fr;05/06/1992;\n",  # a NUL
+    ]
+    assert sync(database, tmp_path, HEADER + "".join(rows)).quarantined == 3
+    runner = make_runner(database)
+    report = runner.reingest_quarantine(write_sources(tmp_path, SOURCES).select(None))
+    assert (report.read, report.total("quarantined")) == (3, 3)
+    assert sorted(records(database)) == ["1"]
+    assert records(database)["1"][0]["given_name"] == "Ana"
+    assert len(quarantine(database)) == 3
+
+    # Closing the window stops a re-ingest between two batches.
+    token = CancelToken()
+    token.cancel()
+    with pytest.raises(Cancelled):
+        make_runner(database, batch_size=1).reingest_quarantine(
+            write_sources(tmp_path, SOURCES).select(None), cancel=token
+        )
+    assert len(quarantine(database)) == 3
+
+
+def test_a_typo_in_a_field_name_is_said_where_it_shows(database: Database, tmp_path: Path) -> None:
+    """``givn_name`` is accepted (a field of one's own may be mapped: ``county`` is not a typo
+    of ``country`` for everyone), but a record it leaves nameless says what it looks like."""
+    text = SOURCES.replace('given_name = "prenom"', 'givn_name = "prenom"').replace(
+        'family_name = "nom"', 'famly_name = "nom"'
+    )
+    text = text.replace('email = "email"\n', "").replace("full_extract = true\n", "")
+    (tmp_path / "clients.csv").write_text(HEADER + GOOD[0], encoding="utf-8")
+    summary = make_runner(database).run(write_sources(tmp_path, text).select(None))
+    assert summary.ok, summary.errors
+    assert quarantine(database) == [
+        (
+            "1",
+            "no name, identifier or contact point; its field 'givn_name' is none the cache "
+            "reads (did you mean 'given_name'?); its field 'famly_name' is none the cache reads "
+            "(did you mean 'family_name'?)",
+        )
+    ]
+
+
+SPACED = """
+[sources.crm]
+type = "csv"
+delimiter = " "
+
+[sources.crm.streams.customers]
+kind = "customer"
+file = "spaced.txt"
+id = "id"
+[sources.crm.streams.customers.fields]
+given_name = "prenom"
+family_name = "nom"
+"""
+
+
+def test_the_end_of_the_file_is_no_row_whatever_the_delimiter(
+    database: Database, tmp_path: Path
+) -> None:
+    # The first end-of-file marker held spaces: with delimiter " " it read as a customer
+    # "of file" with id "\ufdd0end".
+    (tmp_path / "spaced.txt").write_text("id prenom nom\n1 Ana Leroy\n", encoding="utf-8")
+    summary = make_runner(database).run(write_sources(tmp_path, SPACED).select(None))
+    assert summary.ok, summary.errors
+    assert sorted(records(database)) == ["1"]
+
+
+def test_which_of_two_rows_is_kept_does_not_depend_on_where_a_run_stopped(
+    tmp_path: Path,
+) -> None:
+    # Resumed after Ana's row, Bob's row under her id went in as the record (Ana replaced).
+    (tmp_path / "clients.csv").write_text(
+        HEADER + GOOD[0] + GOOD[1] + "1;Bob;Martin;bob@x.fr;09/09/1999;\n", encoding="utf-8"
+    )
+    connector = write_sources(tmp_path, SOURCES).sources["shop"].connector(lambda n: "x")
+    whole = list(connector.read("customers", None))
+    checkpoints = [i for i in whole if isinstance(i, Checkpoint)]
+    for state in (None, checkpoints[0].state, checkpoints[1].state):  # after no, one, two rows
+        items = list(connector.read("customers", state))
+        bobs = [i for i in items if isinstance(i, SourceRecord | Rejected) and i.source_id == "1"]
+        assert [type(i).__name__ for i in bobs][-1] == "Rejected", state
+
+
+def test_a_windows_1252_file_with_three_bytes_that_read_as_utf8_stays_windows_1252(
+    database: Database, tmp_path: Path
+) -> None:
+    # "é", a no-break space and "»" are E9 A0 BB: one UTF-8 character. The file was read as
+    # UTF-8 and every row with an accent went to quarantine.
+    rows = [
+        "1;Zoé;Lefèvre;zoe@x.fr;01/02/1990;réglé\u00a0»\n",
+        "2;Léo;Hervé;leo@x.fr;03/04/1991;\n",
+    ]
+    summary = sync(database, tmp_path, (HEADER + "".join(rows)).encode("cp1252"))
+    assert (summary.inserted, summary.quarantined) == (2, 0)
+    assert records(database)["1"][0]["family_name"] == "Lefèvre"
