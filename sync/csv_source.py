@@ -238,6 +238,8 @@ class CsvConnector:
 
         def admitted(source_id: str | None, updated_at: datetime | None) -> bool:
             """Whether a customer row with this id is the first (or newer by updated_at)."""
+            if source_id is None:
+                return True  # (a row without an id goes to quarantine for that)
             digest = hash(source_id)
             stamp = updated_at.timestamp() if updated_at else None
             if digest in ids:
