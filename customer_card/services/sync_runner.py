@@ -323,18 +323,24 @@ class SyncRunner:
         finally:
             outcome.add(report)
         if tracker.complete is not None:
-            outcome.add(self._sweep(connector, tracker), read=False)
+            outcome.add(self._sweep(connector, tracker, cancel), read=False)
 
     # --- full extracts -------------------------------------------------------------------------
 
-    def _sweep(self, connector: Connector, tracker: _PassItems) -> IngestReport:
-        """Mark deleted what the finished full extract no longer lists, then commit its state."""
+    def _sweep(
+        self, connector: Connector, tracker: _PassItems, cancel: CancelToken | None = None
+    ) -> IngestReport:
+        """Mark deleted what the finished full extract no longer lists, then commit its state.
+        A listing of the ids (a whole read of the source again) stops when ``cancel`` is set:
+        the extract's state is not committed, so the next run reads it again."""
         complete = tracker.complete
         assert complete is not None
         # The ids of the pass itself, when they are all of the extract's.
         from_pass = None if complete.resumed else tracker.seen
         if from_pass is None:
-            seen = array("q", sorted(self._listed_ids(connector, complete, "a resumed extract")))
+            seen = array(
+                "q", sorted(self._listed_ids(connector, complete, "a resumed extract", cancel))
+            )
         else:
             seen = array("q", sorted(from_pass))
         kind = str(complete.kind)
@@ -368,7 +374,7 @@ class SyncRunner:
             # A record the pass missed may only have moved into a page it had already read (a
             # row before it deleted in between): gone is only what a fresh listing misses too.
             # Checked first, so that the usual extract, which missed nothing, lists nothing.
-            seen.extend(self._listed_ids(connector, complete, "a paged extract"))
+            seen.extend(self._listed_ids(connector, complete, "a paged extract", cancel))
             seen = array("q", sorted(seen))
 
         def tombstones() -> Iterator[SourceRecord | Checkpoint]:
@@ -381,15 +387,21 @@ class SyncRunner:
         return self.ingest.ingest(tombstones())
 
     @staticmethod
-    def _listed_ids(connector: Connector, complete: ExtractComplete, after: str) -> Iterator[int]:
+    def _listed_ids(
+        connector: Connector, complete: ExtractComplete, after: str, cancel: CancelToken | None
+    ) -> Iterator[int]:
         """The hashes of the ids the connector lists now for the extract's stream (as the
-        records carry them: with the stream's prefix, if any)."""
+        records carry them: with the stream's prefix, if any); ``Cancelled`` once ``cancel``
+        is set."""
         ids = getattr(connector, "ids", None)
         if not callable(ids):
             raise ConnectorError(
                 f"{connector.name}/{complete.stream}: cannot list ids after {after}"
             )
-        return (_id_hash(sid) for sid in ids(complete.stream))
+        for sid in ids(complete.stream):
+            if cancel is not None and cancel.cancelled:
+                raise Cancelled
+            yield _id_hash(sid)
 
     # --- quarantine ----------------------------------------------------------------------------
 
