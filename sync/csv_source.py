@@ -442,7 +442,7 @@ class CsvConnector:
             f"{', '.join(repr(n) for n in names if n)}"
         )
 
-    def _xlsx_rows(self, stream: StreamSpec, path: Path) -> Iterator[dict[str, Any]]:
+    def _xlsx_rows(self, stream: StreamSpec, path: Path) -> Iterator[dict[str, Any] | Rejected]:
         from openpyxl import load_workbook
 
         try:
@@ -459,23 +459,53 @@ class CsvConnector:
                     f"(sheets: {', '.join(book.sheetnames)})"
                 )
             sheet = book[sheet_name] if sheet_name else book.worksheets[0]
+            # The range a file says its sheet spans is written by whoever wrote the file, and
+            # some exporters get it wrong: read as far as the rows go, not as far as it says
+            # (rows past it were left out without a word).
+            if hasattr(sheet, "reset_dimensions"):
+                sheet.reset_dimensions()
             rows = sheet.iter_rows(values_only=True)
             header = next(rows, None)
             if header is None:
                 return
             names = [str(h).strip() if h is not None else "" for h in header]
             self._check_header(stream, path, names)
-            for values in rows:
+            read = _columns_read(stream)
+            for number, values in enumerate(rows, 2):
                 if all(v is None or (isinstance(v, str) and not v.strip()) for v in values):
                     continue
-                yield {
+                row = {
                     name: value
                     for name, value in zip(names, values, strict=False)
                     if name and value is not None
                 }
+                # A formula that failed shows its error (#N/A, #REF!…) where the value goes:
+                # no value is known there. Taken as one, it became an id "#N/A" or a town.
+                errors = [
+                    f"{name!r} ({row[name]})"
+                    for name in read
+                    if isinstance(row.get(name), str) and row[name] in _EXCEL_ERRORS
+                ]
+                if errors:
+                    yield Rejected(
+                        self.name,
+                        stream.name,
+                        stream.kind,
+                        prefixed(stream, stream.mapping.source_id(row)),
+                        raw_json(stream.name, row, "Excel error"),
+                        f"row {number} of {path.name} holds an Excel error where a value goes: "
+                        + ", ".join(sorted(errors)),
+                    )
+                    continue
+                yield row
         finally:
             book.close()
 
+
+# What a spreadsheet cell shows when its formula failed.
+_EXCEL_ERRORS = frozenset(
+    {"#N/A", "#REF!", "#VALUE!", "#DIV/0!", "#NAME?", "#NUM!", "#NULL!", "#SPILL!", "#CALC!"}
+)
 
 # Bytes that are not text in the file's encoding, as the surrogateescape decoding keeps them.
 _BAD_BYTES = re.compile("[\udc80-\udcff]")

@@ -194,11 +194,34 @@ def card_number(raw: str) -> Normalised:
 _DATE_FORMATS = ("%Y-%m-%d", "%d/%m/%Y", "%d.%m.%Y", "%d-%m-%Y", "%Y/%m/%d", "%d/%m/%y")
 
 
-def birth_date(raw: str | None) -> date | None:
-    """Parse a birth date in the common formats (day first, as in France); None when unparseable."""
-    if not raw:
+# An ISO date with a time: what a spreadsheet's date cell, a database's timestamp or a JSON
+# API gives for a date (midnight, often in UTC). The date as written is the birth date.
+_DATE_AND_TIME = re.compile(
+    r"(\d{4}-\d{2}-\d{2})[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?"
+)
+
+
+def _date_text(raw: object) -> str:
+    """A birth date's text, whatever the source gave: a date or a datetime as its ISO date, a
+    whole number as its digits (19610403), an ISO date and time as its date."""
+    if isinstance(raw, datetime):
+        return raw.date().isoformat()
+    if isinstance(raw, date):
+        return raw.isoformat()
+    if isinstance(raw, float) and raw.is_integer():
+        raw = int(raw)
+    text = str(raw).strip()
+    written = _DATE_AND_TIME.fullmatch(text)
+    return written.group(1) if written else text
+
+
+def birth_date(raw: object) -> date | None:
+    """Parse a birth date in the common formats (day first, as in France); None when unparseable.
+    Not only text: a JSON number, a spreadsheet's date cell, a database's date (a number
+    stopped a whole source: ``'int' object has no attribute 'strip'``)."""
+    if raw is None or raw == "":
         return None
-    parsed, fmt = _parse_date(raw.strip())
+    parsed, fmt = _parse_date(_date_text(raw))
     if parsed is not None and fmt == "%d/%m/%y" and parsed.year > date.today().year:
         parsed = parsed.replace(year=parsed.year - 100)
     return parsed
@@ -232,13 +255,13 @@ def _parse_date(text: str) -> tuple[date | None, str]:
     return None, ""
 
 
-def birth_date_readings(raw: str | None) -> tuple[date, ...]:
+def birth_date_readings(raw: object) -> tuple[date, ...]:
     """Every plausible reading of a birth date: '03/04/1961' is 3 April in France but 4 March
     when it came from a US-formatted system; ISO dates have one reading."""
     first = birth_date(raw)
     if first is None or raw is None:
         return ()
-    year_first = _parse_date(raw.strip())[1].startswith("%Y")
+    year_first = _parse_date(_date_text(raw))[1].startswith("%Y")
     if first.day <= 12 and first.day != first.month and not year_first:
         return (first, first.replace(month=first.day, day=first.month))
     return (first,)

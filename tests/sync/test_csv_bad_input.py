@@ -4,6 +4,8 @@ silently changed, lost or marked deleted."""
 from __future__ import annotations
 
 import csv
+import re
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -413,3 +415,74 @@ def test_a_windows_1252_file_with_three_bytes_that_read_as_utf8_stays_windows_12
     summary = sync(database, tmp_path, (HEADER + "".join(rows)).encode("cp1252"))
     assert (summary.inserted, summary.quarantined) == (2, 0)
     assert records(database)["1"][0]["family_name"] == "Lefèvre"
+
+
+XLSX = """
+[sources.shop]
+type = "csv"
+
+[sources.shop.streams.customers]
+kind = "customer"
+file = "clients.xlsx"
+id = "id"
+[sources.shop.streams.customers.fields]
+given_name = "prenom"
+family_name = "nom"
+city = "ville"
+"""
+
+
+def _workbook(path: Path, rows: list[list[Any]], dimension: str | None = None) -> None:
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    for row in [["id", "prenom", "nom", "ville"], *rows]:
+        sheet.append(row)
+    book.save(path)
+    if dimension is None:
+        return
+    # The range the file says its sheet spans, written wrong as some exporters do.
+    with zipfile.ZipFile(path) as source:
+        parts = {name: source.read(name) for name in source.namelist()}
+    sheet_xml = parts["xl/worksheets/sheet1.xml"].decode()
+    parts["xl/worksheets/sheet1.xml"] = re.sub(
+        r'<dimension ref="[^"]*"', f'<dimension ref="{dimension}"', sheet_xml
+    ).encode()
+    with zipfile.ZipFile(path, "w") as target:
+        for name, data in parts.items():
+            target.writestr(name, data)
+
+
+def test_a_sheet_is_read_as_far_as_its_rows_go_not_as_far_as_it_says(
+    database: Database, tmp_path: Path
+) -> None:
+    # Said to span A1:D2, a sheet of two data rows lost the second without a word.
+    _workbook(
+        tmp_path / "clients.xlsx",
+        [[1, "Ana", "Leroy", "Lyon"], [2, "Leo", "Petit", "Nice"]],
+        "A1:D2",
+    )
+    summary = make_runner(database).run(write_sources(tmp_path, XLSX).select(None))
+    assert summary.ok, summary.errors
+    assert sorted(records(database)) == ["1", "2"]
+
+
+def test_an_excel_error_where_a_value_goes_keeps_the_row_aside(
+    database: Database, tmp_path: Path
+) -> None:
+    # "#N/A" became a customer's id, "#REF!" a town.
+    _workbook(
+        tmp_path / "clients.xlsx",
+        [
+            [1, "Ana", "Leroy", "Lyon"],
+            ["#N/A", "Leo", "Petit", "Nice"],
+            [3, "Max", "Roux", "#REF!"],
+        ],
+    )
+    summary = make_runner(database).run(write_sources(tmp_path, XLSX).select(None))
+    assert summary.ok, summary.errors
+    assert sorted(records(database)) == ["1"]
+    assert sorted(reason for _, reason in quarantine(database)) == [
+        "row 3 of clients.xlsx holds an Excel error where a value goes: 'id' (#N/A)",
+        "row 4 of clients.xlsx holds an Excel error where a value goes: 'ville' (#REF!)",
+    ]

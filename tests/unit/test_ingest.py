@@ -734,6 +734,23 @@ def test_birth_date_survives_from_the_best_source(
     assert (golden.given_name, golden.family_name) == ("Jocelyne", "Michu")
 
 
+@pytest.mark.parametrize(
+    "born",
+    [
+        19610314,  # a JSON number, a spreadsheet's number: stopped the whole source with
+        # "'int' object has no attribute 'strip'"
+        "1961-03-14T00:00:00+00:00",  # a spreadsheet's date cell, a JSON date-time
+        "1961-03-14 00:00:00",  # a database's timestamp (these were dropped without a word)
+    ],
+)
+def test_birth_dates_as_sources_give_them(
+    ingest: IngestService, database: Database, born: object
+) -> None:
+    ingest.ingest([customer("crm", "C1", **{**JOCELYNE, "birth_date": born})])
+    (golden,) = customers(database)
+    assert golden.birth_date == date(1961, 3, 14)
+
+
 # --- rows written at the driver ---------------------------------------------------------------
 
 
