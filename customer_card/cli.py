@@ -734,6 +734,11 @@ def _match(services: app.Services, args: argparse.Namespace) -> int:
         f"match run: {report.records:,} records in {report.seconds:.1f} s; "
         f"{report.merges:,} merges, {report.suggestions:,} new suggestions, "
         f"{report.kept_apart:,} kept apart by a supervisor, {report.indexed:,} newly indexed"
+        + (
+            f", {report.held:,} held for review (a customer's records now apart)"
+            if report.held
+            else ""
+        )
     )
     return 0
 

@@ -344,6 +344,8 @@ class RunReport:
     merges: int = 0
     suggestions: int = 0  # new suggestions
     kept_apart: int = 0  # merges not done: a supervisor rejected or undid that pair
+    # Merges not done: one of the customers has records the model now puts apart (suggested).
+    held: int = 0
     would_split: int = 0  # customers the model would now split (never done automatically)
     pairs: int = 0  # record pairs scored (candidates of every record)
     redecided: int = 0  # records worker processes decided on other clusters (done again)
@@ -356,6 +358,7 @@ class RunReport:
             "merges": self.merges,
             "suggestions": self.suggestions,
             "kept_apart": self.kept_apart,
+            "held": self.held,
             "would_split": self.would_split,
             "pairs": self.pairs,
             "redecided": self.redecided,
@@ -556,7 +559,14 @@ class MatchService:
         for cluster, customers in members.items():
             for c in customers:
                 clusters_of_customer.setdefault(c, set()).add(cluster)
-        report.would_split = sum(1 for cl in clusters_of_customer.values() if len(cl) > 1)
+        # Customers whose records the replay puts in two clusters: a record since changed into
+        # another person's (a corrected record keeps its customer), two people merged by hand.
+        # Merged with a customer through one cluster, such a customer would bring along the
+        # records of the other: two people on one card (the replay says Jean's records and
+        # Marie's are apart; Marie's corrected record still sits on Jean's customer).
+        split = {c for c, cl in clusters_of_customer.items() if len(cl) > 1}
+        report.would_split = len(split)
+        held: list[tuple[int, int, int]] = []
 
         from customer_card.services.merge import MergeService
 
@@ -566,6 +576,9 @@ class MatchService:
             merger = MergeService(self.database, config=self.config, clock=self.clock)
             for cluster, customers in sorted(members.items()):
                 ordered = sorted(customers)
+                if len(ordered) > 1 and not split.isdisjoint(ordered):
+                    held.extend((ordered[0], other, cluster) for other in ordered[1:])
+                    continue
                 for other in ordered[1:]:
                     a, b = find(ordered[0]), find(other)
                     if a == b:
@@ -590,6 +603,20 @@ class MatchService:
                     report.merges += 1
             store.replace_name_counts(plan.counts.counts)
             suggested = []
+            for a, b, cluster in held:
+                a, b = find(a), find(b)
+                if a != b and (min(a, b), max(a, b)) not in rejected:
+                    report.held += 1
+                    suggested.append(
+                        (
+                            a,
+                            b,
+                            self.config.link_threshold,
+                            "the match model links records of both, but it puts other "
+                            "records of one of them apart: a supervisor decides",
+                            {"cluster": cluster},
+                        )
+                    )
             for seq, cluster, probability, reason, evidence in plan.suggestions:
                 a = find(plan.customer_of[seq])
                 b = find(plan.customer_of.get(cluster, cluster))

@@ -23,6 +23,7 @@ from customer_card.matching.frequency import counted_keys
 from customer_card.matching.profile import Profile
 from customer_card.services import matching as matching_service
 from customer_card.services.demo import build_demo
+from customer_card.services.ingest import IngestService
 from customer_card.services.matching import (
     MatchIndex,
     MatchService,
@@ -35,7 +36,7 @@ from customer_card.store.database import Database
 from customer_card.store.ingest_store import IngestStore
 from customer_card.store.match_store import MatchStore
 from sync.demo import DemoConfig, DemoGenerator
-from sync.records import RecordKind
+from sync.records import RecordKind, SourceRecord
 from tests.conftest import TEST_PASSPHRASE, DemoServices
 
 SMALL_DEMO = 120
@@ -437,3 +438,34 @@ def test_cli_links_export(
         cli.main(["--db", str(demo_services.path), "links", "export", "--output", str(missing)])
         == 1
     )
+
+
+def test_a_record_corrected_into_another_person_never_merges_two_people(
+    database: Database,
+) -> None:
+    """Jean's shop record is corrected into Marie's (same e-mail and birth date as Marie's CRM
+    record). It keeps Jean's customer; a match run then linked Marie's records and merged
+    Marie's customer into Jean's: two people on one card. It suggests the pair instead."""
+    jean = {"given_name": "Jean", "family_name": "Dupont", "email": "jd@example.com",
+            "birth_date": "1980-05-12"}  # fmt: skip
+    marie = {"given_name": "Marie", "family_name": "Curie", "email": "mc@example.com",
+             "birth_date": "1970-01-01"}  # fmt: skip
+    ingest = IngestService(database)
+    ingest.ingest(
+        [
+            SourceRecord("shop", "1", RecordKind.CUSTOMER, jean),
+            SourceRecord("crm", "K1", RecordKind.CUSTOMER, jean),
+            SourceRecord("crm", "K2", RecordKind.CUSTOMER, marie),
+        ]
+    )
+    ingest.ingest([SourceRecord("shop", "1", RecordKind.CUSTOMER, marie)])  # corrected
+    before = current_partition(database)
+    assert {("crm", "K1"), ("shop", "1")} in before
+
+    report = MatchService(database).run()
+    assert report.merges == 0
+    assert report.held == 1
+    assert current_partition(database) == before, "Jean's and Marie's records never together"
+    with database.read() as session:
+        (suggestion,) = session.scalars(select(m.MergeSuggestion))
+    assert "a supervisor decides" in suggestion.reason
