@@ -384,7 +384,17 @@ class SyncRunner:
                         yield SourceRecord(complete.source, sid, complete.kind, {}, deleted=True)
             yield Checkpoint(complete.source, complete.stream, complete.state)
 
-        return self.ingest.ingest(tombstones())
+        report = self.ingest.ingest(tombstones())
+        # Rows waiting in quarantine that the extract no longer lists are gone from the source
+        # too: resolved, so that a retry (an order's customer arriving at last) does not bring
+        # back, live, what the source deleted meanwhile.
+        with self.database.read() as session:
+            waiting = SyncStore(session).waiting_ids(complete.source, kind, prefix=prefix)
+        gone = [qid for qid, sid in waiting if not _contains(seen, _id_hash(sid))]
+        if gone:
+            with self.database.write() as session:
+                SyncStore(session).resolve(gone, self.clock())
+        return report
 
     @staticmethod
     def _listed_ids(

@@ -140,6 +140,20 @@ class SyncStore:
 
     # --- full extracts --------------------------------------------------------------------------
 
+    def waiting_ids(self, source: str, kind: str, *, prefix: str = "") -> list[tuple[int, str]]:
+        """The unresolved quarantine rows of a source's kind that have an id (starting with
+        ``prefix``: one stream's), as (row id, source id)."""
+        q = (
+            select(m.Quarantine.id, m.Quarantine.source_id)
+            .where(m.Quarantine.source == source)
+            .where(m.Quarantine.kind == kind)
+            .where(m.Quarantine.resolved_at.is_(None))
+            .where(m.Quarantine.source_id.is_not(None))
+        )
+        if prefix:
+            q = q.where(m.Quarantine.source_id.startswith(prefix, autoescape=True))
+        return [(int(qid), str(sid)) for qid, sid in self.session.execute(q)]
+
     def live_ids(
         self, source: str, kind: str, after: str, limit: int, *, prefix: str = ""
     ) -> list[str]:
