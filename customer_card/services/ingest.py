@@ -499,6 +499,22 @@ class _Batch:
         if record.deleted:
             self._delete_customer_record(record, stored)
             return
+        if (
+            stored is not None
+            and not stored.deleted
+            and record.updated_at is not None
+            and stored.updated_at is not None
+            and record.updated_at < stored.updated_at
+        ):
+            # The source sent a version older than the one cached (an export restored from a
+            # backup, a stale copy): it would undo the newer one. Kept aside, said.
+            self._quarantine(
+                record,
+                "older than the version in the cache (updated "
+                f"{record.updated_at.astimezone(UTC):%Y-%m-%d %H:%M}, the cached one "
+                f"{stored.updated_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC)",
+            )
+            return
         prepared = self.prepared.get(id(record))
         extracted = prepared.extracted if prepared else extract(record.fields, self.region)
         if not extracted.has_identity:
@@ -535,7 +551,7 @@ class _Batch:
         outcome: str,
     ) -> None:
         self.records_by_key[(record.source, record.source_id)] = StoredRecord(
-            record_id, customer_id, record.content_hash, False
+            record_id, customer_id, record.content_hash, False, record.updated_at
         )
         prepared = self.prepared.get(id(record))
         self.staged[record_id] = (customer_id, extracted, prepared.search if prepared else None)

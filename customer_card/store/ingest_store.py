@@ -40,6 +40,7 @@ class StoredRecord:
     customer_id: int
     content_hash: str
     deleted: bool
+    updated_at: datetime | None = None  # as the source dated the version stored
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,10 +239,13 @@ class IngestStore:
 
     def source_records(self, source: str, source_ids: Collection[str]) -> dict[str, StoredRecord]:
         found: dict[str, StoredRecord] = {}
-        for sid, rid, cid, digest, deleted in self._by_source_id(
-            "source_record", "customer_id, content_hash, deleted", source, source_ids
+        for sid, rid, cid, digest, deleted, updated in self._by_source_id(
+            "source_record",
+            "customer_id, content_hash, deleted, source_updated_at",
+            source,
+            source_ids,
         ):
-            found[sid] = StoredRecord(rid, cid, digest, bool(deleted))
+            found[sid] = StoredRecord(rid, cid, digest, bool(deleted), _as_utc(updated))
         return found
 
     def _by_source_id(

@@ -751,6 +751,41 @@ def test_birth_dates_as_sources_give_them(
     assert golden.birth_date == date(1961, 3, 14)
 
 
+def test_an_older_version_of_a_customer_does_not_undo_the_newer_one(
+    ingest: IngestService, database: Database
+) -> None:
+    # A stale export (restored from a backup) sent Jean as he was in February after the March
+    # version: "updated 1", and the card went back to the old name and e-mail.
+    march = SourceRecord(
+        "crm", "C1", RecordKind.CUSTOMER, {**JOCELYNE, "given_name": "Jocelyne"}, updated_at=T0
+    )
+    february = SourceRecord(
+        "crm",
+        "C1",
+        RecordKind.CUSTOMER,
+        {**JOCELYNE, "given_name": "Josiane"},
+        updated_at=T0 - timedelta(days=30),
+    )
+    ingest.ingest([march])
+    report = ingest.ingest([february])
+    assert (report.total("updated"), report.total("quarantined")) == (0, 1)
+    (golden,) = customers(database)
+    assert golden.given_name == "Jocelyne"
+    (row,) = quarantine_rows(database)
+    assert row.reason.startswith("older than the version in the cache (updated ")
+
+    newer = SourceRecord(
+        "crm",
+        "C1",
+        RecordKind.CUSTOMER,
+        {**JOCELYNE, "given_name": "Josy"},
+        updated_at=T0 + timedelta(days=1),
+    )
+    assert ingest.ingest([newer]).total("updated") == 1
+    assert customers(database)[0].given_name == "Josy"
+    assert quarantine_rows(database)[0].resolved_at is not None, "the newer version resolves it"
+
+
 # --- rows written at the driver ---------------------------------------------------------------
 
 
