@@ -255,15 +255,19 @@ class IngestService:
         items: Iterable[IngestItem],
         progress: Callable[[IngestReport], None] | None = None,
         report: IngestReport | None = None,
+        *,
+        overwrite_newer: bool = False,
     ) -> IngestReport:
         """Ingest every item, a transaction per batch; returns what was done. ``report``, when
         given, is filled as batches commit: after an error or a cancellation it holds exactly
         what the committed batches did. When the items stop coming for a while (a source
-        fetching its next page), what came is committed meanwhile (see :class:`_Waiting`)."""
+        fetching its next page), what came is committed meanwhile (see :class:`_Waiting`).
+        ``overwrite_newer``: a customer record older (by updated_at) than the cached version
+        replaces it instead of going to quarantine (a supervisor's re-ingest asks for it)."""
         report = report if report is not None else IngestReport()
 
         def run(batch: list[IngestItem], prepared: Mapping[int, _Prepared]) -> None:
-            self._run_batch(batch, report, prepared)
+            self._run_batch(batch, report, prepared, overwrite_newer)
             if progress:
                 progress(report)
 
@@ -339,11 +343,12 @@ class IngestService:
         batch: list[IngestItem],
         report: IngestReport,
         prepared: Mapping[int, _Prepared],
+        overwrite_newer: bool = False,
     ) -> None:
         done = IngestReport()
         started = time.perf_counter()
         with self.database.write() as session:
-            written = _Batch(IngestStore(session), self, done, prepared)
+            written = _Batch(IngestStore(session), self, done, prepared, overwrite_newer)
             written.run(batch)
         self._size_customer_batches(written.customer_records, time.perf_counter() - started)
         report.merge(done)  # only once committed
@@ -397,9 +402,11 @@ class _Batch:
         service: IngestService,
         report: IngestReport,
         prepared: Mapping[int, _Prepared],
+        overwrite_newer: bool = False,
     ) -> None:
         self.store = store
         self.prepared = prepared  # by id() of the record: extracted in the second process
+        self.overwrite_newer = overwrite_newer
         self.region = service.region
         self.now = service.clock()
         self.report = report
@@ -501,6 +508,7 @@ class _Batch:
             return
         if (
             stored is not None
+            and not self.overwrite_newer
             and not stored.deleted
             and record.updated_at is not None
             and stored.updated_at is not None

@@ -491,7 +491,10 @@ class SyncRunner:
             if cancel is not None and cancel.cancelled:
                 raise Cancelled
 
-        report = self.ingest.ingest(items, stop_if_cancelled)
+        # Asked for by a supervisor: a version older than the cached one goes in (kept aside
+        # as older, a row would otherwise stay there for good, e.g. after a change of the
+        # timezone its updated_at is read in).
+        report = self.ingest.ingest(items, stop_if_cancelled, overwrite_newer=True)
         with self.database.write() as session:
             SyncStore(session).resolve(resolved, self.clock())
         return report

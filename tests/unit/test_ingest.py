@@ -774,6 +774,11 @@ def test_an_older_version_of_a_customer_does_not_undo_the_newer_one(
     (row,) = quarantine_rows(database)
     assert row.reason.startswith("older than the version in the cache (updated ")
 
+    # A supervisor's re-ingest overwrites the newer version on purpose.
+    forced = ingest.ingest([february], overwrite_newer=True)
+    assert forced.total("updated") == 1
+    assert customers(database)[0].given_name == "Josiane"
+
     newer = SourceRecord(
         "crm",
         "C1",
