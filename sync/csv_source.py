@@ -464,7 +464,7 @@ class CsvConnector:
             # (rows past it were left out without a word).
             if hasattr(sheet, "reset_dimensions"):
                 sheet.reset_dimensions()
-            rows = sheet.iter_rows(values_only=True)
+            rows = (tuple(_cell_value(cell) for cell in row) for row in sheet.iter_rows())
             header = next(rows, None)
             if header is None:
                 return
@@ -500,6 +500,22 @@ class CsvConnector:
                 yield row
         finally:
             book.close()
+
+
+# A number format of zeros only ("00000"): a postcode or an id typed as a number and shown with
+# its leading zeros (01000, 007). The number alone has lost them.
+_ZERO_PADDED = re.compile(r"0+")
+
+
+def _cell_value(cell: Any) -> Any:
+    """A cell's value as the sheet shows it where it matters: a whole number formatted with
+    leading zeros is that text ("01000", not 1000, which no other system writes that way)."""
+    value = cell.value
+    if type(value) is int or (type(value) is float and value.is_integer()):
+        shown = getattr(cell, "number_format", "General")
+        if len(shown) > 1 and _ZERO_PADDED.fullmatch(shown):
+            return str(int(value)).zfill(len(shown))
+    return value
 
 
 # What a spreadsheet cell shows when its formula failed.

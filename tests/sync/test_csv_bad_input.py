@@ -486,3 +486,19 @@ def test_an_excel_error_where_a_value_goes_keeps_the_row_aside(
         "row 3 of clients.xlsx holds an Excel error where a value goes: 'id' (#N/A)",
         "row 4 of clients.xlsx holds an Excel error where a value goes: 'ville' (#REF!)",
     ]
+
+
+def test_numbers_shown_with_leading_zeros_keep_them(database: Database, tmp_path: Path) -> None:
+    # A postcode typed as the number 1000 and shown 01000 (format "00000") was stored "1000",
+    # which no other system writes; an id 7 shown 007 met no order's "007".
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(["id", "prenom", "nom", "ville"])
+    sheet.append([7, "Ana", "Leroy", 1000])
+    sheet["A2"].number_format = "000"
+    sheet["D2"].number_format = "00000"
+    book.save(tmp_path / "clients.xlsx")
+    summary = make_runner(database).run(write_sources(tmp_path, XLSX).select(None))
+    assert summary.ok, summary.errors
+    assert records(database)["007"][0]["city"] == "01000"
