@@ -1277,6 +1277,12 @@ def _datetime(value: Any, field_name: str) -> datetime:
             parsed = datetime.fromisoformat(value.strip())
         except ValueError as error:
             raise RecordError(f"unparseable {field_name} {value!r}") from error
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        # Seconds or milliseconds since 1970? Only the source knows: it says so in the mapping.
+        raise RecordError(
+            f"{field_name} {value!r} is a number, not a date: give its format in the mapping "
+            '(datetime = "epoch" for seconds since 1970)'
+        )
     else:
         raise RecordError(f"missing {field_name}")
     parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

@@ -360,6 +360,12 @@ def test_bad_interactions_are_quarantined_once_and_resolved_when_fixed(
     [
         ({"customer_ref": ""}, "no customer_ref"),
         ({"occurred_at": None}, "missing occurred_at"),
+        # (It said "missing occurred_at", though a value was there.)
+        (
+            {"occurred_at": 1767225600},
+            "occurred_at 1767225600 is a number, not a date: give its format in the mapping "
+            '(datetime = "epoch" for seconds since 1970)',
+        ),
         ({"amount": "12 euros"}, "unparseable amount"),
         ({"amount": "NaN"}, "unparseable amount"),
     ],
