@@ -278,12 +278,10 @@ class CsvConnector:
                         and not admitted(item.source_id, item.updated_at)
                     ):
                         newer = " and is not newer by updated_at" if item.updated_at else ""
-                        item = Rejected(
-                            self.name,
-                            name,
-                            stream.kind,
-                            item.source_id,
-                            raw_json(name, row, "duplicate id"),
+                        item = self._faulty(
+                            stream,
+                            row,
+                            "duplicate id",
                             f"id {item.source_id!r} is on an earlier row of {path.name} "
                             f"too (this is its data row {rows:,}{newer}): the earlier one "
                             "is kept",
@@ -366,24 +364,20 @@ class CsvConnector:
                     row["_extra"] = cells[width:]
                 if _BAD_BYTES.search(line):
                     clean = {k: _visible(v) for k, v in row.items()}
-                    yield Rejected(
-                        self.name,
-                        stream.name,
-                        stream.kind,
-                        prefixed(stream, stream.mapping.source_id(clean)),
-                        raw_json(stream.name, clean, "encoding"),
+                    yield self._faulty(
+                        stream,
+                        clean,
+                        "encoding",
                         f"bad encoding: bytes that are not {encoding} text",
                     )
                     continue
                 if "\x00" in line:
                     # No text export holds a NUL: binary data pasted in, or a file damaged.
                     # Stored, it would hide in a name or a note, shown as nothing.
-                    yield Rejected(
-                        self.name,
-                        stream.name,
-                        stream.kind,
-                        prefixed(stream, stream.mapping.source_id(row)),
-                        raw_json(stream.name, row, "NUL"),
+                    yield self._faulty(
+                        stream,
+                        row,
+                        "NUL",
                         f"line {number} holds NUL characters (binary data in a text export?)",
                     )
                     continue
@@ -394,16 +388,28 @@ class CsvConnector:
                 if len(cells) != width and (
                     "_extra" in row or any(n in read for n in names[len(cells) :])
                 ):
-                    yield Rejected(
-                        self.name,
-                        stream.name,
-                        stream.kind,
-                        prefixed(stream, stream.mapping.source_id(row)),
-                        raw_json(stream.name, row, "cells"),
+                    yield self._faulty(
+                        stream,
+                        row,
+                        "cells",
                         f"line {number} has {_cells(len(cells))}, the header has {width}",
                     )
                     continue
                 yield row
+
+    def _faulty(
+        self, stream: StreamSpec, row: Mapping[str, Any], problem: str, reason: str
+    ) -> Rejected:
+        """A row kept aside for a fault of its own (its bytes, its cells, its id taken…), which
+        no mapping fixes: ``problem`` tags its raw content so that a re-ingest leaves it."""
+        return Rejected(
+            self.name,
+            stream.name,
+            stream.kind,
+            prefixed(stream, stream.mapping.source_id(row)),
+            raw_json(stream.name, row, problem),
+            reason,
+        )
 
     def _check_header(self, stream: StreamSpec, path: Path, names: list[str]) -> None:
         """Every column the stream's mapping (or its cursor) reads is in the file's header: a
@@ -487,12 +493,10 @@ class CsvConnector:
                     if isinstance(row.get(name), str) and row[name] in _EXCEL_ERRORS
                 ]
                 if errors:
-                    yield Rejected(
-                        self.name,
-                        stream.name,
-                        stream.kind,
-                        prefixed(stream, stream.mapping.source_id(row)),
-                        raw_json(stream.name, row, "Excel error"),
+                    yield self._faulty(
+                        stream,
+                        row,
+                        "Excel error",
                         f"row {number} of {path.name} holds an Excel error where a value goes: "
                         + ", ".join(sorted(errors)),
                     )
