@@ -105,13 +105,13 @@ class _SearchRows:
     in and the region. Calling the ingest's own method keeps the index rows identical."""
 
     def __init__(self) -> None:
-        self.staged: dict[int, tuple[int, Extracted]] = {}
+        self.staged: dict[int, tuple[int, Extracted, None]] = {}
         self.region = REGION
 
     def row(
         self, customer_id: int, public_id: str, records: list[LinkedFields], city: str | None
     ) -> tuple[SearchRow, set[str]]:
-        return _Batch._search_row(self, customer_id, public_id, records, city)  # type: ignore[arg-type]
+        return _Batch._search_row(self, customer_id, public_id, records, city, {})  # type: ignore[arg-type]
 
 
 @dataclass
@@ -348,7 +348,7 @@ class BulkBuilder:
                 linked.append(
                     LinkedFields(golden.customer_id, record.source, when, record.fields, record_id)
                 )
-                self.search_rows.staged[record_id] = (golden.customer_id, extracted)
+                self.search_rows.staged[record_id] = (golden.customer_id, extracted, None)
             g = survive([LinkedRecord(r.source, r.updated_at, r.fields) for r in linked])
             public_id = self._public_id()
             rows.customers.append(
