@@ -12,6 +12,10 @@ class CustomerStatus(StrEnum):
     ACTIVE = "active"
     MERGED = "merged"
     ERASED = "erased"
+    #: Every source record of this customer was deleted at its source: kept, with its history,
+    #: for reference (a note or a call can still be logged), but out of search and screen pops.
+    #: Back to active when one of its records comes back.
+    DELETED = "deleted"
 
 
 class ContactKind(StrEnum):

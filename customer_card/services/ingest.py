@@ -718,6 +718,7 @@ class _Batch:
                     vip=golden.vip,
                     customer_since=golden.customer_since,
                     followers=golden.followers,
+                    live=bool(records),
                 )
             )
             row, row_tokens = self._search_row(

@@ -93,7 +93,9 @@ class MergeService:
         for cid, row in rows.items():
             if row is None:
                 raise MergeError(f"no customer {cid}")
-            if row["status"] != "active":
+            # A customer deleted at its sources can still be merged: a source that merged two
+            # accounts deletes one, and its history belongs with the other.
+            if row["status"] not in ("active", "deleted"):
                 raise MergeError(f"customer {row['public_id']} is {row['status']}, not active")
         survivor_row, merged_row = rows[survivor], rows[merged]
         assert survivor_row is not None

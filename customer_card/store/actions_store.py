@@ -29,7 +29,12 @@ class ActionsStore:
         if resolved is None:
             return None
         row = self.session.get(m.Customer, resolved)
-        if row is None or row.status != d.CustomerStatus.ACTIVE.value:
+        # A customer deleted at its sources still takes a note or a call: the advisor talking
+        # to that person keeps what was said (the card says the records are gone).
+        if row is None or row.status not in (
+            d.CustomerStatus.ACTIVE.value,
+            d.CustomerStatus.DELETED.value,
+        ):
             return None
         return to_customer(row)
 

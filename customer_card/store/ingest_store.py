@@ -73,6 +73,7 @@ class GoldenUpdate:
     vip: bool
     customer_since: date | None
     followers: int
+    live: bool = True  # False: none of its source records is live (all deleted at the source)
 
 
 @dataclass(slots=True)
@@ -174,7 +175,8 @@ _DETAIL_TABLES = tuple(_DETAIL_COLUMNS)
 _UPDATE_GOLDEN_SQL = (
     "UPDATE customer SET given_name = ?, family_name = ?, birth_date = ?, language = ?, "
     "city = ?, postcode = ?, loyalty_tier = ?, loyalty_card = ?, vip = ?, customer_since = ?, "
-    "followers = ?, updated_at = ? WHERE id = ?"
+    "followers = ?, updated_at = ?, "
+    "status = CASE WHEN status IN ('active', 'deleted') THEN ? ELSE status END WHERE id = ?"
 )
 _INSERT_CUSTOMER_SQL = (
     "INSERT INTO customer (public_id, given_name, family_name, vip, lifetime_value_cents, "
@@ -375,6 +377,7 @@ class IngestStore:
                     _optional_iso(g.customer_since),
                     g.followers,
                     stamp,
+                    "active" if g.live else "deleted",
                     g.customer_id,
                 )
                 for g in updates

@@ -7,7 +7,12 @@ from datetime import date
 from PySide6.QtCore import QSize, Qt
 from PySide6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
-from customer_card.domain.model import CustomerCard, RelatedCustomer, SocialProfile
+from customer_card.domain.model import (
+    CustomerCard,
+    CustomerStatus,
+    RelatedCustomer,
+    SocialProfile,
+)
 from customer_card.ui.formatting import (
     age_on,
     format_count,
@@ -76,7 +81,16 @@ class CardHeader(QFrame):
             "danger",
         )
         self.duplicate_banner = Banner("fa5s.clone", self.tr("Possible duplicate"), "", "warning")
-        for banner in (self.do_not_contact_banner, self.duplicate_banner):
+        self.deleted_banner = Banner(
+            "fa5s.trash-alt",
+            self.tr("Deleted at its sources"),
+            self.tr(
+                "Every system this customer came from has deleted their record. The history "
+                "stays here for reference; search no longer finds this card."
+            ),
+            "warning",
+        )
+        for banner in (self.deleted_banner, self.do_not_contact_banner, self.duplicate_banner):
             banner.hide()
             self.banners.addWidget(banner)
         self._alerts: list[Banner] = []
@@ -251,6 +265,7 @@ class CardHeader(QFrame):
             alert.hide()
             alert.deleteLater()
         self._alerts = []
+        self.deleted_banner.setVisible(card.customer.status == CustomerStatus.DELETED)
         self.do_not_contact_banner.setVisible(card.do_not_contact)
         if card.pending_suggestions > 0:
             self.duplicate_banner.body.setText(
@@ -274,7 +289,12 @@ class CardHeader(QFrame):
         """The banners this card shows, top first."""
         return [
             banner
-            for banner in (self.do_not_contact_banner, self.duplicate_banner, *self._alerts)
+            for banner in (
+                self.deleted_banner,
+                self.do_not_contact_banner,
+                self.duplicate_banner,
+                *self._alerts,
+            )
             if not banner.isHidden()
         ]
 

@@ -210,3 +210,26 @@ def test_copy_button_puts_value_on_clipboard(
     with qtbot.waitSignal(window.card_view.copied):
         qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
     assert QGuiApplication.clipboard().text() == button.value
+
+
+def test_a_customer_deleted_at_its_sources_says_so(
+    window: MainWindow, rich_card: CustomerCard
+) -> None:
+    from dataclasses import replace
+
+    from customer_card.domain.model import CustomerStatus
+
+    header = window.card_view.header
+
+    def titles() -> list[str]:
+        return [
+            banner.findChild(type(header.name_label), "BannerTitle").text()
+            for banner in header.visible_banners()
+        ]
+
+    gone = replace(rich_card, customer=replace(rich_card.customer, status=CustomerStatus.DELETED))
+    header.set_card(gone)
+    assert titles()[0] == "Deleted at its sources"
+
+    header.set_card(rich_card)
+    assert "Deleted at its sources" not in titles()

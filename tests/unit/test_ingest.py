@@ -284,6 +284,59 @@ def test_tombstone_keeps_the_row_and_drops_its_values(
     assert outcomes(again) == {"unchanged": 1}
 
 
+def test_a_customer_whose_every_record_is_deleted_leaves_search_and_comes_back_with_one(
+    ingest: IngestService, database: Database
+) -> None:
+    from customer_card.services.cards import CardService
+    from customer_card.services.search import SearchService
+
+    ingest.ingest(
+        [
+            customer("crm", "C9", given_name="Gaspard", family_name="Ollier", phone="0611223344"),
+            interaction("crm", "O9", "C9", occurred_at="2024-03-01T10:00:00+00:00", amount="12"),
+        ]
+    )
+    (before,) = customers(database)
+    search = SearchService(database)
+    assert [h.customer_id for h in search.search("Ollier")] == [before.id]
+
+    report = ingest.ingest([customer("crm", "C9", deleted=True)])
+
+    assert outcomes(report) == {"deleted": 1}
+    (gone,) = customers(database)
+    assert (gone.id, gone.status) == (before.id, "deleted")
+    assert search.search("Ollier") == []
+    card = CardService(database).load(before.id)
+    assert card is not None
+    assert card.customer.status == "deleted"
+    assert card.interaction_count == 1  # its history stays, for reference
+
+    # Sent again (the source undid the deletion): the same customer, active and found again.
+    again = ingest.ingest(
+        [customer("crm", "C9", given_name="Gaspard", family_name="Ollier", phone="0611223344")]
+    )
+
+    assert outcomes(again) == {"updated": 1}
+    (back,) = customers(database)
+    assert (back.id, back.status, back.family_name) == (before.id, "active", "Ollier")
+    assert [h.customer_id for h in search.search("Ollier")] == [before.id]
+
+
+def test_a_customer_with_one_live_record_left_stays_active(
+    ingest: IngestService, database: Database
+) -> None:
+    ingest.ingest(
+        [
+            customer("crm", "C1", given_name="Ines", family_name="Barbier", email="ib@mail.fr"),
+            customer("shop", "S1", given_name="Ines", family_name="Barbier", email="ib@mail.fr"),
+        ]
+    )
+    ingest.ingest([customer("shop", "S1", deleted=True)])
+
+    (only,) = customers(database)
+    assert (only.status, only.family_name) == ("active", "Barbier")
+
+
 def test_tombstone_of_an_unknown_record_stores_nothing(
     ingest: IngestService, database: Database
 ) -> None:

@@ -170,6 +170,33 @@ def test_unmerge_keeps_what_arrived_since_for_either_customer(
         reference.database.dispose()
 
 
+def test_a_customer_deleted_at_its_sources_merges_and_unmerges(
+    database: Database, ingest: IngestService, merging: MergeService
+) -> None:
+    # The e-shop merged its two accounts of one person: it deleted one. Its history still
+    # belongs to that person, so a supervisor merges it into the other card.
+    ingest.ingest(base_history())
+    survivor, merged = ids(database)
+    ingest.ingest([dataclasses.replace(ESHOP, fields={}, deleted=True)])
+    cards = CardService(database)
+    gone = cards.load(merged)
+    assert gone is not None
+    assert gone.customer.status == "deleted"
+
+    # Either way round, the card that results is active with both histories.
+    event = merging.merge(merged, survivor, actor="supervisor")
+
+    card = cards.load(survivor)
+    assert card is not None
+    assert (card.customer.id, card.customer.status) == (merged, "active")
+    assert card.interaction_count == 2
+    merging.unmerge(event, actor="supervisor")
+    assert [cards.load(c).customer.status for c in (merged, survivor)] == [  # type: ignore[union-attr]
+        "deleted",
+        "active",
+    ]
+
+
 def test_merge_refuses_bad_requests(
     database: Database, ingest: IngestService, merging: MergeService
 ) -> None:
