@@ -311,6 +311,39 @@ def test_an_export_of_changes_keeps_the_newest_version_of_a_customer(
     ]
 
 
+def test_rows_skipped_on_a_resume_still_decide_by_updated_at(tmp_path: Path) -> None:
+    """Resumed after some rows, the rows before the resume point are compared by their
+    updated_at only when their id comes again: the same rows are kept as in one read."""
+    (tmp_path / "changes.csv").write_text(
+        "id;prenom;nom;maj\n"
+        "1;Ana;Leroy;2026-01-01T10:00:00+00:00\n"
+        "2;Leo;Petit;2026-03-01T10:00:00+00:00\n"
+        "1;Ana;Leroy-Martin;2026-02-01T10:00:00+00:00\n"  # newer than row 1: kept
+        "2;Leo;Petit-Roux;2026-03-01T10:00:00+00:00\n"  # no newer than row 2: set aside
+        "1;Léa;Petit;2026-01-15T10:00:00+00:00\n",  # older than row 3: set aside
+        encoding="utf-8",
+    )
+    every_row = CHANGES.replace('type = "csv"', 'type = "csv"\ncheckpoint_every = 1')
+    connector = write_sources(tmp_path, every_row).sources["crm"].connector(lambda n: "x")
+    whole = list(connector.read("customers", None))
+    states = [None, *(i.state for i in whole if isinstance(i, Checkpoint))][:5]
+    for state in states:
+        kept = [
+            (type(i).__name__, i.source_id)
+            for i in connector.read("customers", state)
+            if isinstance(i, SourceRecord | Rejected)
+        ]
+        rows_read = len(kept)
+        expected = [
+            ("SourceRecord", "1"),
+            ("SourceRecord", "2"),
+            ("SourceRecord", "1"),
+            ("Rejected", "2"),
+            ("Rejected", "1"),
+        ]
+        assert kept == expected[len(expected) - rows_read :], state
+
+
 def test_mapping_again_leaves_rows_whose_fault_is_their_own(
     database: Database, tmp_path: Path
 ) -> None:
