@@ -561,6 +561,11 @@ def _print_summary(summary: SyncSummary) -> None:
         f"{summary.total('deleted'):>8,} {summary.total('quarantined'):>8,} "
         f"{summary.seconds:>8.1f}"
     )
+    if moved := summary.total("moved"):
+        print(
+            f"{moved:,} changed record(s) now describe someone else: moved off the customer "
+            "they were linked to (see their cards' sources)"
+        )
 
 
 def _sync_status(services: app.Services, args: argparse.Namespace) -> int:

@@ -56,12 +56,14 @@ log = logging.getLogger(__name__)
 @dataclass
 class IngestReport:
     """Counts per (source, kind, outcome); outcomes: inserted, updated, unchanged, deleted,
-    quarantined; plus customers created, records linked to an existing customer, suggestions."""
+    quarantined; plus customers created, records linked to an existing customer, suggestions,
+    and changed records moved to another customer (corrected into someone else)."""
 
     counts: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     customers_created: int = 0
     linked: int = 0
     suggestions: int = 0
+    moved: int = 0
 
     def add(self, source: str, kind: str, outcome: str) -> None:
         self.counts[(source, kind, outcome)] += 1
@@ -72,6 +74,7 @@ class IngestReport:
         self.customers_created += other.customers_created
         self.linked += other.linked
         self.suggestions += other.suggestions
+        self.moved += other.moved
 
     def total(self, outcome: str | None = None) -> int:
         return sum(n for (_, _, o), n in self.counts.items() if outcome in (None, o))
@@ -94,6 +97,7 @@ class IngestReport:
             "customers_created": self.customers_created,
             "linked": self.linked,
             "suggestions": self.suggestions,
+            "moved": self.moved,
             "streams": per_stream,
         }
 
@@ -547,7 +551,18 @@ class _Batch:
             now=self.now,
         )
         customer_id, record_id = stored.customer_id, stored.id
-        self._match_index().reindex(record.source, record.source_id, record.fields, extracted)
+        moving = self._match_index().reindex(
+            record.source, record.source_id, record.fields, extracted, customer_id
+        )
+        if moving is not None:
+            # Corrected into someone its customer's other records are not: it leaves them.
+            target, reason = self._customer_for(record, moving)
+            if target != customer_id:
+                self.store.move_record(record_id, customer_id, target, reason)
+                self.touched_golden.add(customer_id)
+                self.touched_activity |= {customer_id, target}
+                self.report.moved += 1
+                customer_id = target
         self._placed(record, record_id, customer_id, extracted, "updated")
 
     def _placed(

@@ -257,12 +257,46 @@ class MatchIndex:
         return decisions
 
     def reindex(
-        self, source: str, source_id: str, fields: Mapping[str, Any], extracted: Extracted
-    ) -> None:
-        """A changed record: its profile and keys follow (it keeps its customer; the name
-        counts catch up at the next ``match run``)."""
+        self,
+        source: str,
+        source_id: str,
+        fields: Mapping[str, Any],
+        extracted: Extracted,
+        customer_id: int | None = None,
+    ) -> Decision[int] | None:
+        """A changed record: its profile and keys follow (the name counts catch up at the next
+        ``match run``).
+
+        With ``customer_id`` (the record's customer), whether it still belongs there: a
+        record corrected into another person (a shop fixing a mistyped account) must not
+        keep the two on one card. None when it stays: its identity did not change, it is
+        its customer's only live record, or it still links to one of the others. Otherwise
+        the decision for it as if it arrived now (a probable match with the customer it
+        leaves becomes a suggestion)."""
         profile = profile_of(fields, self.region, extracted)
-        self.store.index_record(source, source_id, profile.to_json(), block_keys(profile))
+        keys = block_keys(profile)
+        text = profile.to_json()
+        if customer_id is None:
+            self.store.index_record(source, source_id, text, keys)
+            return None
+        ref = (source, source_id)
+        own = self.store.live_records_of(customer_id)
+        before = next((r.profile for r in own if (r.source, r.source_id) == ref), None)
+        others = [r for r in own if (r.source, r.source_id) != ref]
+        self.store.index_record(source, source_id, text, keys)
+        if not others or before == text:
+            return None
+        population = self.store.next_seq() - 1
+        found, weak = self.candidates(profile, _NO_LIMIT, _customer, keys)
+        counts = self.name_counts(profile, population)
+        siblings = [
+            Candidate(r.seq, customer_id, _profile(r.profile), (r.source, r.source_id))
+            for r in others
+        ]
+        if self.matcher.decide(profile, siblings, population, weak, counts).link is not None:
+            return None
+        candidates = [c for c in found if c.ref != ref]
+        return self.matcher.decide(profile, candidates, population, weak, counts)
 
 
 class _BatchWindows:

@@ -81,6 +81,7 @@ class PassSummary:
     unchanged: int = 0
     deleted: int = 0
     quarantined: int = 0
+    moved: int = 0  # changed records that left their customer (corrected into someone else)
     seconds: float = 0.0
     error: str | None = None
     cancelled: bool = False
@@ -92,6 +93,7 @@ class PassSummary:
             self.read += report.read
         for outcome in _OUTCOMES:
             setattr(self, outcome, getattr(self, outcome) + report.total(outcome))
+        self.moved += report.moved
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -103,6 +105,7 @@ class PassSummary:
             "unchanged": self.unchanged,
             "deleted": self.deleted,
             "quarantined": self.quarantined,
+            "moved": self.moved,
             "seconds": round(self.seconds, 3),
             "error": self.error,
             "cancelled": self.cancelled,
@@ -128,7 +131,7 @@ class SyncSummary:
             "ok": self.ok,
             "cancelled": self.cancelled,
             "seconds": round(self.seconds, 3),
-            "totals": {o: self.total(o) for o in ("read", *_OUTCOMES)},
+            "totals": {o: self.total(o) for o in ("read", *_OUTCOMES, "moved")},
             "streams": [p.as_dict() for p in self.passes],
             "errors": dict(self.errors),
         }

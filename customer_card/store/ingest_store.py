@@ -315,6 +315,22 @@ class IngestStore:
             ),
         )
 
+    def move_record(self, record_id: int, source: int, target: int, link_reason: str) -> None:
+        """A customer record from customer ``source`` to ``target``, with the history and
+        consents that refer to it (their order lines follow their orders)."""
+        cursor = self._cursor
+        cursor.execute(
+            "UPDATE source_record SET customer_id = ?, link_reason = ? WHERE id = ?",
+            (target, link_reason, record_id),
+        )
+        for table in ("interaction", "consent", *_DETAIL_TABLES):
+            # (By customer first: consents have no index by record.)
+            cursor.execute(
+                f"UPDATE {table} SET customer_id = ? "
+                "WHERE customer_id = ? AND source_record_id = ?",
+                (target, source, record_id),
+            )
+
     def linked_fields(self, customer_ids: Collection[int]) -> dict[int, list[LinkedFields]]:
         """The live (not deleted) source records of each customer, oldest first."""
         out: dict[int, list[LinkedFields]] = {cid: [] for cid in customer_ids}

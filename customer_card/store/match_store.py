@@ -245,6 +245,19 @@ class MatchStore:
             for seq, source, sid, profile, cid, deleted in rows
         }
 
+    def live_records_of(self, customer_id: int) -> list[IndexedRecord]:
+        """The indexed live records of one customer, with their stored profiles."""
+        rows = self._cursor.execute(
+            "SELECT mr.seq, mr.source, mr.source_id, mr.profile FROM source_record sr "
+            "JOIN match_record mr ON mr.source = sr.source AND mr.source_id = sr.source_id "
+            "WHERE sr.customer_id = ? AND sr.deleted = 0",
+            (customer_id,),
+        )
+        return [
+            IndexedRecord(int(seq), source, sid, profile, customer_id)
+            for seq, source, sid, profile in rows
+        ]
+
     def indexed_refs(self, refs: Collection[tuple[str, str]]) -> set[tuple[str, str]]:
         """Which of these (source, source id) already have a profile in the index."""
         if not refs:

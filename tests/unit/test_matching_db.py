@@ -444,8 +444,10 @@ def test_a_record_corrected_into_another_person_never_merges_two_people(
     database: Database,
 ) -> None:
     """Jean's shop record is corrected into Marie's (same e-mail and birth date as Marie's CRM
-    record). It keeps Jean's customer; a match run then linked Marie's records and merged
-    Marie's customer into Jean's: two people on one card. It suggests the pair instead."""
+    record). It kept Jean's customer; a match run then linked Marie's records and merged
+    Marie's customer into Jean's: two people on one card. Ingest now moves it to Marie's
+    customer; in a cache from before that (the record still on Jean's), the run suggests the
+    pair instead of merging."""
     jean = {"given_name": "Jean", "family_name": "Dupont", "email": "jd@example.com",
             "birth_date": "1980-05-12"}  # fmt: skip
     marie = {"given_name": "Marie", "family_name": "Curie", "email": "mc@example.com",
@@ -459,6 +461,17 @@ def test_a_record_corrected_into_another_person_never_merges_two_people(
         ]
     )
     ingest.ingest([SourceRecord("shop", "1", RecordKind.CUSTOMER, marie)])  # corrected
+    assert {frozenset({("crm", "K1")}), frozenset({("crm", "K2"), ("shop", "1")})} == (
+        current_partition(database)
+    )
+    # The cache as ingest left it before records moved: the corrected one on Jean's customer.
+    with database.write() as session:
+        customers = MatchStore(session).record_customers()
+        jean_id, marie_id = customers[("crm", "K1")], customers[("crm", "K2")]
+        shop = session.execute(
+            select(m.SourceRecord.id).where(m.SourceRecord.source == "shop")
+        ).scalar_one()
+        IngestStore(session).move_record(shop, marie_id, jean_id, "exact e-mail")
     before = current_partition(database)
     assert {("crm", "K1"), ("shop", "1")} in before
 

@@ -1,0 +1,176 @@
+"""A changed customer record that is now someone else leaves the customer it was linked to:
+a shop that corrects a mistyped account into another person must not leave two people on one
+card. A change that keeps the person (a new phone, a married name) moves nothing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from customer_card.services.cards import CardService
+from customer_card.services.ingest import IngestService
+from customer_card.store import models as m
+from customer_card.store.database import Database
+from tests.unit.test_ingest import customer, interaction, outcomes
+
+JEAN: dict[str, Any] = {
+    "given_name": "Jean",
+    "family_name": "Moreau",
+    "birth_date": "1975-06-02",
+    "email": "jean.moreau@mail.fr",
+    "phone": "06 21 43 65 87",
+    "city": "Nantes",
+}
+MARIE: dict[str, Any] = {
+    "given_name": "Marie",
+    "family_name": "Lambert",
+    "birth_date": "1988-11-23",
+    "email": "marie.lambert@post.fr",
+    "phone": "06 98 76 54 32",
+    "city": "Rennes",
+}
+
+
+def customer_of(database: Database, source: str, source_id: str) -> int:
+    with database.read() as session:
+        return session.execute(
+            select(m.SourceRecord.customer_id)
+            .where(m.SourceRecord.source == source)
+            .where(m.SourceRecord.source_id == source_id)
+        ).scalar_one()
+
+
+def first_load(ingest: IngestService, database: Database) -> tuple[int, int]:
+    ingest.ingest(
+        [
+            customer("crm", "C1", **JEAN),
+            customer("crm", "C2", **MARIE),
+            customer("shop", "S1", **JEAN),
+            interaction("shop", "O1", "S1", occurred_at="2026-09-01T10:00:00+00:00", amount="40"),
+        ]
+    )
+    jean, marie = customer_of(database, "crm", "C1"), customer_of(database, "crm", "C2")
+    assert customer_of(database, "shop", "S1") == jean != marie
+    return jean, marie
+
+
+def test_a_record_corrected_into_another_customer_moves_there_with_its_history(
+    ingest: IngestService, database: Database
+) -> None:
+    jean, marie = first_load(ingest, database)
+
+    # The shop finds that account S1 was Marie's all along, typed under Jean's details.
+    report = ingest.ingest([customer("shop", "S1", **MARIE)])
+
+    assert outcomes(report) == {"updated": 1}
+    assert (report.moved, report.linked, report.customers_created) == (1, 1, 0)
+    assert customer_of(database, "shop", "S1") == marie
+    cards = CardService(database)
+    jean_card, marie_card = cards.load(jean), cards.load(marie)
+    assert jean_card is not None
+    assert marie_card is not None
+    assert (jean_card.customer.given_name, marie_card.customer.given_name) == ("Jean", "Marie")
+    assert {s.source for s in jean_card.sources} == {"crm"}
+    assert {p.value for p in jean_card.contact_points} >= {"jean.moreau@mail.fr"}
+    assert "marie.lambert@post.fr" not in {p.value for p in jean_card.contact_points}
+    # The order of S1 is Marie's now, and so is its value.
+    assert (jean_card.interaction_count, marie_card.interaction_count) == (0, 1)
+    assert (jean_card.customer.lifetime_value, marie_card.customer.lifetime_value) == (0, 40)
+    assert {s.source for s in marie_card.sources} == {"crm", "shop"}
+
+    # An order of S1 arriving later follows it too.
+    ingest.ingest(
+        [interaction("shop", "O2", "S1", occurred_at="2026-10-01T10:00:00+00:00", amount="5")]
+    )
+    again = cards.load(marie)
+    assert again is not None
+    assert again.interaction_count == 2
+
+
+def test_a_record_corrected_into_someone_unknown_gets_a_customer_of_its_own(
+    ingest: IngestService, database: Database
+) -> None:
+    jean, marie = first_load(ingest, database)
+    paul = {
+        "given_name": "Paul",
+        "family_name": "Girard",
+        "birth_date": "1990-01-15",
+        "email": "paul.girard@mail.fr",
+        "city": "Lille",
+    }
+
+    report = ingest.ingest([customer("shop", "S1", **paul)])
+
+    assert (report.moved, report.customers_created) == (1, 1)
+    own = customer_of(database, "shop", "S1")
+    assert own not in (jean, marie)
+    card = CardService(database).load(own)
+    assert card is not None
+    assert (card.customer.given_name, card.interaction_count) == ("Paul", 1)
+
+
+def test_a_change_that_keeps_the_person_moves_nothing(
+    ingest: IngestService, database: Database
+) -> None:
+    jean, _ = first_load(ingest, database)
+
+    # A new phone and e-mail, the same person (name and birth date).
+    moved = {**JEAN, "phone": "07 11 22 33 44", "email": "j.moreau@newmail.fr"}
+    report = ingest.ingest([customer("shop", "S1", **moved)])
+
+    assert outcomes(report) == {"updated": 1}
+    assert (report.moved, report.customers_created) == (0, 0)
+    assert customer_of(database, "shop", "S1") == jean
+
+    # A record alone on its customer is that customer, whatever it becomes.
+    alone = ingest.ingest([customer("crm", "C2", **{**MARIE, "given_name": "Mariette"})])
+    assert alone.moved == 0
+
+
+def test_a_record_corrected_into_a_relative_sharing_the_e_mail_leaves_with_a_suggestion(
+    ingest: IngestService, database: Database
+) -> None:
+    jean, _ = first_load(ingest, database)
+    # S1 was Jean's wife's account: the family's one e-mail and landline, her own name and
+    # birth date. Two people: apart, with the household suggestion for a supervisor.
+    wife = {**JEAN, "given_name": "Sylvie", "birth_date": "1977-09-30"}
+
+    report = ingest.ingest([customer("shop", "S1", **wife)])
+
+    assert report.moved == 1
+    own = customer_of(database, "shop", "S1")
+    assert own != jean
+    with database.read() as session:
+        pairs = {
+            frozenset((s.customer_a, s.customer_b))
+            for s in session.scalars(select(m.MergeSuggestion))
+        }
+    assert frozenset((own, jean)) in pairs
+
+
+def test_after_a_correction_match_run_agrees_with_the_cache(
+    ingest: IngestService, database: Database
+) -> None:
+    from customer_card.services.matching import MatchService
+
+    first_load(ingest, database)
+    ingest.ingest([customer("shop", "S1", **MARIE)])
+
+    report = MatchService(database).run()
+
+    assert (report.merges, report.suggestions, report.would_split, report.held) == (0, 0, 0, 0)
+
+
+def test_a_married_name_keeps_the_record_on_its_customer(
+    ingest: IngestService, database: Database
+) -> None:
+    marie, _ = first_load(ingest, database)[::-1]
+    ingest.ingest([customer("shop", "S2", **MARIE)])
+    assert customer_of(database, "shop", "S2") == marie
+
+    married = {**MARIE, "family_name": "Lambert-Roussel", "email": "marie.roussel@post.fr"}
+    report = ingest.ingest([customer("shop", "S2", **married)])
+
+    assert report.moved == 0
+    assert customer_of(database, "shop", "S2") == marie
