@@ -36,6 +36,17 @@ class IdentifierKind(StrEnum):
 #: Interaction statuses that still need someone to act (tickets, orders, follow-ups).
 OPEN_STATUSES = frozenset({"open", "pending", "new", "in_progress", "waiting"})
 
+#: Statuses of an order that never went through, and of one sent back, compared lower-case.
+CANCELLED_STATUSES = frozenset({"cancelled", "canceled", "void", "voided", "failed", "rejected"})
+RETURNED_STATUSES = frozenset({"returned", "refunded"})
+#: An order in either brought nothing in the end: its amount counts neither in the customer's
+#: value nor as a purchase.
+VOID_STATUSES = CANCELLED_STATUSES | RETURNED_STATUSES
+
+
+def is_void(status: str | None) -> bool:
+    return status is not None and status.lower() in VOID_STATUSES
+
 
 class ConsentStatus(StrEnum):
     GRANTED = "granted"

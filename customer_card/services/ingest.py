@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, NamedTuple
 
+from customer_card.domain.model import is_void
 from customer_card.matching import normalise
 from customer_card.matching.decide import Decision, Matcher
 from customer_card.matching.extract import Extracted, extract, names_of
@@ -152,6 +153,7 @@ INTERACTION_COLUMNS = (
 CONSENT_COLUMNS = ("purpose", "status", "channel", "collected_at", "source_updated_at")
 _OCCURRED_AT = INTERACTION_COLUMNS.index("occurred_at")
 _AMOUNT = INTERACTION_COLUMNS.index("amount_cents")
+_STATUS = INTERACTION_COLUMNS.index("status")
 _CURRENCY = INTERACTION_COLUMNS.index("currency")
 _ITEMS = INTERACTION_COLUMNS.index("items")
 
@@ -928,13 +930,14 @@ class _Batch:
 
     def _add_activity(self, customer_id: int, row: tuple[Any, ...]) -> None:
         """Count a new interaction into its customer's figures (as the full re-total would:
-        a purchase is a positive amount; a contact is any interaction)."""
+        a purchase is a positive amount, unless cancelled or returned; a contact is any
+        interaction)."""
         delta = self.activity_added.get(customer_id)
         if delta is None:
             delta = self.activity_added[customer_id] = ActivityDelta(customer_id)
         occurred: str = row[_OCCURRED_AT]  # naive UTC text: text order is time order
         amount = row[_AMOUNT]
-        if amount is not None and amount > 0:
+        if amount is not None and amount > 0 and not is_void(row[_STATUS]):
             delta.value_cents += amount
             delta.orders += 1
             if delta.last_purchase is None or occurred > delta.last_purchase:

@@ -28,8 +28,6 @@ MAX_NAMESAKES = 3
 
 
 # Orders whose products were not (or no longer) the customer's.
-CANCELLED_STATUSES = ("cancelled", "canceled")
-RETURNED_STATUSES = ("returned", "refunded")
 
 
 @dataclass(frozen=True, slots=True)
@@ -633,14 +631,14 @@ def _filtered(query: _AnySelect, flt: d.TimelineFilter) -> _AnySelect:
 _PRODUCTS_SQL = text(
     "SELECT coalesce(l.sku, l.name) AS key, l.sku, l.name, l.category, "
     "sum(l.quantity) AS quantity, count(DISTINCT i.id) AS times, "
-    "sum(CASE WHEN i.status IN ({returned}) THEN l.quantity ELSE 0 END) AS returned, "
+    "sum(CASE WHEN lower(i.status) IN ({returned}) THEN l.quantity ELSE 0 END) AS returned, "
     "max(i.occurred_at) AS last_at, i.source, i.source_id "
     "FROM interaction AS i JOIN order_line AS l ON l.interaction_id = i.id "
     "WHERE i.customer_id = :cid AND i.deleted = 0 "
-    "AND coalesce(i.status, '') NOT IN ({cancelled}) "
+    "AND lower(coalesce(i.status, '')) NOT IN ({cancelled}) "
     "GROUP BY coalesce(l.sku, l.name)".format(
-        returned=", ".join(f"'{s}'" for s in RETURNED_STATUSES),
-        cancelled=", ".join(f"'{s}'" for s in CANCELLED_STATUSES),
+        returned=", ".join(f"'{s}'" for s in sorted(d.RETURNED_STATUSES)),
+        cancelled=", ".join(f"'{s}'" for s in sorted(d.CANCELLED_STATUSES)),
     )
 )
 

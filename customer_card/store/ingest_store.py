@@ -17,6 +17,7 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
+from customer_card.domain.model import VOID_STATUSES
 from customer_card.store import models as m
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -425,7 +426,11 @@ class IngestStore:
         i = m.Interaction.__table__
         params: list[dict[str, Any]] = []
         for chunk in _chunks(sorted(customer_ids)):
-            purchase = (i.c.amount_cents > 0) & i.c.deleted.is_(False)
+            purchase = (
+                (i.c.amount_cents > 0)
+                & i.c.deleted.is_(False)
+                & func.coalesce(func.lower(i.c.status), "").not_in(sorted(VOID_STATUSES))
+            )
             rows = self.conn.execute(
                 select(
                     i.c.customer_id,

@@ -46,6 +46,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from customer_card.domain.model import is_void
 from customer_card.matching.extract import Extracted, extract
 from customer_card.matching.survivorship import LinkedRecord, survive
 from customer_card.services.ingest import _Batch, _consent_row, _interaction_row
@@ -249,8 +250,9 @@ class BulkBuilder:
         r = _interaction_row(record)
         occurred = sqlite_datetime(r["occurred_at"])
         cents = r["amount_cents"]
-        # As refresh_activity: purchases are positive amounts; contacts are every interaction.
-        if cents is not None and cents > 0:
+        # As refresh_activity: purchases are positive amounts, unless cancelled or returned;
+        # contacts are every interaction.
+        if cents is not None and cents > 0 and not is_void(r["status"]):
             golden.value += cents
             golden.orders += 1
             if golden.last_purchase is None or occurred > golden.last_purchase:

@@ -593,6 +593,39 @@ def test_added_figures_equal_a_full_retotal_through_inserts_updates_and_deletes(
     assert (jocelyne.lifetime_value_cents, jocelyne.order_count) == (3000, 3)
 
 
+def test_cancelled_and_returned_orders_count_neither_in_value_nor_as_purchases(
+    database: Database, clock: Clock
+) -> None:
+    ingest = IngestService(database, batch_size=2, clock=clock)
+    ingest.ingest([customer("crm", "C1", **JOCELYNE)])
+
+    def order(source_id: str, day: int, amount: str, status: str | None) -> SourceRecord:
+        when = f"2026-02-{day:02d}T10:00:00+00:00"
+        return interaction("crm", source_id, "C1", occurred_at=when, amount=amount, status=status)
+
+    ingest.ingest(
+        [
+            order("O1", 1, "40", "closed"),
+            order("O2", 2, "25", "Cancelled"),  # as the source writes it
+            order("O3", 3, "60", "returned"),
+            order("O4", 4, "10", None),
+        ]
+    )
+    assert figures(database) == retotalled(database)
+    jocelyne = customer_of(database, "crm", "C1")
+    assert (jocelyne.lifetime_value_cents, jocelyne.order_count) == (5000, 2)
+    assert jocelyne.last_purchase_at == datetime(2026, 2, 4, 10, 0, tzinfo=UTC)
+    assert jocelyne.last_contact_at == datetime(2026, 2, 4, 10, 0, tzinfo=UTC)
+
+    # An order cancelled after it was counted leaves the figures; one un-cancelled comes in.
+    ingest.ingest([order("O4", 4, "10", "canceled"), order("O2", 2, "25", "closed")])
+
+    assert figures(database) == retotalled(database)
+    jocelyne = customer_of(database, "crm", "C1")
+    assert (jocelyne.lifetime_value_cents, jocelyne.order_count) == (6500, 2)
+    assert jocelyne.last_purchase_at == datetime(2026, 2, 2, 10, 0, tzinfo=UTC)
+
+
 def test_a_record_new_and_deleted_in_one_batch_is_kept_marked(
     ingest: IngestService, database: Database
 ) -> None:
