@@ -555,6 +555,12 @@ def _print_summary(summary: SyncSummary) -> None:
             f"{p.source + '/' + p.stream:<28} {p.read:>9,} {p.inserted:>9,} {p.updated:>9,} "
             f"{p.unchanged:>9,} {p.deleted:>8,} {p.quarantined:>8,} {p.seconds:>8.1f}{state}"
         )
+    # A source that failed before any stream (a missing secret, a connection refused) has a
+    # row too: its error follows the table.
+    passed = {p.source for p in summary.passes}
+    for source in summary.errors:
+        if source not in passed:
+            print(f"{source + ' (no stream read)':<28} {'-':>9} {'':>56} FAILED")
     print(
         f"{'total':<28} {summary.total('read'):>9,} {summary.total('inserted'):>9,} "
         f"{summary.total('updated'):>9,} {summary.total('unchanged'):>9,} "

@@ -73,3 +73,34 @@ def test_quarantine_of_a_mistyped_source_says_so(
     code, out, _ = run(capsys, *base, "sync", "quarantine", "--source", "shop")
     assert code == 0
     assert out.strip() == "quarantine holds no record of source 'shop'"
+
+
+def test_a_source_failing_before_its_streams_has_a_row_in_the_table(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Its error line followed the table, where it had no row: the table looked complete.
+    monkeypatch.setenv("CUSTOMER_CARD_PASSPHRASE", PASSPHRASE)
+    (tmp_path / "clients.csv").write_text(ROWS, encoding="utf-8")
+    api = """
+[sources.api]
+type = "rest"
+base_url = "http://127.0.0.1:9"
+auth = { type = "bearer", secret = "never-stored" }
+[sources.api.streams.customers]
+kind = "customer"
+path = "/customers"
+id = "id"
+[sources.api.streams.customers.fields]
+given_name = "first"
+"""
+    (tmp_path / "sources.toml").write_text(SOURCES + api, encoding="utf-8")
+    base = ("--db", str(tmp_path / "cache.db"), "--sources", str(tmp_path / "sources.toml"))
+
+    code, out, err = run(capsys, *base, "sync", "run")
+
+    assert code == cli.EXIT_ERROR
+    rows = out.splitlines()
+    assert any(r.startswith("shop/customers") for r in rows)
+    (failed,) = [r for r in rows if r.startswith("api")]
+    assert failed.endswith("FAILED")
+    assert "source api failed" in err
