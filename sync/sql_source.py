@@ -241,6 +241,19 @@ class SqlConnector:
         otherwise leave its field empty in every record. Checked before the first row, so that
         nothing of the stream is ingested."""
         missing = stream.mapping.missing_columns(_ResultColumns(columns))
+        twice = {c for c in columns if columns.count(c) > 1}
+        if twice:
+            # ``SELECT a.id, b.id``: a row keeps the last, and the mapping would read the wrong
+            # one without a word.
+            single = _ResultColumns(c for c in columns if c not in twice)
+            read = {c for c, _ in stream.mapping.missing_columns(single)} - {c for c, _ in missing}
+            read |= twice & {_key_column(stream), stream.options.get("cursor")}
+            if read:
+                raise ConnectorError(
+                    f"{self.name}/{stream.name}: the query returns "
+                    f"{', '.join(repr(c) for c in sorted(read))} more than once; give each "
+                    "a name of its own (AS)"
+                )
         if not missing:
             return
         table = ".".join(str(stream.options[k]) for k in ("schema", "table") if k in stream.options)

@@ -155,6 +155,44 @@ def test_a_mapped_column_the_result_lacks_fails_the_stream_before_any_row(
     assert summary.total("read") == 0
 
 
+def test_a_mapped_column_the_query_returns_twice_fails_the_stream(
+    database: Database, tmp_path: Path, postgres: Postgres, pg_contacts: str
+) -> None:
+    # ``SELECT a.*, b.*``: each row kept the last ``prenom`` (the manager's), without a word.
+    crm = crm_file(tmp_path / "crm.db")
+    twice = "SELECT c.id, c.prenom, c.nom, m.prenom FROM contacts c JOIN contacts m ON m.id = 1"
+    extra = (
+        "SELECT c.id, c.prenom, c.nom, c.nom AS label, m.nom AS label "
+        "FROM contacts c JOIN contacts m ON m.id = 1"
+    )
+    text = (
+        sql_source("lite", f"sqlite:///{crm}", f'query = "{twice}"')
+        + sql_source(
+            "pg",
+            postgres.url(),
+            f'query = "{twice.replace("contacts", f"{pg_contacts}.contacts")}"',
+        )
+        # A column named twice that nothing reads is no matter.
+        + sql_source(
+            "unread",
+            postgres.url(),
+            f'query = "{extra.replace("contacts", f"{pg_contacts}.contacts")}"',
+        )
+    )
+    sources = write_sources(tmp_path, text)
+
+    summary = make_runner(database).run(sources.select(None))
+
+    # PostgreSQL names both columns ``prenom``; SQLite renames the second (``prenom:1``) in
+    # the subquery the stream reads through, so the mapping reads the first, the right one.
+    assert summary.errors == {
+        "pg": "pg/customers: the query returns 'prenom' more than once; give each a name of "
+        "its own (AS)"
+    }
+    assert sorted(records(database)) == ["lite", "unread"]
+    assert records(database)["lite"]["2"]["given_name"] == "Léo"
+
+
 class LockedKeyring(KeyringBackend):
     """A keychain the user did not unlock."""
 
