@@ -36,6 +36,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
 
 import httpx
 
@@ -215,6 +216,14 @@ def _shown(url: str) -> str:
     return re.sub(r"^([a-zA-Z][\w+.-]*://)[^/@]*@", r"\1", text)
 
 
+def _asked(response: httpx.Response, params: Mapping[str, Any] | None) -> str:
+    """The request an error answered, as messages show it: its path and the paging parameters
+    this source added (which page failed), never the query of the URL itself (a next link may
+    copy an API key into it) nor the source's own parameters (the API key's)."""
+    path = response.request.url.path
+    return f"{path}?{urlencode(dict(params))}" if params else path
+
+
 def _outline(document: Any) -> str:
     """What a JSON answer holds, for an error message."""
     if isinstance(document, Mapping):
@@ -365,13 +374,13 @@ class RestConnector:
                         raise self._refused(response)
                     if response.is_error:
                         raise ConnectorError(
-                            f"{self.name}: {response.request.url.path} answered "
+                            f"{self.name}: {_asked(response, params)} answered "
                             f"{response.status_code} {response.reason_phrase}"
                         )
                     return response
                 if attempt >= self.max_retries:
                     raise ConnectorError(
-                        f"{self.name}: {response.request.url.path} still answers "
+                        f"{self.name}: {_asked(response, params)} still answers "
                         f"{response.status_code} after {attempt + 1} tries"
                     )
                 wait = retry_after(response.headers.get("Retry-After"))

@@ -539,7 +539,8 @@ def test_a_page_failing_after_others_loses_nothing_and_the_next_run_reads_it_all
     sources = write_sources(tmp_path, sources_text(base)).select(None)
     server.broken_pages = {"3"}
     first = make_runner(database, batch_size=4).run(sources)
-    assert "/v1/customers still answers 500 after 5 tries" in first.errors["shop"]
+    # Which page failed is said (it was not).
+    assert "/v1/customers?page=3&per_page=5 still answers 500 after 5 tries" in first.errors["shop"]
     with database.read() as session:
         state = SyncStore(session).state("shop", "customers")
         kept = SyncStore(session).live_ids("shop", "customer", "", 100)
