@@ -1370,12 +1370,45 @@ def _text(value: Any, limit: int | None = None) -> str | None:
     return text[:limit] if limit else text
 
 
+# Currencies as exports write them when not as an ISO 4217 code (compared upper-case, without
+# spaces or dots).
+_CURRENCY_NAMES = {
+    "€": "EUR",
+    "EURO": "EUR",
+    "EUROS": "EUR",
+    "$": "USD",
+    "US$": "USD",
+    "$US": "USD",
+    "£": "GBP",
+    "¥": "JPY",
+    "FR": "CHF",
+    "SFR": "CHF",
+    "CA$": "CAD",
+    "$CA": "CAD",
+}
+
+
+def _currency(value: Any) -> str | None:
+    """A currency as its ISO 4217 code: EUR, or € and euros; a :class:`RecordError` for what
+    is neither (it was cut to three characters: "dollars" stored as "DOL")."""
+    text = _text(value)
+    if not text:
+        return None
+    folded = text.upper().replace(" ", "").replace(".", "")
+    if len(folded) == 3 and folded.isascii() and folded.isalpha():
+        return folded
+    code = _CURRENCY_NAMES.get(folded)
+    if code is None:
+        raise RecordError(f"unknown currency {text[:40]!r} (give its ISO code: EUR, USD…)")
+    return code
+
+
 def _interaction_values(record: SourceRecord) -> tuple[Any, ...]:
     """The values of an interaction's columns (:data:`INTERACTION_COLUMNS`) from its fields;
     a :class:`RecordError` when they cannot be had."""
     f = record.fields
     channel = _text(f.get("channel"), 16) or "other"
-    currency = _text(f.get("currency"), 3)
+    currency = _currency(f.get("currency"))
     return (
         channel,
         _text(f.get("kind"), 16) or channel,
@@ -1448,6 +1481,10 @@ def _order_lines(value: Any, currency: str | None) -> list[OrderLineRow] | None:
             raise RecordError(f"items line {number}: {error}") from None
         if price is None:  # a negative price is a discount or a voucher line
             raise RecordError(f"items line {number}: unit_price is missing")
+        try:
+            line_currency = _currency(line.get("currency")) or currency
+        except RecordError as error:
+            raise RecordError(f"items line {number}: {error}") from None
         lines.append(
             (
                 number,
@@ -1455,7 +1492,7 @@ def _order_lines(value: Any, currency: str | None) -> list[OrderLineRow] | None:
                 name,
                 quantity,
                 price,
-                _text(line.get("currency"), 3) or currency,
+                line_currency,
                 _text(line.get("category"), 64) or None,
             )
         )

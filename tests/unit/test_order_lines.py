@@ -116,6 +116,7 @@ def test_items_land_as_order_lines(database: Database, ingest: IngestService) ->
         ([{**PULL, "unit_price": "cher"}], "items line 1: unparseable amount 'cher'"),
         ([{**PULL, "unit_price": "1e30"}], "items line 1: amount '1e30' is out of range"),
         ([{"name": "Pull", "quantity": 1}], "items line 1: unit_price is missing"),
+        ([{**PULL, "currency": "dollars"}], "items line 1: unknown currency 'dollars'"),
     ],
 )
 def test_malformed_items_send_the_order_to_quarantine(
@@ -131,6 +132,33 @@ def test_malformed_items_send_the_order_to_quarantine(
     with database.read() as session:
         stored = session.scalars(select(m.Interaction.source_id)).all()
     assert stored == ["O2"]  # the good order still lands; the bad one waits, whole
+
+
+def test_currencies_are_stored_as_their_iso_code(database: Database, ingest: IngestService) -> None:
+    # "dollars" was stored as "DOL", "€" as "€"; the card shows a symbol from the code.
+    report = ingest.ingest(
+        [
+            ESHOP,
+            order("O1", [{**SCARF, "currency": "£"}], currency="€"),
+            order("O2", [SCARF], currency=" euros "),
+            order("O3", [SCARF], currency="usd"),
+            order("O4", [SCARF], currency="dollars"),
+        ]
+    )
+
+    assert report.total("quarantined") == 1
+    assert quarantined(database) == [
+        ("O4", "unknown currency 'dollars' (give its ISO code: EUR, USD…)")
+    ]
+    with database.read() as session:
+        rows = session.execute(select(m.Interaction.source_id, m.Interaction.currency))
+        stored: dict[str, str] = {row.source_id: row.currency for row in rows}
+    assert stored == {
+        "O1": "EUR",
+        "O2": "EUR",
+        "O3": "USD",
+    }
+    assert [line[5] for line in lines(database, "O1")] == ["GBP"]
 
 
 def test_refund_and_discount_lines_are_kept(database: Database, ingest: IngestService) -> None:
