@@ -60,7 +60,7 @@ from customer_card.matching.normalise import name_core, national_number
 from customer_card.matching.outcome import C, Candidate, Decision, Proposal
 from customer_card.matching.profile import Profile
 
-__all__ = ["Candidate", "Decision", "Matcher", "PairScore", "Proposal"]
+__all__ = ["Candidate", "Decision", "Matcher", "PairScore", "Proposal", "another_person"]
 
 # Strong identifiers, strongest first, to choose among customers that both qualify.
 LINK_STRENGTH = {"crm_id": 5, "loyalty_card": 4, "social": 3, "email": 2, "phone": 1}
@@ -669,6 +669,13 @@ def _conflict(incoming: Identity, existing: Identity) -> str | None:
     return why
 
 
+def another_person(incoming: Profile, existing: Profile) -> bool:
+    """Whether two records name two people: their birth dates or their given names clearly
+    disagree (a typo, a nickname or a date one slip apart do not; a family name alone does
+    not either: a married name). Records without a given name or a birth date name no one."""
+    return _conflict(incoming.identity(), existing.identity()) in (_BIRTHS, _GIVEN)
+
+
 def _all_but_a_name(levels: tuple[int, ...]) -> bool:
     """Whether the birth date and the street agree (a name disagrees): what makes a name's
     disagreement worth a review rather than another person."""
@@ -773,6 +780,7 @@ _COMPLETED_FIELDS = (BIRTH, EMAIL, PHONE, CARD, SOCIAL, ADDRESS)
 _HANDLE_FULL = 1  # the handle level of a handle spelling both names
 _NAMES_ONLY = "only the names agree"
 _BIRTHS = "different birth dates"
+_GIVEN = "different given names"
 _NAME_CONFLICTS = ("different given names", "different family names")
 _BIRTH_TYPO = 3  # the birth-date level of dates one slip apart
 _HOUSEHOLD = "shares an identifier of several customers"

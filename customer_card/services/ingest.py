@@ -629,7 +629,7 @@ class _Batch:
         self.staged.pop(stored.id, None)
         self.store.update_source_record(
             stored.id,
-            fields=record.fields or {},
+            fields=record.fields or None,  # (none: its last version stays)
             updated_at=record.updated_at,
             content_hash=record.content_hash,
             deleted=True,
@@ -707,6 +707,11 @@ class _Batch:
         if not self.touched_golden:
             return
         linked = self.store.linked_fields(self.touched_golden)
+        # A customer with no live record left is who its deleted ones said (their last
+        # versions are kept): the same whichever batch saw them live.
+        gone = [cid for cid, records in linked.items() if not records]
+        if gone:
+            linked.update(self.store.linked_fields(gone, deleted=True))
         public_ids = self.store.public_ids(self.touched_golden)
         # Fields a supervisor pinned win over the survivorship rules.
         pinned = OverrideStore(self.store.session).values_of(self.touched_golden)
@@ -735,7 +740,6 @@ class _Batch:
                     vip=golden.vip,
                     customer_since=golden.customer_since,
                     followers=golden.followers,
-                    live=bool(records),
                 )
             )
             row, row_tokens = self._search_row(
@@ -743,7 +747,9 @@ class _Batch:
             )
             rows.append(row)
             tokens |= row_tokens
-        self.store.update_golden(updates, self.now)
+        self.store.update_golden(updates, self.now)  # (active again: one with a live record)
+        if gone:
+            self.store.mark_deleted(gone, self.now)
         self.store.reindex(rows, tokens)
 
     def _search_row(

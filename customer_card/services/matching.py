@@ -32,7 +32,7 @@ from customer_card.matching import normalise
 from customer_card.matching.blocking import MAX_BLOCK_RECORDS, block_keys, is_strong, window_of
 from customer_card.matching.compare import compare
 from customer_card.matching.config import MatchConfig, load_config
-from customer_card.matching.decide import Candidate, Decision, Matcher
+from customer_card.matching.decide import Candidate, Decision, Matcher, another_person
 from customer_card.matching.extract import Extracted
 from customer_card.matching.frequency import (
     POPULATION_KEY,
@@ -267,12 +267,15 @@ class MatchIndex:
         """A changed record: its profile and keys follow (the name counts catch up at the next
         ``match run``).
 
-        With ``customer_id`` (the record's customer), whether it still belongs there: a
-        record corrected into another person (a shop fixing a mistyped account) must not
-        keep the two on one card. None when it stays: its identity did not change, it is
-        its customer's only live record, or it still links to one of the others. Otherwise
-        the decision for it as if it arrived now (a probable match with the customer it
-        leaves becomes a suggestion)."""
+        With ``customer_id`` (the record's customer), whether it must leave: a record
+        corrected into another person (a shop fixing an account typed under someone else's
+        details) must not keep two people on one card. It leaves only when it now names
+        someone else than every other record of its customer that names a person (given
+        name or birth date, deleted records included: they still say who the card was), and
+        links to none of the live ones. A new e-mail, phone or married name moves nothing, nor
+        does any change on a customer a merge made (a supervisor's decision stands). Returns
+        None when it stays; otherwise the decision for it as if it arrived now (a probable
+        match with the customer it leaves becomes a suggestion)."""
         profile = profile_of(fields, self.region, extracted)
         keys = block_keys(profile)
         text = profile.to_json()
@@ -280,20 +283,26 @@ class MatchIndex:
             self.store.index_record(source, source_id, text, keys)
             return None
         ref = (source, source_id)
-        own = self.store.live_records_of(customer_id)
-        before = next((r.profile for r in own if (r.source, r.source_id) == ref), None)
-        others = [r for r in own if (r.source, r.source_id) != ref]
+        own = self.store.records_of_customer(customer_id)
+        before = next((r.profile for r, _ in own if (r.source, r.source_id) == ref), None)
+        others = [(r, deleted) for r, deleted in own if (r.source, r.source_id) != ref]
         self.store.index_record(source, source_id, text, keys)
         if not others or before == text:
+            return None
+        told = [p for p in (_profile(r.profile) for r, _ in others) if p.given or p.births]
+        if not told or not all(another_person(profile, p) for p in told):
+            return None
+        if self.store.merged_into(customer_id):
             return None
         population = self.store.next_seq() - 1
         found, weak = self.candidates(profile, _NO_LIMIT, _customer, keys)
         counts = self.name_counts(profile, population)
         siblings = [
             Candidate(r.seq, customer_id, _profile(r.profile), (r.source, r.source_id))
-            for r in others
+            for r, deleted in others
+            if not deleted
         ]
-        if self.matcher.decide(profile, siblings, population, weak, counts).link is not None:
+        if siblings and self.matcher.decide(profile, siblings, population, weak, counts).link:
             return None
         candidates = [c for c in found if c.ref != ref]
         return self.matcher.decide(profile, candidates, population, weak, counts)

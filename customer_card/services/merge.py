@@ -195,9 +195,10 @@ class MergeService:
             for table, ids in details.items():
                 store.move_rows(table, ids, merged)
             # Rows that belong to the customer itself, not to a record (notes, history
-            # without a record): back by id.
+            # without a record): back by id. A record's rows went with it above, or stay
+            # where the record went since (a correction moved it to another customer).
             for table in ("note", "interaction"):
-                store.move_rows(table, snap["merged_rows"].get(table, []), merged)
+                store.move_own_rows(table, snap["merged_rows"].get(table, []), survivor, merged)
                 store.move_rows(table, details.get(table, []), merged)
 
             store.restore_suggestions(

@@ -74,7 +74,6 @@ class GoldenUpdate:
     vip: bool
     customer_since: date | None
     followers: int
-    live: bool = True  # False: none of its source records is live (all deleted at the source)
 
 
 @dataclass(slots=True)
@@ -154,7 +153,8 @@ _INSERT_SOURCE_RECORD_SQL = (
     "VALUES (?, ?, 'customer', ?, ?, ?, ?, 0, ?, ?, ?) RETURNING id"
 )
 _UPDATE_SOURCE_RECORD_SQL = (
-    "UPDATE source_record SET fields = ?, source_updated_at = ?, content_hash = ?, deleted = ?, "
+    "UPDATE source_record SET fields = coalesce(?, fields), source_updated_at = ?, "
+    "content_hash = ?, deleted = ?, "
     "last_seen_at = ? WHERE id = ?"
 )
 _DETAIL_COLUMNS = {
@@ -177,7 +177,7 @@ _UPDATE_GOLDEN_SQL = (
     "UPDATE customer SET given_name = ?, family_name = ?, birth_date = ?, language = ?, "
     "city = ?, postcode = ?, loyalty_tier = ?, loyalty_card = ?, vip = ?, customer_since = ?, "
     "followers = ?, updated_at = ?, "
-    "status = CASE WHEN status IN ('active', 'deleted') THEN ? ELSE status END WHERE id = ?"
+    "status = CASE WHEN status = 'deleted' THEN 'active' ELSE status END WHERE id = ?"
 )
 _INSERT_CUSTOMER_SQL = (
     "INSERT INTO customer (public_id, given_name, family_name, vip, lifetime_value_cents, "
@@ -298,16 +298,18 @@ class IngestStore:
         self,
         record_id: int,
         *,
-        fields: Mapping[str, Any],
+        fields: Mapping[str, Any] | None,
         updated_at: datetime | None,
         content_hash: str,
         deleted: bool,
         now: datetime,
     ) -> None:
+        """``fields=None`` keeps the stored ones (a tombstone without fields: the record's
+        last version stays, for provenance and for who its customer was)."""
         self._cursor.execute(
             _UPDATE_SOURCE_RECORD_SQL,
             (
-                json.dumps(dict(fields)),
+                None if fields is None else json.dumps(dict(fields)),
                 _optional_sqlite_datetime(updated_at),
                 content_hash,
                 1 if deleted else 0,
@@ -332,15 +334,18 @@ class IngestStore:
                 (target, source, record_id),
             )
 
-    def linked_fields(self, customer_ids: Collection[int]) -> dict[int, list[LinkedFields]]:
-        """The live (not deleted) source records of each customer, oldest first."""
+    def linked_fields(
+        self, customer_ids: Collection[int], *, deleted: bool = False
+    ) -> dict[int, list[LinkedFields]]:
+        """The live (not deleted) source records of each customer, oldest first; with
+        ``deleted``, the deleted ones instead."""
         out: dict[int, list[LinkedFields]] = {cid: [] for cid in customer_ids}
         for chunk in _chunks(sorted(customer_ids)):
             marks = ",".join("?" * len(chunk))
             rows = self._cursor.execute(
                 "SELECT customer_id, source, source_updated_at, fields, id FROM source_record "
-                f"WHERE customer_id IN ({marks}) AND deleted = 0",
-                chunk,
+                f"WHERE customer_id IN ({marks}) AND deleted = ?",
+                [*chunk, 1 if deleted else 0],
             ).fetchall()
             rows.sort(key=itemgetter(4))
             for cid, source, updated_at, fields, rid in rows:
@@ -394,11 +399,20 @@ class IngestStore:
                     _optional_iso(g.customer_since),
                     g.followers,
                     stamp,
-                    "active" if g.live else "deleted",
                     g.customer_id,
                 )
                 for g in updates
             ],
+        )
+
+    def mark_deleted(self, customer_ids: Collection[int], now: datetime) -> None:
+        """Customers none of whose source records is live any more: deleted at their
+        sources (their golden fields come from their deleted records: who the card was)."""
+        stamp = sqlite_datetime(now)
+        self._cursor.executemany(
+            "UPDATE customer SET status = 'deleted', updated_at = ? "
+            "WHERE id = ? AND status = 'active'",
+            [(stamp, cid) for cid in sorted(customer_ids)],
         )
 
     def add_activity(self, deltas: Iterable[ActivityDelta], now: datetime) -> None:

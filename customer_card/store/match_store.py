@@ -245,18 +245,28 @@ class MatchStore:
             for seq, source, sid, profile, cid, deleted in rows
         }
 
-    def live_records_of(self, customer_id: int) -> list[IndexedRecord]:
-        """The indexed live records of one customer, with their stored profiles."""
+    def records_of_customer(self, customer_id: int) -> list[tuple[IndexedRecord, bool]]:
+        """The indexed records of one customer, live or deleted (a deleted record keeps the
+        profile it had), each with whether it is deleted."""
         rows = self._cursor.execute(
-            "SELECT mr.seq, mr.source, mr.source_id, mr.profile FROM source_record sr "
+            "SELECT mr.seq, mr.source, mr.source_id, mr.profile, sr.deleted FROM source_record sr "
             "JOIN match_record mr ON mr.source = sr.source AND mr.source_id = sr.source_id "
-            "WHERE sr.customer_id = ? AND sr.deleted = 0",
+            "WHERE sr.customer_id = ?",
             (customer_id,),
         )
         return [
-            IndexedRecord(int(seq), source, sid, profile, customer_id)
-            for seq, source, sid, profile in rows
+            (IndexedRecord(int(seq), source, sid, profile, customer_id), bool(deleted))
+            for seq, source, sid, profile, deleted in rows
         ]
+
+    def merged_into(self, customer_id: int) -> bool:
+        """Whether another customer was merged into this one (by a supervisor or a match run)
+        and the merge stands."""
+        row = self._cursor.execute(
+            "SELECT 1 FROM merge_event WHERE survivor_id = ? AND undone_at IS NULL LIMIT 1",
+            (customer_id,),
+        ).fetchone()
+        return row is not None
 
     def indexed_refs(self, refs: Collection[tuple[str, str]]) -> set[tuple[str, str]]:
         """Which of these (source, source id) already have a profile in the index."""
@@ -632,6 +642,18 @@ class MatchStore:
         t = m.Base.metadata.tables[table]
         for chunk in _chunks(sorted(ids)):
             self.conn.execute(update(t).where(t.c.id.in_(chunk)).values(customer_id=customer_id))
+
+    def move_own_rows(
+        self, table: str, ids: Collection[int], from_customer: int, to_customer: int
+    ) -> None:
+        """``move_rows`` for the rows still on ``from_customer`` that no source record owns
+        (notes, history written in the app): one a record owns follows its record."""
+        t = m.Base.metadata.tables[table]
+        for chunk in _chunks(sorted(ids)):
+            query = update(t).where(t.c.id.in_(chunk)).where(t.c.customer_id == from_customer)
+            if "source_record_id" in t.c:
+                query = query.where(t.c.source_record_id.is_(None))
+            self.conn.execute(query.values(customer_id=to_customer))
 
     def move_all(self, from_customer: int, to_customer: int) -> None:
         for model in _OWNED_TABLES:

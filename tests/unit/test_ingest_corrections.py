@@ -174,3 +174,113 @@ def test_a_married_name_keeps_the_record_on_its_customer(
 
     assert report.moved == 0
     assert customer_of(database, "shop", "S2") == marie
+
+
+# --- what must not move (found in review: each moved a record of the same person) -------------
+
+
+def test_a_new_e_mail_or_phone_moves_no_record_linked_by_it(
+    ingest: IngestService, database: Database
+) -> None:
+    # The support desk's contact holds only Jean's e-mail; it linked by it alone. A new
+    # address on either record left the other no link, and the record went to a new customer.
+    ingest.ingest(
+        [
+            customer("crm", "C1", **JEAN),
+            customer("support", "H1", email=JEAN["email"]),
+            customer("support", "H2", phone=JEAN["phone"]),
+            interaction("crm", "O1", "C1", occurred_at="2026-09-01T10:00:00+00:00", amount="40"),
+        ]
+    )
+    jean = customer_of(database, "crm", "C1")
+    assert customer_of(database, "support", "H1") == customer_of(database, "support", "H2") == jean
+
+    report = ingest.ingest(
+        [
+            customer("crm", "C1", **{**JEAN, "email": "jean.moreau@newmail.fr"}),
+            customer("support", "H1", email="jmoreau@work.fr"),
+            customer("support", "H2", phone="07 55 44 33 22"),
+        ]
+    )
+
+    assert (report.moved, report.customers_created) == (0, 0)
+    assert {customer_of(database, s, i) for s, i in (("crm", "C1"), ("support", "H1"))} == {jean}
+    assert customer_of(database, "support", "H2") == jean
+
+
+def test_a_change_on_a_customer_a_supervisor_merged_moves_nothing(
+    ingest: IngestService, database: Database
+) -> None:
+    from customer_card.services.merge import MergeService
+
+    first_load(ingest, database)
+    jean, marie = customer_of(database, "crm", "C1"), customer_of(database, "crm", "C2")
+    # The supervisor knows better than the model (here: wrongly or not, their decision).
+    MergeService(database).merge(jean, marie, actor="supervisor")
+
+    report = ingest.ingest([customer("crm", "C2", **{**MARIE, "phone": "07 00 00 00 01"})])
+
+    assert report.moved == 0
+    assert customer_of(database, "crm", "C2") == jean
+
+
+def test_unmerge_after_a_move_leaves_the_moved_record_s_history_where_it_went(
+    ingest: IngestService, database: Database
+) -> None:
+    from customer_card.services.merge import MergeService
+    from customer_card.store.ingest_store import IngestStore
+
+    paul = {"given_name": "Paul", "family_name": "Girard", "birth_date": "1990-01-15"}
+    ingest.ingest(
+        [
+            customer("crm", "C1", **JEAN),
+            customer("crm", "C2", **MARIE),
+            customer("shop", "S1", **paul),
+            interaction("shop", "O1", "S1", occurred_at="2026-09-01T10:00:00+00:00", amount="40"),
+        ]
+    )
+    jean, marie = customer_of(database, "crm", "C1"), customer_of(database, "crm", "C2")
+    own = customer_of(database, "shop", "S1")
+    merging = MergeService(database)
+    event = merging.merge(jean, own, actor="supervisor")
+    # Since the merge, S1 went to Marie's card with its order (as a cache from before merged
+    # customers kept their records could have it).
+    with database.write() as session:
+        record = session.execute(
+            select(m.SourceRecord.id).where(m.SourceRecord.source == "shop")
+        ).scalar_one()
+        IngestStore(session).move_record(record, jean, marie, "moved")
+
+    merging.unmerge(event, actor="supervisor")
+
+    with database.read() as session:
+        order = session.execute(
+            select(m.Interaction.customer_id).where(m.Interaction.source_id == "O1")
+        ).scalar_one()
+    assert order == marie, "the order went back to the emptied customer, not with its record"
+
+
+def test_a_record_corrected_away_from_a_deleted_record_leaves_its_card(
+    ingest: IngestService, database: Database
+) -> None:
+    # Jean's CRM record was deleted: S1 was the only live one. Corrected into Marie, it kept
+    # Jean's card (and his order), which took Marie's name.
+    jean, marie = first_load(ingest, database)
+    ingest.ingest(
+        [
+            interaction("crm", "O9", "C1", occurred_at="2026-08-01T10:00:00+00:00", amount="99"),
+            customer("crm", "C1", deleted=True),
+        ]
+    )
+
+    report = ingest.ingest([customer("shop", "S1", **MARIE)])
+
+    assert report.moved == 1
+    assert customer_of(database, "shop", "S1") == marie
+    cards = CardService(database)
+    left, found = cards.load(jean), cards.load(marie)
+    assert left is not None
+    assert found is not None
+    assert (left.customer.status, left.customer.given_name) == ("deleted", "Jean")
+    assert left.customer.lifetime_value == 99  # Jean's own order stays on Jean's card
+    assert found.customer.lifetime_value == 40

@@ -76,7 +76,7 @@ def test_an_old_reading_of_a_records_fields_is_replaced_when_the_cache_is_opened
     opened = open_cache(cache_path, keychain)
     upgraded = opened.database
     try:
-        assert migrate.current_revision(upgraded.engine) == "0012"
+        assert migrate.current_revision(upgraded.engine) == migrate.head_revision()
         assert _index(upgraded) == current  # the other record untouched, this one read anew
         assert inline_candidates(upgraded, later) == {("crm", "A")}
         report = MatchService(upgraded, clock=clock).run()
@@ -107,3 +107,29 @@ def test_the_profiles_migration_leaves_a_current_index_as_it_is(
         command.downgrade(config, "0011")
     migrate.upgrade(database.engine)
     assert _index(database) == before
+
+
+def test_customers_whose_records_were_all_deleted_are_marked_when_the_cache_is_opened(
+    cache_path: Path, keychain: Keychain, database: Database, clock: Clock
+) -> None:
+    # (Migration 0013: ingest marks them since; a cache from before held them 'active'.)
+    ingest = IngestService(database, clock=clock)
+    ingest.ingest(
+        [
+            customer("crm", "A", given_name="Paul", family_name="Martin", birth_date="1970-01-01"),
+            customer("crm", "B", given_name="Lise", family_name="Morel", birth_date="1981-02-03"),
+        ]
+    )
+    ingest.ingest([SourceRecord("crm", "A", RecordKind.CUSTOMER, {}, deleted=True)])
+    with database.engine.begin() as conn:
+        conn.execute(text("UPDATE customer SET status = 'active'"))
+        conn.execute(text("UPDATE alembic_version SET version_num = '0012'"))
+    database.dispose()
+
+    upgraded = open_cache(cache_path, keychain).database
+    try:
+        with upgraded.engine.connect() as conn:
+            statuses = dict(conn.execute(text("SELECT family_name, status FROM customer")).all())
+        assert statuses == {"Martin": "deleted", "Morel": "active"}
+    finally:
+        upgraded.dispose()
