@@ -6,6 +6,9 @@ mapping's business (``date = "%d/%m/%Y"``, ``decimal = ","``). A row with bytes 
 in the file's encoding, or with more or fewer cells than the header, is rejected to quarantine,
 never dropped. What cannot be read as rows at all (a quote never closed, a header naming a column
 the mapping reads twice, an empty or binary file) fails the stream with one line saying where.
+In an XLSX sheet every cell of a merged range reads the value shown there (its top left cell's);
+a row where the mapping reads a formula never calculated (a file written by a library stores no
+value for it) goes to quarantine, saying to open and save the file in Excel or LibreOffice.
 
 Incremental by file fingerprint: a file already read completely is not read again. With
 ``cursor = "column"`` (an updated-at column, with ``cursor_format``), a changed file is read
@@ -24,13 +27,15 @@ import codecs
 import csv
 import difflib
 import hashlib
+import html
 import itertools
 import logging
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from sync.connector import (
     ConnectorError,
@@ -490,6 +495,17 @@ class CsvConnector:
             # (rows past it were left out without a word).
             if hasattr(sheet, "reset_dimensions"):
                 sheet.reset_dimensions()
+            # openpyxl's read-only sheets tell neither which empty cells hold a formula never
+            # calculated nor which are merged: the sheet's XML does, opened as the reader opens
+            # it (_get_source is private to openpyxl: the tests would fail if it went).
+            with sheet._get_source() as xml:
+                layout = _sheet_layout(xml)
+            if layout.unplaced:
+                raise ConnectorError(
+                    f"{self.name}/{stream.name}: {path.name} holds formulas never calculated in "
+                    "cells that do not say where they are: open and save the file in Excel or "
+                    "LibreOffice so its values are stored"
+                )
             rows = (tuple(_cell_value(cell) for cell in row) for row in sheet.iter_rows())
             header = next(rows, None)
             if header is None:
@@ -497,14 +513,32 @@ class CsvConnector:
             names = [str(h).strip() if h is not None else "" for h in header]
             self._check_header(stream, path, names)
             read = _columns_read(stream)
+            mapped = {column for column, name in enumerate(names, 1) if name in read}
+            merged = _MergedRanges(layout.merged)
+            anchors: dict[tuple[int, int], Any] = {}
             for number, values in enumerate(rows, 2):
-                if all(v is None or (isinstance(v, str) and not v.strip()) for v in values):
-                    continue
+                uncalculated = _uncalculated(layout, number, mapped)
+                if not uncalculated and all(
+                    v is None or (isinstance(v, str) and not v.strip()) for v in values
+                ):
+                    continue  # blank (a merged range's value shown over it makes no row)
+                if over := merged.over(number):
+                    values = _merged_values(over, number, values, len(names), anchors)
+                    uncalculated += _uncalculated_anchors(layout, over, number, mapped)
                 row = {
                     name: value
                     for name, value in zip(names, values, strict=False)
                     if name and value is not None
                 }
+                if uncalculated:
+                    yield self._faulty(
+                        stream,
+                        row,
+                        "formula never calculated",
+                        f"row {number} of {path.name}: {_formulas_said(uncalculated)}: open and "
+                        "save the file in Excel or LibreOffice so its values are stored",
+                    )
+                    continue
                 # A formula that failed shows its error (#N/A, #REF!…) where the value goes:
                 # no value is known there. Taken as one, it became an id "#N/A" or a town.
                 errors = [
@@ -540,6 +574,222 @@ def _cell_value(cell: Any) -> Any:
         if len(shown) > 1 and _ZERO_PADDED.fullmatch(shown):
             return str(int(value)).zfill(len(shown))
     return value
+
+
+@dataclass
+class _SheetLayout:
+    """What a sheet's XML says of its cells beside their values."""
+
+    # Row -> column -> formula ("=B2&C2") of the cells holding a formula and no value: a file
+    # written by a library (openpyxl…) stores none; Excel and LibreOffice store it on saving.
+    uncalculated: dict[int, dict[int, str]] = field(default_factory=dict)
+    # (top row, bottom row, left column, right column) of each merged range below the header
+    # row, by top row: its cells show the value of its top left one, which alone holds it.
+    merged: list[tuple[int, int, int, int]] = field(default_factory=list)
+    # Formulas never calculated in cells that do not say where they are (no r="D3").
+    unplaced: int = 0
+
+
+_XML_CHUNK = 1 << 20
+# The prefix of the sheet's namespace, if its writer used one (<x:worksheet>, <x:c>…).
+_SHEET_ROOT = re.compile(rb"<([A-Za-z_][\w.-]*:)?worksheet\b")
+_ATTRIBUTE = re.compile(rb"""([\w:.-]+)\s*=\s*(?:"([^"]*)"|'([^']*)')""")
+_COORDINATE = re.compile(r"\$?([A-Za-z]{1,3})\$?([1-9][0-9]*)")
+
+
+def _sheet_layout(source: IO[bytes], chunk_size: int = _XML_CHUNK) -> _SheetLayout:
+    """The formulas never calculated and the merged ranges of a sheet, from its XML. A search
+    for their tags, not a parse: it takes a few hundredths of the time openpyxl takes to read
+    the sheet, and the workbook is not read a second time."""
+    chunks = iter(lambda: source.read(chunk_size), b"")
+    head = b""
+    for chunk in chunks:
+        head += chunk
+        if _SHEET_ROOT.search(head) or len(head) >= _XML_CHUNK:
+            break
+    root = _SHEET_ROOT.search(head)
+    name_prefix = root[1] or b"" if root else b""
+    prefix = re.escape(name_prefix)
+    # Where a formula or a merged range starts. A formula is the first element in its cell.
+    tags = re.compile(b"<" + prefix + rb"(?:(f)[\s/>]|mergeCell\b)")
+    formula_cell = re.compile(
+        b"<" + prefix + rb"c\b(?P<cell>[^>]*)>\s*<" + prefix + rb"f\b(?P<attributes>[^>]*?)"
+        rb"(?:/>|>(?P<formula>[^<]*)</" + prefix + rb"f>)\s*(?:<" + prefix + rb"v\b[^>]*?"
+        rb"(?:/>|>(?P<value>[^<]*)</" + prefix + rb"v>))?"
+    )
+    cell_start = b"<" + name_prefix + b"c"
+    layout = _SheetLayout()
+    shared: dict[str, tuple[str, str]] = {}  # the first cell of each shared formula
+    for piece in _xml_pieces(itertools.chain((head,), chunks), cell_start):
+        for tag in tags.finditer(piece):
+            if tag[1] is None:
+                merge = _attributes(piece[tag.end() : piece.find(b">", tag.end())])
+                _add_merged(layout, merge.get("ref", ""))
+                continue
+            start = piece.rfind(cell_start, 0, tag.start())
+            cell = formula_cell.match(piece, start) if start >= 0 else None
+            if cell is None or cell.start("attributes") != tag.end(1):
+                continue  # not a cell as the reader knows them: it reads it as it can
+            _add_formula(layout, shared, cell)
+    layout.merged.sort()
+    return layout
+
+
+def _xml_pieces(chunks: Iterable[bytes], cut_before: bytes) -> Iterator[bytes]:
+    """The chunks' bytes in pieces, each cut just before the last ``cut_before`` it holds (where
+    a cell starts): no cell is cut in two, nor any tag before it."""
+    pending = b""
+    for chunk in chunks:
+        pending += chunk
+        cut = pending.rfind(cut_before)
+        if cut > 0:
+            yield pending[:cut]
+            pending = pending[cut:]
+    yield pending
+
+
+def _add_formula(layout: _SheetLayout, shared: dict[str, tuple[str, str]], cell: Any) -> None:
+    """Note a formula cell's formula if it holds no value (an empty text is a value)."""
+    calculated = bool(cell["value"])
+    sharing = cell["attributes"]
+    if calculated and b"shared" not in sharing:
+        return  # nearly every formula of a file Excel or LibreOffice saved
+    text = (cell["formula"] or b"").decode("utf-8", "replace")
+    text = html.unescape(text) if "&" in text else text
+    cell_attributes = _attributes(cell["cell"])
+    coordinate = cell_attributes.get("r", "")
+    if b"shared" in sharing and "si" in (formula_attributes := _attributes(sharing)):
+        # A formula filled over cells is stored once, in the first; the others refer to it.
+        index = formula_attributes["si"]
+        if text:
+            shared[index] = (f"={text}", coordinate)
+        elif index in shared and coordinate and not calculated:
+            from openpyxl.formula.translate import Translator
+
+            formula, origin = shared[index]
+            try:
+                text = Translator(formula, origin).translate_formula(coordinate)[1:]
+            except Exception:  # a formula openpyxl cannot parse: said without it
+                text = ""
+    if calculated or cell_attributes.get("t") == "str":
+        return
+    place = _COORDINATE.fullmatch(coordinate)
+    if place is None:
+        layout.unplaced += 1
+        return
+    column = 0
+    for letter in place[1].upper():
+        column = column * 26 + ord(letter) - ord("A") + 1
+    layout.uncalculated.setdefault(int(place[2]), {})[column] = f"={text}" if text else ""
+
+
+def _attributes(tag: bytes) -> dict[str, str]:
+    """The attributes written in a tag (``r="D3" t="str"``), by name."""
+    return {
+        match[1].decode("ascii", "replace"): (match[2] or match[3] or b"").decode(
+            "utf-8", "replace"
+        )
+        for match in _ATTRIBUTE.finditer(tag)
+    }
+
+
+def _add_merged(layout: _SheetLayout, ref: str) -> None:
+    """Note a merged range ("D2:D4") whose cells below the header row read its value."""
+    from openpyxl.utils.cell import range_boundaries
+
+    try:
+        left, top, right, bottom = range_boundaries(ref)
+    except (ValueError, TypeError):
+        return
+    # Whole rows or columns; a range from the header row, whose name is no value of the rows
+    # below; a range of one cell.
+    if None in (left, top, right, bottom) or top < 2 or (left, top) == (right, bottom):
+        return
+    layout.merged.append((top, bottom, left, right))
+
+
+class _MergedRanges:
+    """The merged ranges over each row, as the rows are read from the top."""
+
+    def __init__(self, ranges: list[tuple[int, int, int, int]]) -> None:
+        self._coming = sorted(ranges, reverse=True)
+        self._over: list[tuple[int, int, int, int]] = []
+
+    def over(self, number: int) -> list[tuple[int, int, int, int]]:
+        if self._over:
+            self._over = [merged for merged in self._over if merged[1] >= number]
+        while self._coming and self._coming[-1][0] <= number:
+            merged = self._coming.pop()
+            if merged[1] >= number:
+                self._over.append(merged)
+        return self._over
+
+
+def _merged_values(
+    over: list[tuple[int, int, int, int]],
+    number: int,
+    values: tuple[Any, ...],
+    width: int,
+    anchors: dict[tuple[int, int], Any],
+) -> tuple[Any, ...]:
+    """A row's values (as far as the header's ``width``) with those of the merged ranges
+    ``over`` it: ``anchors`` keeps the value of each range's top left cell from its row on."""
+    filled = list(values)
+    for top, _, left, right in over:
+        if top == number:
+            anchors[top, left] = filled[left - 1] if left <= len(filled) else None
+        value = anchors.get((top, left))
+        right = min(right, width)
+        if value is None or left > right:
+            continue
+        filled.extend([None] * (right - len(filled)))
+        filled[left - 1 : right] = [value] * (right - left + 1)
+    return tuple(filled)
+
+
+def _uncalculated(layout: _SheetLayout, number: int, mapped: set[int]) -> list[tuple[str, str]]:
+    """The cells of a row that the mapping reads and that hold a formula never calculated, with
+    their formulas."""
+    formulas = layout.uncalculated.get(number)
+    if not formulas:
+        return []
+    from openpyxl.utils import get_column_letter
+
+    return [
+        (f"{get_column_letter(column)}{number}", formula)
+        for column, formula in formulas.items()
+        if column in mapped
+    ]
+
+
+def _uncalculated_anchors(
+    layout: _SheetLayout, over: list[tuple[int, int, int, int]], number: int, mapped: set[int]
+) -> list[tuple[str, str]]:
+    """The top left cells holding a formula never calculated of the merged ranges ``over`` a
+    row (below their top row), where the range covers a column the mapping reads."""
+    from openpyxl.utils import get_column_letter
+
+    return [
+        (f"{get_column_letter(left)}{top}", layout.uncalculated[top][left])
+        for top, _, left, right in over
+        if top != number
+        and left in layout.uncalculated.get(top, {})
+        and any(column in mapped for column in range(left, right + 1))
+    ]
+
+
+def _formulas_said(cells: list[tuple[str, str]]) -> str:
+    """'cell D3 holds a formula never calculated (=B3&C3)', in one line whatever the formulas."""
+    shown = [
+        (cell, formula if len(formula) <= 80 else formula[:79] + "…") for cell, formula in cells
+    ]
+    if len(shown) == 1:
+        cell, formula = shown[0]
+        return f"cell {cell} holds a formula never calculated" + (
+            f" ({formula})" if formula else ""
+        )
+    listed = ", ".join(f"{cell} ({formula})" if formula else cell for cell, formula in shown)
+    return f"cells {listed} hold formulas never calculated"
 
 
 # What a spreadsheet cell shows when its formula failed.
