@@ -553,12 +553,14 @@ class _Batch:
             now=self.now,
         )
         customer_id, record_id = stored.customer_id, stored.id
-        moving = self._match_index().reindex(
+        reindexed = self._match_index().reindex(
             record.source, record.source_id, record.fields, extracted, customer_id
         )
-        if moving is not None:
+        if reindexed is not None and not reindexed.moves:
+            self._suggest(record, customer_id, reindexed.decision)
+        elif reindexed is not None:
             # Corrected into someone its customer's other records are not: it leaves them.
-            target, reason = self._customer_for(record, moving)
+            target, reason = self._customer_for(record, reindexed.decision)
             if target != customer_id:
                 self.store.move_record(record_id, customer_id, target, reason)
                 self.touched_golden.add(customer_id)
@@ -660,6 +662,18 @@ class _Batch:
                 ):
                     self.report.suggestions += 1
         return customer_id, reason[:200]
+
+    def _suggest(self, record: SourceRecord, customer_id: int, decision: Decision[int]) -> None:
+        """The customers a changed record, staying where it is, now links or may link to:
+        suggested with its customer, for a supervisor (or the next ``match run``)."""
+        proposals = (*((decision.link,) if decision.link else ()), *decision.suggestions)
+        for s in proposals:
+            if s.cluster != customer_id:
+                evidence = {**s.evidence, "incoming": [record.source, record.source_id]}
+                if self._match_index().store.suggest(
+                    customer_id, s.cluster, s.probability, s.reason, evidence
+                ):
+                    self.report.suggestions += 1
 
     def _match_index(self) -> MatchIndex:
         index = self._matching

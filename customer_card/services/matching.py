@@ -263,7 +263,7 @@ class MatchIndex:
         fields: Mapping[str, Any],
         extracted: Extracted,
         customer_id: int | None = None,
-    ) -> Decision[int] | None:
+    ) -> Reindexed | None:
         """A changed record: its profile and keys follow (the name counts catch up at the next
         ``match run``).
 
@@ -274,8 +274,13 @@ class MatchIndex:
         name or birth date, deleted records included: they still say who the card was), and
         links to none of the live ones. A new e-mail, phone or married name moves nothing, nor
         does any change on a customer a merge made (a supervisor's decision stands). Returns
-        None when it stays; otherwise the decision for it as if it arrived now (a probable
-        match with the customer it leaves becomes a suggestion)."""
+        the decision for it as if it arrived now, with whether it moves (a probable match
+        with the customer it leaves becomes a suggestion), or None.
+
+        A record alone on its customer is that customer, whatever it becomes; changed so that
+        it now matches another customer (an e-shop account given the e-mail the CRM knows),
+        the two customers are one person: the decision, not moving, makes that a suggestion
+        (merging customers is a supervisor's or ``match run``'s)."""
         profile = profile_of(fields, self.region, extracted)
         keys = block_keys(profile)
         text = profile.to_json()
@@ -287,8 +292,17 @@ class MatchIndex:
         before = next((r.profile for r, _ in own if (r.source, r.source_id) == ref), None)
         others = [(r, deleted) for r, deleted in own if (r.source, r.source_id) != ref]
         self.store.index_record(source, source_id, text, keys)
-        if not others or before == text:
+        if before == text:
             return None
+        if not others:
+            population = self.store.next_seq() - 1
+            found, weak = self.candidates(profile, _NO_LIMIT, _customer, keys)
+            candidates = [c for c in found if c.ref != ref]
+            if not candidates:
+                return None
+            counts = self.name_counts(profile, population)
+            decision = self.matcher.decide(profile, candidates, population, weak, counts)
+            return Reindexed(decision, moves=False)
         told = [p for p in (_profile(r.profile) for r, _ in others) if p.given or p.births]
         if not told or not all(another_person(profile, p) for p in told):
             return None
@@ -305,7 +319,14 @@ class MatchIndex:
         if siblings and self.matcher.decide(profile, siblings, population, weak, counts).link:
             return None
         candidates = [c for c in found if c.ref != ref]
-        return self.matcher.decide(profile, candidates, population, weak, counts)
+        return Reindexed(self.matcher.decide(profile, candidates, population, weak, counts), True)
+
+
+class Reindexed(NamedTuple):
+    """What a changed record's new profile decides (see ``MatchIndex.reindex``)."""
+
+    decision: Decision[int]
+    moves: bool  # False: it stays; the customers it links or may link to are suggested
 
 
 class _BatchWindows:

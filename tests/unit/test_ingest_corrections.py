@@ -284,3 +284,28 @@ def test_a_record_corrected_away_from_a_deleted_record_leaves_its_card(
     assert (left.customer.status, left.customer.given_name) == ("deleted", "Jean")
     assert left.customer.lifetime_value == 99  # Jean's own order stays on Jean's card
     assert found.customer.lifetime_value == 40
+
+
+def test_a_record_alone_on_its_customer_that_now_matches_another_is_suggested(
+    ingest: IngestService, database: Database
+) -> None:
+    # Corrected into Paul, S1 went to a customer of its own; corrected back, it is Jean's
+    # again: two cards of one person. It stays (merging customers is a supervisor's or a
+    # match run's), and the pair waits for a supervisor (it waited for nothing before).
+    jean, _ = first_load(ingest, database)
+    paul = {"given_name": "Paul", "family_name": "Girard", "birth_date": "1990-01-15"}
+    ingest.ingest([customer("shop", "S1", **paul)])
+    own = customer_of(database, "shop", "S1")
+    assert own != jean
+
+    report = ingest.ingest([customer("shop", "S1", **JEAN)])
+
+    assert (report.moved, report.suggestions) == (0, 1)
+    assert customer_of(database, "shop", "S1") == own
+    with database.read() as session:
+        (pair,) = session.scalars(select(m.MergeSuggestion)).all()
+    assert {pair.customer_a, pair.customer_b} == {own, jean}
+    assert pair.probability > 0.9
+    # The same change again (a source re-sending it) suggests nothing more.
+    again = ingest.ingest([customer("shop", "S1", **{**JEAN, "city": "NANTES"})])
+    assert again.suggestions == 0
