@@ -47,7 +47,7 @@ from customer_card.store.ingest_store import (
 )
 from customer_card.store.match_store import MatchStore
 from customer_card.store.overrides_store import OverrideStore
-from sync.connector import Rejected
+from sync.connector import Cancelled, Rejected
 from sync.mapping import canonical_meant
 from sync.records import Checkpoint, RecordKind, SourceRecord, canonical_json, content_digest
 
@@ -284,7 +284,8 @@ class IngestService:
         ):
             # While a batch is matched and written here, the customer records of the next one
             # are normalised in a second process: the two halves of the work, side by side.
-            for batch in self._batches(items, waiting):
+            failed: list[Exception] = []
+            for batch in self._batches(items, waiting, failed):
                 extraction = extractor.start(batch)
                 waiting.run()
                 if extraction is None:
@@ -292,16 +293,37 @@ class IngestService:
                 else:
                     waiting.hold(batch, extraction)
             waiting.run()
+        if failed:
+            raise failed[0]
         return report
 
     def _batches(
-        self, items: Iterable[IngestItem], waiting: _Waiting
+        self, items: Iterable[IngestItem], waiting: _Waiting, failed: list[Exception]
     ) -> Iterator[list[IngestItem]]:
         """The items in batches; what the source sent before it fell silent ``waiting`` may
-        have run already (a batch is then yielded without it: it may be shorter)."""
+        have run already (a batch is then yielded without it: it may be shorter).
+
+        When the source fails (not a cancel), the last batch ends at its last checkpoint and
+        the error goes into ``failed``, for the caller to raise once the batches are written:
+        what the checkpoint covers is kept, so a source failing at the same place every run
+        (a tap dying after its STATE) still gets on; the rest is read again next run."""
         batch = waiting.fill([])
         customers = 0
-        for item in items:
+        source = iter(items)
+        while True:
+            try:
+                item = next(source)
+            except StopIteration:
+                break
+            except Cancelled:
+                raise
+            except Exception as error:
+                failed.append(error)
+                left = waiting.left(batch)
+                ends = [i for i, x in enumerate(left) if isinstance(x, Checkpoint)]
+                if ends:
+                    yield left[: ends[-1] + 1]
+                return
             if waiting.failed:  # the watcher ran a batch and failed: stop reading now
                 waiting.run()
             batch.append(item)
