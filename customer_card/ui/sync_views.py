@@ -84,6 +84,8 @@ def changes_text(summary: SyncSummary) -> str:
             ("updated", _tr("%1 updated")),
             ("deleted", _tr("%1 deleted")),
             ("quarantined", _tr("%1 quarantined")),
+            # Records corrected into someone else, moved off the customer they were on.
+            ("moved", _tr("%1 moved to another customer")),
         )
         if summary.total(outcome)
     ]

@@ -17,7 +17,7 @@ from customer_card.services.cards import CardService
 from customer_card.services.info import cache_info
 from customer_card.services.ingest import IngestService
 from customer_card.services.search import SearchService
-from customer_card.services.sync_runner import SyncProgress, SyncRunner, SyncSummary
+from customer_card.services.sync_runner import PassSummary, SyncProgress, SyncRunner, SyncSummary
 from customer_card.services.sync_status import CancelToken, SyncService
 from customer_card.store.database import Database
 from customer_card.ui.main_window import MainWindow
@@ -512,3 +512,6 @@ def test_summary_lines(qapp: Any) -> None:
     assert summary_text(SyncSummary(cancelled=True), 1200) == (
         "Sync stopped after 1\u00a0200 records; the next one goes on from there"
     )
+    # A record corrected into someone else is said (it changes two cards).
+    moved = SyncSummary(passes=[PassSummary("shop", "customers", read=3, updated=3, moved=1)])
+    assert summary_text(moved) == "Synced 1 source(s): 3 updated, 1 moved to another customer"
