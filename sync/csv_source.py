@@ -516,6 +516,12 @@ class CsvConnector:
             mapped = {column for column, name in enumerate(names, 1) if name in read}
             merged = _MergedRanges(layout.merged)
             anchors: dict[tuple[int, int], Any] = {}
+            # A record's id is its own: an id cell merged over an order's lines would give
+            # them all one id, each line then replacing the one before. Those rows keep an
+            # empty id (quarantine says so).
+            own = {
+                column for column, name in enumerate(names, 1) if name in stream.mapping.id.columns
+            }
             for number, values in enumerate(rows, 2):
                 uncalculated = _uncalculated(layout, number, mapped)
                 if not uncalculated and all(
@@ -523,7 +529,7 @@ class CsvConnector:
                 ):
                     continue  # blank (a merged range's value shown over it makes no row)
                 if over := merged.over(number):
-                    values = _merged_values(over, number, values, len(names), anchors)
+                    values = _merged_values(over, number, values, len(names), anchors, own)
                     uncalculated += _uncalculated_anchors(layout, over, number, mapped)
                 row = {
                     name: value
@@ -731,9 +737,11 @@ def _merged_values(
     values: tuple[Any, ...],
     width: int,
     anchors: dict[tuple[int, int], Any],
+    own: set[int],
 ) -> tuple[Any, ...]:
     """A row's values (as far as the header's ``width``) with those of the merged ranges
-    ``over`` it: ``anchors`` keeps the value of each range's top left cell from its row on."""
+    ``over`` it: ``anchors`` keeps the value of each range's top left cell from its row on.
+    The columns in ``own`` (a record's id) are left as they are below a range's top row."""
     filled = list(values)
     for top, _, left, right in over:
         if top == number:
@@ -743,7 +751,9 @@ def _merged_values(
         if value is None or left > right:
             continue
         filled.extend([None] * (right - len(filled)))
-        filled[left - 1 : right] = [value] * (right - left + 1)
+        for column in range(left, right + 1):
+            if top == number or column not in own:
+                filled[column - 1] = value
     return tuple(filled)
 
 

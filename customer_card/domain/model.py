@@ -37,8 +37,12 @@ class IdentifierKind(StrEnum):
 OPEN_STATUSES = frozenset({"open", "pending", "new", "in_progress", "waiting"})
 
 #: Statuses of an order that never went through, and of one sent back, compared lower-case.
-CANCELLED_STATUSES = frozenset({"cancelled", "canceled", "void", "voided", "failed", "rejected"})
-RETURNED_STATUSES = frozenset({"returned", "refunded"})
+CANCELLED_STATUSES = frozenset(
+    {"cancelled", "canceled", "void", "voided", "failed", "rejected", "annulé", "annulée"}
+)
+RETURNED_STATUSES = frozenset(
+    {"returned", "refunded", "retourné", "retournée", "remboursé", "remboursée"}
+)
 #: An order in either brought nothing in the end: its amount counts neither in the customer's
 #: value nor as a purchase.
 VOID_STATUSES = CANCELLED_STATUSES | RETURNED_STATUSES

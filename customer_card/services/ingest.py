@@ -1393,6 +1393,8 @@ def _cents(value: Any) -> int | None:
         raise RecordError(f"unparseable amount {value!r}") from error
     if not amount.is_finite():
         raise RecordError(f"unparseable amount {value!r}")
+    if amount.adjusted() > 18:  # (1e999999 overflowed the arithmetic below: a crash)
+        raise RecordError(f"amount {value!r} is out of range")
     cents = int((amount * 100).to_integral_value())
     if not _INT64_MIN <= cents <= _INT64_MAX:
         raise RecordError(f"amount {value!r} is out of range")
@@ -1427,6 +1429,17 @@ _CURRENCY_NAMES = {
     "SFR": "CHF",
     "CA$": "CAD",
     "$CA": "CAD",
+    "C$": "CAD",
+    "A$": "AUD",
+    "AU$": "AUD",
+    "R$": "BRL",
+    "KČ": "CZK",
+    "ZŁ": "PLN",
+    "₹": "INR",
+    "₽": "RUB",
+    "₺": "TRY",
+    "₩": "KRW",
+    "₪": "ILS",
 }
 
 
@@ -1436,7 +1449,7 @@ def _currency(value: Any) -> str | None:
     text = _text(value)
     if not text:
         return None
-    folded = text.upper().replace(" ", "").replace(".", "")
+    folded = "".join(text.upper().split()).replace(".", "")
     if len(folded) == 3 and folded.isascii() and folded.isalpha():
         return folded
     code = _CURRENCY_NAMES.get(folded)

@@ -13,7 +13,9 @@ from typing import Any
 
 import pytest
 from openpyxl import Workbook
+from sqlalchemy import select
 
+from customer_card.store import models as m
 from customer_card.store.database import Database
 from sync.csv_source import _sheet_layout
 from tests.sync.conftest import make_runner, write_sources
@@ -218,3 +220,58 @@ def test_the_sheet_is_scanned_in_pieces_that_cut_no_cell(tmp_path: Path, prefix:
     assert expected.merged == [(2, 3, 4, 4)]
     for size in range(1, 60):
         assert _sheet_layout(io.BytesIO(xml), size) == expected, size
+
+
+ORDERS = """
+[sources.shop]
+type = "csv"
+[sources.shop.streams.customers]
+kind = "customer"
+file = "clients.csv"
+id = "id"
+[sources.shop.streams.customers.fields]
+given_name = "prenom"
+[sources.shop.streams.orders]
+kind = "interaction"
+file = "orders.xlsx"
+id = "order"
+[sources.shop.streams.orders.fields]
+customer_ref = "client"
+occurred_at = { column = "date", datetime = "%Y-%m-%d" }
+amount = "amount"
+summary = "product"
+"""
+
+
+def test_an_id_cell_merged_over_several_rows_gives_its_id_to_the_first_alone(
+    database: Database, tmp_path: Path
+) -> None:
+    # An order's lines under one merged order cell: given the id each, every line replaced the
+    # one before (the order stored as its last line, "Hat", 20). The client and date cells
+    # merged over them are what a person sees on each row.
+    (tmp_path / "clients.csv").write_text("id,prenom\nc1,Ana\n", encoding="utf-8")
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    for row in [
+        ["order", "client", "date", "product", "amount"],
+        ["o1", "c1", "2024-03-01", "Shoes", 50],
+        [None, None, None, "Socks", 5],
+        [None, None, None, "Hat", 20],
+    ]:
+        sheet.append(row)
+    for ref in ("A2:A4", "B2:B4", "C2:C4"):
+        sheet.merge_cells(ref)
+    book.save(tmp_path / "orders.xlsx")
+
+    summary = make_runner(database).run(write_sources(tmp_path, ORDERS).select(None))
+
+    assert summary.ok, summary.errors
+    with database.read() as session:
+        stored = session.execute(
+            select(m.Interaction.source_id, m.Interaction.summary, m.Interaction.amount_cents)
+        ).all()
+    assert [tuple(r) for r in stored] == [("o1", "Shoes", 5000)]
+    reasons = [reason for _, reason in quarantine(database)]
+    assert len(reasons) == 2
+    assert all(reason.startswith("no id") for reason in reasons)

@@ -133,3 +133,55 @@ def test_customers_whose_records_were_all_deleted_are_marked_when_the_cache_is_o
         assert statuses == {"Martin": "deleted", "Morel": "active"}
     finally:
         upgraded.dispose()
+
+
+def test_value_figures_leave_out_cancelled_orders_when_the_cache_is_opened(
+    cache_path: Path, keychain: Keychain, database: Database, clock: Clock
+) -> None:
+    # (Migration 0014: a cache from before counted them in the value, order count and last
+    # purchase; its figures are re-totalled as ingest counts them now.)
+    def order(source_id: str, day: int, amount: str, status: str) -> SourceRecord:
+        fields = {
+            "customer_ref": "A",
+            "channel": "web",
+            "kind": "order",
+            "occurred_at": f"2026-02-0{day}T10:00:00+00:00",
+            "amount": amount,
+            "status": status,
+        }
+        return SourceRecord("crm", source_id, RecordKind.INTERACTION, fields)
+
+    ingest = IngestService(database, clock=clock)
+    ingest.ingest(
+        [
+            customer("crm", "A", given_name="Paul", family_name="Martin", birth_date="1970-01-01"),
+            customer("crm", "B", given_name="Lise", family_name="Morel", birth_date="1981-02-03"),
+            order("O1", 1, "40", "closed"),
+            order("O2", 2, "25", "cancelled"),
+        ]
+    )
+    with database.engine.begin() as conn:  # the figures as the old count left them
+        conn.execute(
+            text(
+                "UPDATE customer SET lifetime_value_cents = 6500, order_count = 2, "
+                "last_purchase_at = '2026-02-02 10:00:00' WHERE family_name = 'Martin'"
+            )
+        )
+        conn.execute(text("UPDATE alembic_version SET version_num = '0013'"))
+    database.dispose()
+
+    upgraded = open_cache(cache_path, keychain).database
+    try:
+        with upgraded.engine.connect() as conn:
+            figures = conn.execute(
+                text(
+                    "SELECT family_name, lifetime_value_cents, order_count, last_purchase_at "
+                    "FROM customer ORDER BY family_name"
+                )
+            ).all()
+        assert [tuple(f) for f in figures] == [
+            ("Martin", 4000, 1, "2026-02-01 10:00:00.000000"),
+            ("Morel", 0, 0, None),
+        ]
+    finally:
+        upgraded.dispose()

@@ -117,6 +117,7 @@ def test_items_land_as_order_lines(database: Database, ingest: IngestService) ->
         ([{**PULL, "unit_price": "1e30"}], "items line 1: amount '1e30' is out of range"),
         ([{"name": "Pull", "quantity": 1}], "items line 1: unit_price is missing"),
         ([{**PULL, "currency": "dollars"}], "items line 1: unknown currency 'dollars'"),
+        ([{**PULL, "unit_price": "1e999999"}], "items line 1: amount '1e999999' is out of"),
     ],
 )
 def test_malformed_items_send_the_order_to_quarantine(
