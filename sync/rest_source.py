@@ -353,11 +353,19 @@ class RestConnector:
 
     def get(self, url: str, params: Mapping[str, Any] | None) -> httpx.Response:
         """GET with retries; raises ConnectorError when the server keeps failing or refuses."""
+        # A URL's own query (a next link's ``?page=2``, a path with parameters) goes with the
+        # request's parameters: httpx drops it when the client has parameters of its own (an
+        # API key in the query), and every next link then read the first page again, forever.
+        target = httpx.URL(url)
+        query: list[tuple[str, Any]] = list(target.params.multi_items())
+        if query:
+            url = str(target.copy_with(query=None))
+        query += list((params or {}).items())
         attempt = 0
         while True:
             self.requests += 1
             try:
-                response = self._client.get(url, params=dict(params) if params else None)
+                response = self._client.get(url, params=query or None)
             except httpx.TransportError as error:
                 if attempt >= self.max_retries:
                     raise ConnectorError(

@@ -127,6 +127,15 @@ def handler_for(api: Api) -> type[BaseHTTPRequestHandler]:
                 if start + 5 < len(TICKETS):
                     headers["Link"] = f'</v1/tickets?from={start + 5}>; rel="next"'
                 self.send(200, page(TICKETS, start, 5), headers)
+            elif url.path == "/v1/keyed-tickets":  # an API key in the query, next links
+                if query.get("api_key") != API_KEY:
+                    self.send(403, {"error": "forbidden"})
+                    return
+                start = int(query.get("from", "0"))
+                headers = {}
+                if start + 5 < len(TICKETS):
+                    headers["Link"] = f'</v1/keyed-tickets?from={start + 5}>; rel="next"'
+                self.send(200, page(TICKETS, start, 5), headers)
             elif url.path == "/v1/leaky":
                 link = f'<{api.elsewhere}/v1/tickets?from=5>; rel="next"'
                 self.send(200, page(TICKETS, 0, 5), {"Link": link})
@@ -562,6 +571,34 @@ def test_a_page_failing_after_others_loses_nothing_and_the_next_run_reads_it_all
     third = make_runner(database).run(sources)
     assert third.total("inserted") == third.total("updated") == 0
     assert all("updated_since=2026-01-20" in r for r in server.requests)
+
+
+def test_next_links_are_followed_with_an_api_key_in_the_query(
+    api: tuple[Api, str], database: Database, tmp_path: Path
+) -> None:
+    # With the key in the query, httpx dropped the next link's own query (?from=5): every link
+    # read the first page again, forever (each page a checkpoint, the sync never ending).
+    server, base = api
+    store_secret("desk-key", API_KEY)
+    text = f"""
+[sources.desk]
+type = "rest"
+base_url = "{base}/v1"
+auth = {{ type = "api_key", query_param = "api_key", secret = "desk-key" }}
+[sources.desk.streams.tickets]
+kind = "interaction"
+path = "/keyed-tickets"
+pagination = {{ type = "link" }}
+id = "ref"
+[sources.desk.streams.tickets.fields]
+customer_ref = "who"
+occurred_at = {{ column = "at", datetime = "iso" }}
+"""
+    summary = run_alone(database, tmp_path, text)
+
+    assert summary.total("read") == len(TICKETS)
+    assert len(server.requests) == 4
+    assert all(f"api_key={API_KEY}" in r for r in server.requests)
 
 
 def test_urls_in_messages_never_show_a_query_or_user_info() -> None:
