@@ -32,7 +32,7 @@ import tempfile
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Generator, Iterable, Iterator, Mapping
 from contextlib import ExitStack, suppress
 from datetime import UTC, datetime
 from pathlib import Path
@@ -178,7 +178,9 @@ class SingerConnector:
         )
         drain.start()
         try:
-            yield from self._messages(process.stdout, state)
+            # The last checkpoint ("done") only once the tap has ended well: a tap killed
+            # mid-line (its last line cut) keeps its last STATE, not what followed it.
+            last_state = yield from self._messages(process.stdout, state, final=False)
         finally:
             ended = process.poll() is None or self._interrupted.is_set()
             if process.poll() is None:
@@ -201,8 +203,13 @@ class SingerConnector:
         if code != 0:
             last = next((e.strip() for e in reversed(errors) if e.strip()), "no message")
             raise ConnectorError(f"{self.name}: the tap exited with status {code}: {last}")
+        yield Checkpoint(self.name, PASS, {"singer": last_state, "at": _now(), "done": True})
 
-    def _messages(self, lines: Iterable[bytes], state: dict[str, Any]) -> Iterator[Item]:
+    def _messages(
+        self, lines: Iterable[bytes], state: dict[str, Any], *, final: bool = True
+    ) -> Generator[Item, None, Any]:
+        """The items of the tap's messages; returns its last state. ``final``: end with the
+        checkpoint of a finished read (else the caller does, once it knows it finished)."""
         last_state = state.get("singer")
         ignored = frozenset(self.settings.get("ignore_streams", ()))
         streams = _StreamsSeen(self.name, self.by_tap_stream, ignored)
@@ -275,7 +282,9 @@ class SingerConnector:
         if self._interrupted.is_set():
             raise Cancelled
         streams.check()
-        yield Checkpoint(self.name, PASS, {"singer": last_state, "at": _now(), "done": True})
+        if final:
+            yield Checkpoint(self.name, PASS, {"singer": last_state, "at": _now(), "done": True})
+        return last_state
 
 
 class _StreamsSeen:

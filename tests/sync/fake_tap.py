@@ -45,6 +45,7 @@ def main() -> int:
     parser.add_argument(
         "--die-after", type=int, default=0, help="crash after N customers (and one more record)"
     )
+    parser.add_argument("--cut", action="store_true", help="dying, its last line cut short")
     args = parser.parse_args()
     if args.noisy:  # more than a pipe holds, and not UTF-8
         for _ in range(4096):
@@ -74,7 +75,11 @@ def main() -> int:
     for row in customers:
         if row["updated"] > bookmarks["customers"]:
             if args.die_after and sent == args.die_after:
-                emit({"type": "RECORD", "stream": "customers", "record": row})  # no STATE
+                if args.cut:  # killed while writing
+                    line = json.dumps({"type": "RECORD", "stream": "customers", "record": row})
+                    sys.stdout.write(line[: len(line) // 2])
+                else:
+                    emit({"type": "RECORD", "stream": "customers", "record": row})  # no STATE
                 sys.stdout.flush()
                 sys.stderr.write("CRITICAL connection reset by peer\n")
                 return 1

@@ -167,16 +167,22 @@ def test_an_output_file_with_a_line_that_is_not_utf8(database: Database, tmp_pat
     )
 
 
-@pytest.mark.parametrize("batch_size", [2, 500], ids=["small-batches", "one-batch"])
+@pytest.mark.parametrize(
+    ("batch_size", "cut"),
+    [(2, False), (500, False), (500, True)],
+    ids=["small-batches", "one-batch", "last-line-cut"],
+)
 def test_a_tap_dying_mid_stream_keeps_what_it_sent_and_resumes_from_its_last_state(
-    database: Database, tmp_path: Path, batch_size: int
+    database: Database, tmp_path: Path, batch_size: int, cut: bool
 ) -> None:
     # In one batch (the default size: a tap sending a few hundred records and dying), the
     # records before its last STATE were dropped with the batch: a tap dying at the same
-    # place every run never got on.
+    # place every run never got on. Killed while writing a line, that cut line went to
+    # quarantine for good, and the state said the read was done.
     store_secret("eshop-tap", json.dumps({"api_key": "tap-key"}))
     runner = make_runner(database, batch_size=batch_size)
-    first = runner.run(write_sources(tmp_path, tap_sources(0, "--die-after", "5")).select(None))
+    flags = ("--die-after", "5", *(("--cut",) if cut else ()))
+    first = runner.run(write_sources(tmp_path, tap_sources(0, *flags)).select(None))
     assert first.errors["eshop"] == (
         "eshop: the tap exited with status 1: CRITICAL connection reset by peer"
     )
@@ -186,6 +192,8 @@ def test_a_tap_dying_mid_stream_keeps_what_it_sent_and_resumes_from_its_last_sta
     assert state is not None
     # Not beyond the last STATE the tap sent: the sixth customer came after it.
     assert state["singer"]["bookmarks"]["customers"] == 5
+    assert "done" not in state
+    assert first.total("quarantined") == 0
 
     second = runner.run(write_sources(tmp_path, tap_sources()).select(None))
     assert second.ok, second.errors
