@@ -245,9 +245,11 @@ class SqlConnector:
         if twice:
             # ``SELECT a.id, b.id``: a row keeps the last, and the mapping would read the wrong
             # one without a word.
-            single = _ResultColumns(c for c in columns if c not in twice)
-            read = {c for c, _ in stream.mapping.missing_columns(single)} - {c for c, _ in missing}
-            read |= twice & {_key_column(stream), stream.options.get("cursor")}
+            mapping = stream.mapping
+            rules = (mapping.id, *mapping.fields, mapping.updated_at, mapping.deleted)
+            wanted = {c.split(".", 1)[0] for r in rules if r is not None for c in r.columns}
+            wanted |= {str(c) for c in (_key_column(stream), stream.options.get("cursor")) if c}
+            read = twice & wanted
             if read:
                 raise ConnectorError(
                     f"{self.name}/{stream.name}: the query returns "

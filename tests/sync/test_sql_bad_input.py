@@ -40,6 +40,8 @@ def crm_file(path: Path) -> Path:
 
 
 def sql_source(name: str, url: str, read: str, *, family: str = "nom", extra: str = "") -> str:
+    """``family``: the column of the family name, or a rule (a TOML table)."""
+    rule = family if family.startswith("{") else f'"{family}"'
     return f"""
 [sources.{name}]
 type = "sql"
@@ -51,7 +53,7 @@ kind = "customer"
 id = "id"
 [sources.{name}.streams.customers.fields]
 given_name = "prenom"
-family_name = "{family}"
+family_name = {rule}
 """
 
 
@@ -172,6 +174,19 @@ def test_a_mapped_column_the_query_returns_twice_fails_the_stream(
             postgres.url(),
             f'query = "{twice.replace("contacts", f"{pg_contacts}.contacts")}"',
         )
+        # Read by a rule with a default, or one of the columns a rule joins: read all the same.
+        + sql_source(
+            "joined",
+            postgres.url(),
+            f'query = "{twice.replace("contacts", f"{pg_contacts}.contacts")}"',
+            family='{ columns = ["nom", "prenom"] }',
+        )
+        + sql_source(
+            "defaulted",
+            postgres.url(),
+            f'query = "{twice.replace("contacts", f"{pg_contacts}.contacts")}"',
+            family='{ column = "prenom", default = "X" }',
+        )
         # A column named twice that nothing reads is no matter.
         + sql_source(
             "unread",
@@ -185,9 +200,9 @@ def test_a_mapped_column_the_query_returns_twice_fails_the_stream(
 
     # PostgreSQL names both columns ``prenom``; SQLite renames the second (``prenom:1``) in
     # the subquery the stream reads through, so the mapping reads the first, the right one.
+    twice_said = "the query returns 'prenom' more than once; give each a name of its own (AS)"
     assert summary.errors == {
-        "pg": "pg/customers: the query returns 'prenom' more than once; give each a name of "
-        "its own (AS)"
+        name: f"{name}/customers: {twice_said}" for name in ("pg", "joined", "defaulted")
     }
     assert sorted(records(database)) == ["lite", "unread"]
     assert records(database)["lite"]["2"]["given_name"] == "Léo"
