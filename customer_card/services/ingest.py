@@ -27,7 +27,7 @@ from typing import Any, NamedTuple
 
 from customer_card.domain.model import is_void
 from customer_card.matching import normalise
-from customer_card.matching.decide import Decision, Matcher
+from customer_card.matching.decide import Decision, Matcher, Proposal
 from customer_card.matching.extract import Extracted, extract, names_of
 from customer_card.matching.profile import profile_of
 from customer_card.matching.survivorship import LinkedRecord, survive
@@ -579,7 +579,11 @@ class _Batch:
             record.source, record.source_id, record.fields, extracted, customer_id
         )
         if reindexed is not None and not reindexed.moves:
-            self._suggest(record, customer_id, reindexed.decision)
+            # It stays: the customers it now links or may link to are suggested with its own.
+            decision = reindexed.decision
+            self._suggest(
+                record, customer_id, (*filter(None, [decision.link]), *decision.suggestions)
+            )
         elif reindexed is not None:
             # Corrected into someone its customer's other records are not: it leaves them.
             target, reason = self._customer_for(record, reindexed.decision)
@@ -676,19 +680,14 @@ class _Batch:
             customer_id = self.store.new_customer(self.now)
             reason = "new customer"
             self.report.customers_created += 1
-        for s in decision.suggestions:
-            if s.cluster != customer_id:
-                evidence = {**s.evidence, "incoming": [record.source, record.source_id]}
-                if self._match_index().store.suggest(
-                    customer_id, s.cluster, s.probability, s.reason, evidence
-                ):
-                    self.report.suggestions += 1
+        self._suggest(record, customer_id, decision.suggestions)
         return customer_id, reason[:200]
 
-    def _suggest(self, record: SourceRecord, customer_id: int, decision: Decision[int]) -> None:
-        """The customers a changed record, staying where it is, now links or may link to:
-        suggested with its customer, for a supervisor (or the next ``match run``)."""
-        proposals = (*((decision.link,) if decision.link else ()), *decision.suggestions)
+    def _suggest(
+        self, record: SourceRecord, customer_id: int, proposals: Iterable[Proposal[int]]
+    ) -> None:
+        """Each other customer proposed for a record suggested with the record's customer,
+        with its evidence, for a supervisor (or the next ``match run``)."""
         for s in proposals:
             if s.cluster != customer_id:
                 evidence = {**s.evidence, "incoming": [record.source, record.source_id]}

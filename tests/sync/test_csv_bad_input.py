@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import re
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from customer_card.store.database import Database
 from sync.connector import Cancelled, CancelToken, Rejected
 from sync.csv_source import detect_encoding
 from sync.records import Checkpoint, SourceRecord
+from tests.helpers.xlsx import edit_sheet_xml
 from tests.sync.conftest import make_runner, write_sources
 from tests.sync.test_csv_source import quarantine
 
@@ -475,15 +475,9 @@ def _workbook(path: Path, rows: list[list[Any]], dimension: str | None = None) -
     if dimension is None:
         return
     # The range the file says its sheet spans, written wrong as some exporters do.
-    with zipfile.ZipFile(path) as source:
-        parts = {name: source.read(name) for name in source.namelist()}
-    sheet_xml = parts["xl/worksheets/sheet1.xml"].decode()
-    parts["xl/worksheets/sheet1.xml"] = re.sub(
-        r'<dimension ref="[^"]*"', f'<dimension ref="{dimension}"', sheet_xml
-    ).encode()
-    with zipfile.ZipFile(path, "w") as target:
-        for name, data in parts.items():
-            target.writestr(name, data)
+    edit_sheet_xml(
+        path, lambda xml: re.sub(r'<dimension ref="[^"]*"', f'<dimension ref="{dimension}"', xml)
+    )
 
 
 def test_a_sheet_is_read_as_far_as_its_rows_go_not_as_far_as_it_says(

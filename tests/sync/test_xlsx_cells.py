@@ -18,6 +18,7 @@ from sqlalchemy import select
 from customer_card.store import models as m
 from customer_card.store.database import Database
 from sync.csv_source import _sheet_layout
+from tests.helpers.xlsx import edit_sheet_xml
 from tests.sync.conftest import make_runner, write_sources
 from tests.sync.test_csv_bad_input import records
 from tests.sync.test_csv_source import quarantine
@@ -59,18 +60,18 @@ def _workbook(
     book.save(path)
     if not cells:
         return
-    with zipfile.ZipFile(path) as source:
-        parts = {name: source.read(name) for name in source.namelist()}
-    sheet_xml = parts["xl/worksheets/sheet1.xml"].decode()
-    for coordinate, xml in cells.items():
-        sheet_xml, replaced = re.subn(
-            rf'<c r="{coordinate}"(?:[^>]*/>|[^>]*>.*?</c>)', xml.replace("\\", r"\\"), sheet_xml
-        )
-        assert replaced == 1, coordinate
-    parts["xl/worksheets/sheet1.xml"] = sheet_xml.encode()
-    with zipfile.ZipFile(path, "w") as target:
-        for name, data in parts.items():
-            target.writestr(name, data)
+
+    def replace_cells(sheet_xml: str) -> str:
+        for coordinate, xml in cells.items():
+            sheet_xml, replaced = re.subn(
+                rf'<c r="{coordinate}"(?:[^>]*/>|[^>]*>.*?</c>)',
+                xml.replace("\\", r"\\"),
+                sheet_xml,
+            )
+            assert replaced == 1, coordinate
+        return sheet_xml
+
+    edit_sheet_xml(path, replace_cells)
 
 
 def _sync(database: Database, directory: Path) -> dict[str, dict[str, Any]]:
