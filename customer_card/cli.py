@@ -533,8 +533,6 @@ def _sync_progress_printer() -> Any:
         if closed[0]:
             return
         text = f"{p.source}/{p.stream}: {p.read:,} records ({p.total_read:,} in all)"
-        if p.linking:
-            text = f"linking the {p.read:,} customer records of a first load…"
         try:
             if sys.stderr.isatty():
                 print(f"\r  {text}   ", end="", file=sys.stderr, flush=True)

@@ -16,10 +16,6 @@ class CustomerStatus(StrEnum):
     #: for reference (a note or a call can still be logged), but out of search and screen pops.
     #: Back to active when one of its records comes back.
     DELETED = "deleted"
-    #: A record filed by a large first load of a source, not linked yet: the load links all of
-    #: its records at its end (the same decisions as one at a time). Out of search and screen
-    #: pops meanwhile; a load killed before its end is linked by the next sync or match run.
-    PENDING = "pending"
 
 
 class ContactKind(StrEnum):

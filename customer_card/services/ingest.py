@@ -263,22 +263,17 @@ class IngestService:
         report: IngestReport | None = None,
         *,
         overwrite_newer: bool = False,
-        defer_after: int | None = None,
     ) -> IngestReport:
         """Ingest every item, a transaction per batch; returns what was done. ``report``, when
         given, is filled as batches commit: after an error or a cancellation it holds exactly
         what the committed batches did. When the items stop coming for a while (a source
         fetching its next page), what came is committed meanwhile (see :class:`_Waiting`).
         ``overwrite_newer``: a customer record older (by updated_at) than the cached version
-        replaces it instead of going to quarantine (a supervisor's re-ingest asks for it).
-        ``defer_after``: a large first load: once that many new customer records have been
-        matched one at a time, the next are filed unlinked, each on a pending customer of
-        its own, for ``first_load.link_pending`` to link all at once (the caller's part)."""
+        replaces it instead of going to quarantine (a supervisor's re-ingest asks for it)."""
         report = report if report is not None else IngestReport()
-        deferral = None if defer_after is None else Deferral(defer_after)
 
         def run(batch: list[IngestItem], prepared: Mapping[int, _Prepared]) -> None:
-            self._run_batch(batch, report, prepared, overwrite_newer, deferral)
+            self._run_batch(batch, report, prepared, overwrite_newer)
             if progress:
                 progress(report)
 
@@ -377,18 +372,13 @@ class IngestService:
         report: IngestReport,
         prepared: Mapping[int, _Prepared],
         overwrite_newer: bool = False,
-        deferral: Deferral | None = None,
     ) -> None:
         done = IngestReport()
         started = time.perf_counter()
-        # (What the batch adds to the deferral counts only once committed.)
-        attempt = None if deferral is None else deferral.attempt()
         with self.database.write() as session:
-            written = _Batch(IngestStore(session), self, done, prepared, overwrite_newer, attempt)
+            written = _Batch(IngestStore(session), self, done, prepared, overwrite_newer)
             written.run(batch)
         self._size_customer_batches(written.customer_records, time.perf_counter() - started)
-        if deferral is not None and attempt is not None:
-            deferral.commit(attempt)
         report.merge(done)  # only once committed
         if not gc.isenabled():  # (see _collected_between_batches)
             gc.collect(1)
@@ -410,28 +400,6 @@ class IngestService:
         batch.touched_golden |= customer_ids
         batch._rebuild_golden()
         store.refresh_activity(customer_ids, batch.now)
-
-
-PENDING_REASON = "filed by a first load, linked at its end"
-
-
-class Deferral:
-    """A large first load's linking (see ``IngestService.ingest``): new customer records are
-    matched one at a time until ``after`` of them, then filed unlinked."""
-
-    def __init__(self, after: int) -> None:
-        self.after = after
-        self.new = 0  # new customer records matched one at a time (committed batches)
-        self.pending: set[int] = set()  # pending customers filed (committed batches)
-
-    def attempt(self) -> Deferral:
-        """A copy for one batch: what it adds counts once it commits (``commit``)."""
-        copy = Deferral(self.after)
-        copy.new, copy.pending = self.new, set(self.pending)
-        return copy
-
-    def commit(self, attempt: Deferral) -> None:
-        self.new, self.pending = attempt.new, attempt.pending
 
 
 @contextmanager
@@ -463,12 +431,10 @@ class _Batch:
         report: IngestReport,
         prepared: Mapping[int, _Prepared],
         overwrite_newer: bool = False,
-        deferral: Deferral | None = None,
     ) -> None:
         self.store = store
         self.prepared = prepared  # by id() of the record: extracted in the second process
         self.overwrite_newer = overwrite_newer
-        self.deferral = deferral
         self.region = service.region
         self.now = service.clock()
         self.report = report
@@ -609,11 +575,6 @@ class _Batch:
             now=self.now,
         )
         customer_id, record_id = stored.customer_id, stored.id
-        if self.deferral is not None and customer_id in self.deferral.pending:
-            # Filed unlinked earlier in this load: decided at its end, as it is then.
-            self._match_index().reindex(record.source, record.source_id, record.fields, extracted)
-            self._placed(record, record_id, customer_id, extracted, "updated")
-            return
         reindexed = self._match_index().reindex(
             record.source, record.source_id, record.fields, extracted, customer_id
         )
@@ -659,19 +620,7 @@ class _Batch:
             return
         self.new_records = []
         self.new_keys = set()
-        deferral = self.deferral
-        if deferral is not None:
-            # The first ``after`` new records of the load are matched as they come.
-            matched = max(0, deferral.after - deferral.new)
-            deferral.new += min(matched, len(pending))
-            if matched < len(pending):
-                if matched:
-                    self._match_new(pending[:matched])
-                self._file_new(pending[matched:], deferral)
-                return
-        self._match_new(pending)
 
-    def _match_new(self, pending: list[tuple[SourceRecord, Extracted]]) -> None:
         def place(i: int, decision: Decision[int]) -> int:
             record, extracted = pending[i]
             customer_id, reason = self._customer_for(record, decision)
@@ -696,32 +645,6 @@ class _Batch:
             known.append(prepared.keyed if prepared else None)
         self._match_index().match_many(
             [(r.source, r.source_id, r.fields, x) for r, x in pending], place, known
-        )
-
-    def _file_new(self, pending: list[tuple[SourceRecord, Extracted]], deferral: Deferral) -> None:
-        """A large first load's new records, each on a pending customer of its own (out of
-        search), in the match index without a decision: ``first_load.link_pending`` links them
-        all at the end of the load. Their golden fields and search rows wait for it too."""
-        known: list[Keyed | None] = []
-        for record, extracted in pending:
-            prepared = self.prepared.get(id(record))
-            known.append(prepared.keyed if prepared else None)
-            customer_id = self.store.new_customer(self.now, pending=True)
-            deferral.pending.add(customer_id)
-            record_id = self.store.insert_source_record(
-                source=record.source,
-                source_id=record.source_id,
-                customer_id=customer_id,
-                fields=record.fields,
-                updated_at=record.updated_at,
-                content_hash=record.content_hash,
-                link_reason=PENDING_REASON,
-                now=self.now,
-                fields_json=prepared.fields_json if prepared else None,
-            )
-            self._placed(record, record_id, customer_id, extracted, "inserted")
-        self._match_index().file_many(
-            [(r.source, r.source_id, r.fields, x) for r, x in pending], known
         )
 
     def _delete_customer_record(self, record: SourceRecord, stored: StoredRecord | None) -> None:
@@ -816,8 +739,6 @@ class _Batch:
         self.store.insert_details(contacts, identifiers, social, preferences)
 
     def _rebuild_golden(self) -> None:
-        if self.deferral is not None:
-            self.touched_golden -= self.deferral.pending  # (built when the load links them)
         if not self.touched_golden:
             return
         linked = self.store.linked_fields(self.touched_golden)

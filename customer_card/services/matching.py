@@ -229,33 +229,6 @@ class MatchIndex:
         self.store.add_name_counts_many(added)
         return decisions
 
-    def file_many(
-        self,
-        records: Sequence[tuple[str, str, Mapping[str, Any], Extracted]],
-        known: Sequence[Keyed | None] = (),
-    ) -> None:
-        """Add new records to the index without deciding where they belong (a large first
-        load's: ``services/first_load`` decides them all at its end): their profiles, block
-        keys and name counts, as ``match_many`` leaves them."""
-        prepared = [
-            (known[i] if i < len(known) else None) or keyed(profile_of(fields, self.region, x))
-            for i, (_, _, fields, x) in enumerate(records)
-        ]
-        refs = [(source, source_id) for source, source_id, _, _ in records]
-        added: Counter[str] = Counter()
-        for k in prepared:
-            added.update(counted_keys(k.profile))
-        added[POPULATION_KEY] += len(prepared)
-        if len(set(refs)) < len(refs) or self.store.indexed_refs(refs):
-            for (source, source_id), k in zip(refs, prepared, strict=True):
-                self.store.index_record(source, source_id, k.text, k.keys)
-        else:
-            self.store.index_new_records(
-                self.store.next_seq(),
-                [(*ref, k.text, k.keys) for ref, k in zip(refs, prepared, strict=True)],
-            )
-        self.store.add_name_counts_many(added)
-
     def _match_in_turn(
         self,
         refs: Sequence[tuple[str, str]],
@@ -470,8 +443,6 @@ class Plan:
     pairs: int = 0  # record pairs scored
     # Records decided by worker processes assuming other clusters, decided again in order.
     redecided: int = 0
-    reasons: dict[int, str] = field(default_factory=dict)  # seq -> why it links (if it does)
-    refs: dict[int, tuple[str, str]] = field(default_factory=dict)  # (``only``) seq -> record
 
 
 class MatchService:
@@ -508,10 +479,7 @@ class MatchService:
                 return done
 
     def plan(
-        self,
-        progress: Callable[[int], None] | None = None,
-        workers: int | None = None,
-        only: Set[int] | None = None,
+        self, progress: Callable[[int], None] | None = None, workers: int | None = None
     ) -> Plan:
         """Replay every record in arrival order through the inline decision.
 
@@ -528,43 +496,25 @@ class MatchService:
         with every earlier record's customer taken as its cluster; this process replays the
         records in order and keeps a worker's decision only where the clusters it assumed
         group the candidates as the replay's own clusters do, deciding itself otherwise. The
-        plan is exactly the sequential one (a test checks it).
-
-        ``only``: decide just these records (a first load's, filed unlinked, each on a
-        customer of its own: ``services/first_load``), in arrival order as inline matching
-        would have: every other record keeps its customer as its cluster. The plan then has
-        the clusters of these records alone, and ``customer_of`` holds the customer of every
-        cluster and suggested cluster it names as well."""
+        plan is exactly the sequential one (a test checks it)."""
         plan = Plan()
         with _collector_paused(), self.database.read() as session:
             store = MatchStore(session)
             windows = _Windows.read(store, self.config, self.max_block_records)
             arrivals = _Arrivals.read(store, windows.size)
             replay = _Replay(self, store, windows, arrivals)
-            state, customer, guess = arrivals.state, arrivals.customer, arrivals.guess
-            first = 1 if only is None else min(only, default=arrivals.size)
             if workers is None:
-                workers = _default_workers(windows.size if only is None else len(only))
+                workers = _default_workers(windows.size)
             outcomes = (
-                self._outcomes_ahead(windows, arrivals, workers, first)
-                if workers > 1
-                else _no_outcomes()
+                self._outcomes_ahead(windows, arrivals, workers) if workers > 1 else _no_outcomes()
             )
+            state, customer, guess = arrivals.state, arrivals.customer, arrivals.guess
             cluster_of = plan.cluster_of
-
-            def cluster(c: int, _: int) -> int:
-                # (Every earlier live record is decided, but with ``only``.)
-                return cluster_of.get(c) or guess[c]
-
             moved: set[int] = set()  # records whose cluster is not the one workers assume
             with closing(outcomes):
                 outcome = next(outcomes, None)
-                for seq in range(first, arrivals.size):
+                for seq in range(1, arrivals.size):
                     if state[seq] != _LIVE:
-                        continue
-                    while outcome is not None and outcome[0] < seq:  # (one not to decide)
-                        outcome = next(outcomes, None)
-                    if only is not None and seq not in only:
                         continue
                     kept = None
                     if outcome is not None and outcome[0] == seq:
@@ -572,39 +522,31 @@ class MatchService:
                         outcome = next(outcomes, None)
                         plan.redecided += kept is None
                     if kept is None:
-                        kept = replay.decide(seq, cluster)
-                    pairs, link, reason, suggestions = kept
+                        kept = replay.decide(seq, cluster_of.get)
+                    pairs, link, suggestions = kept
                     plan.customer_of[seq] = customer[seq]
                     plan.pairs += pairs
                     cluster_of[seq] = own = link if link is not None else seq
-                    if link is not None:
-                        plan.reasons[seq] = reason
                     if own != guess[seq]:
                         moved.add(seq)
                     if suggestions:
                         incoming = list(arrivals.ref(seq))
-                        for linked, probability, why, evidence in suggestions:
+                        for cluster, probability, reason, evidence in suggestions:
                             evidence = {**evidence, "incoming": incoming}
-                            plan.suggestions.append((seq, linked, probability, why, evidence))
+                            plan.suggestions.append((seq, cluster, probability, reason, evidence))
                     if progress and len(cluster_of) % _PROGRESS_EVERY == 0:
                         progress(len(cluster_of))
-            if only is not None:
-                named = {*cluster_of.values(), *(s[1] for s in plan.suggestions)}
-                for c in named:
-                    plan.customer_of.setdefault(c, customer[c])
-                for seq in cluster_of:
-                    plan.refs[seq] = arrivals.ref(seq)
             plan.counts = replay.counts.frequencies()
             if progress:
                 progress(len(cluster_of))
         return plan
 
     def _outcomes_ahead(
-        self, windows: _Windows, arrivals: _Arrivals, workers: int, first: int = 1
+        self, windows: _Windows, arrivals: _Arrivals, workers: int
     ) -> Generator[_Outcome, None, None]:
-        """Decisions of every live record from ``first`` on in arrival order, computed by
-        worker processes that take each record's current customer as its cluster."""
-        chunks = [(lo, min(lo + _CHUNK, windows.size)) for lo in range(first, windows.size, _CHUNK)]
+        """Decisions of every live record in arrival order, computed by worker processes
+        that take each record's current customer as its cluster."""
+        chunks = [(lo, min(lo + _CHUNK, windows.size)) for lo in range(1, windows.size, _CHUNK)]
         global _AHEAD
         _AHEAD = _Ahead(self, windows, arrivals)
         # What the workers inherit is read-only: keep the collector from touching (and so
@@ -654,11 +596,6 @@ class MatchService:
     def run(self, progress: Callable[[int], None] | None = None) -> RunReport:
         started = datetime.now(UTC)
         indexed = self.index_missing()
-        # Records a first load filed unlinked join their customers first, as that load's
-        # end would have linked them (merging their pending customers would record merges).
-        from customer_card.services.first_load import link_pending
-
-        link_pending(self.database, config=self.config, region=self.region, clock=self.clock)
         report = self.apply(self.plan(progress))
         report.indexed = indexed
         report.seconds = (datetime.now(UTC) - started).total_seconds()
@@ -847,8 +784,7 @@ _COLLECT_EVERY = 50
 
 # A record's decision as the plan keeps it: pairs scored, the cluster it links to (None: a
 # new customer), its suggestions as (cluster, probability, reason, evidence).
-# (candidates scored, cluster linked to, why, suggestions)
-_Kept = tuple[int, int | None, str, list[tuple[int, float, str, dict[str, Any]]]]
+_Kept = tuple[int, int | None, list[tuple[int, float, str, dict[str, Any]]]]
 # A worker's decision: the record, its candidates (the worker assumed each in the cluster
 # ``_Arrivals.guess`` gives it), and the decision in those clusters.
 _Outcome = tuple[int, tuple[int, ...], _Kept]
@@ -883,7 +819,6 @@ def _kept(decision: Decision[int], pairs: int) -> _Kept:
     return (
         pairs,
         decision.link.cluster if decision.link else None,
-        decision.link.reason if decision.link else "",
         [(s.cluster, s.probability, s.reason, s.evidence) for s in decision.suggestions],
     )
 
@@ -901,8 +836,7 @@ def _translate(
     to_assumed: dict[int, int] = {}
     same = True
     for c in candidates:
-        assumed = guess[c]
-        actual = cluster_of.get(c, assumed)  # (a record not replayed keeps its customer)
+        assumed, actual = guess[c], cluster_of[c]
         if assumed != actual:
             same = False
         if (
@@ -912,11 +846,10 @@ def _translate(
             return None
     if same:  # the usual case: the cache is as inline matching left it
         return kept
-    pairs, link, reason, suggestions = kept
+    pairs, link, suggestions = kept
     return (
         pairs,
         None if link is None else to_actual[link],
-        reason,
         [(to_actual[cluster], p, reason, evidence) for cluster, p, reason, evidence in suggestions],
     )
 

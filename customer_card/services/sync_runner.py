@@ -35,7 +35,6 @@ from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from typing import Any
 
-from customer_card.services import first_load
 from customer_card.services.forking import can_fork, forking, start_child
 from customer_card.services.ingest import (
     HistoryRecord,
@@ -47,8 +46,6 @@ from customer_card.services.ingest import (
 )
 from customer_card.store.database import Database
 from customer_card.store.errors import CacheDiskError, CacheError, CacheFullError
-from customer_card.store.ingest_store import IngestStore
-from customer_card.store.match_store import MatchStore
 from customer_card.store.sync_store import SyncStore
 from sync.connector import (
     Cancelled,
@@ -86,7 +83,6 @@ class PassSummary:
     quarantined: int = 0
     moved: int = 0  # changed records that left their customer (corrected into someone else)
     seconds: float = 0.0
-    linking_seconds: float = 0.0  # (part of ``seconds``) a first load's linking at its end
     error: str | None = None
     cancelled: bool = False
 
@@ -111,7 +107,6 @@ class PassSummary:
             "quarantined": self.quarantined,
             "moved": self.moved,
             "seconds": round(self.seconds, 3),
-            "linking_seconds": round(self.linking_seconds, 3),
             "error": self.error,
             "cancelled": self.cancelled,
         }
@@ -151,8 +146,6 @@ class SyncProgress:
     read: int
     quarantined: int
     total_read: int
-    # The end of a large first load: ``read`` records filed unlinked are being linked.
-    linking: bool = False
 
 
 class SyncRunner:
@@ -181,7 +174,6 @@ class SyncRunner:
         summary = SyncSummary()
         started = time.perf_counter()
         self.ingest.restore_indexes()  # after a first load killed before its end
-        self._link_pending(None, progress)  # (the same)
         try:
             for config in sources:
                 if cancel is not None and cancel.cancelled:
@@ -325,51 +317,16 @@ class SyncRunner:
         report = IngestReport()
         items = connector.read(name, state)
         history = spec is not None and spec.kind == RecordKind.INTERACTION
-        deferring = None if history else self._defer_after(connector.name)
         try:
             with (
                 self.ingest.history_load() if history else nullcontext(),
                 _read_ahead(connector, items, spec) as feed,
             ):
-                self.ingest.ingest(tracker.items(feed), on_batch, report, defer_after=deferring)
-        except (Cancelled, CacheError):
-            raise  # (what was filed is linked by the next run)
-        except Exception:
-            if deferring is not None:  # what the failed load committed is linked all the same
-                self._link_pending(outcome, progress)
-            raise
+                self.ingest.ingest(tracker.items(feed), on_batch, report)
         finally:
             outcome.add(report)
-        if deferring is not None:
-            self._link_pending(outcome, progress)
         if tracker.complete is not None:
             outcome.add(self._sweep(connector, tracker, cancel), read=False)
-
-    def _defer_after(self, source: str) -> int | None:
-        """A source's first load (no record of it in the cache) files its new customer
-        records unlinked after this many, and links them at the end of the pass (see
-        ``first_load``); None for a source already loaded (one at a time, as they come)."""
-        with self.database.read() as session:
-            if IngestStore(session).has_customer_records(source):
-                return None
-            return first_load.defer_after(MatchStore(session).indexed_count())
-
-    def _link_pending(
-        self,
-        outcome: PassSummary | None,
-        progress: Callable[[SyncProgress], None] | None,
-    ) -> None:
-        """Link what a first load filed unlinked (this pass's, or a killed run's)."""
-        with self.database.read() as session:
-            waiting = len(MatchStore(session).pending_seqs())
-        if not waiting:
-            return
-        if progress is not None:
-            source, stream = (outcome.source, outcome.stream) if outcome else ("", "")
-            progress(SyncProgress(source, stream, waiting, 0, waiting, linking=True))
-        linked = first_load.link_pending(self.database, region=self.ingest.region, clock=self.clock)
-        if linked is not None and outcome is not None:
-            outcome.linking_seconds += linked.seconds
 
     # --- full extracts -------------------------------------------------------------------------
 

@@ -177,13 +177,12 @@ _UPDATE_GOLDEN_SQL = (
     "UPDATE customer SET given_name = ?, family_name = ?, birth_date = ?, language = ?, "
     "city = ?, postcode = ?, loyalty_tier = ?, loyalty_card = ?, vip = ?, customer_since = ?, "
     "followers = ?, updated_at = ?, "
-    "status = CASE WHEN status IN ('deleted', 'pending') THEN 'active' ELSE status END "
-    "WHERE id = ?"
+    "status = CASE WHEN status = 'deleted' THEN 'active' ELSE status END WHERE id = ?"
 )
 _INSERT_CUSTOMER_SQL = (
     "INSERT INTO customer (public_id, given_name, family_name, vip, lifetime_value_cents, "
     "order_count, followers, status, created_at, updated_at) "
-    "VALUES (?, '', '', 0, 0, 0, 0, ?, ?, ?) RETURNING id"
+    "VALUES (?, '', '', 0, 0, 0, 0, 'active', ?, ?) RETURNING id"
 )
 _PUBLIC_IDS_AT_ONCE = 256  # public ids reserved per look-up
 
@@ -335,79 +334,6 @@ class IngestStore:
                 (target, source, record_id),
             )
 
-    # --- a first load's linking (services/first_load) ------------------------------------------
-
-    def has_customer_records(self, source: str) -> bool:
-        """Whether the cache holds any customer record of this source (deleted included)."""
-        row = self._cursor.execute(
-            "SELECT 1 FROM source_record WHERE source = ? LIMIT 1", (source,)
-        ).fetchone()
-        return row is not None
-
-    def pending_records(self) -> list[tuple[int, int, str, str, bool]]:
-        """The records of pending customers (filed unlinked by a first load): (record id,
-        customer id, source, source id, deleted)."""
-        rows = self._cursor.execute(
-            "SELECT sr.id, sr.customer_id, sr.source, sr.source_id, sr.deleted "
-            "FROM customer c JOIN source_record sr ON sr.customer_id = c.id "
-            "WHERE c.status = 'pending' ORDER BY sr.id"
-        ).fetchall()
-        return [(int(r), int(c), str(s), str(i), bool(d)) for r, c, s, i, d in rows]
-
-    def relink(self, moves: Sequence[tuple[int, int, int, str]]) -> None:
-        """``move_record`` for many: (record id, from customer, to customer, link reason)."""
-        self._cursor.executemany(
-            "UPDATE source_record SET customer_id = ?, link_reason = ? WHERE id = ?",
-            [(target, reason, rid) for rid, _, target, reason in moves],
-        )
-        for table in ("interaction", "consent", *_DETAIL_TABLES):
-            self._cursor.executemany(
-                f"UPDATE {table} SET customer_id = ? "
-                "WHERE customer_id = ? AND source_record_id = ?",
-                [(target, source, rid) for rid, source, target, _ in moves],
-            )
-
-    def set_link_reasons(self, reasons: Sequence[tuple[int, str]]) -> None:
-        """(record id, why it is on its customer) for each."""
-        self._cursor.executemany(
-            "UPDATE source_record SET link_reason = ? WHERE id = ?",
-            [(reason, rid) for rid, reason in reasons],
-        )
-
-    def drop_emptied(self, target_of: Mapping[int, int], now: datetime) -> int:
-        """Pending customers whose records a first load's linking moved away: what else they
-        hold (a note written meanwhile) follows to ``target_of[customer]``, and they go; one
-        something still refers to (a pin, a suggestion, a merge) stays as a redirect, like a
-        merged customer. Returns how many went."""
-        pairs = [(target, cid) for cid, target in sorted(target_of.items())]
-        for table in (
-            "interaction",
-            "consent",
-            *_DETAIL_TABLES,
-            "note",
-            "contact_correction",
-            "outbox",
-        ):
-            self._cursor.executemany(
-                f"UPDATE {table} SET customer_id = ? WHERE customer_id = ?", pairs
-            )
-        referred: set[int] = set()
-        for query in (
-            "SELECT customer_id FROM golden_override",
-            "SELECT customer_a FROM merge_suggestion UNION SELECT customer_b FROM merge_suggestion",
-            "SELECT survivor_id FROM merge_event UNION SELECT merged_id FROM merge_event",
-        ):
-            referred.update(int(x) for (x,) in self._cursor.execute(query))
-        gone = [(cid,) for _, cid in pairs if cid not in referred]
-        self._cursor.executemany("DELETE FROM customer WHERE id = ? AND status = 'pending'", gone)
-        stamp = sqlite_datetime(now)
-        self._cursor.executemany(
-            "UPDATE customer SET status = 'merged', merged_into = ?, updated_at = ? "
-            "WHERE id = ? AND status = 'pending'",
-            [(target, stamp, cid) for target, cid in pairs if cid in referred],
-        )
-        return len(gone)
-
     def linked_fields(
         self, customer_ids: Collection[int], *, deleted: bool = False
     ) -> dict[int, list[LinkedFields]]:
@@ -430,14 +356,11 @@ class IngestStore:
 
     # --- customers --------------------------------------------------------------------------
 
-    def new_customer(self, now: datetime, *, pending: bool = False) -> int:
-        """A new, empty golden customer (filled by ``update_golden``); returns its id.
-        ``pending``: a record filed unlinked by a first load (see ``services/first_load``):
-        out of search and screen pops until the load links it."""
+    def new_customer(self, now: datetime) -> int:
+        """A new, empty golden customer (filled by ``update_golden``); returns its id."""
         stamp = sqlite_datetime(now)
-        status = "pending" if pending else "active"
         row = self._cursor.execute(
-            _INSERT_CUSTOMER_SQL, (self._public_id(), status, stamp, stamp)
+            _INSERT_CUSTOMER_SQL, (self._public_id(), stamp, stamp)
         ).fetchone()
         return int(row[0])
 

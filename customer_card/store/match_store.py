@@ -268,15 +268,6 @@ class MatchStore:
         ).fetchone()
         return row is not None
 
-    def pending_seqs(self) -> list[int]:
-        """The index's records on pending customers (filed unlinked by a first load)."""
-        rows = self._cursor.execute(
-            "SELECT mr.seq FROM customer c JOIN source_record sr ON sr.customer_id = c.id "
-            "JOIN match_record mr ON mr.source = sr.source AND mr.source_id = sr.source_id "
-            "WHERE c.status = 'pending' AND sr.deleted = 0"
-        )
-        return sorted(int(seq) for (seq,) in rows)
-
     def indexed_refs(self, refs: Collection[tuple[str, str]]) -> set[tuple[str, str]]:
         """Which of these (source, source id) already have a profile in the index."""
         if not refs:

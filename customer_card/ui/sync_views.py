@@ -67,10 +67,6 @@ def _tr(text: str, n: int = -1) -> str:
 
 def progress_text(progress: SyncProgress) -> str:
     """ "Syncing crm/customers — 12 400 records…" """
-    if progress.linking:
-        return _tr("Linking the %1 customer records of a first load…").replace(
-            "%1", format_integer(progress.read)
-        )
     return (
         _tr("Syncing %1/%2 — %3 records…")
         .replace("%1", progress.source)

@@ -418,8 +418,6 @@ def child(db_path: Path, sources_path: Path) -> int:
         "ok": summary.ok,
         "errors": summary.errors,
         "seconds": round(summary.seconds, 2),
-        # (part of the customer passes' time) linking first loads at the end of their pass
-        "linking_seconds": round(sum(p.linking_seconds for p in summary.passes), 2),
         "open_seconds": round(open_seconds, 2),
         "per_kind": {
             kind: {
