@@ -83,7 +83,10 @@ class Customer(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
-    __table_args__ = (Index("ix_customer_status", "status"),)
+    __table_args__ = (
+        Index("ix_customer_status", "status"),
+        Index("ix_customer_merged_into", "merged_into"),  # (migration 0015)
+    )
 
 
 class SourceRecord(Base):
@@ -323,6 +326,11 @@ class MergeEvent(Base):
     snapshot: Mapped[dict[str, Any]]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     undone_at: Mapped[datetime | None]
+
+    __table_args__ = (  # (migration 0015)
+        Index("ix_merge_event_survivor", "survivor_id"),
+        Index("ix_merge_event_merged", "merged_id"),
+    )
 
 
 class MatchRecord(Base):

@@ -591,3 +591,36 @@ def test_public_ids_are_c_and_eight_crockford_characters_drawn_evenly() -> None:
     for position in range(1, 9):
         assert {p[position] for p in drawn} == alphabet
     assert len(set(drawn)) == len(drawn)
+
+
+@pytest.mark.parametrize(
+    ("query", "index"),
+    [
+        # A merge points the customers merged into its loser at the survivor.
+        ("SELECT id FROM customer WHERE merged_into = 7", "ix_customer_merged_into"),
+        # A changed record may leave its customer only if no merge made that customer.
+        (
+            "SELECT 1 FROM merge_event WHERE survivor_id = 7 AND undone_at IS NULL LIMIT 1",
+            "ix_merge_event_survivor",
+        ),
+    ],
+)
+def test_merge_look_ups_go_through_an_index(database: Database, query: str, index: str) -> None:
+    with database.engine.connect() as conn:
+        plan = " ".join(str(row[-1]) for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {query}"))
+    assert f"USING INDEX {index}" in plan or f"USING COVERING INDEX {index}" in plan, plan
+
+
+def test_migration_0015_downgrades_and_upgrades(database: Database) -> None:
+    config = Config()
+    config.set_main_option("script_location", str(migrate.MIGRATIONS))
+    with database.engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0014")
+    assert "ix_customer_merged_into" not in indexes_of(database, "customer")
+
+    migrate.upgrade(database.engine)
+    assert "ix_customer_merged_into" in indexes_of(database, "customer")
+    assert {"ix_merge_event_survivor", "ix_merge_event_merged"} <= indexes_of(
+        database, "merge_event"
+    )
