@@ -537,18 +537,19 @@ class _Batch:
         if (
             stored is not None
             and not self.overwrite_newer
-            and not stored.deleted
             and record.updated_at is not None
             and stored.updated_at is not None
             and record.updated_at < stored.updated_at
         ):
             # The source sent a version older than the one cached (an export restored from a
-            # backup, a stale copy): it would undo the newer one. Kept aside, said.
+            # backup, a stale copy): it would undo the newer one, or bring back a record its
+            # source deleted since. Kept aside, said.
             self._quarantine(
                 record,
-                "older than the version in the cache (updated "
-                f"{record.updated_at.astimezone(UTC):%Y-%m-%d %H:%M}, the cached one "
-                f"{stored.updated_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC)",
+                "older than the version in the cache"
+                + (", which its source deleted" if stored.deleted else "")
+                + f" (updated {record.updated_at.astimezone(UTC):%Y-%m-%d %H:%M}, the cached "
+                f"one {stored.updated_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC)",
             )
             return
         prepared = self.prepared.get(id(record))
@@ -655,16 +656,19 @@ class _Batch:
         # Marked, never dropped: the row stays for provenance, its details stop matching.
         self.cleared.add(stored.id)
         self.staged.pop(stored.id, None)
+        # An undated tombstone (a full extract's sweep) keeps the last version's date: a
+        # version older than that one must not bring the record back.
+        updated_at = record.updated_at or stored.updated_at
         self.store.update_source_record(
             stored.id,
             fields=record.fields or None,  # (none: its last version stays)
-            updated_at=record.updated_at,
+            updated_at=updated_at,
             content_hash=record.content_hash,
             deleted=True,
             now=self.now,
         )
         self.records_by_key[(record.source, record.source_id)] = StoredRecord(
-            stored.id, stored.customer_id, record.content_hash, True
+            stored.id, stored.customer_id, record.content_hash, True, updated_at
         )
         self.touched_golden.add(stored.customer_id)
         self._accept(record, "deleted")

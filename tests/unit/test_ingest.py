@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
@@ -883,6 +884,35 @@ def test_an_older_version_of_a_customer_does_not_undo_the_newer_one(
     assert ingest.ingest([newer]).total("updated") == 1
     assert customers(database)[0].given_name == "Josy"
     assert quarantine_rows(database)[0].resolved_at is not None, "the newer version resolves it"
+
+
+@pytest.mark.parametrize("dated", [True, False], ids=["dated tombstone", "sweep tombstone"])
+def test_an_older_version_does_not_bring_back_a_deleted_customer_record(
+    ingest: IngestService, database: Database, dated: bool
+) -> None:
+    # Deleted at its source (a dated tombstone, or gone from a full extract), then a stale
+    # export restored from a backup sends it again as it was a month before: it stayed
+    # deleted only if the source said when.
+    march = SourceRecord("crm", "C1", RecordKind.CUSTOMER, JOCELYNE, updated_at=T0)
+    gone = SourceRecord(
+        "crm", "C1", RecordKind.CUSTOMER, {}, deleted=True, updated_at=T0 + timedelta(days=2)
+    )
+    if not dated:
+        gone = replace(gone, updated_at=None)
+    february = replace(march, fields={**JOCELYNE, "city": "Lyon"}, updated_at=T0 - timedelta(30))
+    ingest.ingest([march])
+    ingest.ingest([gone])
+
+    report = ingest.ingest([february])
+
+    assert (report.total("updated"), report.total("quarantined")) == (0, 1)
+    assert source_record(database, "crm", "C1").deleted
+    (row,) = quarantine_rows(database)
+    assert row.reason.startswith("older than the version in the cache, which its source deleted")
+    # A version as new as the last one seen (the same row listed again), or newer, is back.
+    again = replace(march, fields={**JOCELYNE, "city": "Lille"}, updated_at=T0 + timedelta(3))
+    assert ingest.ingest([march if not dated else again]).total("updated") == 1
+    assert not source_record(database, "crm", "C1").deleted
 
 
 # --- rows written at the driver ---------------------------------------------------------------
