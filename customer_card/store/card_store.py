@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from customer_card.domain import model as d
 from customer_card.matching import normalise
 from customer_card.store import models as m
+from customer_card.store import statuses
 
 MAX_REDIRECTS = 20
 MAX_RELATED = 12
@@ -637,8 +638,8 @@ _PRODUCTS_SQL = text(
     "WHERE i.customer_id = :cid AND i.deleted = 0 "
     "AND lower(coalesce(i.status, '')) NOT IN ({cancelled}) "
     "GROUP BY coalesce(l.sku, l.name)".format(
-        returned=", ".join(f"'{s}'" for s in sorted(d.RETURNED_STATUSES)),
-        cancelled=", ".join(f"'{s}'" for s in sorted(d.CANCELLED_STATUSES)),
+        returned=", ".join(f"'{s}'" for s in statuses.RETURNED),
+        cancelled=", ".join(f"'{s}'" for s in statuses.CANCELLED),
     )
 )
 

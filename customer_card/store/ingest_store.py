@@ -17,8 +17,8 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from customer_card.domain.model import VOID_STATUSES
 from customer_card.store import models as m
+from customer_card.store import statuses
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _IN_CHUNK = 500  # stay well under SQLite's bound-parameter limit
@@ -443,7 +443,7 @@ class IngestStore:
             purchase = (
                 (i.c.amount_cents > 0)
                 & i.c.deleted.is_(False)
-                & func.coalesce(func.lower(i.c.status), "").not_in(sorted(VOID_STATUSES))
+                & func.coalesce(func.lower(i.c.status), "").not_in(statuses.VOID)
             )
             rows = self.conn.execute(
                 select(
