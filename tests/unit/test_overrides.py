@@ -32,6 +32,7 @@ from customer_card.services.overrides import (
 from customer_card.store import models as m
 from customer_card.store.database import Database
 from customer_card.store.overrides_store import OverrideStore
+from sync.records import RecordKind, SourceRecord
 from tests.unit.merge_people import ESHOP, LOYALTY, T0, Clock, customer
 
 
@@ -162,6 +163,22 @@ def test_set_and_clear_are_applied_at_once_and_audited(
     ]
     with pytest.raises(OverrideError, match="has no pinned given_name"):
         overrides.clear(str(cid), "given_name", actor="lead")
+
+
+def test_a_customer_deleted_at_its_sources_takes_a_pin_and_stays_deleted(
+    database: Database, ingest: IngestService, overrides: OverrideService
+) -> None:
+    ingest.ingest([LOYALTY])
+    cid = ids_of(database)["loyalty"]
+    ingest.ingest([SourceRecord("loyalty", "L1", RecordKind.CUSTOMER, {}, deleted=True)])
+    assert golden(database, cid).status == "deleted"
+
+    overrides.set(str(cid), "family_name", "Michu-Dupont", actor="supervisor")
+
+    row = golden(database, cid)
+    assert (row.status, row.family_name, row.given_name) == ("deleted", "Michu-Dupont", "Jocelyne")
+    assert overrides.clear(str(cid), "family_name", actor="supervisor").pinned == ()
+    assert golden(database, cid).status == "deleted"
 
 
 def test_a_pin_survives_a_resync_that_changes_the_value(
