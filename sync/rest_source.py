@@ -11,11 +11,14 @@ paged by cursor or next link resumes at the page after its last checkpoint; one 
 ``page`` or ``offset`` starts again at the first page (keeping the run's start and ``since``),
 because rows deleted from pages already read move later rows back into them. A full extract
 paged that way says so to the runner, which confirms with a fresh listing the records the read
-did not see before marking them deleted. A cursor is followed while the answer gives one,
-empty pages included (a scan answers some mid-way); an empty page naming the cursor just sent
-ends the read. A pagination that loops (a cursor or next link seen before, the same page of
-records twice, a new cursor with each of 1,000 empty pages in a row) stops the run with an
-error, and so does a redirect to another server when the source has credentials.
+did not see before marking them deleted. Within a read, each ``offset`` page is asked from the
+row read last, so that rows deleted or moved before it meanwhile cannot make the read skip the
+row that moved back over the page boundary (``page`` numbers cannot do that: documented).
+A cursor is followed while the answer gives one, empty pages included (a scan answers some
+mid-way); an empty page naming the cursor just sent ends the read. A pagination that loops
+(a cursor or next link seen before, the same page of records twice, a new cursor with each
+of 1,000 empty pages in a row) stops the run with an error, and so does a redirect to another
+server when the source has credentials.
 
 Source settings: ``base_url``, ``auth`` (``{ type = "bearer" | "basic" | "api_key", secret =
 "NAME", username = …, header = …, query_param = … }``), ``headers``, ``timeout`` (s, default
@@ -67,6 +70,18 @@ _RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 # A cursor read goes on past empty pages (a scan answers some mid-way), but not forever: a
 # change feed that hands out a new cursor with every empty answer would never end.
 MAX_EMPTY_CURSOR_PAGES = 1000
+# An offset read whose row read last is gone from the list starts again; a list that keeps
+# changing that much under the read stops it (nothing past the last complete read is saved).
+MAX_OFFSET_RESTARTS = 5
+
+
+def _row_digest(row: Any) -> bytes:
+    text = json.dumps(row, sort_keys=True, default=str).encode()
+    return hashlib.blake2b(text, digest_size=16).digest()
+
+
+def _index_of(rows: list[Any], digest: bytes) -> int | None:
+    return next((i for i, row in enumerate(rows) if _row_digest(row) == digest), None)
 
 
 def check(config: SourceConfig, key: str) -> None:
@@ -443,24 +458,26 @@ class RestConnector:
         visited: set[str] = set()
         last_page: bytes | None = None
         empty_in_a_row = 0
-        while True:
+        # An offset read asks each page from the row it read last (``anchor``, by its digest):
+        # where the server deleted or changed rows already read, the rows after them move back,
+        # and the row that moved over the page boundary would be skipped without a word (for an
+        # incremental stream, for good once a newer ``since`` is saved). Found elsewhere, the
+        # read goes on from where it is now; gone, the read starts again (see _find_anchor).
+        anchor: bytes | None = None
+        overlapping = kind == "offset" and size > 1
+        restarts = 0
+        served = 0  # the longest answer: a server may cap its pages under ``size``
+
+        def offset_params(offset: int) -> dict[str, Any]:
             params: dict[str, Any] = dict(stream.options.get("params", {}))
             if since_param and since:
                 params[str(since_param)] = since
-            url = path
-            if kind == "page":
-                params[_page_param(pagination, kind)] = position
-                if "size_param" in pagination:
-                    params[str(pagination["size_param"])] = size
-            elif kind == "offset":
-                params[_page_param(pagination, kind)] = position
-                params[str(pagination.get("size_param", "limit"))] = size
-            elif kind == "cursor" and position:
-                params[str(pagination.get("param", "cursor"))] = position
-            elif kind == "link" and position:
-                url, params = str(position), {}
-            if kind == "cursor" and position:
-                visited.add(str(position))
+            params[_page_param(pagination, kind)] = offset
+            params[str(pagination.get("size_param", "limit"))] = size
+            return params
+
+        def page_of(url: str, params: dict[str, Any]) -> tuple[httpx.Response, Any, list[Any]]:
+            nonlocal first
             response = self.get(url, params)
             try:
                 document = response.json()
@@ -487,6 +504,27 @@ class RestConnector:
                     f"{_outline(records)}, "
                     'not a list of records (set records = "…" to where the list is)'
                 )
+            return response, document, records
+
+        while True:
+            params: dict[str, Any] = dict(stream.options.get("params", {}))
+            if since_param and since:
+                params[str(since_param)] = since
+            url = path
+            if kind == "page":
+                params[_page_param(pagination, kind)] = position
+                if "size_param" in pagination:
+                    params[str(pagination["size_param"])] = size
+            elif kind == "offset":
+                # (From the row read last: the first of the answer, unless rows moved.)
+                params = offset_params(position - 1 if anchor is not None else position)
+            elif kind == "cursor" and position:
+                params[str(pagination.get("param", "cursor"))] = position
+            elif kind == "link" and position:
+                url, params = str(position), {}
+            if kind == "cursor" and position:
+                visited.add(str(position))
+            response, document, records = page_of(url, params)
             if kind in ("page", "offset") and records:
                 digest = hashlib.blake2b(
                     json.dumps(records, sort_keys=True, default=str).encode(), digest_size=16
@@ -499,6 +537,34 @@ class RestConnector:
                         "read the same page forever"
                     )
                 last_page = digest
+            served = max(served, len(records))
+            if anchor is not None:
+                at = _index_of(records, anchor)
+                if at is None:
+                    # The row read last is no longer where it was: rows before it went (or
+                    # changed and moved), and the rows after it moved back.
+                    found = self._find_anchor(
+                        anchor,
+                        position - 1,
+                        min(size, served),
+                        lambda o: page_of(path, offset_params(o))[2],
+                    )
+                    if found is None:
+                        restarts += 1
+                        if restarts > MAX_OFFSET_RESTARTS:
+                            raise ConnectorError(
+                                f"{self.name}/{name}: the list kept moving under the read "
+                                f"({restarts:,} times the row read last was gone from it); "
+                                "stopped, to read it again next run"
+                            )
+                        log.info("%s/%s: the row read last is gone; reading again", self.name, name)
+                        position, anchor, last_page = 0, None, None
+                    else:
+                        position = found + 1
+                    continue
+                records = records[:at] + records[at + 1 :]  # (the others: read again, harmless)
+            if overlapping and records:
+                anchor = _row_digest(records[-1])
             for row in records:
                 if not isinstance(row, Mapping):
                     yield Rejected(
@@ -519,6 +585,8 @@ class RestConnector:
             if kind == "page":
                 position = None if not records else position + 1
             elif kind == "offset":
+                # (An answer from the anchor on: it is not in ``records``, and the next row's
+                # offset is still the one after the last row of the answer.)
                 position = None if not records else position + len(records)
             elif kind == "cursor":
                 # Followed while the server gives one, past empty pages (a scan answers some
@@ -567,6 +635,22 @@ class RestConnector:
             )
         else:
             yield Checkpoint(self.name, name, final)
+
+    @staticmethod
+    def _find_anchor(
+        anchor: bytes, expected: int, size: int, rows_at: Callable[[int], list[Any]]
+    ) -> int | None:
+        """Where the row read last is now, looking back from ``expected`` (where it was) a
+        page (of ``size`` rows, as the server answers them) at a time: rows deleted or moved
+        before it bring it back by as many. None when it is gone (deleted, or changed: its
+        digest is another)."""
+        back = expected
+        while back > 0:
+            back = max(0, back - size)
+            at = _index_of(rows_at(back), anchor)
+            if at is not None:
+                return back + at
+        return None
 
     def ids(self, name: str) -> Iterator[str]:
         for item in self.read(name, None):

@@ -235,36 +235,105 @@ def test_a_stopped_incremental_page_read_starts_again_with_the_runs_since(
     assert "updated_since=2026-01-17" in server.requests[0]
 
 
-def test_a_row_deleted_between_two_pages_of_one_extract_leaves_the_next_one_live(
+def test_a_row_deleted_between_two_pages_of_one_extract_skips_nothing(
     api: tuple[Api, str], database: Database, tmp_path: Path
 ) -> None:
-    """The row that moves back over the page boundary is missed by the read; the fresh listing
-    the sweep makes then has it. The deleted row was read before it went: it is marked deleted
-    by the next run, the first whose read and listing both miss it."""
+    """C2 goes between the first and second page: C4 moves back over the page boundary. The
+    read asks each page from the row it read last (C3), finds it one place back, and goes on
+    from there: C4 is read. C2, read before it went, is marked deleted by the next run."""
     server, base = api
     sources = _sources(tmp_path, base, "/customers", OFFSET, "full_extract = true")
     _run(database, sources)
     assert _customers(database) == _live(1, 2, 3, 4, 5, 6, 7)
 
-    def delete_on_second_page(query: Mapping[str, str]) -> None:
-        if query.get("offset") == str(PAGE) and any(r["id"] == "C2" for r in server.rows):
+    def delete_before_second_page(query: Mapping[str, str]) -> None:
+        if query.get("offset") != "0" and any(r["id"] == "C2" for r in server.rows):
             server.delete("C2")
 
-    server.before_answer = delete_on_second_page
+    server.before_answer = delete_before_second_page
+    server.requests.clear()
     shifted = _run(database, sources)
     assert shifted.total("deleted") == 0
-    assert _customers(database) == _live(1, 2, 3, 4, 5, 6, 7), "C4, skipped, is still live"
+    assert shifted.total("unchanged") == 7, "every row read once, C4 included"
+    assert server.requests[:4] == [
+        f"/v1/customers?offset={offset}&limit={PAGE}" for offset in (0, 2, 0, 1)
+    ], "from C3's old place, then a page back, then from where C3 is now"
 
     server.before_answer = None
     gone = _run(database, sources)
     assert gone.total("deleted") == 1
     assert _customers(database) == {**_live(1, 3, 4, 5, 6, 7), "C2": True}
 
-    # Nothing missed: no second listing.
+    # Nothing missed: no second listing; each page from the row read last.
     server.requests.clear()
     again = _run(database, sources)
     assert again.total("deleted") == again.total("inserted") == again.total("updated") == 0
-    assert len(server.requests) == 3, "two pages and the empty one that ends the read"
+    assert server.requests == [
+        f"/v1/customers?offset={offset}&limit={PAGE}" for offset in (0, 2, 4, 5)
+    ]
+
+
+def test_a_row_changed_during_an_incremental_offset_read_leaves_none_behind(
+    api: tuple[Api, str], database: Database, tmp_path: Path
+) -> None:
+    """An incremental list ordered by its update time: C2 changes while the read is on its
+    second page, so it leaves its place for the end of the list and every row after it moves
+    back. A row skipped then would never come again: the run saves a newer ``since``."""
+    server, base = api
+    rows = [_row(n, f"2026-01-{10 + n:02d}T00:00:00Z") for n in range(1, 8)]
+    server.rows = rows
+    sources = _sources(
+        tmp_path,
+        base,
+        "/customers",
+        OFFSET,
+        'since_param = "updated_since"\nsince_field = "updated"',
+    )
+
+    def change_before_second_page(query: Mapping[str, str]) -> None:
+        if query.get("offset") != "0" and server.rows[1]["id"] == "C2":
+            changed = {**server.rows[1], "last": "Nouveau", "updated": "2026-02-01T00:00:00Z"}
+            server.rows = [r for r in server.rows if r["id"] != "C2"] + [changed]
+
+    server.before_answer = change_before_second_page
+    summary = _run(database, sources)
+
+    assert summary.total("inserted") == 7
+    assert _customers(database) == _live(1, 2, 3, 4, 5, 6, 7), "C4 read too"
+    with database.read() as session:
+        fields = session.scalar(
+            select(m.SourceRecord.fields).where(m.SourceRecord.source_id == "C2")
+        )
+    assert fields["family_name"] == "Nouveau"
+
+
+def test_an_offset_read_whose_last_row_went_reads_again_from_the_start(
+    api: tuple[Api, str], database: Database, tmp_path: Path
+) -> None:
+    server, base = api
+    sources = _sources(tmp_path, base, "/customers", OFFSET, "")
+
+    def delete_the_row_read_last(query: Mapping[str, str]) -> None:
+        if query.get("offset") == "2" and any(r["id"] == "C3" for r in server.rows):
+            server.delete("C3")
+
+    server.before_answer = delete_the_row_read_last
+    summary = _run(database, sources)
+    assert _customers(database) == _live(1, 2, 3, 4, 5, 6, 7)  # (C3 read before it went)
+    assert summary.total("inserted") == 7
+    assert server.requests[:3] == [
+        f"/v1/customers?offset={offset}&limit={PAGE}" for offset in (2 - 2, 2, 0)
+    ]
+
+    # A list that keeps losing the row read last stops the read with one clear error.
+    def delete_every_row_read_last(query: Mapping[str, str]) -> None:
+        if query.get("offset") != "0" and len(server.rows) > 1:
+            server.rows = server.rows[:2] + server.rows[3:]
+
+    server.rows = [_row(n) for n in range(1, 30)]
+    server.before_answer = delete_every_row_read_last
+    failed = make_runner(database).run(sources.select(None))
+    assert "the list kept moving under the read" in failed.errors["crm"]
 
 
 @pytest.mark.parametrize(
