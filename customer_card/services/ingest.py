@@ -587,9 +587,14 @@ class _Batch:
             )
         elif reindexed is not None:
             # Corrected into someone its customer's other records are not: it leaves them.
+            suggested = self._match_index().store.last_suggestion()
             target, reason = self._customer_for(record, reindexed.decision)
             if target != customer_id:
                 self.store.move_record(record_id, customer_id, target, reason)
+                # What it was suggested for goes with it (its card is no longer that person).
+                self._match_index().store.follow_moved_record(
+                    (record.source, record.source_id), customer_id, target, suggested
+                )
                 self.touched_golden.add(customer_id)
                 self.touched_activity |= {customer_id, target}
                 self.report.moved += 1

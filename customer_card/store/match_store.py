@@ -488,6 +488,52 @@ class MatchStore:
         )
         return len(rows)
 
+    def last_suggestion(self) -> int:
+        """The highest suggestion id so far (0: none)."""
+        return int(self._cursor.execute("SELECT max(id) FROM merge_suggestion").fetchone()[0] or 0)
+
+    def follow_moved_record(self, ref: tuple[str, str], source: int, target: int, upto: int) -> int:
+        """A customer record moved from customer ``source`` to ``target`` (corrected into
+        someone else): the pending suggestions of ``source`` whose evidence is that record
+        (it came in, or it was the record compared) go with it, to ``target``; one between it
+        and ``target`` is dropped (the move put them together). A pair already suggested,
+        rejected or accepted keeps its own. Only suggestions up to id ``upto`` (made before the
+        move) are looked at. Returns how many suggestions followed or went."""
+        rows = self._cursor.execute(
+            "SELECT id, customer_a, customer_b, evidence FROM merge_suggestion "
+            "WHERE customer_a = ? AND status = 'pending' AND id <= ? "
+            "UNION ALL SELECT id, customer_a, customer_b, evidence FROM merge_suggestion "
+            "WHERE customer_b = ? AND status = 'pending' AND id <= ?",
+            (source, upto, source, upto),
+        ).fetchall()
+        changed = 0
+        for sid, a, b, text in rows:
+            evidence = json.loads(text) if text else {}
+            compared = evidence.get("record") or {}
+            refs = {
+                tuple(evidence.get("incoming") or ()),
+                (compared.get("source"), compared.get("source_id")),
+            }
+            if ref not in refs:
+                continue
+            other = b if a == source else a
+            changed += 1
+            if other == target:
+                self._cursor.execute("DELETE FROM merge_suggestion WHERE id = ?", (sid,))
+                continue
+            taken = self._cursor.execute(
+                "SELECT 1 FROM merge_suggestion WHERE customer_a = ? AND customer_b = ?",
+                (min(other, target), max(other, target)),
+            ).fetchone()
+            if taken:
+                self._cursor.execute("DELETE FROM merge_suggestion WHERE id = ?", (sid,))
+            else:
+                self._cursor.execute(
+                    "UPDATE merge_suggestion SET customer_a = ?, customer_b = ? WHERE id = ?",
+                    (min(other, target), max(other, target), sid),
+                )
+        return changed
+
     def rejected_pairs(self) -> set[tuple[int, int]]:
         s = m.MergeSuggestion
         rows = self.session.execute(

@@ -4,6 +4,8 @@ card. A change that keeps the person (a new phone, a married name) moves nothing
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -309,3 +311,51 @@ def test_a_record_alone_on_its_customer_that_now_matches_another_is_suggested(
     # The same change again (a source re-sending it) suggests nothing more.
     again = ingest.ingest([customer("shop", "S1", **{**JEAN, "city": "NANTES"})])
     assert again.suggestions == 0
+
+
+def test_what_a_moved_record_was_suggested_for_goes_with_it(
+    ingest: IngestService, database: Database
+) -> None:
+    from customer_card.store.match_store import MatchStore
+
+    jean, marie = first_load(ingest, database)
+    others = {
+        "C3": {"given_name": "Paul", "family_name": "Girard", "birth_date": "1990-01-15"},
+        "C4": {"given_name": "Luc", "family_name": "Petit", "birth_date": "1969-04-02"},
+        "C5": {"given_name": "Zoé", "family_name": "Roux", "birth_date": "2001-12-24"},
+        "C6": {"given_name": "Anne", "family_name": "Morel", "birth_date": "1958-07-14"},
+    }
+    ingest.ingest([customer("crm", sid, **fields) for sid, fields in others.items()])
+    paul, luc, zoe, anne = (customer_of(database, "crm", sid) for sid in others)
+    assert len({jean, marie, paul, luc, zoe, anne}) == 6
+    by_s1 = {"incoming": ["shop", "S1"]}  # made when S1 came in
+    with database.write() as session:
+        store = MatchStore(session)
+        store.suggest(jean, paul, 0.7, "probable", by_s1)
+        store.suggest(jean, luc, 0.7, "probable", {"record": {"source": "shop", "source_id": "S1"}})
+        store.suggest(jean, zoe, 0.7, "probable", by_s1)
+        store.suggest(jean, marie, 0.7, "probable", by_s1)
+        store.suggest(anne, jean, 0.6, "probable", {"incoming": ["crm", "C1"]})
+        store.suggest(luc, marie, 0.7, "probable", {"incoming": ["crm", "C2"]})
+        store.decide_suggestion(marie, paul, "rejected", "supervisor", datetime.now(UTC))
+
+    def pairs() -> set[tuple[frozenset[int], str, str]]:
+        with database.read() as session:
+            rows = session.scalars(select(m.MergeSuggestion))
+            return {
+                (frozenset((s.customer_a, s.customer_b)), s.status, json.dumps(s.evidence))
+                for s in rows
+            }
+
+    report = ingest.ingest([customer("shop", "S1", **MARIE)])
+
+    assert report.moved == 1
+    # S1 is Marie's now: what it was suggested for is Marie's to review, not Jean's (Zoé); a
+    # pair Marie had already stays as it was (Luc suggested, Paul rejected); the pair the move
+    # joined is gone. What Jean's own record was suggested for stays Jean's.
+    assert pairs() == {
+        (frozenset((marie, zoe)), "pending", json.dumps(by_s1)),
+        (frozenset((marie, luc)), "pending", json.dumps({"incoming": ["crm", "C2"]})),
+        (frozenset((marie, paul)), "rejected", json.dumps({})),
+        (frozenset((jean, anne)), "pending", json.dumps({"incoming": ["crm", "C1"]})),
+    }
