@@ -19,13 +19,19 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
+_INDEXES = (
+    ("ix_customer_merged_into", "customer", "merged_into"),
+    ("ix_merge_event_survivor", "merge_event", "survivor_id"),
+    ("ix_merge_event_merged", "merge_event", "merged_id"),
+)
+
+
 def upgrade() -> None:
-    op.create_index("ix_customer_merged_into", "customer", ["merged_into"], unique=False)
-    op.create_index("ix_merge_event_survivor", "merge_event", ["survivor_id"], unique=False)
-    op.create_index("ix_merge_event_merged", "merge_event", ["merged_id"], unique=False)
+    # (Harmless again: a cache marked older than it is runs it a second time.)
+    for name, table, column in _INDEXES:
+        op.create_index(name, table, [column], unique=False, if_not_exists=True)
 
 
 def downgrade() -> None:
-    op.drop_index("ix_merge_event_merged", table_name="merge_event")
-    op.drop_index("ix_merge_event_survivor", table_name="merge_event")
-    op.drop_index("ix_customer_merged_into", table_name="customer")
+    for name, table, _ in reversed(_INDEXES):
+        op.drop_index(name, table_name=table, if_exists=True)
