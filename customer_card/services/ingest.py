@@ -531,26 +531,30 @@ class _Batch:
         if stored is not None and stored.content_hash == record.content_hash:
             self._accept(record, "unchanged")
             return
-        if record.deleted:
-            self._delete_customer_record(record, stored)
-            return
         if (
             stored is not None
-            and not self.overwrite_newer
             and record.updated_at is not None
             and stored.updated_at is not None
             and record.updated_at < stored.updated_at
+            and not (record.deleted and stored.deleted)
+            # A supervisor's re-ingest applies an older version on purpose, but never brings
+            # back a record its source deleted since (it re-ingests every row kept aside).
+            and (not self.overwrite_newer or stored.deleted)
         ):
             # The source sent a version older than the one cached (an export restored from a
-            # backup, a stale copy): it would undo the newer one, or bring back a record its
-            # source deleted since. Kept aside, said.
+            # backup, a stale copy): it would undo the newer one, delete it, or bring back a
+            # record its source deleted since. Kept aside, said.
+            what = "a deletion older" if record.deleted else "older"
+            since = ", which its source deleted" if stored.deleted else ""
             self._quarantine(
                 record,
-                "older than the version in the cache"
-                + (", which its source deleted" if stored.deleted else "")
-                + f" (updated {record.updated_at.astimezone(UTC):%Y-%m-%d %H:%M}, the cached "
-                f"one {stored.updated_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC)",
+                f"{what} than the version in the cache{since} (updated "
+                f"{record.updated_at.astimezone(UTC):%Y-%m-%d %H:%M}, the cached one "
+                f"{stored.updated_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC)",
             )
+            return
+        if record.deleted:
+            self._delete_customer_record(record, stored)
             return
         prepared = self.prepared.get(id(record))
         extracted = prepared.extracted if prepared else extract(record.fields, self.region)
@@ -661,9 +665,10 @@ class _Batch:
         # Marked, never dropped: the row stays for provenance, its details stop matching.
         self.cleared.add(stored.id)
         self.staged.pop(stored.id, None)
-        # An undated tombstone (a full extract's sweep) keeps the last version's date: a
-        # version older than that one must not bring the record back.
-        updated_at = record.updated_at or stored.updated_at
+        # An undated tombstone (a full extract's sweep) keeps the last version's date, and an
+        # older one applied on purpose does not lower it: a version older than the last one
+        # seen must not bring the record back.
+        updated_at = max(filter(None, (record.updated_at, stored.updated_at)), default=None)
         self.store.update_source_record(
             stored.id,
             fields=record.fields or None,  # (none: its last version stays)

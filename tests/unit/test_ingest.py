@@ -910,10 +910,38 @@ def test_an_older_version_does_not_bring_back_a_deleted_customer_record(
     assert source_record(database, "crm", "C1").deleted
     (row,) = quarantine_rows(database)
     assert row.reason.startswith("older than the version in the cache, which its source deleted")
+    # Map again re-ingests every row kept aside: it applies older versions, never this one.
+    again_aside = ingest.ingest([february], overwrite_newer=True)
+    assert (again_aside.total("updated"), again_aside.total("quarantined")) == (0, 1)
+    assert source_record(database, "crm", "C1").deleted
     # A version as new as the last one seen (the same row listed again), or newer, is back.
     again = replace(march, fields={**JOCELYNE, "city": "Lille"}, updated_at=T0 + timedelta(3))
     assert ingest.ingest([march if not dated else again]).total("updated") == 1
     assert not source_record(database, "crm", "C1").deleted
+
+
+def test_a_deletion_older_than_the_cached_version_does_not_delete_it(
+    ingest: IngestService, database: Database
+) -> None:
+    # A stale export with a soft-delete flag: the account was closed in February and reopened
+    # in March; the February deletion comes after the March version.
+    march = SourceRecord("crm", "C1", RecordKind.CUSTOMER, JOCELYNE, updated_at=T0)
+    closed = SourceRecord(
+        "crm", "C1", RecordKind.CUSTOMER, {}, deleted=True, updated_at=T0 - timedelta(days=30)
+    )
+    ingest.ingest([march])
+
+    report = ingest.ingest([closed])
+
+    assert (report.total("deleted"), report.total("quarantined")) == (0, 1)
+    assert not source_record(database, "crm", "C1").deleted
+    (row,) = quarantine_rows(database)
+    assert row.reason.startswith("a deletion older than the version in the cache (updated ")
+    # Applied on purpose (Map again), it deletes; the date kept is still the newer one.
+    assert ingest.ingest([closed], overwrite_newer=True).total("deleted") == 1
+    stored = source_record(database, "crm", "C1")
+    assert stored.deleted
+    assert stored.source_updated_at == T0
 
 
 # --- rows written at the driver ---------------------------------------------------------------

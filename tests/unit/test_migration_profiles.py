@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections import defaultdict
 from pathlib import Path
 
+import pytest
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import text
@@ -135,8 +136,17 @@ def test_customers_whose_records_were_all_deleted_are_marked_when_the_cache_is_o
         upgraded.dispose()
 
 
+@pytest.mark.parametrize(
+    ("status", "before"),
+    [
+        ("cancelled", "0013"),
+        # (Migration 0016: 0014 read statuses with SQLite's lower(), which leaves the É.)
+        ("ANNULÉE", "0013"),
+        ("ANNULÉE", "0015"),  # a cache 0014 re-totalled already, counting it
+    ],
+)
 def test_value_figures_leave_out_cancelled_orders_when_the_cache_is_opened(
-    cache_path: Path, keychain: Keychain, database: Database, clock: Clock
+    cache_path: Path, keychain: Keychain, database: Database, clock: Clock, status: str, before: str
 ) -> None:
     # (Migration 0014: a cache from before counted them in the value, order count and last
     # purchase; its figures are re-totalled as ingest counts them now.)
@@ -157,7 +167,7 @@ def test_value_figures_leave_out_cancelled_orders_when_the_cache_is_opened(
             customer("crm", "A", given_name="Paul", family_name="Martin", birth_date="1970-01-01"),
             customer("crm", "B", given_name="Lise", family_name="Morel", birth_date="1981-02-03"),
             order("O1", 1, "40", "closed"),
-            order("O2", 2, "25", "cancelled"),
+            order("O2", 2, "25", status),
         ]
     )
     with database.engine.begin() as conn:  # the figures as the old count left them
@@ -167,7 +177,7 @@ def test_value_figures_leave_out_cancelled_orders_when_the_cache_is_opened(
                 "last_purchase_at = '2026-02-02 10:00:00' WHERE family_name = 'Martin'"
             )
         )
-        conn.execute(text("UPDATE alembic_version SET version_num = '0013'"))
+        conn.execute(text("UPDATE alembic_version SET version_num = :v"), {"v": before})
     database.dispose()
 
     upgraded = open_cache(cache_path, keychain).database
