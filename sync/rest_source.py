@@ -13,7 +13,8 @@ because rows deleted from pages already read move later rows back into them. A f
 paged that way says so to the runner, which confirms with a fresh listing the records the read
 did not see before marking them deleted. Within a read, each ``offset`` page is asked from the
 row read last, so that rows deleted or moved before it meanwhile cannot make the read skip the
-row that moved back over the page boundary (``page`` numbers cannot do that: documented).
+row that moved back over the page boundary; where the rows read last are all gone, the run
+keeps its ``since`` (``page`` numbers cannot do that: documented).
 A cursor is followed while the answer gives one, empty pages included (a scan answers some
 mid-way); an empty page naming the cursor just sent ends the read. A pagination that loops
 (a cursor or next link seen before, the same page of records twice, a new cursor with each
@@ -70,9 +71,8 @@ _RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 # A cursor read goes on past empty pages (a scan answers some mid-way), but not forever: a
 # change feed that hands out a new cursor with every empty answer would never end.
 MAX_EMPTY_CURSOR_PAGES = 1000
-# An offset read whose row read last is gone from the list starts again; a list that keeps
-# changing that much under the read stops it (nothing past the last complete read is saved).
-MAX_OFFSET_RESTARTS = 5
+# How many pages an offset read looks back for the rows it read last.
+MAX_LOOK_BACK_PAGES = 3
 
 
 def _row_digest(row: Any) -> bytes:
@@ -80,8 +80,16 @@ def _row_digest(row: Any) -> bytes:
     return hashlib.blake2b(text, digest_size=16).digest()
 
 
-def _index_of(rows: list[Any], digest: bytes) -> int | None:
-    return next((i for i, row in enumerate(rows) if _row_digest(row) == digest), None)
+def _last_anchor(anchors: list[tuple[str, bytes]], idents: list[str]) -> int | None:
+    """Where, in an answer's rows (``idents``), the last of the rows read last that is still
+    there stands (its first place: a row twice in a list is read again, never skipped)."""
+    first: dict[str, int] = {}
+    for i, ident in enumerate(idents):
+        first.setdefault(ident, i)
+    for ident, _ in reversed(anchors):
+        if ident in first:
+            return first[ident]
+    return None
 
 
 def check(config: SourceConfig, key: str) -> None:
@@ -442,7 +450,9 @@ class RestConnector:
         def snapshot(done: bool) -> dict[str, Any]:
             out: dict[str, Any] = {"in_run": not done, "started_at": started_at.isoformat()}
             if since_field:
-                out["since"] = newest if done else since
+                # (A read that may have missed a row keeps the ``since`` it began with: the
+                # next run asks for the same changes again.)
+                out["since"] = newest if done and not uncertain else since
                 out["newest"] = newest
             if not done:
                 out["next"] = position
@@ -458,15 +468,24 @@ class RestConnector:
         visited: set[str] = set()
         last_page: bytes | None = None
         empty_in_a_row = 0
-        # An offset read asks each page from the row it read last (``anchor``, by its digest):
-        # where the server deleted or changed rows already read, the rows after them move back,
-        # and the row that moved over the page boundary would be skipped without a word (for an
-        # incremental stream, for good once a newer ``since`` is saved). Found elsewhere, the
-        # read goes on from where it is now; gone, the read starts again (see _find_anchor).
-        anchor: bytes | None = None
+        # An offset read asks each page from the row it read last: where the server deleted
+        # or moved rows already read, the rows after them move back, and the row that moved
+        # over the page boundary would be skipped without a word (for an incremental stream,
+        # for good once a newer ``since`` is saved). The rows of the last answer (``anchors``,
+        # by id, else by content) are looked for in the next one, then a few pages back; the
+        # read goes on after the last of them found. None found: the read goes on where it
+        # was, and the run keeps its ``since`` (``uncertain``).
         overlapping = kind == "offset" and size > 1
-        restarts = 0
+        anchors: list[tuple[str, bytes]] = []  # (identity, content digest), in list order
+        uncertain = False
         served = 0  # the longest answer: a server may cap its pages under ``size``
+
+        def identity(row: Any) -> str:
+            if isinstance(row, Mapping):
+                source_id = stream.mapping.source_id(row)
+                if source_id:
+                    return "id:" + source_id
+            return "row:" + _row_digest(row).hex()
 
         def offset_params(offset: int) -> dict[str, Any]:
             params: dict[str, Any] = dict(stream.options.get("params", {}))
@@ -517,7 +536,8 @@ class RestConnector:
                     params[str(pagination["size_param"])] = size
             elif kind == "offset":
                 # (From the row read last: the first of the answer, unless rows moved.)
-                params = offset_params(position - 1 if anchor is not None else position)
+                requested = position - 1 if anchors else position
+                params = offset_params(requested)
             elif kind == "cursor" and position:
                 params[str(pagination.get("param", "cursor"))] = position
             elif kind == "link" and position:
@@ -525,46 +545,57 @@ class RestConnector:
             if kind == "cursor" and position:
                 visited.add(str(position))
             response, document, records = page_of(url, params)
+            repeated = False
             if kind in ("page", "offset") and records:
                 digest = hashlib.blake2b(
                     json.dumps(records, sort_keys=True, default=str).encode(), digest_size=16
                 ).digest()
-                if digest == last_page:
-                    raise ConnectorError(
-                        f"{self.name}/{name}: {_page_param(pagination, kind)}={position} "
-                        "answered the same records as the page before: the server does not "
-                        "read that parameter (check pagination.param); stopped rather than "
-                        "read the same page forever"
-                    )
-                last_page = digest
+                repeated, last_page = digest == last_page, digest
+                # (An offset answer that begins with the row read last may repeat a one-row
+                # answer: judged below, with the anchors.)
+                if repeated and not (kind == "offset" and anchors):
+                    sent = requested if kind == "offset" else position
+                    raise self._ignored(name, _page_param(pagination, kind), sent)
             served = max(served, len(records))
-            if anchor is not None:
-                at = _index_of(records, anchor)
+            answered = len(records)
+            last_read = False
+            if kind == "offset" and anchors:
+                idents = [identity(row) for row in records]
+                at = _last_anchor(anchors, idents)
                 if at is None:
-                    # The row read last is no longer where it was: rows before it went (or
-                    # changed and moved), and the rows after it moved back.
                     found = self._find_anchor(
-                        anchor,
-                        position - 1,
+                        anchors,
+                        requested,
                         min(size, served),
-                        lambda o: page_of(path, offset_params(o))[2],
+                        lambda o: [identity(r) for r in page_of(path, offset_params(o))[2]],
                     )
                     if found is None:
-                        restarts += 1
-                        if restarts > MAX_OFFSET_RESTARTS:
-                            raise ConnectorError(
-                                f"{self.name}/{name}: the list kept moving under the read "
-                                f"({restarts:,} times the row read last was gone from it); "
-                                "stopped, to read it again next run"
-                            )
-                        log.info("%s/%s: the row read last is gone; reading again", self.name, name)
-                        position, anchor, last_page = 0, None, None
+                        # Gone, and the rows before them: nothing tells where the read was.
+                        log.warning(
+                            "%s/%s: the rows read last are gone from the list; reading on "
+                            "where the read was (the next run asks for these changes again)",
+                            self.name,
+                            name,
+                        )
+                        uncertain, anchors = True, []
                     else:
-                        position = found + 1
+                        position, ident = found
+                        position += 1
+                        anchors = [(ident, next(d for i, d in anchors if i == ident))]
                     continue
-                records = records[:at] + records[at + 1 :]  # (the others: read again, harmless)
-            if overlapping and records:
-                anchor = _row_digest(records[-1])
+                if repeated and at > 0:  # the same answer again, the anchor not first in it
+                    raise self._ignored(name, _page_param(pagination, kind), requested)
+                last_read = answered == 1  # (only the row read last: the end of the list)
+                changed = _row_digest(records[at]) != dict(anchors)[idents[at]]
+                start = at if changed else at + 1  # (a row changed in place: read again)
+                anchors = [
+                    (i, _row_digest(r)) for i, r in zip(idents[at:], records[at:], strict=True)
+                ]
+                records = records[start:]
+            elif overlapping:
+                # (A one-row answer: the end of the list, or a server answering a row at a
+                # time, where asking from the row read last would never move on.)
+                anchors = [(identity(r), _row_digest(r)) for r in records] if answered > 1 else []
             for row in records:
                 if not isinstance(row, Mapping):
                     yield Rejected(
@@ -585,9 +616,10 @@ class RestConnector:
             if kind == "page":
                 position = None if not records else position + 1
             elif kind == "offset":
-                # (An answer from the anchor on: it is not in ``records``, and the next row's
-                # offset is still the one after the last row of the answer.)
-                position = None if not records else position + len(records)
+                # The next row is the one after the answer's last; the read ends on an answer
+                # with nothing after the row read last.
+                ended = answered == 0 or last_read
+                position = None if ended else requested + answered
             elif kind == "cursor":
                 # Followed while the server gives one, past empty pages (a scan answers some
                 # mid-way); an empty page that names the cursor just sent is the end.
@@ -638,19 +670,32 @@ class RestConnector:
 
     @staticmethod
     def _find_anchor(
-        anchor: bytes, expected: int, size: int, rows_at: Callable[[int], list[Any]]
-    ) -> int | None:
-        """Where the row read last is now, looking back from ``expected`` (where it was) a
-        page (of ``size`` rows, as the server answers them) at a time: rows deleted or moved
-        before it bring it back by as many. None when it is gone (deleted, or changed: its
-        digest is another)."""
+        anchors: list[tuple[str, bytes]],
+        expected: int,
+        size: int,
+        rows_at: Callable[[int], list[str]],
+    ) -> tuple[int, str] | None:
+        """Where the last of the rows read last still in the list is now, and which it is,
+        looking back from ``expected`` (where the last was) a page (of ``size`` rows, as the
+        server answers them) at a time: rows deleted or moved before them bring them back by
+        as many. None when none is found within ``MAX_LOOK_BACK_PAGES`` pages."""
         back = expected
-        while back > 0:
+        for _ in range(MAX_LOOK_BACK_PAGES):
+            if back <= 0:
+                break
             back = max(0, back - size)
-            at = _index_of(rows_at(back), anchor)
+            idents = rows_at(back)
+            at = _last_anchor(anchors, idents)
             if at is not None:
-                return back + at
+                return back + at, idents[at]
         return None
+
+    def _ignored(self, name: str, param: str, sent: Any) -> ConnectorError:
+        return ConnectorError(
+            f"{self.name}/{name}: {param}={sent} answered the same records as the page "
+            "before: the server does not read that parameter (check pagination.param); "
+            "stopped rather than read the same page forever"
+        )
 
     def ids(self, name: str) -> Iterator[str]:
         for item in self.read(name, None):

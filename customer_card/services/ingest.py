@@ -537,9 +537,10 @@ class _Batch:
             and stored.updated_at is not None
             and record.updated_at < stored.updated_at
             and not (record.deleted and stored.deleted)
-            # A supervisor's re-ingest applies an older version on purpose, but never brings
-            # back a record its source deleted since (it re-ingests every row kept aside).
-            and (not self.overwrite_newer or stored.deleted)
+            # A supervisor's re-ingest applies an older version on purpose, but neither brings
+            # back a record its source deleted since nor deletes one on an older deletion: it
+            # re-ingests every row kept aside, to fix a mapping, not to decide these.
+            and (not self.overwrite_newer or stored.deleted or record.deleted)
         ):
             # The source sent a version older than the one cached (an export restored from a
             # backup, a stale copy): it would undo the newer one, delete it, or bring back a
@@ -665,9 +666,9 @@ class _Batch:
         # Marked, never dropped: the row stays for provenance, its details stop matching.
         self.cleared.add(stored.id)
         self.staged.pop(stored.id, None)
-        # An undated tombstone (a full extract's sweep) keeps the last version's date, and an
-        # older one applied on purpose does not lower it: a version older than the last one
-        # seen must not bring the record back.
+        # An undated tombstone (a full extract's sweep) keeps the last version's date (and the
+        # max keeps it from going back): a version older than the last one seen must not
+        # bring the record back.
         updated_at = max(filter(None, (record.updated_at, stored.updated_at)), default=None)
         self.store.update_source_record(
             stored.id,

@@ -443,7 +443,7 @@ def run_alone(database: Database, tmp_path: Path, text: str) -> SyncSummary:
             "/no-paging",
             '{ type = "offset", size = 10 }',
             "results",
-            "offset=10 answered the same records as the page before",
+            "offset=9 answered the same records as the page before",
         ),
     ],
 )
