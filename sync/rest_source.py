@@ -14,7 +14,8 @@ paged that way says so to the runner, which confirms with a fresh listing the re
 did not see before marking them deleted. Within a read, each ``offset`` page is asked from the
 row read last, so that rows deleted or moved before it meanwhile cannot make the read skip the
 row that moved back over the page boundary; where the rows read last are all gone, the run
-keeps its ``since`` (``page`` numbers cannot do that: documented).
+keeps its ``since``. ``page`` numbers cannot be asked from a row: an incremental page read
+keeps its ``since`` when a record comes twice in it (the list moved under the read).
 A cursor is followed while the answer gives one, empty pages included (a scan answers some
 mid-way); an empty page naming the cursor just sent ends the read. A pagination that loops
 (a cursor or next link seen before, the same page of records twice, a new cursor with each
@@ -478,6 +479,10 @@ class RestConnector:
         overlapping = kind == "offset" and size > 1
         anchors: list[tuple[str, bytes]] = []  # (identity, content digest), in list order
         uncertain = False
+        # A page read cannot be asked from a row: a row met twice in an incremental page read
+        # (changed, it moved on in the list) says the rows after its first place moved back,
+        # and one may have crossed a page boundary unread. The run then keeps its ``since``.
+        seen: set[str] | None = set() if kind == "page" and since_field else None
         served = 0  # the longest answer: a server may cap its pages under ``size``
 
         def identity(row: Any) -> str:
@@ -603,6 +608,17 @@ class RestConnector:
                     )
                     continue
                 item = map_row(self.name, stream, row)
+                if seen is not None and item.source_id:
+                    if item.source_id in seen and not uncertain:
+                        log.warning(
+                            "%s/%s: record %s came twice in one read: the list moved under "
+                            "it (the next run asks for these changes again)",
+                            self.name,
+                            name,
+                            item.source_id,
+                        )
+                        uncertain = True
+                    seen.add(item.source_id)
                 if since_field:
                     value = lookup(row, str(since_field))
                     if value is not None and (newest is None or str(value) > str(newest)):

@@ -346,6 +346,40 @@ def test_an_offset_read_that_loses_its_place_asks_for_the_same_changes_again(
     assert state["since"] == "2026-01-17T00:00:00Z"
 
 
+def test_an_incremental_page_read_under_which_a_row_moved_asks_for_its_changes_again(
+    api: tuple[Api, str], database: Database, tmp_path: Path
+) -> None:
+    """Page numbers cannot be asked from a row: C2 changes while page 2 is asked for and
+    moves to the end of the list (ordered by update time), C4 moves back into page 1 and is
+    not read. C2 comes twice in the read: the run keeps its ``since``, and the next run
+    reads C4."""
+    server, base = api
+    server.rows = _dated(1, 2, 3, 4, 5, 6, 7)
+    pagination = f'{{ type = "page", param = "page", size_param = "size", size = {PAGE} }}'
+    sources = _sources(tmp_path, base, "/people", pagination, INCREMENTAL)
+
+    def change_c2(query: Mapping[str, str]) -> None:
+        if query.get("page") == "2" and server.rows[1]["id"] == "C2":
+            changed = {**server.rows[1], "last": "Nouveau", "updated": "2026-02-01T00:00:00Z"}
+            server.rows = [r for r in server.rows if r["id"] != "C2"] + [changed]
+
+    server.before_answer = change_c2
+    _run(database, sources)
+    assert "C4" not in _customers(database)
+    with database.read() as session:
+        state = SyncStore(session).state("crm", "customers")
+    assert state is not None
+    assert state["since"] is None
+
+    server.before_answer = None
+    _run(database, sources)
+    assert _customers(database) == _live(1, 2, 3, 4, 5, 6, 7)
+    with database.read() as session:
+        state = SyncStore(session).state("crm", "customers")
+    assert state is not None
+    assert state["since"] == "2026-02-01T00:00:00Z"
+
+
 @pytest.mark.parametrize(("rows", "cap"), [(1, None), (2, None), (4, None), (5, 1), (5, 2)])
 def test_offset_reads_of_one_row_or_from_a_server_with_small_pages_read_everything(
     api: tuple[Api, str], database: Database, tmp_path: Path, rows: int, cap: int | None
