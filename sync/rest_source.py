@@ -14,8 +14,8 @@ paged that way says so to the runner, which confirms with a fresh listing the re
 did not see before marking them deleted. Within a read, each ``offset`` page is asked from the
 row read last, so that rows deleted or moved before it meanwhile cannot make the read skip the
 row that moved back over the page boundary; where the rows read last are all gone, the run
-keeps its ``since``. ``page`` numbers cannot be asked from a row: an incremental page read
-keeps its ``since`` when a record comes twice in it (the list moved under the read).
+keeps its ``since``. ``page`` numbers cannot be asked from a row: an incremental page read asks
+each page before the last again, and keeps its ``since`` where that page's last row changed.
 A cursor is followed while the answer gives one, empty pages included (a scan answers some
 mid-way); an empty page naming the cursor just sent ends the read. A pagination that loops
 (a cursor or next link seen before, the same page of records twice, a new cursor with each
@@ -479,10 +479,12 @@ class RestConnector:
         overlapping = kind == "offset" and size > 1
         anchors: list[tuple[str, bytes]] = []  # (identity, content digest), in list order
         uncertain = False
-        # A page read cannot be asked from a row: a row met twice in an incremental page read
-        # (changed, it moved on in the list) says the rows after its first place moved back,
-        # and one may have crossed a page boundary unread. The run then keeps its ``since``.
-        seen: set[str] | None = set() if kind == "page" and since_field else None
+        # A page number cannot be asked from a row: an incremental page read asks each page
+        # before the last again, and where its last row is another one now (rows went or moved
+        # on before it), one may have crossed the page boundary unread: the run then keeps its
+        # ``since``. (An offset read does the same with a server that rounds offsets.)
+        checking = bool(since_field)
+        previous: tuple[dict[str, Any], str] | None = None  # the page before: asked how, last row
         served = 0  # the longest answer: a server may cap its pages under ``size``
 
         def identity(row: Any) -> str:
@@ -556,6 +558,10 @@ class RestConnector:
                     json.dumps(records, sort_keys=True, default=str).encode(), digest_size=16
                 ).digest()
                 repeated, last_page = digest == last_page, digest
+                if repeated and len(records) < served:
+                    # The last, short page again: a server that answers any offset past the
+                    # end with its last page (rounding offsets to its pages). Read to the end.
+                    break
                 # (An offset answer that begins with the row read last may repeat a one-row
                 # answer: judged below, with the anchors.)
                 if repeated and not (kind == "offset" and anchors):
@@ -567,6 +573,12 @@ class RestConnector:
             if kind == "offset" and anchors:
                 idents = [identity(row) for row in records]
                 at = _last_anchor(anchors, idents)
+                if repeated and (at != 0 or answered > 1):
+                    # The same answer again, asked from the row read last: a server that
+                    # rounds the offset down to its own pages (or does not read it). Asked
+                    # again without the overlap, checked page by page as page numbers are.
+                    overlapping, anchors = False, []
+                    continue
                 if at is None:
                     found = self._find_anchor(
                         anchors,
@@ -574,33 +586,52 @@ class RestConnector:
                         min(size, served),
                         lambda o: [identity(r) for r in page_of(path, offset_params(o))[2]],
                     )
-                    if found is None:
-                        # Gone, and the rows before them: nothing tells where the read was.
-                        log.warning(
-                            "%s/%s: the rows read last are gone from the list; reading on "
-                            "where the read was (the next run asks for these changes again)",
-                            self.name,
-                            name,
-                        )
-                        uncertain, anchors = True, []
-                    else:
+                    if found is not None:
                         position, ident = found
                         position += 1
                         anchors = [(ident, next(d for i, d in anchors if i == ident))]
-                    continue
-                if repeated and at > 0:  # the same answer again, the anchor not first in it
-                    raise self._ignored(name, _page_param(pagination, kind), requested)
-                last_read = answered == 1  # (only the row read last: the end of the list)
-                changed = _row_digest(records[at]) != dict(anchors)[idents[at]]
-                start = at if changed else at + 1  # (a row changed in place: read again)
-                anchors = [
-                    (i, _row_digest(r)) for i, r in zip(idents[at:], records[at:], strict=True)
-                ]
-                records = records[start:]
+                        continue
+                    # Gone, and the rows before them: nothing tells where the read was. The
+                    # answer is read as it is, and the run keeps its ``since``.
+                    log.warning(
+                        "%s/%s: the rows read last are gone from the list; reading on where "
+                        "the read was (the next run asks for these changes again)",
+                        self.name,
+                        name,
+                    )
+                    uncertain = True
+                    anchors = [(i, _row_digest(r)) for i, r in zip(idents, records, strict=True)]
+                else:
+                    last_read = answered == 1  # (only the row read last: the end of the list)
+                    read_last = {i for i, _ in anchors}
+                    changed = _row_digest(records[at]) != dict(anchors)[idents[at]]
+                    start = at if changed else at + 1  # (a row changed in place: read again)
+                    # Rows now before it that it did not read: it changed and moved on (a list
+                    # by update time), or rows came in before it.
+                    before = zip(records[:at], idents[:at], strict=True)
+                    unread = [r for r, i in before if i not in read_last]
+                    after = zip(idents[at:], records[at:], strict=True)
+                    anchors = [(i, _row_digest(r)) for i, r in after]
+                    records = unread + records[start:]
             elif overlapping:
                 # (A one-row answer: the end of the list, or a server answering a row at a
                 # time, where asking from the row read last would never move on.)
                 anchors = [(identity(r), _row_digest(r)) for r in records] if answered > 1 else []
+            if checking and kind in ("page", "offset") and not anchors:
+                # Page numbers (or offsets a server rounds) cannot be asked from a row: the
+                # page before is asked again, and if its last row is another one now, rows
+                # moved back over the boundary and one may be unread (see ``checking``).
+                if previous is not None and not uncertain:
+                    again = page_of(url, previous[0])[2]
+                    if not again or identity(again[-1]) != previous[1]:
+                        log.warning(
+                            "%s/%s: the list moved under the read (the next run asks for "
+                            "these changes again)",
+                            self.name,
+                            name,
+                        )
+                        uncertain = True
+                previous = (dict(params), identity(records[-1])) if records else None
             for row in records:
                 if not isinstance(row, Mapping):
                     yield Rejected(
@@ -608,17 +639,6 @@ class RestConnector:
                     )
                     continue
                 item = map_row(self.name, stream, row)
-                if seen is not None and item.source_id:
-                    if item.source_id in seen and not uncertain:
-                        log.warning(
-                            "%s/%s: record %s came twice in one read: the list moved under "
-                            "it (the next run asks for these changes again)",
-                            self.name,
-                            name,
-                            item.source_id,
-                        )
-                        uncertain = True
-                    seen.add(item.source_id)
                 if since_field:
                     value = lookup(row, str(since_field))
                     if value is not None and (newest is None or str(value) > str(newest)):

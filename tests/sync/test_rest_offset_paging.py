@@ -41,6 +41,7 @@ class Api:
     rows: list[dict[str, Any]] = field(default_factory=lambda: [_row(n) for n in range(1, 8)])
     requests: list[str] = field(default_factory=list)
     cap: int | None = None  # the most rows the server answers at once, whatever is asked
+    round_offsets: bool = False  # offsets rounded down to the start of a page
     before_answer: Callable[[Mapping[str, str]], None] | None = None
     """Called with a request's query before it is answered: how a test changes the rows
     between two pages of one read, exactly when the read asks for the second."""
@@ -73,6 +74,8 @@ def _handler(api: Api) -> type[BaseHTTPRequestHandler]:
             rows = api.rows
             if url.path == "/v1/customers":  # offset paging
                 start, limit = int(query["offset"]), int(query["limit"])
+                if api.round_offsets:
+                    start -= start % limit
                 self.send({"items": rows[start : start + min(limit, api.cap or limit)]})
             elif url.path == "/v1/people":  # page paging, incremental
                 since = query.get("updated_since", "")
@@ -274,15 +277,20 @@ def test_a_row_deleted_between_two_pages_of_one_extract_skips_nothing(
     ]
 
 
+@pytest.mark.parametrize(
+    ("changed", "rows"),
+    [("C2", 7), ("C3", 5)],
+    ids=["a row read before", "the row read last, seen again at the end of the next answer"],
+)
 def test_a_row_changed_during_an_incremental_offset_read_leaves_none_behind(
-    api: tuple[Api, str], database: Database, tmp_path: Path
+    api: tuple[Api, str], database: Database, tmp_path: Path, changed: str, rows: int
 ) -> None:
-    """An incremental list ordered by its update time: C2 changes while the read is on its
-    second page, so it leaves its place for the end of the list and every row after it moves
-    back. A row skipped then would never come again: the run saves a newer ``since``."""
+    """An incremental list ordered by its update time: a row of the first page changes while
+    the read asks for the second, so it leaves its place for the end of the list and every row
+    after it moves back. A row skipped then would never come again: the run saves a newer
+    ``since``. (The row read last moving on brings the rows after it before it.)"""
     server, base = api
-    rows = [_row(n, f"2026-01-{10 + n:02d}T00:00:00Z") for n in range(1, 8)]
-    server.rows = rows
+    server.rows = [_row(n, f"2026-01-{10 + n:02d}T00:00:00Z") for n in range(1, rows + 1)]
     sources = _sources(
         tmp_path,
         base,
@@ -292,20 +300,34 @@ def test_a_row_changed_during_an_incremental_offset_read_leaves_none_behind(
     )
 
     def change_before_second_page(query: Mapping[str, str]) -> None:
-        if query.get("offset") != "0" and server.rows[1]["id"] == "C2":
-            changed = {**server.rows[1], "last": "Nouveau", "updated": "2026-02-01T00:00:00Z"}
-            server.rows = [r for r in server.rows if r["id"] != "C2"] + [changed]
+        row = next((r for r in server.rows if r["id"] == changed), None)
+        if query.get("offset") != "0" and row is not None and row["last"] != "Nouveau":
+            moved = {**row, "last": "Nouveau", "updated": "2026-02-01T00:00:00Z"}
+            server.rows = [r for r in server.rows if r["id"] != changed] + [moved]
 
     server.before_answer = change_before_second_page
     summary = _run(database, sources)
 
-    assert summary.total("inserted") == 7
-    assert _customers(database) == _live(1, 2, 3, 4, 5, 6, 7), "C4 read too"
+    assert summary.total("inserted") == rows
+    assert _customers(database) == _live(*range(1, rows + 1)), "C4 and C5 read too"
     with database.read() as session:
         fields = session.scalar(
-            select(m.SourceRecord.fields).where(m.SourceRecord.source_id == "C2")
+            select(m.SourceRecord.fields).where(m.SourceRecord.source_id == changed)
         )
+        state = SyncStore(session).state("crm", "customers")
     assert fields["family_name"] == "Nouveau"
+    assert state is not None
+    assert state["since"] == "2026-02-01T00:00:00Z", "nothing missed: the run moves on"
+
+
+def test_a_server_that_rounds_offsets_to_its_pages_is_read_whole(
+    api: tuple[Api, str], database: Database, tmp_path: Path
+) -> None:
+    server, base = api
+    server.round_offsets = True
+    summary = _run(database, _sources(tmp_path, base, "/customers", OFFSET, ""))
+    assert _customers(database) == _live(1, 2, 3, 4, 5, 6, 7)
+    assert summary.total("inserted") == 7
 
 
 INCREMENTAL = 'since_param = "updated_since"\nsince_field = "updated"'
@@ -346,24 +368,29 @@ def test_an_offset_read_that_loses_its_place_asks_for_the_same_changes_again(
     assert state["since"] == "2026-01-17T00:00:00Z"
 
 
-def test_an_incremental_page_read_under_which_a_row_moved_asks_for_its_changes_again(
-    api: tuple[Api, str], database: Database, tmp_path: Path
+PAGES = f'{{ type = "page", param = "page", size_param = "size", size = {PAGE} }}'
+
+
+@pytest.mark.parametrize("how", ["changed", "deleted"])
+def test_an_incremental_page_read_under_which_the_list_moved_asks_for_its_changes_again(
+    api: tuple[Api, str], database: Database, tmp_path: Path, how: str
 ) -> None:
-    """Page numbers cannot be asked from a row: C2 changes while page 2 is asked for and
-    moves to the end of the list (ordered by update time), C4 moves back into page 1 and is
-    not read. C2 comes twice in the read: the run keeps its ``since``, and the next run
-    reads C4."""
+    """Page numbers cannot be asked from a row: C2 changes (and moves to the end of the list,
+    ordered by update time) or goes while page 2 is asked for, and C4 moves back into page 1,
+    unread. Each page before the last is asked again: page 1 ends with C4 now, so the run
+    keeps its ``since``, and the next run reads C4."""
     server, base = api
     server.rows = _dated(1, 2, 3, 4, 5, 6, 7)
-    pagination = f'{{ type = "page", param = "page", size_param = "size", size = {PAGE} }}'
-    sources = _sources(tmp_path, base, "/people", pagination, INCREMENTAL)
+    sources = _sources(tmp_path, base, "/people", PAGES, INCREMENTAL)
 
-    def change_c2(query: Mapping[str, str]) -> None:
+    def move_c2(query: Mapping[str, str]) -> None:
         if query.get("page") == "2" and server.rows[1]["id"] == "C2":
             changed = {**server.rows[1], "last": "Nouveau", "updated": "2026-02-01T00:00:00Z"}
-            server.rows = [r for r in server.rows if r["id"] != "C2"] + [changed]
+            server.rows = [r for r in server.rows if r["id"] != "C2"]
+            if how == "changed":
+                server.rows.append(changed)
 
-    server.before_answer = change_c2
+    server.before_answer = move_c2
     _run(database, sources)
     assert "C4" not in _customers(database)
     with database.read() as session:
@@ -373,11 +400,24 @@ def test_an_incremental_page_read_under_which_a_row_moved_asks_for_its_changes_a
 
     server.before_answer = None
     _run(database, sources)
-    assert _customers(database) == _live(1, 2, 3, 4, 5, 6, 7)
+    assert "C4" in _customers(database)
     with database.read() as session:
         state = SyncStore(session).state("crm", "customers")
     assert state is not None
-    assert state["since"] == "2026-02-01T00:00:00Z"
+    assert state["since"] == max(r["updated"] for r in server.rows)
+
+
+def test_an_incremental_page_read_of_a_list_that_stays_put_moves_its_since_on(
+    api: tuple[Api, str], database: Database, tmp_path: Path
+) -> None:
+    # (A list holding one id twice is not a list that moved.)
+    server, base = api
+    server.rows = [*_dated(1, 2, 3, 4), _dated(2)[0], *_dated(5, 6)]
+    _run(database, _sources(tmp_path, base, "/people", PAGES, INCREMENTAL))
+    with database.read() as session:
+        state = SyncStore(session).state("crm", "customers")
+    assert state is not None
+    assert state["since"] == "2026-01-16T00:00:00Z"
 
 
 @pytest.mark.parametrize(("rows", "cap"), [(1, None), (2, None), (4, None), (5, 1), (5, 2)])
