@@ -11,11 +11,10 @@ paged by cursor or next link resumes at the page after its last checkpoint; one 
 ``page`` or ``offset`` starts again at the first page (keeping the run's start and ``since``),
 because rows deleted from pages already read move later rows back into them. A full extract
 paged that way says so to the runner, which confirms with a fresh listing the records the read
-did not see before marking them deleted. Within a read, each ``offset`` page is asked from the
-row read last, so that rows deleted or moved before it meanwhile cannot make the read skip the
-row that moved back over the page boundary; where the rows read last are all gone, the run
-keeps its ``since``. ``page`` numbers cannot be asked from a row: an incremental page read asks
-each page before the last again, and keeps its ``since`` where that page's last row changed.
+did not see before marking them deleted. Within a read, rows deleted or moved on (a list in
+update order) make later rows move back, and one may cross a page boundary unread: an
+incremental ``page`` or ``offset`` read asks each page before the last again, and where it ends
+with another row now the run keeps the ``since`` it began with, so nothing is lost for good.
 A cursor is followed while the answer gives one, empty pages included (a scan answers some
 mid-way); an empty page naming the cursor just sent ends the read. A pagination that loops
 (a cursor or next link seen before, the same page of records twice, a new cursor with each
@@ -72,25 +71,11 @@ _RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 # A cursor read goes on past empty pages (a scan answers some mid-way), but not forever: a
 # change feed that hands out a new cursor with every empty answer would never end.
 MAX_EMPTY_CURSOR_PAGES = 1000
-# How many pages an offset read looks back for the rows it read last.
-MAX_LOOK_BACK_PAGES = 3
 
 
 def _row_digest(row: Any) -> bytes:
     text = json.dumps(row, sort_keys=True, default=str).encode()
     return hashlib.blake2b(text, digest_size=16).digest()
-
-
-def _last_anchor(anchors: list[tuple[str, bytes]], idents: list[str]) -> int | None:
-    """Where, in an answer's rows (``idents``), the last of the rows read last that is still
-    there stands (its first place: a row twice in a list is read again, never skipped)."""
-    first: dict[str, int] = {}
-    for i, ident in enumerate(idents):
-        first.setdefault(ident, i)
-    for ident, _ in reversed(anchors):
-        if ident in first:
-            return first[ident]
-    return None
 
 
 def check(config: SourceConfig, key: str) -> None:
@@ -469,21 +454,15 @@ class RestConnector:
         visited: set[str] = set()
         last_page: bytes | None = None
         empty_in_a_row = 0
-        # An offset read asks each page from the row it read last: where the server deleted
-        # or moved rows already read, the rows after them move back, and the row that moved
-        # over the page boundary would be skipped without a word (for an incremental stream,
-        # for good once a newer ``since`` is saved). The rows of the last answer (``anchors``,
-        # by id, else by content) are looked for in the next one, then a few pages back; the
-        # read goes on after the last of them found. None found: the read goes on where it
-        # was, and the run keeps its ``since`` (``uncertain``).
-        overlapping = kind == "offset" and size > 1
-        anchors: list[tuple[str, bytes]] = []  # (identity, content digest), in list order
+        # A page number or an offset names a place in a list that moves: where the server
+        # deletes rows, or moves a changed one on (a list in update order), while the read is
+        # under way, the rows after them move back, and the one that crosses a page boundary
+        # is not read (for an incremental stream, for good once a newer ``since`` is saved).
+        # An incremental page or offset read therefore asks each page before the last again:
+        # where it ends with another row now, the run keeps the ``since`` it began with
+        # (``uncertain``), and the next run asks for these changes again.
+        checking = bool(since_field) and kind in ("page", "offset")
         uncertain = False
-        # A page number cannot be asked from a row: an incremental page read asks each page
-        # before the last again, and where its last row is another one now (rows went or moved
-        # on before it), one may have crossed the page boundary unread: the run then keeps its
-        # ``since``. (An offset read does the same with a server that rounds offsets.)
-        checking = bool(since_field)
         previous: tuple[dict[str, Any], str] | None = None  # the page before: asked how, last row
         served = 0  # the longest answer: a server may cap its pages under ``size``
 
@@ -493,14 +472,6 @@ class RestConnector:
                 if source_id:
                     return "id:" + source_id
             return "row:" + _row_digest(row).hex()
-
-        def offset_params(offset: int) -> dict[str, Any]:
-            params: dict[str, Any] = dict(stream.options.get("params", {}))
-            if since_param and since:
-                params[str(since_param)] = since
-            params[_page_param(pagination, kind)] = offset
-            params[str(pagination.get("size_param", "limit"))] = size
-            return params
 
         def page_of(url: str, params: dict[str, Any]) -> tuple[httpx.Response, Any, list[Any]]:
             nonlocal first
@@ -542,9 +513,8 @@ class RestConnector:
                 if "size_param" in pagination:
                     params[str(pagination["size_param"])] = size
             elif kind == "offset":
-                # (From the row read last: the first of the answer, unless rows moved.)
-                requested = position - 1 if anchors else position
-                params = offset_params(requested)
+                params[_page_param(pagination, kind)] = position
+                params[str(pagination.get("size_param", "limit"))] = size
             elif kind == "cursor" and position:
                 params[str(pagination.get("param", "cursor"))] = position
             elif kind == "link" and position:
@@ -552,75 +522,24 @@ class RestConnector:
             if kind == "cursor" and position:
                 visited.add(str(position))
             response, document, records = page_of(url, params)
-            repeated = False
             if kind in ("page", "offset") and records:
                 digest = hashlib.blake2b(
                     json.dumps(records, sort_keys=True, default=str).encode(), digest_size=16
                 ).digest()
-                repeated, last_page = digest == last_page, digest
-                if repeated and len(records) < served:
-                    # The last, short page again: a server that answers any offset past the
-                    # end with its last page (rounding offsets to its pages). Read to the end.
-                    break
-                # (An offset answer that begins with the row read last may repeat a one-row
-                # answer: judged below, with the anchors.)
-                if repeated and not (kind == "offset" and anchors):
-                    sent = requested if kind == "offset" else position
-                    raise self._ignored(name, _page_param(pagination, kind), sent)
+                if digest == last_page:
+                    if len(records) < served:
+                        # The last, short page again: a server that answers past the end
+                        # with its last page (rounding offsets to its pages). Read to the end.
+                        break
+                    raise ConnectorError(
+                        f"{self.name}/{name}: {_page_param(pagination, kind)}={position} "
+                        "answered the same records as the page before: the server does not "
+                        "read that parameter (check pagination.param); stopped rather than "
+                        "read the same page forever"
+                    )
+                last_page = digest
             served = max(served, len(records))
-            answered = len(records)
-            last_read = False
-            if kind == "offset" and anchors:
-                idents = [identity(row) for row in records]
-                at = _last_anchor(anchors, idents)
-                if repeated and (at != 0 or answered > 1):
-                    # The same answer again, asked from the row read last: a server that
-                    # rounds the offset down to its own pages (or does not read it). Asked
-                    # again without the overlap, checked page by page as page numbers are.
-                    overlapping, anchors = False, []
-                    continue
-                if at is None:
-                    found = self._find_anchor(
-                        anchors,
-                        requested,
-                        min(size, served),
-                        lambda o: [identity(r) for r in page_of(path, offset_params(o))[2]],
-                    )
-                    if found is not None:
-                        position, ident = found
-                        position += 1
-                        anchors = [(ident, next(d for i, d in anchors if i == ident))]
-                        continue
-                    # Gone, and the rows before them: nothing tells where the read was. The
-                    # answer is read as it is, and the run keeps its ``since``.
-                    log.warning(
-                        "%s/%s: the rows read last are gone from the list; reading on where "
-                        "the read was (the next run asks for these changes again)",
-                        self.name,
-                        name,
-                    )
-                    uncertain = True
-                    anchors = [(i, _row_digest(r)) for i, r in zip(idents, records, strict=True)]
-                else:
-                    last_read = answered == 1  # (only the row read last: the end of the list)
-                    read_last = {i for i, _ in anchors}
-                    changed = _row_digest(records[at]) != dict(anchors)[idents[at]]
-                    start = at if changed else at + 1  # (a row changed in place: read again)
-                    # Rows now before it that it did not read: it changed and moved on (a list
-                    # by update time), or rows came in before it.
-                    before = zip(records[:at], idents[:at], strict=True)
-                    unread = [r for r, i in before if i not in read_last]
-                    after = zip(idents[at:], records[at:], strict=True)
-                    anchors = [(i, _row_digest(r)) for i, r in after]
-                    records = unread + records[start:]
-            elif overlapping:
-                # (A one-row answer: the end of the list, or a server answering a row at a
-                # time, where asking from the row read last would never move on.)
-                anchors = [(identity(r), _row_digest(r)) for r in records] if answered > 1 else []
-            if checking and kind in ("page", "offset") and not anchors:
-                # Page numbers (or offsets a server rounds) cannot be asked from a row: the
-                # page before is asked again, and if its last row is another one now, rows
-                # moved back over the boundary and one may be unread (see ``checking``).
+            if checking:
                 if previous is not None and not uncertain:
                     again = page_of(url, previous[0])[2]
                     if not again or identity(again[-1]) != previous[1]:
@@ -652,10 +571,7 @@ class RestConnector:
             if kind == "page":
                 position = None if not records else position + 1
             elif kind == "offset":
-                # The next row is the one after the answer's last; the read ends on an answer
-                # with nothing after the row read last.
-                ended = answered == 0 or last_read
-                position = None if ended else requested + answered
+                position = None if not records else position + len(records)
             elif kind == "cursor":
                 # Followed while the server gives one, past empty pages (a scan answers some
                 # mid-way); an empty page that names the cursor just sent is the end.
@@ -703,35 +619,6 @@ class RestConnector:
             )
         else:
             yield Checkpoint(self.name, name, final)
-
-    @staticmethod
-    def _find_anchor(
-        anchors: list[tuple[str, bytes]],
-        expected: int,
-        size: int,
-        rows_at: Callable[[int], list[str]],
-    ) -> tuple[int, str] | None:
-        """Where the last of the rows read last still in the list is now, and which it is,
-        looking back from ``expected`` (where the last was) a page (of ``size`` rows, as the
-        server answers them) at a time: rows deleted or moved before them bring them back by
-        as many. None when none is found within ``MAX_LOOK_BACK_PAGES`` pages."""
-        back = expected
-        for _ in range(MAX_LOOK_BACK_PAGES):
-            if back <= 0:
-                break
-            back = max(0, back - size)
-            idents = rows_at(back)
-            at = _last_anchor(anchors, idents)
-            if at is not None:
-                return back + at, idents[at]
-        return None
-
-    def _ignored(self, name: str, param: str, sent: Any) -> ConnectorError:
-        return ConnectorError(
-            f"{self.name}/{name}: {param}={sent} answered the same records as the page "
-            "before: the server does not read that parameter (check pagination.param); "
-            "stopped rather than read the same page forever"
-        )
 
     def ids(self, name: str) -> Iterator[str]:
         for item in self.read(name, None):
