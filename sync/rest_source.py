@@ -438,7 +438,12 @@ class RestConnector:
             if since_field:
                 # (A read that may have missed a row keeps the ``since`` it began with: the
                 # next run asks for the same changes again.)
-                out["since"] = newest if done and not uncertain else since
+                if not done:
+                    out["since"] = since
+                elif not uncertain:
+                    out["since"] = newest
+                else:  # (what may have been missed comes again)
+                    out["since"] = floor if rising and floor is not None else since
                 out["newest"] = newest
             if not done:
                 out["next"] = position
@@ -463,7 +468,15 @@ class RestConnector:
         # (``uncertain``), and the next run asks for these changes again.
         checking = bool(since_field) and kind in ("page", "offset")
         uncertain = False
-        previous: tuple[dict[str, Any], str] | None = None  # the page before: asked how, last row
+        # The page before: how it was asked, its rows (by id, else by content), and the
+        # ``since_field`` value of its last row.
+        previous: tuple[dict[str, Any], list[str], str | None] | None = None
+        # Where the values of ``since_field`` never go down in the read (a list in update
+        # order), a row that crossed the boundary after page k holds at least the value of
+        # page k's last row: the run can save that (``floor``) rather than keep its ``since``.
+        rising = True
+        last_value: str | None = None
+        floor: str | None = None
         served = 0  # the longest answer: a server may cap its pages under ``size``
 
         def identity(row: Any) -> str:
@@ -539,18 +552,16 @@ class RestConnector:
                     )
                 last_page = digest
             served = max(served, len(records))
-            if checking:
-                if previous is not None and not uncertain:
-                    again = page_of(url, previous[0])[2]
-                    if not again or identity(again[-1]) != previous[1]:
-                        log.warning(
-                            "%s/%s: the list moved under the read (the next run asks for "
-                            "these changes again)",
-                            self.name,
-                            name,
-                        )
-                        uncertain = True
-                previous = (dict(params), identity(records[-1])) if records else None
+            if checking and previous is not None and not uncertain:
+                again = page_of(url, previous[0])[2]
+                if [identity(r) for r in again] != previous[1]:
+                    log.warning(
+                        "%s/%s: the list moved under the read (the next run asks for "
+                        "these changes again)",
+                        self.name,
+                        name,
+                    )
+                    uncertain, floor = True, previous[2]
             for row in records:
                 if not isinstance(row, Mapping):
                     yield Rejected(
@@ -562,8 +573,16 @@ class RestConnector:
                     value = lookup(row, str(since_field))
                     if value is not None and (newest is None or str(value) > str(newest)):
                         newest = str(value)
+                    if value is not None:
+                        if last_value is not None and str(value) < last_value:
+                            rising = False
+                        last_value = str(value)
                 if isinstance(item, Rejected) or stream.mapping.keeps(item):
                     yield item
+            if checking:
+                previous = (
+                    (dict(params), [identity(r) for r in records], last_value) if records else None
+                )
             # The next position, or the end.
             # Page and offset reads end on an empty page, not a short one: a server that caps
             # its page size below ours would otherwise look finished after its first page

@@ -301,7 +301,9 @@ def test_a_row_changed_during_an_incremental_offset_read_leaves_none_behind(
     with database.read() as session:
         state = SyncStore(session).state("crm", "customers")
     assert state is not None
-    assert state["since"] is None, "not advanced past the row the read missed"
+    # Not past the row the read missed: the value of the last row before the boundary it
+    # crossed (the list is in update order, so the missed row holds at least that).
+    assert state["since"] == "2026-01-13T00:00:00Z"
 
     server.before_answer = None
     _run(database, sources)
@@ -350,7 +352,7 @@ def test_an_offset_read_that_loses_its_place_asks_for_the_same_changes_again(
     with database.read() as session:
         state = SyncStore(session).state("crm", "customers")
     assert state is not None
-    assert state["since"] is None, "not advanced past the rows the read may have missed"
+    assert state["since"] == "2026-01-13T00:00:00Z", "not past the rows the read missed"
 
     server.before_answer = None
     _run(database, sources)
@@ -389,7 +391,7 @@ def test_an_incremental_page_read_under_which_the_list_moved_asks_for_its_change
     with database.read() as session:
         state = SyncStore(session).state("crm", "customers")
     assert state is not None
-    assert state["since"] is None
+    assert state["since"] == "2026-01-13T00:00:00Z"
 
     server.before_answer = None
     _run(database, sources)
@@ -398,6 +400,62 @@ def test_an_incremental_page_read_under_which_the_list_moved_asks_for_its_change
         state = SyncStore(session).state("crm", "customers")
     assert state is not None
     assert state["since"] == max(r["updated"] for r in server.rows)
+
+
+def test_a_list_not_in_update_order_that_moved_keeps_the_runs_since(
+    api: tuple[Api, str], database: Database, tmp_path: Path
+) -> None:
+    # Newest first: nothing says which value the missed row holds.
+    server, base = api
+    server.rows = _dated(7, 6, 5, 4, 3, 2, 1)
+    sources = _sources(tmp_path, base, "/customers", OFFSET, INCREMENTAL)
+
+    def delete_c6(query: Mapping[str, str]) -> None:
+        if query.get("offset") == "3" and server.rows[1]["id"] == "C6":
+            server.delete("C6")
+
+    server.before_answer = delete_c6
+    _run(database, sources)
+    assert "C4" not in _customers(database)
+    with database.read() as session:
+        state = SyncStore(session).state("crm", "customers")
+    assert state is not None
+    assert state["since"] is None
+
+    server.before_answer = None
+    _run(database, sources)
+    assert "C4" in _customers(database)
+
+
+def test_a_row_gone_and_another_come_in_before_the_check_are_seen(
+    api: tuple[Api, str], database: Database, tmp_path: Path
+) -> None:
+    # Newest first: C16 goes as page 2 is asked (C13 moves back into page 1, unread), and a
+    # new C99 comes in as page 1 is asked again: page 1 ends with C14 as before, but it is
+    # not the same page.
+    server, base = api
+    server.rows = list(reversed(_dated(11, 12, 13, 14, 15, 16)))
+    sources = _sources(tmp_path, base, "/customers", OFFSET, INCREMENTAL)
+    asked: list[str] = []
+
+    def delete_then_insert(query: Mapping[str, str]) -> None:
+        asked.append(query["offset"])
+        if asked == ["0", "3"]:
+            server.delete("C16")
+        elif asked == ["0", "3", "0"]:
+            server.rows.insert(0, _row(99, "2026-01-30T00:00:00Z"))
+
+    server.before_answer = delete_then_insert
+    _run(database, sources)
+    assert "C13" not in _customers(database)
+    with database.read() as session:
+        state = SyncStore(session).state("crm", "customers")
+    assert state is not None
+    assert state["since"] is None, "the list moved: the next run asks for it all again"
+
+    server.before_answer = None
+    _run(database, sources)
+    assert "C13" in _customers(database)
 
 
 def test_an_incremental_page_read_of_a_list_that_stays_put_moves_its_since_on(
