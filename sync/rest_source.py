@@ -443,7 +443,7 @@ class RestConnector:
                 elif not uncertain:
                     out["since"] = newest
                 else:  # (what may have been missed comes again)
-                    out["since"] = floor if rising and floor is not None else since
+                    out["since"] = since
                 out["newest"] = newest
             if not done:
                 out["next"] = position
@@ -468,15 +468,10 @@ class RestConnector:
         # (``uncertain``), and the next run asks for these changes again.
         checking = bool(since_field) and kind in ("page", "offset")
         uncertain = False
-        # The page before: how it was asked, its rows (by id, else by content), and the
-        # ``since_field`` value of its last row.
-        previous: tuple[dict[str, Any], list[str], str | None] | None = None
-        # Where the values of ``since_field`` never go down in the read (a list in update
-        # order), a row that crossed the boundary after page k holds at least the value of
-        # page k's last row: the run can save that (``floor``) rather than keep its ``since``.
-        rising = True
-        last_value: str | None = None
-        floor: str | None = None
+        # The page before: how it was asked, and its rows (by id, else by content). (A row
+        # that crossed a boundary unread may hold any value: nothing the read saw bounds it,
+        # so the run keeps the ``since`` it began with, not a later one.)
+        previous: tuple[dict[str, Any], list[str]] | None = None
         served = 0  # the longest answer: a server may cap its pages under ``size``
 
         def identity(row: Any) -> str:
@@ -561,7 +556,7 @@ class RestConnector:
                         self.name,
                         name,
                     )
-                    uncertain, floor = True, previous[2]
+                    uncertain = True
             for row in records:
                 if not isinstance(row, Mapping):
                     yield Rejected(
@@ -573,16 +568,10 @@ class RestConnector:
                     value = lookup(row, str(since_field))
                     if value is not None and (newest is None or str(value) > str(newest)):
                         newest = str(value)
-                    if value is not None:
-                        if last_value is not None and str(value) < last_value:
-                            rising = False
-                        last_value = str(value)
                 if isinstance(item, Rejected) or stream.mapping.keeps(item):
                     yield item
             if checking:
-                previous = (
-                    (dict(params), [identity(r) for r in records], last_value) if records else None
-                )
+                previous = (dict(params), [identity(r) for r in records]) if records else None
             # The next position, or the end.
             # Page and offset reads end on an empty page, not a short one: a server that caps
             # its page size below ours would otherwise look finished after its first page

@@ -301,9 +301,7 @@ def test_a_row_changed_during_an_incremental_offset_read_leaves_none_behind(
     with database.read() as session:
         state = SyncStore(session).state("crm", "customers")
     assert state is not None
-    # Not past the row the read missed: the value of the last row before the boundary it
-    # crossed (the list is in update order, so the missed row holds at least that).
-    assert state["since"] == "2026-01-13T00:00:00Z"
+    assert state["since"] is None, "not past the row the read missed"
 
     server.before_answer = None
     _run(database, sources)
@@ -352,7 +350,7 @@ def test_an_offset_read_that_loses_its_place_asks_for_the_same_changes_again(
     with database.read() as session:
         state = SyncStore(session).state("crm", "customers")
     assert state is not None
-    assert state["since"] == "2026-01-13T00:00:00Z", "not past the rows the read missed"
+    assert state["since"] is None, "not past the rows the read missed"
 
     server.before_answer = None
     _run(database, sources)
@@ -391,7 +389,7 @@ def test_an_incremental_page_read_under_which_the_list_moved_asks_for_its_change
     with database.read() as session:
         state = SyncStore(session).state("crm", "customers")
     assert state is not None
-    assert state["since"] == "2026-01-13T00:00:00Z"
+    assert state["since"] is None
 
     server.before_answer = None
     _run(database, sources)
@@ -422,6 +420,30 @@ def test_a_list_not_in_update_order_that_moved_keeps_the_runs_since(
     assert state is not None
     assert state["since"] is None
 
+    server.before_answer = None
+    _run(database, sources)
+    assert "C4" in _customers(database)
+
+
+def test_a_list_whose_values_only_look_in_order_keeps_the_runs_since(
+    api: tuple[Api, str], database: Database, tmp_path: Path
+) -> None:
+    # In id order, the values the read sees rise (11, 12, 15, 16, 17), but C4, which crosses
+    # the boundary unread when C1 goes, holds 13: only the run's own since is safe.
+    server, base = api
+    server.rows = [
+        _row(n, f"2026-01-{day}T00:00:00Z")
+        for n, day in ((1, 11), (2, 12), (3, 15), (4, 13), (5, 16), (6, 17))
+    ]
+    sources = _sources(tmp_path, base, "/people", PAGES, INCREMENTAL)
+
+    def delete_c1(query: Mapping[str, str]) -> None:
+        if query.get("page") == "2" and server.rows[0]["id"] == "C1":
+            server.delete("C1")
+
+    server.before_answer = delete_c1
+    _run(database, sources)
+    assert "C4" not in _customers(database)
     server.before_answer = None
     _run(database, sources)
     assert "C4" in _customers(database)
