@@ -438,12 +438,7 @@ class RestConnector:
             if since_field:
                 # (A read that may have missed a row keeps the ``since`` it began with: the
                 # next run asks for the same changes again.)
-                if not done:
-                    out["since"] = since
-                elif not uncertain:
-                    out["since"] = newest
-                else:  # (what may have been missed comes again)
-                    out["since"] = since
+                out["since"] = newest if done and not uncertain else since
                 out["newest"] = newest
             if not done:
                 out["next"] = position
@@ -531,9 +526,7 @@ class RestConnector:
                 visited.add(str(position))
             response, document, records = page_of(url, params)
             if kind in ("page", "offset") and records:
-                digest = hashlib.blake2b(
-                    json.dumps(records, sort_keys=True, default=str).encode(), digest_size=16
-                ).digest()
+                digest = _row_digest(records)
                 if digest == last_page:
                     if len(records) < served:
                         # The last, short page again: a server that answers past the end

@@ -151,6 +151,18 @@ def _customers(database: Database) -> dict[str, bool]:
     return {row.source_id: row.deleted for row in rows}
 
 
+def _dated(*numbers: int) -> list[dict[str, Any]]:
+    return [_row(n, f"2026-01-{10 + n:02d}T00:00:00Z") for n in numbers]
+
+
+def _saved_since(database: Database) -> Any:
+    """The ``since`` the stream's last run saved for the next one."""
+    with database.read() as session:
+        state = SyncStore(session).state("crm", "customers")
+    assert state is not None
+    return state["since"]
+
+
 def _live(*numbers: int) -> dict[str, bool]:
     return {f"C{n}": False for n in numbers}
 
@@ -286,7 +298,7 @@ def test_a_row_changed_during_an_incremental_offset_read_leaves_none_behind(
     again once the run saves a newer ``since``: the page before is asked again, ends with C4
     now, and the run keeps its ``since``; the next run reads C4."""
     server, base = api
-    server.rows = [_row(n, f"2026-01-{10 + n:02d}T00:00:00Z") for n in range(1, rows + 1)]
+    server.rows = _dated(*range(1, rows + 1))
     sources = _sources(tmp_path, base, "/customers", OFFSET, INCREMENTAL)
 
     def change_before_second_page(query: Mapping[str, str]) -> None:
@@ -298,10 +310,7 @@ def test_a_row_changed_during_an_incremental_offset_read_leaves_none_behind(
     server.before_answer = change_before_second_page
     _run(database, sources)
     assert "C4" not in _customers(database)
-    with database.read() as session:
-        state = SyncStore(session).state("crm", "customers")
-    assert state is not None
-    assert state["since"] is None, "not past the row the read missed"
+    assert _saved_since(database) is None, "not past the row the read missed"
 
     server.before_answer = None
     _run(database, sources)
@@ -310,10 +319,8 @@ def test_a_row_changed_during_an_incremental_offset_read_leaves_none_behind(
         fields = session.scalar(
             select(m.SourceRecord.fields).where(m.SourceRecord.source_id == changed)
         )
-        state = SyncStore(session).state("crm", "customers")
     assert fields["family_name"] == "Nouveau"
-    assert state is not None
-    assert state["since"] == "2026-02-01T00:00:00Z"
+    assert _saved_since(database) == "2026-02-01T00:00:00Z"
 
 
 def test_a_server_that_rounds_offsets_to_its_pages_is_read_whole(
@@ -324,10 +331,6 @@ def test_a_server_that_rounds_offsets_to_its_pages_is_read_whole(
     summary = _run(database, _sources(tmp_path, base, "/customers", OFFSET, ""))
     assert _customers(database) == _live(1, 2, 3, 4, 5, 6, 7)
     assert summary.total("inserted") == 7
-
-
-def _dated(*numbers: int) -> list[dict[str, Any]]:
-    return [_row(n, f"2026-01-{10 + n:02d}T00:00:00Z") for n in numbers]
 
 
 def test_an_offset_read_that_loses_its_place_asks_for_the_same_changes_again(
@@ -347,18 +350,12 @@ def test_an_offset_read_that_loses_its_place_asks_for_the_same_changes_again(
     server.before_answer = delete_the_first_page
     _run(database, sources)
     assert "C4" not in _customers(database)
-    with database.read() as session:
-        state = SyncStore(session).state("crm", "customers")
-    assert state is not None
-    assert state["since"] is None, "not past the rows the read missed"
+    assert _saved_since(database) is None, "not past the rows the read missed"
 
     server.before_answer = None
     _run(database, sources)
     assert _customers(database) == _live(1, 2, 3, 4, 5, 6, 7)
-    with database.read() as session:
-        state = SyncStore(session).state("crm", "customers")
-    assert state is not None
-    assert state["since"] == "2026-01-17T00:00:00Z"
+    assert _saved_since(database) == "2026-01-17T00:00:00Z"
 
 
 PAGES = f'{{ type = "page", param = "page", size_param = "size", size = {PAGE} }}'
@@ -386,18 +383,12 @@ def test_an_incremental_page_read_under_which_the_list_moved_asks_for_its_change
     server.before_answer = move_c2
     _run(database, sources)
     assert "C4" not in _customers(database)
-    with database.read() as session:
-        state = SyncStore(session).state("crm", "customers")
-    assert state is not None
-    assert state["since"] is None
+    assert _saved_since(database) is None
 
     server.before_answer = None
     _run(database, sources)
     assert "C4" in _customers(database)
-    with database.read() as session:
-        state = SyncStore(session).state("crm", "customers")
-    assert state is not None
-    assert state["since"] == max(r["updated"] for r in server.rows)
+    assert _saved_since(database) == max(r["updated"] for r in server.rows)
 
 
 def test_a_list_not_in_update_order_that_moved_keeps_the_runs_since(
@@ -415,10 +406,7 @@ def test_a_list_not_in_update_order_that_moved_keeps_the_runs_since(
     server.before_answer = delete_c6
     _run(database, sources)
     assert "C4" not in _customers(database)
-    with database.read() as session:
-        state = SyncStore(session).state("crm", "customers")
-    assert state is not None
-    assert state["since"] is None
+    assert _saved_since(database) is None
 
     server.before_answer = None
     _run(database, sources)
@@ -470,10 +458,7 @@ def test_a_row_gone_and_another_come_in_before_the_check_are_seen(
     server.before_answer = delete_then_insert
     _run(database, sources)
     assert "C13" not in _customers(database)
-    with database.read() as session:
-        state = SyncStore(session).state("crm", "customers")
-    assert state is not None
-    assert state["since"] is None, "the list moved: the next run asks for it all again"
+    assert _saved_since(database) is None, "the list moved: the next run asks for it all again"
 
     server.before_answer = None
     _run(database, sources)
@@ -487,10 +472,7 @@ def test_an_incremental_page_read_of_a_list_that_stays_put_moves_its_since_on(
     server, base = api
     server.rows = [*_dated(1, 2, 3, 4), _dated(2)[0], *_dated(5, 6)]
     _run(database, _sources(tmp_path, base, "/people", PAGES, INCREMENTAL))
-    with database.read() as session:
-        state = SyncStore(session).state("crm", "customers")
-    assert state is not None
-    assert state["since"] == "2026-01-16T00:00:00Z"
+    assert _saved_since(database) == "2026-01-16T00:00:00Z"
 
 
 @pytest.mark.parametrize(("rows", "cap"), [(1, None), (2, None), (4, None), (5, 1), (5, 2)])
